@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Install everything the harness needs into the project's own folders.
+
+Stdlib only: it runs before the virtualenv exists. Idempotent: every step
+compares a stamp (versions, source hashes) and skips work already done, so a
+second run takes seconds. Results go to .tools/manifest.json, which the harness
+reads to find its binaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if sys.version_info < (3, 11):  # noqa: UP036 - runs under whatever python3 the machine has
+    sys.exit(f"setup: Python {sys.version.split()[0]} is too old: install Python 3.11 or newer")
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+TOOLS = ROOT / ".tools"
+BIN = TOOLS / "bin"
+MANIFEST = TOOLS / "manifest.json"
+PINS = tomllib.loads((ROOT / "harness" / "pins.toml").read_text())
+
+
+class SetupError(Exception):
+    """One line for the user: what is wrong and what to do."""
+
+
+def say(msg: str) -> None:
+    print(f"[setup] {msg}", flush=True)
+
+
+def version_tuple(text: str) -> tuple[int, ...] | None:
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+    except FileNotFoundError as e:
+        raise SetupError(f"{cmd[0]} not found") from e
+    except subprocess.CalledProcessError as e:
+        tail = (e.stderr or e.stdout or "").strip().splitlines()[-5:]
+        raise SetupError(f"`{' '.join(cmd)}` failed: {' | '.join(tail)}") from e
+
+
+def digest(paths: list[Path], extra: str = "") -> str:
+    h = hashlib.sha256(extra.encode())
+    for p in sorted(paths):
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_manifest() -> dict:
+    try:
+        return json.loads(MANIFEST.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def check_toolchains() -> None:
+    go = shutil.which("go")
+    if go is None:
+        raise SetupError("Go is not installed: install Go 1.26 or newer (https://go.dev/dl/) and rerun make setup")
+    out = run(["go", "version"]).stdout
+    v = version_tuple(out.replace("go1.", "1.", 1) + " 0.0.0")
+    # GOTOOLCHAIN=auto lets go >= 1.21 fetch the toolchain a module asks for
+    # through the module proxy, so only older releases are refused here.
+    if v is None or v < (1, 21, 0):
+        raise SetupError(f"{out.strip()} is too old: install Go 1.21 or newer (1.26 preferred)")
+
+
+def ensure_venv() -> None:
+    py = VENV / "bin" / "python"
+    if not py.exists():
+        say("creating .venv")
+        run([sys.executable, "-m", "venv", str(VENV)])
+    stamp = VENV / ".harness-stamp"
+    want = digest([ROOT / "pyproject.toml", ROOT / "constraints.txt"])
+    if stamp.exists() and stamp.read_text() == want:
+        say("python packages: up to date")
+        return
+    say("installing python packages into .venv (pip)")
+    t = time.monotonic()
+    run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-c",
+            str(ROOT / "constraints.txt"),
+            "-e",
+            f"{ROOT}[dev]",
+        ]
+    )
+    stamp.write_text(want)
+    say(f"python packages installed in {time.monotonic() - t:.0f}s")
+
+
+def binary_version(path: str, args: list[str]) -> tuple[int, ...] | None:
+    try:
+        out = subprocess.run([path, *args], text=True, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return version_tuple(out.stdout + out.stderr)
+
+
+def ensure_go_server(name: str, pin: dict, manifest: dict) -> dict:
+    want = pin["version"]
+    entry = manifest.get("binaries", {}).get(name)
+    if entry and Path(entry["path"]).exists() and entry.get("pin") == want:
+        say(f"{name}: {entry['version']} ({entry['source']}) up to date")
+        return entry
+    on_path = shutil.which(name)
+    if on_path and not on_path.startswith(str(ROOT)):
+        v = binary_version(on_path, pin["version_args"])
+        if v is not None and v >= version_tuple(pin["minimum"]):
+            say(f"{name}: using {on_path} ({'.'.join(map(str, v))}) found on PATH")
+            return {"path": on_path, "version": ".".join(map(str, v)), "source": "PATH", "pin": want}
+    say(f"{name}: building v{want} from {pin['module']} (go install)")
+    t = time.monotonic()
+    BIN.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=TOOLS) as gobin:
+        cmd = ["go", "install"]
+        if pin.get("ldflags"):
+            cmd.append(f"-ldflags={pin['ldflags']}")
+        cmd.append(f"{pin['package']}@v{want}")
+        run(cmd, env={**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"})
+        built = list(Path(gobin).iterdir())
+        if len(built) != 1:
+            raise SetupError(f"go install of {pin['package']} produced {len(built)} files, expected 1")
+        shutil.move(str(built[0]), BIN / name)
+    say(f"{name}: built in {time.monotonic() - t:.0f}s")
+    return {"path": str(BIN / name), "version": want, "source": "built", "pin": want}
+
+
+def ensure_go_driver(name: str, spec: dict, manifest: dict) -> dict:
+    src = ROOT / spec["dir"]
+    files = [p for p in src.iterdir() if p.suffix == ".go" or p.name in ("go.mod", "go.sum")]
+    want = digest(files)
+    entry = manifest.get("binaries", {}).get(name)
+    if entry and Path(entry["path"]).exists() and entry.get("pin") == want:
+        say(f"{name}: up to date")
+        return entry
+    say(f"{name}: building from {spec['dir']}")
+    t = time.monotonic()
+    BIN.mkdir(parents=True, exist_ok=True)
+    run(["go", "build", "-o", str(BIN / name), "."], cwd=src, env={**os.environ, "CGO_ENABLED": "0"})
+    say(f"{name}: built in {time.monotonic() - t:.0f}s")
+    return {"path": str(BIN / name), "version": want, "source": "built", "pin": want}
+
+
+def main() -> int:
+    started = time.monotonic()
+    try:
+        check_toolchains()
+        TOOLS.mkdir(exist_ok=True)
+        ensure_venv()
+        manifest = load_manifest()
+        binaries = dict(manifest.get("binaries", {}))
+        steps = [(n, ensure_go_server, p) for n, p in PINS["go"].items()]
+        steps += [(n, ensure_go_driver, s) for n, s in PINS["go-driver"].items()]
+        for name, step, spec in steps:
+            binaries[name] = step(name, spec, manifest)
+            # Written after every step so an interrupted set-up keeps its progress.
+            MANIFEST.write_text(json.dumps({**manifest, "binaries": binaries}, indent=2) + "\n")
+    except SetupError as e:
+        print(f"setup: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("setup: interrupted; run make setup again to finish", file=sys.stderr)
+        return 130
+    say(f"done in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
