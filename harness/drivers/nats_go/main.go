@@ -1,0 +1,466 @@
+// Command driver-nats-go runs a workload with nats.go and prints what the
+// library did as JSON Lines. It follows docs/driver-contract.md and imports
+// nothing from the harness.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sys/unix"
+)
+
+const contract = 1
+
+var observes = []string{
+	"driver_started", "connect_started", "attempt", "attempt_failed", "connected",
+	"connect_failed", "disconnected", "reconnected", "closed", "servers_discovered",
+	"reconnect_delay_cb", "async_error", "subscribed", "published", "publish_failed",
+	"received", "driver_error", "stopped",
+}
+
+// ---- output ----
+
+var outMu sync.Mutex
+
+// now is CLOCK_MONOTONIC in ns: the clock the harness and its wire log share.
+func now() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(err)
+	}
+	return ts.Nano()
+}
+
+type fields map[string]any
+
+// emit writes one event line. Callbacks run on library goroutines, so all
+// output goes through one mutex; os.Stdout is unbuffered, one Write per line.
+func emit(t int64, kind string, f fields) {
+	ev := fields{"t_ns": t, "kind": kind}
+	for k, v := range f {
+		ev[k] = v
+	}
+	line, err := json.Marshal(ev)
+	if err != nil {
+		panic(err)
+	}
+	outMu.Lock()
+	defer outMu.Unlock()
+	os.Stdout.Write(append(line, '\n'))
+}
+
+func errOrNil(err error) any {
+	if err == nil {
+		return nil
+	}
+	return err.Error()
+}
+
+// ---- config ----
+
+type publishSpec struct {
+	Rate float64 `json:"rate"`
+	Size int     `json:"size"`
+}
+
+type config struct {
+	Contract int                        `json:"contract"`
+	Client   string                     `json:"client"`
+	Servers  []string                   `json:"servers"`
+	Options  map[string]json.RawMessage `json:"options"`
+	Workload struct {
+		Subject             string       `json:"subject"`
+		Subscribe           bool         `json:"subscribe"`
+		Publish             *publishSpec `json:"publish"`
+		SubPendingMsgsLimit *int         `json:"sub_pending_msgs_limit"`
+		HandlerDelayMs      float64      `json:"handler_delay_ms"`
+	} `json:"workload"`
+}
+
+// decode is strict: null or a value of the wrong JSON type is an error
+// (json.Unmarshal alone would silently skip null).
+func decode(raw json.RawMessage, dst any) error {
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return fmt.Errorf("null")
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+func decodeMs(raw json.RawMessage, dst *time.Duration) error {
+	var ms float64
+	if err := decode(raw, &ms); err != nil {
+		return err
+	}
+	*dst = time.Duration(ms * float64(time.Millisecond))
+	return nil
+}
+
+type option struct {
+	name string
+	set  func(o *nats.Options, raw json.RawMessage) error
+}
+
+// options maps the documented nats.go option names to Options fields.
+// Units from the contract: durations in ms, sizes in bytes.
+var options = []option{
+	{"AllowReconnect", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.AllowReconnect) }},
+	{"MaxReconnect", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.MaxReconnect) }},
+	{"ReconnectWait", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectWait) }},
+	{"ReconnectJitter", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectJitter) }},
+	{"ReconnectJitterTLS", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectJitterTLS) }},
+	{"ReconnectBufSize", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.ReconnectBufSize) }},
+	{"Timeout", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.Timeout) }},
+	{"PingInterval", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.PingInterval) }},
+	{"MaxPingsOut", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.MaxPingsOut) }},
+	{"RetryOnFailedConnect", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.RetryOnFailedConnect) }},
+	{"NoRandomize", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.NoRandomize) }},
+	{"IgnoreDiscoveredServers", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.IgnoreDiscoveredServers) }},
+	{"CustomReconnectDelay", func(o *nats.Options, r json.RawMessage) error {
+		var ms float64
+		if err := decode(r, &ms); err != nil {
+			return err
+		}
+		delay := time.Duration(ms * float64(time.Millisecond))
+		o.CustomReconnectDelayCB = func(attempts int) time.Duration {
+			emit(now(), "reconnect_delay_cb", fields{"attempts": attempts, "delay_ms": ms})
+			return delay
+		}
+		return nil
+	}},
+}
+
+func loadConfig(path string) (*config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	var c config
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	w := c.Workload
+	switch {
+	case c.Contract != contract:
+		return nil, fmt.Errorf("contract %d, want %d", c.Contract, contract)
+	case len(c.Servers) == 0:
+		return nil, fmt.Errorf("no servers")
+	case c.Options == nil:
+		return nil, fmt.Errorf("no options object")
+	case w.Subject == "":
+		return nil, fmt.Errorf("no workload.subject")
+	case w.Publish != nil && (w.Publish.Rate <= 0 || w.Publish.Size < 1):
+		return nil, fmt.Errorf("workload.publish needs rate > 0 and size >= 1")
+	case w.SubPendingMsgsLimit != nil && *w.SubPendingMsgsLimit < 1:
+		return nil, fmt.Errorf("workload.sub_pending_msgs_limit must be >= 1")
+	case w.HandlerDelayMs < 0:
+		return nil, fmt.Errorf("workload.handler_delay_ms must be >= 0")
+	}
+	return &c, nil
+}
+
+// buildOptions starts from the library defaults and sets only what the config names.
+func buildOptions(c *config) (nats.Options, error) {
+	opts := nats.GetDefaultOptions()
+	for name, raw := range c.Options {
+		found := false
+		for _, o := range options {
+			if o.name == name {
+				found = true
+				if err := o.set(&opts, raw); err != nil {
+					return opts, fmt.Errorf("option %s: bad value %s: %v", name, raw, err)
+				}
+			}
+		}
+		if !found {
+			return opts, fmt.Errorf("nats-go has no option %s", name)
+		}
+	}
+	opts.Servers = c.Servers
+	return opts, nil
+}
+
+// ---- attempts ----
+
+// attemptDialer reports each dial as an `attempt`, then dials exactly as
+// createConn does without a CustomDialer: a copy of the default Options.Dialer,
+// i.e. net.Dialer{Timeout: Options.Timeout}. (createConn divides that timeout
+// by the number of IPs a host name resolves to; for IP literals that is 1.)
+type attemptDialer struct{ timeout time.Duration }
+
+func (d attemptDialer) Dial(network, address string) (net.Conn, error) {
+	t := now()
+	emit(t, "attempt", fields{"url": "nats://" + address})
+	nd := net.Dialer{Timeout: d.timeout}
+	return nd.Dial(network, address)
+}
+
+// ---- workload ----
+
+type driver struct {
+	cfg    *config
+	nc     *nats.Conn // nil if Connect failed
+	seq    atomic.Int64
+	closed chan struct{} // closed once `closed` has been printed
+
+	connectReturned chan struct{}
+	firstConnect    sync.Once
+
+	mu      sync.Mutex // guards stopped and the steady publisher's start
+	stopped bool
+	stopCh  chan struct{}
+	steady  sync.WaitGroup
+}
+
+func payload(seq int64, size int) []byte {
+	p := []byte(strconv.FormatInt(seq, 10) + " ")
+	if len(p) < size {
+		p = append(p, bytes.Repeat([]byte("x"), size-len(p))...)
+	}
+	return p
+}
+
+func (d *driver) publishOne(size int) {
+	seq := d.seq.Add(1)
+	err := d.nc.Publish(d.cfg.Workload.Subject, payload(seq, size))
+	t := now()
+	if err != nil {
+		emit(t, "publish_failed", fields{"seq": seq, "bytes": size, "error": err.Error()})
+	} else {
+		emit(t, "published", fields{"seq": seq, "bytes": size})
+	}
+}
+
+// publishSteadily paces by absolute schedule (message n at start + n/rate),
+// so one slow moment does not lower the average rate.
+func (d *driver) publishSteadily(p publishSpec) {
+	defer d.steady.Done()
+	start := time.Now()
+	for n := 0; ; n++ {
+		at := start.Add(time.Duration(float64(n) / p.Rate * float64(time.Second)))
+		select {
+		case <-d.stopCh:
+			return
+		case <-time.After(time.Until(at)):
+		}
+		d.publishOne(p.Size)
+	}
+}
+
+func (d *driver) onMessage(m *nats.Msg) {
+	t := now()
+	head, _, _ := bytes.Cut(m.Data, []byte(" "))
+	seq, err := strconv.ParseInt(string(head), 10, 64)
+	if err != nil {
+		emit(t, "driver_error", fields{"error": fmt.Sprintf("unparseable payload %q", head)})
+	} else {
+		emit(t, "received", fields{"seq": seq})
+	}
+	if ms := d.cfg.Workload.HandlerDelayMs; ms > 0 {
+		time.Sleep(time.Duration(ms * float64(time.Millisecond)))
+	}
+}
+
+// onFirstConnect emits `connected` and starts the workload, once.
+func (d *driver) onFirstConnect(t int64, nc *nats.Conn) {
+	d.firstConnect.Do(func() {
+		emit(t, "connected", fields{"url": nc.ConnectedUrl()})
+		w := d.cfg.Workload
+		if w.Subscribe {
+			sub, err := nc.Subscribe(w.Subject, d.onMessage)
+			if err != nil {
+				emit(now(), "driver_error", fields{"error": "subscribe: " + err.Error()})
+			} else {
+				emit(now(), "subscribed", fields{"subject": w.Subject})
+				if w.SubPendingMsgsLimit != nil {
+					// bytesLimit -1: the library only enforces limits > 0.
+					if err := sub.SetPendingLimits(*w.SubPendingMsgsLimit, -1); err != nil {
+						emit(now(), "driver_error", fields{"error": "SetPendingLimits: " + err.Error()})
+					}
+				}
+			}
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if w.Publish != nil && !d.stopped {
+			d.steady.Add(1)
+			go d.publishSteadily(*w.Publish)
+		}
+	})
+}
+
+func (d *driver) install(opts *nats.Options) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = nats.DefaultTimeout // what Connect() substitutes for 0
+	}
+	opts.CustomDialer = attemptDialer{timeout: timeout}
+
+	// Connect() queues ConnectedCB after any successful initial connect, and
+	// doReconnect queues it when RetryOnFailedConnect connects later. Wait until
+	// Connect has returned so the main goroutine reports a plain connect and
+	// this callback only a late one; firstConnect keeps it to one event.
+	opts.ConnectedCB = func(nc *nats.Conn) {
+		t := now()
+		<-d.connectReturned
+		d.onFirstConnect(t, nc)
+	}
+	opts.DisconnectedErrCB = func(nc *nats.Conn, err error) {
+		emit(now(), "disconnected", fields{"error": errOrNil(err)})
+	}
+	opts.ReconnectedCB = func(nc *nats.Conn) {
+		t := now()
+		emit(t, "reconnected", fields{"url": nc.ConnectedUrl()})
+	}
+	var closeOnce sync.Once
+	opts.ClosedCB = func(nc *nats.Conn) {
+		t := now()
+		emit(t, "closed", fields{"error": errOrNil(nc.LastError())})
+		closeOnce.Do(func() { close(d.closed) })
+	}
+	opts.DiscoveredServersCB = func(nc *nats.Conn) {
+		t := now()
+		servers := nc.DiscoveredServers()
+		if servers == nil {
+			servers = []string{}
+		}
+		emit(t, "servers_discovered", fields{"servers": servers})
+	}
+	opts.AsyncErrorCB = func(nc *nats.Conn, sub *nats.Subscription, err error) {
+		emit(now(), "async_error", fields{"error": errOrNil(err)})
+	}
+	opts.ReconnectErrCB = func(nc *nats.Conn, err error) {
+		// The callback runs on the library's async queue and does not say which
+		// server failed; the `attempt` events (and the wire) say where it dialed.
+		emit(now(), "attempt_failed", fields{"url": nil, "error": errOrNil(err)})
+	}
+}
+
+func (d *driver) stop() {
+	d.mu.Lock()
+	d.stopped = true
+	close(d.stopCh)
+	d.mu.Unlock()
+	d.steady.Wait()
+	if d.nc != nil {
+		d.nc.Close()
+		select {
+		case <-d.closed:
+		case <-time.After(5 * time.Second):
+			fmt.Fprintln(os.Stderr, "driver-nats-go: no ClosedCB within 5s")
+		}
+	}
+	emit(now(), "stopped", nil)
+}
+
+type command struct {
+	Cmd   string `json:"cmd"`
+	Count *int   `json:"count"`
+	Size  *int   `json:"size"`
+}
+
+func (d *driver) commands() {
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 64*1024), 1024*1024)
+	for in.Scan() {
+		line := bytes.TrimSpace(in.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var c command
+		if err := json.Unmarshal(line, &c); err != nil {
+			emit(now(), "driver_error", fields{"error": fmt.Sprintf("unreadable command %q: %v", line, err)})
+			continue
+		}
+		switch {
+		case c.Cmd == "stop":
+			return
+		case c.Cmd == "publish" && (c.Count == nil || c.Size == nil || *c.Count < 0 || *c.Size < 1):
+			emit(now(), "driver_error", fields{"error": fmt.Sprintf("publish needs count >= 0 and size >= 1: %s", line)})
+		case c.Cmd == "publish" && d.nc == nil:
+			emit(now(), "driver_error", fields{"error": "publish: no connection (connect failed)"})
+		case c.Cmd == "publish":
+			for i := 0; i < *c.Count; i++ {
+				d.publishOne(*c.Size)
+			}
+		default:
+			emit(now(), "driver_error", fields{"error": "unknown command: " + c.Cmd})
+		}
+	}
+	if err := in.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "driver-nats-go: stdin:", err)
+	}
+}
+
+func describe() {
+	names := make([]string, len(options))
+	for i, o := range options {
+		names[i] = o.name
+	}
+	out, _ := json.Marshal(fields{
+		"contract": contract, "client": "nats-go", "library": "github.com/nats-io/nats.go",
+		"library_version": "v" + nats.Version, "language": "go", "runtime": runtime.Version(),
+		"options": names, "observes": observes,
+	})
+	fmt.Println(string(out))
+}
+
+func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--describe" {
+		describe()
+		return
+	}
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: driver-nats-go --describe | driver-nats-go CONFIG.json")
+		os.Exit(2)
+	}
+	cfg, err := loadConfig(os.Args[1])
+	if err != nil {
+		emit(now(), "driver_error", fields{"error": fmt.Sprintf("bad config %s: %v", os.Args[1], err)})
+		os.Exit(2)
+	}
+	opts, err := buildOptions(cfg)
+	if err != nil {
+		emit(now(), "driver_error", fields{"error": err.Error()})
+		os.Exit(2)
+	}
+
+	d := &driver{cfg: cfg, closed: make(chan struct{}), connectReturned: make(chan struct{}), stopCh: make(chan struct{})}
+	d.install(&opts)
+
+	emit(now(), "driver_started", fields{
+		"library": "github.com/nats-io/nats.go", "library_version": "v" + nats.Version,
+		"language": "go", "runtime": runtime.Version(),
+	})
+	emit(now(), "connect_started", fields{"servers": cfg.Servers})
+	nc, err := opts.Connect()
+	t := now()
+	if err != nil {
+		emit(t, "connect_failed", fields{"error": err.Error()})
+	} else {
+		d.nc = nc
+		// With RetryOnFailedConnect, Connect may return before any connection;
+		// ConnectedCB reports it then.
+		if nc.IsConnected() {
+			d.onFirstConnect(t, nc)
+		}
+	}
+	close(d.connectReturned)
+
+	d.commands() // until stop or EOF
+	d.stop()
+	os.Exit(0)
+}

@@ -1,0 +1,255 @@
+"""nats.py driver: runs a workload with nats-py and prints what the library did.
+
+Follows docs/driver-contract.md. Standalone on purpose: it imports nats and the
+standard library, never the harness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from importlib.metadata import version
+from typing import Any
+
+import nats
+import nats.errors
+
+CONTRACT = 1
+
+# Documented (nats.go) option names -> nats.py connect() keyword, and the
+# conversion from the contract's units (ms, bytes) to nats.py's (seconds, bytes).
+OPTIONS: dict[str, tuple[str, Any]] = {
+    "AllowReconnect": ("allow_reconnect", bool),
+    "MaxReconnect": ("max_reconnect_attempts", int),
+    "ReconnectWait": ("reconnect_time_wait", lambda ms: ms / 1000),
+    "ReconnectBufSize": ("pending_size", int),
+    "Timeout": ("connect_timeout", lambda ms: ms / 1000),
+    "PingInterval": ("ping_interval", lambda ms: ms / 1000),
+    "MaxPingsOut": ("max_outstanding_pings", int),
+    "NoRandomize": ("dont_randomize", bool),
+}
+
+OBSERVES = [
+    "driver_started",
+    "connect_started",
+    "attempt_failed",
+    "connected",
+    "connect_failed",
+    "disconnected",
+    "reconnected",
+    "closed",
+    "servers_discovered",
+    "async_error",
+    "subscribed",
+    "published",
+    "publish_failed",
+    "received",
+    "driver_error",
+    "stopped",
+]
+
+
+def emit(kind: str, t_ns: int | None = None, **fields: Any) -> None:
+    line = json.dumps({"t_ns": t_ns if t_ns is not None else time.monotonic_ns(), "kind": kind, **fields})
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def describe() -> None:
+    print(
+        json.dumps(
+            {
+                "contract": CONTRACT,
+                "client": "nats-py",
+                "library": "nats-py",
+                "library_version": version("nats-py"),
+                "language": "python",
+                "runtime": f"python{sys.version.split()[0]}",
+                "options": sorted(OPTIONS),
+                "observes": OBSERVES,
+            }
+        )
+    )
+
+
+def payload(seq: int, size: int) -> bytes:
+    head = f"{seq} ".encode()
+    return head + b"x" * max(0, size - len(head))
+
+
+class Driver:
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self.workload = config["workload"]
+        self.nc = nats.NATS()
+        self.seq = 0
+        self.tasks: list[asyncio.Task] = []
+        self.closed = asyncio.Event()
+        self.workload_started = False
+
+    # -- library callbacks: stamp first, then report what the library said --
+
+    async def on_error(self, e: Exception) -> None:
+        t = time.monotonic_ns()
+        # nats.py reports failed connection attempts through error_cb, without
+        # saying which server: url stays null and the wire log fills it in.
+        if self.nc.is_connecting or self.nc.is_reconnecting:
+            emit("attempt_failed", t, url=None, error=repr(e))
+        else:
+            emit("async_error", t, error=repr(e))
+
+    async def on_disconnected(self) -> None:
+        t = time.monotonic_ns()
+        err = self.nc.last_error
+        emit("disconnected", t, error=repr(err) if err else None)
+
+    async def on_reconnected(self) -> None:
+        t = time.monotonic_ns()
+        url = self.nc.connected_url
+        emit("reconnected", t, url=url.geturl() if url else "")
+
+    async def on_closed(self) -> None:
+        t = time.monotonic_ns()
+        err = self.nc.last_error
+        emit("closed", t, error=repr(err) if err else None)
+        self.closed.set()
+
+    async def on_discovered(self) -> None:
+        t = time.monotonic_ns()
+        emit("servers_discovered", t, servers=[u.geturl() for u in self.nc.discovered_servers])
+
+    # -- workload --
+
+    async def publish_one(self, size: int) -> None:
+        self.seq += 1
+        seq = self.seq
+        try:
+            await self.nc.publish(self.workload["subject"], payload(seq, size))
+        except Exception as e:
+            emit("publish_failed", seq=seq, bytes=size, error=repr(e))
+        else:
+            emit("published", seq=seq, bytes=size)
+
+    async def steady(self, rate: float, size: int) -> None:
+        # Absolute pacing: message n goes at start + n/rate, so one slow moment
+        # does not lower the average rate.
+        start = time.monotonic()
+        n = 0
+        while True:
+            delay = start + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self.publish_one(size)
+            n += 1
+
+    async def on_message(self, msg: Any) -> None:
+        t = time.monotonic_ns()
+        emit("received", t, seq=int(msg.data.split(b" ", 1)[0]))
+        delay = self.workload.get("handler_delay_ms", 0)
+        if delay:
+            await asyncio.sleep(delay / 1000)
+
+    async def start_workload(self) -> None:
+        if self.workload_started:
+            return
+        self.workload_started = True
+        if self.workload["subscribe"]:
+            kw = {}
+            if self.workload.get("sub_pending_msgs_limit"):
+                kw["pending_msgs_limit"] = self.workload["sub_pending_msgs_limit"]
+            await self.nc.subscribe(self.workload["subject"], cb=self.on_message, **kw)
+            emit("subscribed", subject=self.workload["subject"])
+        pub = self.workload["publish"]
+        if pub:
+            self.tasks.append(asyncio.create_task(self.steady(pub["rate"], pub["size"])))
+
+    # -- lifecycle --
+
+    async def connect(self) -> bool:
+        kwargs: dict[str, Any] = {}
+        for name, value in self.config["options"].items():
+            key, convert = OPTIONS[name]
+            kwargs[key] = convert(value)
+        emit("connect_started", servers=self.config["servers"])
+        try:
+            await self.nc.connect(
+                servers=self.config["servers"],
+                error_cb=self.on_error,
+                disconnected_cb=self.on_disconnected,
+                reconnected_cb=self.on_reconnected,
+                closed_cb=self.on_closed,
+                discovered_server_cb=self.on_discovered,
+                **kwargs,
+            )
+        except Exception as e:
+            emit("connect_failed", error=repr(e))
+            return False
+        url = self.nc.connected_url
+        emit("connected", url=url.geturl() if url else "")
+        await self.start_workload()
+        return True
+
+    async def commands(self, connected: bool) -> None:
+        reader = asyncio.StreamReader()
+        loop = asyncio.get_running_loop()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            try:
+                cmd = json.loads(line)
+                name = cmd["cmd"]
+            except (ValueError, KeyError, TypeError):
+                emit("driver_error", error=f"unreadable command: {line!r}")
+                continue
+            if name == "stop":
+                break
+            if name == "publish":
+                for _ in range(int(cmd["count"])):
+                    await self.publish_one(int(cmd["size"]))
+            else:
+                emit("driver_error", error=f"unknown command: {name}")
+        for task in self.tasks:
+            task.cancel()
+        if connected and not self.nc.is_closed:
+            await self.nc.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), 5)
+
+    async def run(self) -> None:
+        emit(
+            "driver_started",
+            library="nats-py",
+            library_version=version("nats-py"),
+            language="python",
+            runtime=f"python{sys.version.split()[0]}",
+        )
+        connected = await self.connect()
+        await self.commands(connected)
+        emit("stopped")
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["--describe"]:
+        describe()
+        return 0
+    if len(argv) != 2:
+        print("usage: driver.py --describe | driver.py CONFIG.json", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[1]) as f:
+            config = json.load(f)
+        unknown = sorted(set(config["options"]) - set(OPTIONS))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        emit("driver_error", error=f"bad config {argv[1]}: {e}")
+        return 2
+    if unknown:
+        emit("driver_error", error=f"nats-py has no option {', '.join(unknown)}")
+        return 2
+    asyncio.run(Driver(config).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

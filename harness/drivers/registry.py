@@ -1,0 +1,78 @@
+"""Which client libraries have drivers: every harness/drivers/*/driver.toml."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from harness import paths
+from harness.contracts import problems
+from harness.errors import EnvironmentFault, UsageError
+
+DRIVERS = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    name: str
+    family: str
+    language: str
+    command: tuple[str, ...]
+    folder: Path
+
+    def argv(self) -> list[str]:
+        bin_dir = str(paths.TOOLS / "bin")
+        return [part.format(bin=bin_dir, python=paths.python(), here=str(self.folder)) for part in self.command]
+
+    @property
+    def description(self) -> dict:
+        return describe(self)
+
+
+@cache
+def all_drivers() -> dict[str, DriverSpec]:
+    out = {}
+    for toml in sorted(DRIVERS.glob("*/driver.toml")):
+        d = tomllib.loads(toml.read_text())
+        out[d["name"]] = DriverSpec(d["name"], d["family"], d["language"], tuple(d["command"]), toml.parent)
+    return out
+
+
+def get(name: str) -> DriverSpec:
+    try:
+        return all_drivers()[name]
+    except KeyError:
+        raise UsageError(f"unknown client {name!r}", f"choose one of: {', '.join(all_drivers())}") from None
+
+
+def of_family(family: str) -> list[DriverSpec]:
+    return [d for d in all_drivers().values() if d.family == family]
+
+
+@cache
+def describe(spec: DriverSpec) -> dict:
+    """The driver's own account of its library, version and abilities (--describe)."""
+    argv = spec.argv()
+    if not Path(argv[0]).exists():
+        raise EnvironmentFault(f"driver for {spec.name} is not built ({argv[0]} missing)", "run `make setup`")
+    try:
+        out = subprocess.run([*argv, "--describe"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise EnvironmentFault(f"driver for {spec.name} could not describe itself: {e}") from e
+    if out.returncode != 0:
+        tail = out.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise EnvironmentFault(
+            f"driver for {spec.name} failed --describe (exit {out.returncode}): {tail[0]}", "run `make setup`"
+        )
+    try:
+        desc = json.loads(out.stdout)
+    except ValueError as e:
+        raise EnvironmentFault(f"driver for {spec.name} printed unreadable --describe output") from e
+    bad = problems("driver-describe", desc)
+    if bad:
+        raise EnvironmentFault(f"driver for {spec.name} breaks the describe contract: {bad[0]}")
+    return desc
