@@ -1,0 +1,47 @@
+"""Backends bring a topology up and down. Faults and scenarios talk to the running
+topology only through the `Live` protocol, so a scenario runs unchanged on any
+backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from harness.errors import UsageError
+from harness.services import Addresses
+from harness.topology import Topology
+from harness.toxiproxy import ToxiproxyClient
+
+
+class Live(Protocol):
+    """A running topology."""
+
+    topology: Topology
+    backend: str
+    addrs: Addresses
+    toxiproxy: ToxiproxyClient
+    workdir: Path
+
+    def url(self, link: str) -> str: ...
+    def wire_events(self, since_ns: int, until_ns: int | None = None) -> list[dict]: ...
+    def kill(self, service: str) -> None: ...
+    def pause(self, service: str) -> None: ...
+    def resume(self, service: str) -> None: ...
+    def start(self, service: str) -> None: ...
+    def stop(self, service: str) -> None: ...
+    def reset(self) -> None: ...
+    def versions(self) -> dict[str, str]: ...
+    def down(self) -> None: ...
+
+
+BACKENDS = ("local", "compose")
+
+
+def up(backend: str, topology: Topology, workdir: Path) -> Live:
+    if backend == "local":
+        from harness.backends.local import LocalTopology
+
+        return LocalTopology.up(topology, workdir)
+    if backend == "compose":
+        raise UsageError("the compose backend is not built yet", "use --backend local (the default)")
+    raise UsageError(f"unknown backend {backend!r}", f"choose one of: {', '.join(BACKENDS)}")

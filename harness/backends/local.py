@@ -1,0 +1,204 @@
+"""The local backend: every server a plain process on this host, on loopback ports.
+
+Bring-up order: claim ports, start Toxiproxy (its stdout becomes the wire log),
+create one proxy per link, start the services, wait until each is ready (checked,
+never slept for). Teardown stops everything it started and releases the ports,
+also on an error or Ctrl-C half way through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+from harness import ports, procs
+from harness.errors import EnvironmentFault
+from harness.procs import Proc, wait_until
+from harness.services import KINDS, Addresses, toxiproxy_server
+from harness.topology import Topology
+from harness.toxiproxy import ToxiproxyClient
+from harness.wire import WireLog
+
+READY_TIMEOUT_S = 30
+
+
+class LocalTopology:
+    backend = "local"
+
+    def __init__(self, topology: Topology, workdir: Path, detached: bool = False) -> None:
+        self.topology = topology
+        self.workdir = workdir
+        self.detached = detached
+        self.instance = uuid.uuid4().hex[:8]
+        self.addrs = Addresses()
+        self.toxiproxy = ToxiproxyClient(self.addrs.host, 0)
+        self.proxy_proc: Proc | None = None
+        self.wire: WireLog | None = None
+        self.services: dict[str, Proc] = {}
+        self._claimed: list[int] = []
+        self._paused: set[str] = set()
+
+    # -- bring-up --
+
+    @classmethod
+    def up(cls, topology: Topology, workdir: Path, detached: bool = False) -> LocalTopology:
+        live = cls(topology, workdir, detached)
+        try:
+            live._up()
+        except BaseException:
+            live.down()
+            raise
+        return live
+
+    def _up(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        topo = self.topology
+        service_ports = [(s.name, p) for s in topo.services for p in s.ports]
+        count = 2 + len(service_ports) + len(topo.links)
+        self._claimed = ports.claim(count, f"{topo.name}/{self.instance}")
+        it = iter(self._claimed)
+        self.addrs.api, self.addrs.sink = next(it), next(it)
+        self.addrs.services = {sp: next(it) for sp in service_ports}
+        self.addrs.links = {link.name: next(it) for link in topo.links}
+        self.toxiproxy = ToxiproxyClient(self.addrs.host, self.addrs.api)
+
+        self._start_toxiproxy()
+        for link in topo.links:
+            upstream = (
+                self.addrs.service(link.to, link.port)
+                if link.to and link.port
+                else f"{self.addrs.host}:{self.addrs.sink}"
+            )
+            self.toxiproxy.create(link.name, self.addrs.link(link.name), upstream)
+        for svc in topo.services:
+            self._start_service(svc.name)
+        for svc in topo.services:
+            self._wait_ready(svc.name)
+
+    def _start_toxiproxy(self) -> None:
+        log = self.workdir / "toxiproxy.log"
+        argv = toxiproxy_server.argv(self.addrs.host, self.addrs.api)
+        if self.detached:
+            self.proxy_proc = procs.spawn(
+                "toxiproxy-server", argv, log=log, env=toxiproxy_server.env(), outlive_harness=True
+            )
+        else:
+            self.proxy_proc = procs.spawn(
+                "toxiproxy-server",
+                argv,
+                log=self.workdir / "toxiproxy.stderr",
+                stdout=subprocess.PIPE,
+                env=toxiproxy_server.env(),
+            )
+            self.wire = WireLog(self.proxy_proc.popen.stdout, log)
+        wait_until(self.toxiproxy.answering, READY_TIMEOUT_S, "toxiproxy-server to answer", self.proxy_proc)
+
+    def _service_module(self, name: str):
+        return KINDS[self.topology.service(name).kind]
+
+    def _start_service(self, name: str) -> None:
+        svc = self.topology.service(name)
+        mod = self._service_module(name)
+        conf = self.workdir / f"{name}.conf"
+        conf.write_text(mod.config(svc, self.topology, self.addrs, f"h{self.instance}"))
+        self.services[name] = procs.spawn(
+            name, mod.argv(conf), log=self.workdir / f"{name}.log", outlive_harness=self.detached
+        )
+
+    def _wait_ready(self, name: str) -> None:
+        svc = self.topology.service(name)
+        mod = self._service_module(name)
+        wait_until(
+            lambda: mod.ready(svc, self.addrs), READY_TIMEOUT_S, f"{name} ({svc.kind}) to be ready", self.services[name]
+        )
+
+    # -- what faults and scenarios use --
+
+    def url(self, link: str) -> str:
+        target = self.topology.link(link).to
+        scheme = self._service_module(target).SCHEME if target else "tcp"
+        return f"{scheme}://{self.addrs.link(link)}"
+
+    def wire_events(self, since_ns: int, until_ns: int | None = None) -> list[dict]:
+        return self.wire.events(since_ns, until_ns) if self.wire else []
+
+    def kill(self, service: str) -> None:
+        proc = self.services[service]
+        proc.signal(signal.SIGKILL)
+        proc.popen.wait(10)
+        procs.forget(proc)
+
+    def pause(self, service: str) -> None:
+        self.services[service].signal(signal.SIGSTOP)
+        self._paused.add(service)
+
+    def resume(self, service: str) -> None:
+        self.services[service].signal(signal.SIGCONT)
+        self._paused.discard(service)
+
+    def start(self, service: str) -> None:
+        """Start a stopped service again on the same ports and wait until it is ready."""
+        if self.services[service].alive():
+            raise EnvironmentFault(f"{service} is already running")
+        self._start_service(service)
+        self._wait_ready(service)
+
+    def stop(self, service: str) -> None:
+        self.services[service].stop()
+
+    def reset(self) -> None:
+        """Undo every fault: proxies enabled, no toxics, every service running and ready."""
+        if self.proxy_proc is None or not self.proxy_proc.alive():
+            raise EnvironmentFault("toxiproxy-server is no longer running", f"see {self.workdir}/toxiproxy.stderr")
+        self.toxiproxy.reset()
+        for name in list(self._paused):
+            self.resume(name)
+        for name, proc in self.services.items():
+            if not proc.alive():
+                self._start_service(name)
+        for name in self.services:
+            self._wait_ready(name)
+
+    def versions(self) -> dict[str, str]:
+        out = {"toxiproxy": self.toxiproxy.version()}
+        for svc in self.topology.services:
+            v = self._service_module(svc.name).version(svc, self.addrs)
+            if v:
+                out[svc.kind] = v
+        return out
+
+    def pids(self) -> dict[str, int]:
+        out = {name: p.pid for name, p in self.services.items() if p.alive()}
+        if self.proxy_proc:
+            out["toxiproxy-server"] = self.proxy_proc.pid
+        return out
+
+    def down(self) -> None:
+        for proc in self.services.values():
+            with contextlib.suppress(Exception):
+                proc.stop()
+        if self.proxy_proc is not None:
+            with contextlib.suppress(Exception):
+                self.proxy_proc.stop()
+            if self.wire:
+                self.wire.join()
+        ports.release(self._claimed)
+        self._claimed = []
+
+    def detach(self) -> dict:
+        """Leave the topology running after this process exits (`harness up`)."""
+        assert self.proxy_proc is not None
+        info = {
+            "topology": self.topology.name,
+            "workdir": str(self.workdir),
+            "addrs": self.addrs.to_json(),
+            "ports": self._claimed,
+            "urls": {x.name: self.url(x.name) for x in self.topology.links if x.role in ("client", "observer")},
+        }
+        ports.transfer(self._claimed, self.proxy_proc.pid, f"{self.topology.name}/{self.instance} (up)")
+        procs.mark_detached(os.getpid(), info)
+        return info

@@ -1,0 +1,34 @@
+"""The two ways the harness itself can fail, each shown to the user as one line.
+
+A deviation of a client library from its documentation is never one of these:
+that is a finding, recorded as a check verdict.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Something the user can act on: one line saying what is wrong and what to do."""
+
+    exit_code = 1
+
+    def __init__(self, what: str, todo: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.todo = todo
+
+    def line(self) -> str:
+        return f"{self.what}: {self.todo}" if self.todo else self.what
+
+
+class UsageError(HarnessError):
+    """Bad input: unknown scenario or client, malformed options, bad arguments."""
+
+    exit_code = 2
+
+
+class EnvironmentFault(HarnessError):
+    """The harness's environment failed: a missing binary, a port in use, a server
+    that did not come up, a driver that crashed. Never a verdict about a client."""
+
+    exit_code = 3

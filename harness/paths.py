@@ -1,0 +1,49 @@
+"""Where things live: the project's folders, the binaries the set-up installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import cache
+from pathlib import Path
+
+from harness.errors import EnvironmentFault
+
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+TOOLS = ROOT / ".tools"
+MANIFEST = TOOLS / "manifest.json"
+REPORTS = ROOT / "reports"
+SCENARIOS = ROOT / "scenarios"
+SEEDS = ROOT.parent / "shared" / "seeds"
+# Per-user runtime state: port claims and the record of what `harness up` started.
+STATE = Path(os.environ.get("HARNESS_STATE_DIR") or f"/tmp/fault-harness-{os.getuid()}")
+
+
+@cache
+def manifest() -> dict:
+    try:
+        return json.loads(MANIFEST.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as e:
+        raise EnvironmentFault(f"{MANIFEST} is unreadable ({e})", "run `make setup` again") from e
+
+
+def binary(name: str) -> str:
+    """Path of a binary installed by `make setup` (or found on PATH by it)."""
+    entry = manifest().get("binaries", {}).get(name)
+    if entry and Path(entry["path"]).exists():
+        return entry["path"]
+    raise EnvironmentFault(f"{name} is not installed", "run `make setup`")
+
+
+def binary_version(name: str) -> str:
+    entry = manifest().get("binaries", {}).get(name) or {}
+    return entry.get("version", "unknown")
+
+
+def python() -> str:
+    """The interpreter of this environment (the project's .venv when installed)."""
+    return sys.executable

@@ -1,0 +1,195 @@
+"""Child processes the harness starts, and the record that lets it reap them.
+
+Every child runs in its own session (a Ctrl-C at the terminal reaches only the
+harness, which then tears down in order) and, unless it must outlive us, dies with
+the harness through the kernel's parent-death signal. Each start is also written
+to a per-owner record so `harness down` can reap what a killed run left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from harness.errors import EnvironmentFault
+from harness.paths import STATE
+from harness.ports import process_start_time
+
+RECORDS = STATE / "procs"
+SETPRIV = shutil.which("setpriv")
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    popen: subprocess.Popen
+    log: Path | None
+    start: str | None = field(default=None)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM the process group, SIGKILL it after `grace` seconds."""
+        if self.alive():
+            self.signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(5)
+        # Leftovers in the group (none expected) go too.
+        self.signal(signal.SIGKILL)
+        forget(self)
+        return self.popen.returncode
+
+    def log_tail(self, lines: int = 3) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        text = self.log.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+
+def _record_path(owner: int) -> Path:
+    return RECORDS / f"{owner}.json"
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"owner": None, "owner_start": None, "procs": []}
+
+
+def remember(proc: Proc, owner: int | None = None) -> None:
+    owner = owner or os.getpid()
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    path = _record_path(owner)
+    rec = _load(path)
+    rec.update(owner=owner, owner_start=process_start_time(owner))
+    rec["procs"].append({"pid": proc.pid, "start": proc.start, "name": proc.name})
+    path.write_text(json.dumps(rec))
+
+
+def forget(proc: Proc) -> None:
+    for path in RECORDS.glob("*.json") if RECORDS.exists() else []:
+        rec = _load(path)
+        kept = [p for p in rec["procs"] if p["pid"] != proc.pid]
+        if len(kept) != len(rec["procs"]):
+            if kept:
+                rec["procs"] = kept
+                path.write_text(json.dumps(rec))
+            else:
+                path.unlink(missing_ok=True)
+
+
+def spawn(
+    name: str,
+    argv: list[str],
+    *,
+    log: Path | None,
+    stdout: int | IO | None = None,
+    stdin: int | None = subprocess.DEVNULL,
+    env: dict | None = None,
+    cwd: Path | None = None,
+    outlive_harness: bool = False,
+    owner: int | None = None,
+) -> Proc:
+    """Start `argv`. stdout goes to `stdout` if given (e.g. PIPE), else to the log."""
+    if not Path(argv[0]).exists() and shutil.which(argv[0]) is None:
+        raise EnvironmentFault(f"{argv[0]} not found (needed for {name})", "run `make setup`")
+    cmd = list(argv)
+    if SETPRIV and not outlive_harness:
+        cmd = [SETPRIV, "--pdeathsig", "KILL", "--", *cmd]
+    logf = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    try:
+        popen = subprocess.Popen(
+            cmd,
+            stdin=stdin,
+            stdout=stdout if stdout is not None else logf,
+            stderr=logf,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise EnvironmentFault(f"could not start {name}: {e}") from e
+    finally:
+        if log:
+            logf.close()
+    proc = Proc(name, argv, popen, log, process_start_time(popen.pid))
+    remember(proc, owner)
+    return proc
+
+
+def mark_detached(owner: int, info: dict) -> None:
+    """Keep a record after its owner exits: what `harness up` started, for `harness down`."""
+    path = _record_path(owner)
+    rec = _load(path)
+    rec.update(detached=True, info=info)
+    path.write_text(json.dumps(rec))
+
+
+def detached_records() -> list[dict]:
+    return [r for r in map(_load, RECORDS.glob("*.json")) if r.get("detached")] if RECORDS.exists() else []
+
+
+def reap_orphans(include_detached: bool = False) -> list[str]:
+    """Kill processes recorded by owners that are gone. With `include_detached`,
+    also those started by `harness up` (owner record marked 'up')."""
+    reaped: list[str] = []
+    if not RECORDS.exists():
+        return reaped
+    for path in RECORDS.glob("*.json"):
+        rec = _load(path)
+        if rec.get("detached"):
+            if not include_detached:
+                continue
+        elif rec["owner"] is not None and process_start_time(rec["owner"]) == rec["owner_start"]:
+            continue
+        for p in rec["procs"]:
+            if process_start_time(p["pid"]) == p["start"]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p["pid"], signal.SIGCONT)
+                    os.killpg(p["pid"], signal.SIGKILL)
+                reaped.append(f"{p['name']} (pid {p['pid']})")
+        path.unlink(missing_ok=True)
+    return reaped
+
+
+def wait_until(predicate, timeout: float, what: str, proc: Proc | None = None, interval: float = 0.05):
+    """Poll `predicate` until it returns a truthy value; fail with one clear line."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and not proc.alive():
+            tail = proc.log_tail()
+            raise EnvironmentFault(
+                f"{proc.name} exited with code {proc.popen.returncode} before {what}" + (f" ({tail})" if tail else ""),
+                f"see {proc.log}",
+            )
+        if time.monotonic() > deadline:
+            raise EnvironmentFault(
+                f"timed out after {timeout:.0f}s waiting for {what}", f"see {proc.log}" if proc and proc.log else None
+            )
+        time.sleep(interval)

@@ -1,0 +1,41 @@
+"""One small module per kind of server: how to configure it, start it, and tell
+that it is ready. The backends run them; the topology names them by kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from harness.services import nats_server
+
+
+@dataclass
+class Addresses:
+    """The loopback ports one running topology was given."""
+
+    host: str = "127.0.0.1"
+    api: int = 0  # Toxiproxy's API
+    sink: int = 0  # upstream of the route sink: claimed, never bound
+    services: dict[tuple[str, str], int] = field(default_factory=dict)
+    links: dict[str, int] = field(default_factory=dict)
+
+    def service(self, name: str, port: str) -> str:
+        return f"{self.host}:{self.services[(name, port)]}"
+
+    def link(self, name: str) -> str:
+        return f"{self.host}:{self.links[name]}"
+
+    def all_ports(self) -> list[int]:
+        return [self.api, self.sink, *self.services.values(), *self.links.values()]
+
+    def to_json(self) -> dict:
+        return {
+            "host": self.host,
+            "api": self.api,
+            "sink": self.sink,
+            "services": {f"{s}:{p}": v for (s, p), v in self.services.items()},
+            "links": self.links,
+        }
+
+
+KINDS: dict[str, ModuleType] = {nats_server.KIND: nats_server}

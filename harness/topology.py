@@ -1,0 +1,108 @@
+"""Topologies: services and the links between them, declared once, in code.
+
+Every client-to-service and service-to-service path is a Link, and every Link is
+its own Toxiproxy proxy. The backends, the proxy configuration and compose.yaml
+are all derived from these declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from harness.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    kind: str  # which module in harness/services runs it
+    ports: tuple[str, ...]  # named ports the service listens on
+    cluster: tuple[str, ...] = ()  # peers it forms a cluster with (names, itself included)
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    to: str | None  # service it leads to; None for the route sink
+    port: str | None  # named port on that service
+    role: str  # client | observer | route | sink
+    origin: str | None = None  # the service that dials it (routes)
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    description: str
+    services: tuple[Service, ...]
+    links: tuple[Link, ...] = field(default=())
+
+    def service(self, name: str) -> Service:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise UsageError(
+            f"topology {self.name} has no service {name!r}", f"services: {', '.join(s.name for s in self.services)}"
+        )
+
+    def link(self, name: str) -> Link:
+        for link in self.links:
+            if link.name == name:
+                return link
+        raise UsageError(
+            f"topology {self.name} has no link {name!r}", f"links: {', '.join(x.name for x in self.links)}"
+        )
+
+    def links_to(self, service: str, role: str | None = None) -> list[Link]:
+        return [x for x in self.links if x.to == service and (role is None or x.role == role)]
+
+    def routes_of(self, service: str) -> list[Link]:
+        """Every route link with this service at either end (cut them to isolate it)."""
+        return [x for x in self.links if x.role == "route" and service in (x.to, x.origin)]
+
+
+def nats_nodes(count: int) -> Topology:
+    """`count` nats-server nodes; with more than one, a full-mesh cluster.
+
+    Each node has a client link and an observer link (observers watch the messages
+    of a scenario and are never faulted). Each ordered pair of nodes has its own
+    route link, so a node can be cut from clients, from its peers, or both. The
+    route sink is where nodes advertise their cluster address: gossip-driven
+    implicit routes go there and fail, so no route can bypass the proxies.
+    """
+    names = tuple(f"n{i}" for i in range(1, count + 1))
+    clustered = count > 1
+    services = tuple(
+        Service(
+            n,
+            "nats-server",
+            ("client", "monitor", "cluster") if clustered else ("client", "monitor"),
+            cluster=names if clustered else (),
+        )
+        for n in names
+    )
+    links: list[Link] = []
+    for n in names:
+        links.append(Link(f"{n}-client", n, "client", "client"))
+        links.append(Link(f"{n}-observer", n, "client", "observer"))
+    for a in names if clustered else ():
+        for b in names:
+            if a != b:
+                links.append(Link(f"route-{a}-{b}", b, "cluster", "route", origin=a))
+    if clustered:
+        links.append(Link("route-sink", None, None, "sink"))
+    desc = "one nats-server" if count == 1 else f"{count}-node nats-server cluster (full mesh)"
+    return Topology(f"nats-{count}" if clustered else "nats-single", desc, services, tuple(links))
+
+
+@cache
+def registry() -> dict[str, Topology]:
+    tops = [nats_nodes(1), nats_nodes(3)]
+    return {t.name: t for t in tops}
+
+
+def get(name: str) -> Topology:
+    try:
+        return registry()[name]
+    except KeyError:
+        raise UsageError(f"unknown topology {name!r}", f"choose one of: {', '.join(registry())}") from None

@@ -1,0 +1,99 @@
+"""What the wire saw: connections accepted and closed on each proxy.
+
+Toxiproxy logs one JSON line per event but stamps it with wall-clock seconds, too
+coarse to compare with a client's nanoseconds. So each line is stamped on the
+shared monotonic clock the moment it is read from the server's stdout, and the
+raw line is kept in the log file beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from harness.clock import now_ns
+
+_REMOVE_LINK = re.compile(r"^Remove link (?P<client>\S+?)(?P<dir>upstream|downstream) from ToxicCollection$")
+
+
+def parse(line: str, t_ns: int) -> dict | None:
+    """One Toxiproxy log line -> a proxy event for the timeline, or None."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    msg = rec.get("message", "")
+    link = rec.get("name")
+    if not link:
+        return None
+    if msg == "Accepted client":
+        return {"t_ns": t_ns, "kind": "conn_accepted", "link": link, "client": rec.get("client", "")}
+    if msg == "Unable to open connection to upstream":
+        return {
+            "t_ns": t_ns,
+            "kind": "upstream_failed",
+            "link": link,
+            "client": rec.get("client", ""),
+            "error": rec.get("error", ""),
+        }
+    m = _REMOVE_LINK.match(msg)
+    if m:
+        # The "upstream" half (client -> server) ends first when the client's side
+        # closed first; "downstream" first means the server's side did.
+        return {"t_ns": t_ns, "kind": "conn_half_closed", "link": link, "client": m["client"], "direction": m["dir"]}
+    return None
+
+
+class WireLog:
+    """Reads a Toxiproxy server's stdout on a thread; keeps stamped proxy events."""
+
+    def __init__(self, stream: IO[bytes], raw_log: Path, on_line: Callable[[str], None] | None = None) -> None:
+        self._stream = stream
+        self._raw = raw_log
+        self._events: list[dict] = []
+        self._lock = threading.Lock()
+        self._on_line = on_line
+        self._thread = threading.Thread(target=self._read, name="wire-log", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with open(self._raw, "a") as raw:
+            for bline in iter(self._stream.readline, b""):
+                t = now_ns()
+                line = bline.decode(errors="replace").rstrip("\n")
+                raw.write(f"{t} {line}\n")
+                ev = parse(line, t)
+                if ev is not None:
+                    with self._lock:
+                        self._events.append(ev)
+
+    def events(self, since_ns: int = 0, until_ns: int | None = None) -> list[dict]:
+        """Proxy events in [since, until], each half-close pair folded into one close."""
+        with self._lock:
+            evs = [e for e in self._events if e["t_ns"] >= since_ns and (until_ns is None or e["t_ns"] <= until_ns)]
+        out: list[dict] = []
+        seen_close: set[tuple[str, str]] = set()
+        for e in evs:
+            if e["kind"] == "conn_half_closed":
+                key = (e["link"], e["client"])
+                if key in seen_close:
+                    continue
+                seen_close.add(key)
+                e = {
+                    **e,
+                    "kind": "conn_closed",
+                    "closed_first_by": "client" if e["direction"] == "upstream" else "server",
+                }
+                del e["direction"]
+            elif e["kind"] == "conn_accepted":
+                # A client port can be reused by a later connection.
+                seen_close.discard((e["link"], e["client"]))
+            out.append(e)
+        return out
+
+    def join(self, timeout: float = 2.0) -> None:
+        self._thread.join(timeout)
