@@ -1,0 +1,161 @@
+"""Faults: actions on a link (through Toxiproxy) or on a service (through the
+backend), each with a start and an end stamped on the shared clock.
+
+Link faults and what a client sees:
+  refuse      the proxy is disabled: open connections close, new ones are refused
+  reset       open connections close; each new one is accepted, then reset (RST)
+              as soon as data flows
+  blackhole   data stops and connections stay open (timeout toxic, timeout 0);
+              with drop_existing, open connections close first
+  latency     delay (ms) with jitter (ms)
+  bandwidth   rate limit (KB/s)
+  slicer      data cut into small pieces with a delay between them
+  limit_data  the connection is closed after `bytes` bytes
+  partition   every route link between two groups of services is disabled
+Service faults:
+  kill        SIGKILL; at the end the service is started again (same ports)
+  pause       SIGSTOP, then SIGCONT
+  restart     SIGTERM and start again (instantaneous)
+
+`stream` picks the direction where it applies: upstream (client to server),
+downstream (server to client) or both.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from harness.backends import Live
+from harness.clock import now_ns
+from harness.errors import UsageError
+
+LINK_KINDS = ("refuse", "reset", "blackhole", "latency", "bandwidth", "slicer", "limit_data", "partition")
+SERVICE_KINDS = ("kill", "pause", "restart")
+STREAMS = {"upstream": ("upstream",), "downstream": ("downstream",), "both": ("upstream", "downstream")}
+_ids = itertools.count(1)
+
+
+@dataclass
+class Fault:
+    kind: str
+    target: str
+    params: dict = field(default_factory=dict)
+    id: int = field(default_factory=lambda: next(_ids))
+
+    def __post_init__(self) -> None:
+        if self.kind not in LINK_KINDS + SERVICE_KINDS:
+            raise UsageError(
+                f"unknown fault kind {self.kind!r}", f"choose one of: {', '.join(LINK_KINDS + SERVICE_KINDS)}"
+            )
+        stream = self.params.get("stream", "both")
+        if stream not in STREAMS:
+            raise UsageError(f"fault {self.kind}: stream must be one of {', '.join(STREAMS)}, not {stream!r}")
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "target": self.target, "params": dict(self.params)}
+
+    def _toxic(self, stream: str) -> str:
+        return f"{self.kind}-{self.id}-{stream}"
+
+    def _streams(self) -> tuple[str, ...]:
+        return STREAMS[self.params.get("stream", "both")]
+
+    def _add_toxics(self, live: Live, type_: str, attributes: dict) -> None:
+        for s in self._streams():
+            live.toxiproxy.add_toxic(self.target, self._toxic(s), type_, s, attributes)
+
+    def _drop_existing(self, live: Live) -> None:
+        # Toxiproxy closes every open connection of a proxy when it is disabled.
+        live.toxiproxy.set_enabled(self.target, False)
+        live.toxiproxy.set_enabled(self.target, True)
+
+    def _partition_links(self, live: Live) -> list[str]:
+        groups = [set(g.split(",")) for g in self.target.split("|")]
+        if len(groups) != 2 or not all(groups):
+            raise UsageError(f"partition target {self.target!r} must look like 'n1|n2,n3'")
+        a, b = groups
+        for name in a | b:
+            live.topology.service(name)
+        return [
+            x.name
+            for x in live.topology.links
+            if x.role == "route" and ((x.origin in a and x.to in b) or (x.origin in b and x.to in a))
+        ]
+
+    def apply(self, live: Live) -> None:
+        k, p = self.kind, self.params
+        if k == "refuse":
+            live.toxiproxy.set_enabled(self.target, False)
+        elif k == "reset":
+            self._add_toxics(live, "reset_peer", {"timeout": p.get("timeout_ms", 0)})
+            if p.get("drop_existing", True):
+                self._drop_existing(live)
+        elif k == "blackhole":
+            self._add_toxics(live, "timeout", {"timeout": 0})
+            if p.get("drop_existing", False):
+                self._drop_existing(live)
+        elif k == "latency":
+            self._add_toxics(live, "latency", {"latency": p["latency_ms"], "jitter": p.get("jitter_ms", 0)})
+        elif k == "bandwidth":
+            self._add_toxics(live, "bandwidth", {"rate": p["rate_kbps"]})
+        elif k == "slicer":
+            self._add_toxics(
+                live,
+                "slicer",
+                {
+                    "average_size": p.get("average_size", 1),
+                    "size_variation": p.get("size_variation", 0),
+                    "delay": p.get("delay_us", 1000),
+                },
+            )
+        elif k == "limit_data":
+            self._add_toxics(live, "limit_data", {"bytes": p["bytes"]})
+        elif k == "partition":
+            for name in self._partition_links(live):
+                live.toxiproxy.set_enabled(name, False)
+        elif k == "kill":
+            live.kill(self.target)
+        elif k == "pause":
+            live.pause(self.target)
+        elif k == "restart":
+            live.stop(self.target)
+            live.start(self.target)
+
+    def revert(self, live: Live) -> None:
+        k = self.kind
+        if k == "refuse":
+            live.toxiproxy.set_enabled(self.target, True)
+        elif k in ("reset", "blackhole", "latency", "bandwidth", "slicer", "limit_data"):
+            for s in self._streams():
+                live.toxiproxy.remove_toxic(self.target, self._toxic(s))
+        elif k == "partition":
+            for name in self._partition_links(live):
+                live.toxiproxy.set_enabled(name, True)
+        elif k == "kill":
+            live.start(self.target)
+        elif k == "pause":
+            live.resume(self.target)
+
+
+@dataclass
+class FaultLog:
+    """Every fault of a run with its start and end on the shared clock."""
+
+    records: list[dict] = field(default_factory=list)
+
+    def begin(self, fault: Fault, live: Live) -> dict:
+        rec = {**fault.describe(), "start_ns": now_ns(), "end_ns": None}
+        fault.apply(live)
+        rec["applied_ns"] = now_ns()
+        if fault.kind == "restart":
+            rec["end_ns"] = rec["applied_ns"]
+        self.records.append(rec)
+        return rec
+
+    def end(self, fault: Fault, rec: dict, live: Live) -> None:
+        if rec["end_ns"] is not None:
+            return
+        rec["end_ns"] = now_ns()
+        fault.revert(live)
+        rec["reverted_ns"] = now_ns()

@@ -1,0 +1,103 @@
+"""Schedules: faults placed in time (at, for, repeat), seeded, replayable.
+
+A schedule is data. Expanding it gives a plain, sorted list of (time, begin/end,
+fault) actions; the same schedule and seed always expand to the same list, which
+is what a replay runs again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from harness.backends import Live
+from harness.clock import now_ns
+from harness.errors import UsageError
+from harness.faults import Fault, FaultLog
+
+
+@dataclass
+class Step:
+    at_s: float  # first start, seconds after the schedule starts
+    kind: str
+    target: str
+    params: dict = field(default_factory=dict)
+    for_s: float | None = None  # None: lasts until the schedule ends
+    every_s: float | None = None  # repeat period
+    times: int = 1  # how many starts in all
+
+    def __post_init__(self) -> None:
+        if self.at_s < 0 or (self.for_s is not None and self.for_s < 0):
+            raise UsageError(f"schedule step {self.kind} on {self.target}: times must not be negative")
+        if self.times > 1 and not self.every_s:
+            raise UsageError(f"schedule step {self.kind} on {self.target}: repeating needs every_s")
+
+
+@dataclass
+class Schedule:
+    steps: list[Step]
+    seed: int = 0
+    jitter_s: float = 0.0  # each start moves by up to this much, drawn from the seed
+
+    def expand(self) -> list[tuple[float, int, int]]:
+        """(seconds, 0=end/1=begin, occurrence index) sorted; ends before begins at a tie."""
+        rng = random.Random(self.seed)
+        self._occurrences: list[tuple[Step, float, float | None]] = []
+        actions: list[tuple[float, int, int]] = []
+        for step in self.steps:
+            for n in range(step.times):
+                start = step.at_s + n * (step.every_s or 0) + (rng.uniform(0, self.jitter_s) if self.jitter_s else 0)
+                end = start + step.for_s if step.for_s is not None else None
+                i = len(self._occurrences)
+                self._occurrences.append((step, start, end))
+                actions.append((start, 1, i))
+                if end is not None:
+                    actions.append((end, 0, i))
+        return sorted(actions)
+
+    def to_json(self) -> dict:
+        return {
+            "seed": self.seed,
+            "jitter_s": self.jitter_s,
+            "steps": [
+                {
+                    "at_s": s.at_s,
+                    "kind": s.kind,
+                    "target": s.target,
+                    "params": s.params,
+                    "for_s": s.for_s,
+                    "every_s": s.every_s,
+                    "times": s.times,
+                }
+                for s in self.steps
+            ],
+        }
+
+    def duration_s(self) -> float:
+        return max((t for t, _, _ in self.expand()), default=0.0)
+
+    def play(self, live: Live, log: FaultLog, until_s: float | None = None) -> None:
+        """Run the schedule now, blocking; every fault still on at the end is reverted."""
+        actions = self.expand()
+        t0 = now_ns()
+        active: dict[int, tuple[Fault, dict]] = {}
+        try:
+            for at, begin, i in actions:
+                delay = t0 / 1e9 + at - now_ns() / 1e9
+                if delay > 0:
+                    time.sleep(delay)
+                if begin:
+                    step = self._occurrences[i][0]
+                    fault = Fault(step.kind, step.target, dict(step.params))
+                    active[i] = (fault, log.begin(fault, live))
+                elif i in active:
+                    fault, rec = active.pop(i)
+                    log.end(fault, rec, live)
+            if until_s is not None:
+                delay = t0 / 1e9 + until_s - now_ns() / 1e9
+                if delay > 0:
+                    time.sleep(delay)
+        finally:
+            for fault, rec in active.values():
+                log.end(fault, rec, live)
