@@ -1,0 +1,98 @@
+"""Expectations: documented claims about client libraries, as data.
+
+Each `*.toml` beside this module is one document's claims: for a family of
+clients (every client of the family is held to it) or for one client (what that
+library's own documentation states where it differs). Every claim quotes its
+sentence; `quote_problem` tells whether the quote is still verbatim in its source.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness import paths
+from harness.contracts import problems
+from harness.errors import EnvironmentFault
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Expectation:
+    id: str
+    claim: str
+    quote: str
+    value: Any
+    unit: str | None
+    doc: str  # title of the source document
+    where: str  # seed file name, or package:file
+
+    def source(self) -> dict:
+        return {"document": self.doc, "file": self.where, "quote": self.quote}
+
+
+@dataclass(frozen=True)
+class ExpectationFile:
+    path: Path
+    family: str | None
+    client: str | None
+    source: dict
+    expectations: tuple[Expectation, ...]
+
+
+@cache
+def files() -> tuple[ExpectationFile, ...]:
+    out = []
+    for path in sorted(HERE.glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise EnvironmentFault(f"expectations file {path.name} is not valid TOML: {e}") from e
+        bad = problems("expectations", data)
+        if bad:
+            raise EnvironmentFault(f"expectations file {path.name} is malformed: {bad[0]}")
+        src = data["source"]
+        where = src.get("seed") or f"{src['package']}:{src['file']}"
+        exps = tuple(
+            Expectation(e["id"], e["claim"], e["quote"], e.get("value"), e.get("unit"), src["title"], where)
+            for e in data["expectation"]
+        )
+        out.append(ExpectationFile(path, data.get("family"), data.get("client"), src, exps))
+    return tuple(out)
+
+
+def for_client(client: str, family: str) -> dict[str, Expectation]:
+    """Every expectation that applies to `client`: its family's and its own."""
+    out: dict[str, Expectation] = {}
+    for f in files():
+        if f.family == family or f.client == client:
+            for e in f.expectations:
+                out[e.id] = e
+    return out
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def quote_problem(f: ExpectationFile, e: Expectation) -> str | None:
+    """Why the quote is not (any more) verbatim in its source, or None if it is."""
+    if "seed" in f.source:
+        path = paths.SEEDS / f.source["seed"]
+    else:
+        try:
+            dist = metadata.distribution(f.source["package"])
+        except metadata.PackageNotFoundError:
+            return f"package {f.source['package']} is not installed"
+        path = Path(str(dist.locate_file(f.source["file"])))
+    if not path.exists():
+        return f"source {path} does not exist"
+    if _normalise(e.quote) not in _normalise(path.read_text(errors="replace")):
+        return f"quote of {e.id} is not in {path}"
+    return None
