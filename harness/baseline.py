@@ -1,0 +1,84 @@
+"""The baseline: deviations already known, each kept with its evidence.
+
+CI gates on it. For every scenario x client that ran:
+  - a deviation not in the baseline fails the run (something new to look at);
+  - a baseline deviation that no longer deviates fails the run too (the library or
+    the harness changed; update the baseline deliberately, with new evidence).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import paths
+from harness.errors import UsageError
+
+DEFAULT = paths.SCENARIOS / "baseline.toml"
+
+
+@dataclass(frozen=True)
+class Known:
+    scenario: str
+    client: str
+    check: str
+    evidence: str
+
+
+def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"baseline {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"baseline {path} is not valid TOML: {e}") from None
+    out: dict[tuple[str, str, str], Known] = {}
+    for i, d in enumerate(data.get("deviation", [])):
+        missing = [k for k in ("scenario", "client", "check", "evidence") if not d.get(k)]
+        if missing:
+            raise UsageError(f"baseline {path}: deviation #{i + 1} lacks {', '.join(missing)}")
+        k = Known(d["scenario"], d["client"], d["check"], d["evidence"].strip())
+        out[(k.scenario, k.client, k.check)] = k
+    return out
+
+
+def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
+    """Why this entry breaks the baseline (empty when it holds)."""
+    if entry["status"] != "ok":
+        return [f"harness error: {entry['error']}"]
+    out = []
+    verdicts = {c["id"]: c for c in entry["checks"]}
+    for cid, c in verdicts.items():
+        if c["verdict"] == "deviates" and (entry["scenario"], entry["client"], cid) not in known:
+            out.append(f"new deviation {cid}: documented {c['documented']}, observed {c['observed']} ({c['detail']})")
+    for (sc, cl, cid), k in known.items():
+        if sc == entry["scenario"] and cl == entry["client"]:
+            c = verdicts.get(cid)
+            if c is None or c["verdict"] != "deviates":
+                now = c["verdict"] if c else "no such check"
+                out.append(f"known deviation {cid} disappeared (now {now}); it was: {k.evidence}")
+    return out
+
+
+def toml_for(entries: list[dict]) -> str:
+    """Baseline entries for the deviations in `entries`, evidence filled from the run
+    (to review and edit before committing)."""
+    lines = []
+    for e in entries:
+        for c in e["checks"]:
+            if c["verdict"] != "deviates":
+                continue
+            evidence = (
+                f"{e['library']} {e['client_version']}: documented {c['documented']}, observed "
+                f"{c['observed']}. {c['detail']}"
+            ).replace('"""', "'''")
+            lines += [
+                "[[deviation]]",
+                f'scenario = "{e["scenario"]}"',
+                f'client = "{e["client"]}"',
+                f'check = "{c["id"]}"',
+                f'evidence = """{evidence}"""',
+                "",
+            ]
+    return "\n".join(lines)

@@ -1,0 +1,215 @@
+"""`harness`: run scenarios against real servers and client libraries.
+
+Every failure reaches the user as one line and a non-zero exit: 2 for bad input,
+3 for the environment (a missing binary, a port in use, a server that does not
+come up), 130 for Ctrl-C. Whatever was started is stopped before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from harness import paths, procs, results, summary
+from harness.errors import HarnessError, UsageError
+
+EPILOG = """examples:
+  harness list                                     scenarios and clients
+  harness run 'nats.*'                             every NATS scenario, every NATS client
+  harness run nats.single.refused --client nats-go --out /tmp/r1
+  harness up --topology nats-3                     keep a topology running to poke at
+  harness down                                     stop what `harness up` started (and any leftovers)
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="harness",
+        description="Fault-injection harness for messaging clients: real servers behind a real "
+        "Toxiproxy, real client libraries, checked against their documentation.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.required = True
+
+    r = sub.add_parser(
+        "run",
+        help="run scenarios and write results.json",
+        description="Run scenarios for clients; write DIR/results.json and print a summary.",
+    )
+    r.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario name or shell pattern ('nats.*')")
+    r.add_argument(
+        "--client",
+        action="append",
+        metavar="NAME",
+        help="client library to run (repeatable; default: every client of the scenario's family)",
+    )
+    r.add_argument("--backend", default="local", help="how servers are run: local (default) or compose")
+    r.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default: reports/runs/<time>-<id>, linked from reports/latest)",
+    )
+    r.add_argument("--seed", type=int, default=1, help="base seed for every scenario's randomness (default 1)")
+
+    ls = sub.add_parser("list", help="list scenarios, clients and topologies")
+    ls.add_argument("--verbose", "-v", action="store_true", help="show each scenario's checks")
+
+    u = sub.add_parser(
+        "up",
+        help="start a topology and leave it running",
+        description="Start a topology's servers and proxies and leave them running; `harness down` stops them.",
+    )
+    u.add_argument("--topology", default="nats-3", help="topology to start (default nats-3; see `harness list`)")
+    sub.add_parser("down", help="stop what `harness up` started, and anything a killed run left behind")
+    return p
+
+
+def _default_out() -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return paths.REPORTS / "runs" / f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def _link_latest(out: Path) -> None:
+    latest = paths.REPORTS / "latest"
+    with contextlib.suppress(OSError):
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(out.resolve())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.drivers import registry
+    from harness.runner import TopologyPool, run_pairs
+    from harness.scenario import select
+
+    if args.backend not in ("local", "compose"):
+        raise UsageError(f"unknown backend {args.backend!r}", "choose local or compose")
+    chosen = select(args.scenarios)
+    specs = [registry.get(c) for c in args.client] if args.client else None
+    pairs = []
+    for sc in chosen:
+        for spec in specs or registry.of_family(sc.family):
+            if spec.family == sc.family:
+                pairs.append((sc, spec))
+    if not pairs:
+        raise UsageError(
+            "no scenario matches the chosen clients", "a NATS scenario needs a NATS client; see `harness list`"
+        )
+    for spec in {s for _, s in pairs}:
+        registry.describe(spec)  # fail early, before any server starts, if a driver is missing
+
+    procs.reap_orphans()
+    out = args.out or _default_out()
+    out.mkdir(parents=True, exist_ok=True)
+    res = results.new(args.backend, args.seed)
+    pool = TopologyPool(args.backend, out / "work")
+    total = len(pairs)
+    print(f"Running {total} scenario x client pairs on the {args.backend} backend; output in {out}", flush=True)
+
+    def on_entry(i: int, entry: dict) -> None:
+        res["entries"].append(entry)
+        results.write(res, out)
+        took = (entry["ended_ns"] - entry["started_ns"]) / 1e9 if entry["ended_ns"] else 0
+        print(
+            f"[{i + 1:>2}/{total}] {entry['scenario']} / {entry['client']}: {summary.entry_line(entry)} ({took:.1f}s)",
+            flush=True,
+        )
+
+    complete = False
+    try:
+        run_pairs(pairs, pool, out / "work", args.seed, on_entry)
+        complete = True
+    finally:
+        pool.close()
+        results.finish(res, complete)
+        results.write(res, out)
+        if not args.out:
+            _link_latest(out)
+        if res["entries"]:
+            print()
+            print(summary.render(res))
+        print(f"Results: {out / results.FILENAME}", flush=True)
+    return 3 if any(e["status"] != "ok" for e in res["entries"]) else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.drivers import registry
+    from harness.scenario import load_all
+    from harness.topology import registry as topologies
+
+    print("Scenarios:")
+    for name, sc in sorted(load_all().items()):
+        print(f"  {name:<36} [{sc.family}, {sc.topology}] {sc.summary}")
+        if args.verbose:
+            print(f"  {'':<36} checks: {', '.join(sc.checks)}")
+    print("Clients:")
+    for name, spec in registry.all_drivers().items():
+        print(f"  {name:<36} [{spec.family}, {spec.language}]")
+    print("Topologies:")
+    for name, topo in topologies().items():
+        print(f"  {name:<36} {topo.description}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from harness.backends.local import LocalTopology
+    from harness.topology import get
+
+    topo = get(args.topology)
+    if procs.detached_records():
+        raise UsageError("a topology started by `harness up` is already running", "run `harness down` first")
+    workdir = paths.REPORTS / "up" / topo.name
+    live = LocalTopology.up(topo, workdir, detached=True)
+    info = live.detach()
+    print(f"{topo.name} is up ({topo.description}); logs and configs in {workdir}")
+    print(f"  toxiproxy API  http://{live.addrs.host}:{live.addrs.api}")
+    for link, url in info["urls"].items():
+        print(f"  {link:<14} {url}")
+    print("Stop it with `harness down`.")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from harness import ports
+
+    records = procs.detached_records()
+    reaped = procs.reap_orphans(include_detached=True)
+    for rec in records:
+        ports.release(rec.get("info", {}).get("ports", []))
+    print(f"Stopped {len(reaped)} process(es)" + (f": {', '.join(reaped)}" if reaped else "") + ".")
+    return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM takes the same path as Ctrl-C: tear down, write what was gathered.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return {"run": cmd_run, "list": cmd_list, "up": cmd_up, "down": cmd_down}[args.cmd](args)
+    except HarnessError as e:
+        print(f"harness: {e.line()}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted; everything it started has been stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Metrics computed from a timeline: attempts, intervals, order, the message ledger.
+
+Pure functions of the timeline, shared by every scenario's judge.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+from statistics import median
+
+from harness.timeline import Timeline
+
+
+def ms(ns: int | float) -> float:
+    return round(ns / 1e6, 3)
+
+
+def intervals_ms(times_ns: list[int]) -> list[float]:
+    return [ms(b - a) for a, b in pairwise(times_ns)]
+
+
+def client_attempts(tl: Timeline, actor: str, after: int, before: int | None = None) -> list[dict]:
+    """Connection attempts as the library let the driver see them: attempt starts
+    where the driver observes them, otherwise the failures the library reported."""
+    starts = tl.select(actor=actor, kind="attempt", after=after, before=before)
+    if starts or tl.first(actor=actor, kind="driver_started") is None:
+        return starts
+    return tl.select(actor=actor, kind="attempt_failed", after=after, before=before)
+
+
+def wire_connections(tl: Timeline, links: list[str], after: int, before: int | None = None) -> list[dict]:
+    """Connections Toxiproxy accepted on `links`, each with when and how it ended."""
+    out = []
+    for acc in tl.select(source="proxy", kind="conn_accepted", link=links, after=after, before=before):
+        close = next(
+            (
+                e
+                for e in tl.select(source="proxy", kind="conn_closed", link=acc["link"], after=acc["t_ns"])
+                if e["client"] == acc["client"]
+            ),
+            None,
+        )
+        out.append(
+            {
+                "t_ns": acc["t_ns"],
+                "link": acc["link"],
+                "client": acc["client"],
+                "closed_ns": close["t_ns"] if close else None,
+                "duration_ms": ms(close["t_ns"] - acc["t_ns"]) if close else None,
+                "closed_first_by": close["closed_first_by"] if close else None,
+            }
+        )
+    return out
+
+
+def link_of_url(url: str | None, urls: dict[str, str]) -> str | None:
+    """Which link a client URL goes through (urls: link name -> URL)."""
+    if not url:
+        return None
+    hostport = url.split("://", 1)[-1].rstrip("/")
+    for link, u in urls.items():
+        if u.split("://", 1)[-1] == hostport:
+            return link
+    return None
+
+
+def client_wire_gaps(
+    attempts: list[dict], wire: list[dict], urls: dict[str, str], window_ms: float = 500.0
+) -> list[float]:
+    """For attempts seen both by the client (with a URL) and on the wire, client
+    stamp minus wire stamp, pairing each attempt with the nearest unused accept."""
+    gaps: list[float] = []
+    used: set[int] = set()
+    for a in attempts:
+        link = link_of_url(a.get("url"), urls)
+        if link is None:
+            continue
+        best = None
+        for i, w in enumerate(wire):
+            if i in used or w["link"] != link:
+                continue
+            d = ms(a["t_ns"] - w["t_ns"])
+            if abs(d) <= window_ms and (best is None or abs(d) < abs(best[1])):
+                best = (i, d)
+        if best is not None:
+            used.add(best[0])
+            gaps.append(best[1])
+    return gaps
+
+
+def summary(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    return {"n": len(values), "min": min(values), "median": round(median(values), 3), "max": max(values)}
+
+
+def ledger(tl: Timeline, publisher: str, receivers: list[str], phases: dict[str, tuple[int, int | None]]) -> dict:
+    """The fate of every sequence number the publisher tried to send.
+
+    accepted (the library took it) -> delivered once / lost / duplicated at the
+    receivers; refused (the library raised) -> whether it was delivered anyway.
+    `phases` names time windows (by publish time) to count separately.
+    """
+    received = Counter(e["seq"] for e in tl.select(kind="received") if e["actor"] in receivers)
+    accepted = {e["seq"]: e["t_ns"] for e in tl.select(actor=publisher, kind="published")}
+    refused = {e["seq"]: e for e in tl.select(actor=publisher, kind="publish_failed")}
+
+    def fate(seq: int) -> str:
+        n = received.get(seq, 0)
+        if seq in refused:
+            return "refused" if n == 0 else "refused_but_delivered"
+        return "lost" if n == 0 else "delivered" if n == 1 else "duplicated"
+
+    out: dict = {"accepted": len(accepted), "refused": len(refused), "phases": {}, "exceptions": {}}
+    everything = sorted({**accepted, **{s: e["t_ns"] for s, e in refused.items()}}.items())
+    for name, (lo, hi) in phases.items():
+        counts: Counter = Counter()
+        for seq, t in everything:
+            if t >= lo and (hi is None or t < hi):
+                counts[fate(seq)] += 1
+        out["phases"][name] = dict(counts)
+    totals: Counter = Counter(fate(s) for s, _ in everything)
+    out["totals"] = dict(totals)
+    for kind in ("lost", "duplicated", "refused_but_delivered"):
+        seqs = [s for s, _ in everything if fate(s) == kind]
+        if seqs:
+            out["exceptions"][kind] = seqs[:50]
+    return out

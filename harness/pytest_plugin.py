@@ -1,0 +1,171 @@
+"""pytest plugin: every scenario x client in scenarios/ becomes one test item.
+
+    pytest scenarios/ -n 4                 the suite, in parallel (pytest-xdist)
+    pytest scenarios/ --harness-client nats-go -k refused
+
+An item fails on a harness error, on a deviation the baseline does not know, and
+on a known deviation that disappeared. All entries of a session (every xdist
+worker's) end up in one results.json; a summary table closes the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import baseline, paths, results, summary
+from harness.drivers import registry
+from harness.errors import HarnessError
+from harness.runner import TopologyPool, entry_seed, run_entry
+from harness.scenario import Scenario, load_file
+
+_POOL = pytest.StashKey[TopologyPool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("harness", "fault-injection harness")
+    g.addoption("--backend", default="local", help="how servers are run: local (default) or compose")
+    g.addoption(
+        "--harness-out",
+        type=Path,
+        default=paths.REPORTS / "suite",
+        help="folder for results.json and each run's logs (default reports/suite)",
+    )
+    g.addoption(
+        "--harness-client",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only run scenarios for this client (repeatable)",
+    )
+    g.addoption("--harness-seed", type=int, default=1, help="base seed (default 1)")
+    g.addoption(
+        "--harness-baseline",
+        type=Path,
+        default=baseline.DEFAULT,
+        help="known deviations to gate on (default scenarios/baseline.toml)",
+    )
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _worker_id(config: pytest.Config) -> str:
+    return config.workerinput["workerid"] if _is_worker(config) else "main"  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scenario: a scenario run against real servers and client libraries")
+    if not _is_worker(config):
+        out: Path = config.getoption("harness_out")
+        shutil.rmtree(out / "parts", ignore_errors=True)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if (
+        file_path.suffix == ".py"
+        and file_path.parent.resolve() == paths.SCENARIOS.resolve()
+        and not file_path.name.startswith(("_", "conftest"))
+    ):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        wanted = self.config.getoption("harness_client")
+        for sc in load_file(self.path):
+            for spec in registry.of_family(sc.family):
+                if wanted and spec.name not in wanted:
+                    continue
+                yield ScenarioItem.from_parent(self, name=f"{sc.name}[{spec.name}]", scenario=sc, client=spec.name)
+
+
+class ScenarioFailure(Exception):
+    pass
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, client: str, **kw) -> None:
+        super().__init__(**kw)
+        self.scenario = scenario
+        self.client = client
+        self.add_marker(pytest.mark.scenario)
+
+    def _pool(self) -> TopologyPool:
+        config = self.config
+        if _POOL not in config.stash:
+            out = config.getoption("harness_out")
+            config.stash[_POOL] = TopologyPool(config.getoption("backend"), out / "work" / _worker_id(config))
+        return config.stash[_POOL]
+
+    def runtest(self) -> None:
+        config = self.config
+        out: Path = config.getoption("harness_out")
+        spec = registry.get(self.client)
+        workdir = out / "work" / _worker_id(config) / f"{self.scenario.name}--{self.client}"
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        try:
+            known = baseline.load(config.getoption("harness_baseline"))
+            seed = entry_seed(config.getoption("harness_seed"), self.scenario.name, self.client)
+            entry = run_entry(self.scenario, spec, self._pool(), workdir, seed)
+        except HarnessError as e:
+            raise ScenarioFailure(f"harness error: {e.line()}") from None
+        parts = out / "parts"
+        parts.mkdir(parents=True, exist_ok=True)
+        with open(parts / f"{_worker_id(config)}-{os.getpid()}.jsonl", "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        for c in entry["checks"]:
+            self.user_properties.append((f"{c['id']}", c["verdict"]))
+        problems = baseline.compare(entry, known)
+        if problems:
+            raise ScenarioFailure("\n".join(problems))
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioFailure):
+            return f"{self.name}: {excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    pool = config.stash.get(_POOL, None)
+    if pool is not None:
+        pool.close()
+    if _is_worker(config):
+        return
+    out: Path = config.getoption("harness_out")
+    entries = []
+    for part in sorted((out / "parts").glob("*.jsonl")) if (out / "parts").exists() else []:
+        entries += [json.loads(line) for line in part.read_text().splitlines() if line.strip()]
+    if not entries:
+        return
+    res = results.new(
+        config.getoption("backend"), config.getoption("harness_seed"), ["pytest", *config.invocation_params.args]
+    )
+    order = {name: i for i, name in enumerate(sorted({e["scenario"] for e in entries}))}
+    res["entries"] = sorted(entries, key=lambda e: (order[e["scenario"]], e["client"]))
+    results.finish(res, complete=session.shouldstop is False and session.shouldfail is False)
+    results.write(res, out)
+    config.stash[_RESULTS] = res
+
+
+_RESULTS = pytest.StashKey[dict]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    res = config.stash.get(_RESULTS, None)
+    if res is None:
+        return
+    terminalreporter.section("harness results")
+    terminalreporter.write_line(summary.render(res))
+    terminalreporter.write_line(f"Results: {config.getoption('harness_out') / results.FILENAME}")

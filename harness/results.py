@@ -1,0 +1,99 @@
+"""results.json: one file per run, every scenario x client in it.
+
+The schema is harness/contracts/results.schema.json (versioned; described in
+docs/results-schema.md). Everything written is validated first; everything read
+is checked for its schema version before use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import sys
+import uuid
+from pathlib import Path
+
+from harness import __version__
+from harness.contracts import problems
+from harness.errors import UsageError
+
+SCHEMA = "fault-harness/results"
+SCHEMA_VERSION = 1
+FILENAME = "results.json"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def new(backend: str, seed: int | None, command: list[str] | None = None) -> dict:
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "id": uuid.uuid4().hex[:12],
+            "started_at": _now(),
+            "finished_at": None,
+            "harness_version": __version__,
+            "backend": backend,
+            "seed": seed,
+            "command": shlex.join(command if command is not None else [os.path.basename(sys.argv[0]), *sys.argv[1:]]),
+            "host": {
+                "machine": platform.machine(),
+                "system": platform.system(),
+                "release": platform.release(),
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+            },
+        },
+        "complete": False,
+        "entries": [],
+    }
+
+
+def finish(results: dict, complete: bool) -> None:
+    results["complete"] = complete
+    results["run"]["finished_at"] = _now()
+
+
+def validate(results: dict) -> list[str]:
+    return problems("results", results)
+
+
+def write(results: dict, out_dir: Path) -> Path:
+    bad = validate(results)
+    if bad:
+        raise AssertionError(f"harness bug: results break their schema: {bad[0]}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / FILENAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def load(path: Path) -> dict:
+    """Read a results file, or fail with one line naming the file and the problem."""
+    if path.is_dir():
+        path = path / FILENAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such results file") from None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path}: not a readable results file ({e})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise UsageError(f"{path}: not a harness results file")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise UsageError(
+            f"{path}: results schema version {data.get('schema_version')} is not supported "
+            f"(this harness reads version {SCHEMA_VERSION})",
+            "re-run the scenarios",
+        )
+    bad = validate(data)
+    if bad:
+        raise UsageError(f"{path}: results file is corrupt ({bad[0]})")
+    return data

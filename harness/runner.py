@@ -1,0 +1,176 @@
+"""Running scenarios: each scenario x client becomes one results entry.
+
+A failure of the harness's environment (a server that does not come up, a driver
+that crashes) makes the entry's status `error`; it never becomes a verdict about
+the client library. A client that lacks a feature gets `not-measured` checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import expectations, timeline
+from harness.backends import Live
+from harness.backends import up as backend_up
+from harness.checks import Judge
+from harness.clock import now_ns
+from harness.drivers.registry import DriverSpec, describe
+from harness.errors import HarnessError
+from harness.scenario import NotSupported, Run, Scenario
+from harness.topology import get as get_topology
+
+
+def entry_seed(base: int, scenario: str, client: str) -> int:
+    return (base + zlib.crc32(f"{scenario}/{client}".encode())) % 2**31
+
+
+def applicable_checks(sc: Scenario, exps: dict) -> list[str]:
+    ids = [c for c in sc.checks if c in exps]
+    ids += [e for e in exps if "@" in e and e.split("@")[0] in sc.checks]
+    return ids
+
+
+class TopologyPool:
+    """Running topologies by name: brought up on first use, reused, torn down at close."""
+
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.workdir = workdir
+        self.live: dict[str, Live] = {}
+
+    def get(self, name: str) -> Live:
+        if name not in self.live:
+            self.live[name] = backend_up(self.backend, get_topology(name), self.workdir / f"topology-{name}")
+        return self.live[name]
+
+    def close(self) -> None:
+        for live in self.live.values():
+            with contextlib.suppress(Exception):
+                live.down()
+        self.live.clear()
+
+
+def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, live: Live | None, backend: str, seed: int) -> dict:
+    return {
+        "scenario": sc.name,
+        "summary": sc.summary,
+        "client": spec.name,
+        "client_version": desc["library_version"],
+        "library": desc["library"],
+        "family": spec.family,
+        "backend": backend,
+        "topology": sc.topology,
+        "server_versions": {},
+        "seed": seed,
+        "status": "ok",
+        "error": None,
+        "started_ns": now_ns(),
+        "ended_ns": 0,
+        "actors": {},
+        "faults": [],
+        "schedules": [],
+        "events": [],
+        "metrics": {},
+        "checks": [],
+    }
+
+
+def run_entry(sc: Scenario, spec: DriverSpec, pool: TopologyPool, workdir: Path, seed: int) -> dict:
+    desc = describe(spec)
+    exps = expectations.for_client(spec.name, spec.family)
+    applicable = applicable_checks(sc, exps)
+    entry = _base_entry(sc, spec, desc, None, pool.backend, seed)
+    entry["workdir"] = str(workdir)
+    run: Run | None = None
+    unsupported: str | None = None
+    try:
+        live = pool.get(sc.topology)
+        live.reset()
+        entry["server_versions"] = live.versions()
+        run = Run(sc, spec, desc, live, workdir, seed)
+        entry["started_ns"] = run.t0_ns
+        try:
+            sc.script(run)
+        except NotSupported as e:
+            unsupported = str(e)
+        finally:
+            run.finish()
+    except HarnessError as e:
+        entry["status"], entry["error"] = "error", e.line()
+    except KeyboardInterrupt:
+        entry["status"], entry["error"] = "interrupted", "interrupted by the user"
+        raise
+    except Exception as e:
+        (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
+        entry["status"] = "error"
+        entry["error"] = f"harness bug while running: {type(e).__name__}: {e} (see {workdir}/harness-traceback.txt)"
+    finally:
+        if run is not None:
+            _record(entry, run)
+    if entry["status"] == "ok":
+        _judge(entry, run, sc, spec, desc, exps, applicable, unsupported, workdir)
+    return entry
+
+
+def _record(entry: dict, run: Run) -> None:
+    t1 = getattr(run, "t1_ns", now_ns())
+    client_events = [e for d in run.drivers.values() for e in d.snapshot()]
+    wire = run.live.wire_events(run.t0_ns, t1)
+    entry["events"] = timeline.merge(client_events, wire, run.faults.records, run.marks)
+    entry["faults"] = run.faults.records
+    entry["schedules"] = run.schedules
+    entry["actors"] = run.actors
+    entry["ended_ns"] = t1
+    problems = [p for d in run.drivers.values() for p in d.problems]
+    if problems and entry["status"] == "ok":
+        entry["status"], entry["error"] = "error", problems[0]
+
+
+def _judge(
+    entry: dict,
+    run: Run | None,
+    sc: Scenario,
+    spec: DriverSpec,
+    desc: dict,
+    exps: dict,
+    applicable: list[str],
+    unsupported: str | None,
+    workdir: Path,
+) -> None:
+    assert run is not None
+    tl = timeline.Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
+    j = Judge(tl, exps, spec.name, desc, entry["actors"], applicable)
+    try:
+        if unsupported:
+            for cid in applicable:
+                j.not_measured(cid, unsupported)
+        else:
+            assert sc.judge_fn is not None, f"scenario {sc.name} has no judge"
+            sc.judge_fn(j)
+            missing = [c for c in applicable if c not in {x["id"] for x in j.checks}]
+            if missing:
+                raise AssertionError(f"judge gave no verdict for {', '.join(missing)}")
+    except Exception as e:
+        (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
+        entry["status"] = "error"
+        entry["error"] = f"harness bug while judging: {type(e).__name__}: {e} (see {workdir}/harness-traceback.txt)"
+        return
+    entry["metrics"] = j.metrics
+    entry["checks"] = j.checks
+
+
+def run_pairs(
+    pairs: list[tuple[Scenario, DriverSpec]],
+    pool: TopologyPool,
+    workdir: Path,
+    seed: int,
+    on_entry: Callable[[int, dict], None],
+) -> None:
+    for i, (sc, spec) in enumerate(pairs):
+        wd = workdir / f"{sc.name}--{spec.name}"
+        wd.mkdir(parents=True, exist_ok=True)
+        on_entry(i, run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name)))

@@ -1,0 +1,255 @@
+"""Scenarios: a script that drives clients and faults, and a judge that turns the
+resulting timeline into checks. Scenario files live in scenarios/, one per theme:
+
+    @scenario("nats.single.refused", family="nats", topology="nats-single",
+              checks=["ReconnectWait", ...])
+    def refused(run: Run) -> None:
+        run.start("client", ["n1-client"])
+        ...
+
+    @refused.judge
+    def _(j: Judge) -> None:
+        ...
+
+The script only acts and records; the judge only reads the timeline. Data flows
+one way: script -> timeline -> metrics -> checks.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+
+from harness import paths
+from harness.backends import Live
+from harness.checks import Judge
+from harness.clock import now_ns
+from harness.drivers.process import DriverProcess
+from harness.drivers.registry import DriverSpec
+from harness.errors import UsageError
+from harness.faults import Fault, FaultLog
+from harness.schedule import Schedule
+
+
+class NotSupported(Exception):
+    """The client library lacks what the scenario needs: its checks are not-measured."""
+
+
+@dataclass
+class Scenario:
+    name: str
+    family: str
+    topology: str
+    summary: str
+    checks: tuple[str, ...]
+    script: Callable[[Run], None]
+    judge_fn: Callable[[Judge], None] | None = None
+    module: str = ""
+
+    def judge(self, fn: Callable[[Judge], None]) -> Callable[[Judge], None]:
+        self.judge_fn = fn
+        return fn
+
+
+_REGISTRY: dict[str, Scenario] = {}
+
+
+def scenario(name: str, *, family: str, topology: str, checks: list[str]) -> Callable[[Callable], Scenario]:
+    def wrap(script: Callable[[Run], None]) -> Scenario:
+        if name in _REGISTRY and _REGISTRY[name].module != script.__module__:
+            raise UsageError(f"scenario {name} is defined twice ({_REGISTRY[name].module}, {script.__module__})")
+        s = Scenario(
+            name,
+            family,
+            topology,
+            (script.__doc__ or "").strip().split("\n")[0],
+            tuple(checks),
+            script,
+            module=script.__module__,
+        )
+        _REGISTRY[name] = s
+        return s
+
+    return wrap
+
+
+def load_file(path: Path) -> list[Scenario]:
+    """Import one scenario file (once) and return the scenarios it defines."""
+    modname = f"harness_scenarios.{path.stem}"
+    if modname not in sys.modules:
+        spec = importlib.util.spec_from_file_location(modname, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[modname] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[modname]
+            raise
+    return [s for s in _REGISTRY.values() if s.module == modname]
+
+
+def load_all(folder: Path | None = None) -> dict[str, Scenario]:
+    """Import every scenario file once; return the registry."""
+    folder = folder or paths.SCENARIOS
+    for path in sorted(folder.glob("*.py")):
+        if not path.name.startswith(("_", "conftest")):
+            load_file(path)
+    return dict(_REGISTRY)
+
+
+def select(patterns: list[str]) -> list[Scenario]:
+    """Scenarios whose name matches any pattern (shell-style); an unmatched pattern is an error."""
+    registry = load_all()
+    chosen: list[Scenario] = []
+    for pat in patterns:
+        found = [s for n, s in registry.items() if fnmatch(n, pat) or n == pat]
+        if not found:
+            raise UsageError(f"unknown scenario {pat!r}", "run `harness list` to see the scenarios")
+        chosen += [s for s in found if s not in chosen]
+    return chosen
+
+
+class ActiveFault:
+    def __init__(self, run: Run, fault: Fault) -> None:
+        self.run, self.fault = run, fault
+        self.record = run.faults.begin(fault, run.live)
+        run._active.append(self)
+
+    @property
+    def start_ns(self) -> int:
+        return self.record["start_ns"]
+
+    def end(self) -> None:
+        if self in self.run._active:
+            self.run._active.remove(self)
+            self.run.faults.end(self.fault, self.record, self.run.live)
+
+
+@dataclass
+class Run:
+    """What a scenario script works with."""
+
+    scenario: Scenario
+    spec: DriverSpec
+    describe: dict
+    live: Live
+    workdir: Path
+    seed: int
+    drivers: dict[str, DriverProcess] = field(default_factory=dict)
+    actors: dict[str, dict] = field(default_factory=dict)
+    faults: FaultLog = field(default_factory=FaultLog)
+    marks: list[dict] = field(default_factory=list)
+    schedules: list[dict] = field(default_factory=list)
+    _active: list[ActiveFault] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.tag = f"h.{uuid.UUID(int=self.rng.getrandbits(128)).hex[:10]}.{uuid.uuid4().hex[:6]}"
+        self.t0_ns = now_ns()
+
+    @property
+    def client(self) -> str:
+        return self.spec.name
+
+    def url(self, link: str) -> str:
+        return self.live.url(link)
+
+    def start(
+        self,
+        actor: str,
+        links: list[str],
+        *,
+        options: dict | None = None,
+        subscribe: bool = False,
+        publish: dict | None = None,
+        subject: str | None = None,
+        sub_pending_msgs_limit: int | None = None,
+        handler_delay_ms: float = 0,
+    ) -> DriverProcess:
+        options = dict(options or {})
+        missing = sorted(set(options) - set(self.describe["options"]))
+        if missing:
+            raise NotSupported(f"{self.client} has no option {', '.join(missing)}")
+        workload = {
+            "subject": subject or f"{self.tag}.m",
+            "subscribe": subscribe,
+            "publish": publish,
+            "sub_pending_msgs_limit": sub_pending_msgs_limit,
+            "handler_delay_ms": handler_delay_ms,
+        }
+        config = {
+            "contract": 1,
+            "client": self.client,
+            "servers": [self.url(x) for x in links],
+            "options": options,
+            "workload": workload,
+        }
+        self.actors[actor] = {"links": links, "servers": config["servers"], "options": options, "workload": workload}
+        d = DriverProcess(self.spec, actor, config, self.workdir)
+        self.drivers[actor] = d
+        return d
+
+    def wait(
+        self,
+        actor: str,
+        kind: str | tuple[str, ...],
+        timeout: float,
+        *,
+        after_ns: int | None = None,
+        where: Callable[[dict], bool] | None = None,
+    ) -> dict | None:
+        """The first `kind` event of `actor` (after `after_ns`), or None after `timeout` s.
+        None is a finding for the judge, not an error."""
+        kinds = (kind,) if isinstance(kind, str) else kind
+
+        def match(e: dict) -> bool:
+            return e["kind"] in kinds and (after_ns is None or e["t_ns"] >= after_ns) and (where is None or where(e))
+
+        return self.drivers[actor].wait_for(match, timeout)
+
+    def wait_count(self, actor: str, kind: str, n: int, timeout: float) -> bool:
+        """True once `actor` has printed `n` events of `kind`; False after `timeout` s."""
+        return self.drivers[actor].wait_count(kind, n, timeout)
+
+    def fault(self, kind: str, target: str, **params) -> ActiveFault:
+        return ActiveFault(self, Fault(kind, target, params))
+
+    def play(self, schedule: Schedule, until_s: float | None = None) -> None:
+        self.schedules.append(schedule.to_json())
+        schedule.play(self.live, self.faults, until_s)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def mark(self, label: str, **fields) -> int:
+        t = now_ns()
+        self.marks.append({"t_ns": t, "kind": "mark", "label": label, **fields})
+        return t
+
+    def command(self, actor: str, cmd: dict) -> None:
+        self.mark("command", to=actor, cmd=cmd)
+        self.drivers[actor].send(cmd)
+
+    def stop(self, actor: str) -> None:
+        self.mark("stop", to=actor)
+        self.drivers[actor].stop()
+
+    def finish(self) -> None:
+        """End every fault still on and stop every driver (also after an error)."""
+        for af in list(self._active):
+            af.end()
+        # Last started, first stopped: publishers usually start after the
+        # subscribers that watch them, and must stop before them.
+        for name, d in reversed(self.drivers.items()):
+            if d.proc.alive():
+                self.mark("stop", to=name)
+                d.stop()
+        self.t1_ns = now_ns()
