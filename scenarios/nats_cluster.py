@@ -1,0 +1,327 @@
+"""NATS, three-node cluster: failover order, passes over the server list, servers
+learned from the cluster, giving up across servers.
+
+Every node's client port is behind its own link (n1-client, n2-client, n3-client)
+and advertises that link to clients, so servers a client learns from the cluster
+are reached through proxies too.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from harness.checks import SLACK_MS, Judge
+from harness.metrics import client_attempts, intervals_ms, link_of_url, ms, summary, wire_connections
+from harness.scenario import Run, scenario
+
+CONNECT_S = 10.0
+NODES = ("n1", "n2", "n3")
+CLIENT_LINKS = [f"{n}-client" for n in NODES]
+
+
+def attempted_links(j: Judge, after: int, before: int | None) -> list[dict]:
+    """Every attempt with the link it went to: the client's own account where it
+    names the server, the wire's where it does not."""
+    urls = j.actors["client"]["urls"]
+    own = [a for a in client_attempts(j.tl, "client", after, before) if a.get("url")]
+    if own:
+        return [{"t_ns": a["t_ns"], "link": link_of_url(a["url"], urls), "seen_by": "client"} for a in own]
+    return [
+        {"t_ns": w["t_ns"], "link": w["link"], "seen_by": "wire"}
+        for w in wire_connections(j.tl, CLIENT_LINKS, after, before)
+    ]
+
+
+def passes(attempts: list[dict]) -> list[list[dict]]:
+    """Split attempts into passes: a new pass starts after a pause longer than the slack."""
+    out: list[list[dict]] = []
+    for a in attempts:
+        if out and (a["t_ns"] - out[-1][-1]["t_ns"]) / 1e6 <= SLACK_MS:
+            out[-1].append(a)
+        else:
+            out.append([a])
+    return out
+
+
+def record_urls(run: Run) -> None:
+    run.actors["client"]["urls"] = {link: run.url(link) for link in CLIENT_LINKS}
+
+
+@scenario(
+    "nats.cluster.failover",
+    family="nats",
+    topology="nats-3",
+    checks=["ReconnectToKnownServers", "DisconnectedErrCB", "ReconnectedCB"],
+)
+def failover(run: Run) -> None:
+    """Client given n1 only; n1's link refused for 6 s: where it goes, in what order, how fast."""
+    run.start("client", ["n1-client"])
+    record_urls(run)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(1.0)
+    cut = run.fault("refuse", "n1-client")
+    run.wait("client", "reconnected", 8, after_ns=cut.start_ns)
+    run.sleep(max(0.0, 6.0 - (run.mark("healing") - cut.start_ns) / 1e9))
+    cut.end()
+    run.sleep(0.3)
+
+
+@failover.judge
+def _(j: Judge) -> None:
+    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
+        for cid in j.applicable:
+            j.not_measured(cid, "the client never connected")
+        return
+    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
+    urls = j.actors["client"]["urls"]
+    back = j.tl.first(actor="client", kind="reconnected", after=down)
+    lost = j.tl.select(actor="client", kind="disconnected", after=down, before=back["t_ns"] if back else up)
+    tried = attempted_links(j, down, back["t_ns"] if back else up)
+    discovered = j.tl.select(actor="client", kind="servers_discovered")
+    j.metric("attempt_order", [a["link"] for a in tried])
+    j.metric("attempt_order_seen_by", sorted({a["seen_by"] for a in tried}))
+    j.metric("reconnected_to", link_of_url(back["url"], urls) if back else None)
+    j.metric("reconnected_after_loss_ms", ms(back["t_ns"] - down) if back else None)
+    j.metric("servers_discovered_events", [e["servers"] for e in discovered])
+    target = link_of_url(back["url"], urls) if back else None
+    j.verdict(
+        "ReconnectToKnownServers",
+        target in ("n2-client", "n3-client"),
+        target,
+        "given only n1, the client reconnected to a server the cluster told it about",
+        documented="a server it knows, given or learned",
+    )
+    j.verdict(
+        "DisconnectedErrCB",
+        len(lost) == 1,
+        len(lost),
+        "disconnected callbacks for the one loss",
+        documented="called on every disconnect",
+        unit="calls",
+    )
+    j.verdict(
+        "ReconnectedCB",
+        back is not None,
+        back is not None,
+        "reconnected callback after failing over",
+        documented="called on every reconnect",
+    )
+
+
+ALL_CUT_S = 9.0
+
+
+@scenario("nats.cluster.all-cut", family="nats", topology="nats-3", checks=["ReconnectWait"])
+def all_cut(run: Run) -> None:
+    """Client given all three; every client link resets connections for 9 s: passes over the list."""
+    run.start("client", CLIENT_LINKS)
+    record_urls(run)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    cuts = [run.fault("reset", link) for link in CLIENT_LINKS]
+    run.sleep(ALL_CUT_S)
+    for c in cuts:
+        c.end()
+    run.wait("client", "reconnected", 10, after_ns=cuts[0].start_ns)
+    run.sleep(0.3)
+
+
+@all_cut.judge
+def _(j: Judge) -> None:
+    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
+        j.not_measured("ReconnectWait", "the client never connected")
+        return
+    down = j.tl.faults[0]["start_ns"]
+    up = min(f["end_ns"] for f in j.tl.faults)
+    tried = attempted_links(j, down, up)
+    groups = passes(tried)
+    wait = j.option("client", "ReconnectWait")
+    jitter = j.option("client", "ReconnectJitter")
+    per_server: dict[str, list[float]] = {}
+    for link in CLIENT_LINKS:
+        per_server[link] = intervals_ms([a["t_ns"] for a in tried if a["link"] == link])
+    between = [ms(b[0]["t_ns"] - a[-1]["t_ns"]) for a, b in pairwise(groups)]
+    j.metric("attempts_seen_by", sorted({a["seen_by"] for a in tried}))
+    j.metric("attempts_per_server", {link: sum(1 for a in tried if a["link"] == link) for link in CLIENT_LINKS})
+    j.metric("passes", [[a["link"] for a in g] for g in groups])
+    j.metric("gaps_within_passes_ms", [intervals_ms([a["t_ns"] for a in g]) for g in groups])
+    j.metric("gaps_between_passes_ms", between)
+    j.metric("per_server_intervals_ms", per_server)
+    j.metric("per_server_intervals", summary([v for vs in per_server.values() for v in vs]))
+    # Documented: back off ReconnectWait (+ jitter) after a failed attempt before trying
+    # that server again. Each server's own interval must sit in that band.
+    j.within(
+        "ReconnectWait",
+        [v for vs in per_server.values() for v in vs],
+        wait,
+        wait + jitter,
+        "intervals between attempts to the same server",
+        documented=wait,
+    )
+
+
+@scenario("nats.cluster.giveup", family="nats", topology="nats-3", checks=["MaxReconnect", "ClosedCB"])
+def giveup(run: Run) -> None:
+    """Client given all three, MaxReconnect 3; all three refused for good: attempts until it closes."""
+    run.start("client", CLIENT_LINKS, options={"MaxReconnect": 3})
+    record_urls(run)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    for link in CLIENT_LINKS:
+        run.fault("refuse", link)
+    run.wait("client", "closed", 40)
+    run.sleep(0.3)
+
+
+@giveup.judge
+def _(j: Judge) -> None:
+    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
+        for cid in j.applicable:
+            j.not_measured(cid, "the client never connected")
+        return
+    down = j.tl.faults[0]["start_ns"]
+    closed = j.tl.first(actor="client", kind="closed", after=down)
+    attempts = client_attempts(j.tl, "client", down, closed["t_ns"] if closed else None)
+    urls = j.actors["client"]["urls"]
+    per = {link: sum(1 for a in attempts if link_of_url(a.get("url"), urls) == link) for link in CLIENT_LINKS}
+    j.metric("attempts_before_closed", len(attempts))
+    j.metric("attempts_per_server", per if any(per.values()) else None)
+    j.metric("closed_after_loss_ms", ms(closed["t_ns"] - down) if closed else None)
+    if closed is None:
+        j.deviates("MaxReconnect", len(attempts), "the client had not given up when the scenario ended", documented=3)
+    else:
+        j.verdict(
+            "MaxReconnect",
+            len(attempts) == 3,
+            len(attempts),
+            "reconnect attempts in all, over three servers, before the client closed (MaxReconnect 3)",
+            documented=3,
+        )
+    j.verdict(
+        "ClosedCB",
+        closed is not None,
+        closed is not None,
+        "closed callback once the client stopped trying",
+        documented="called when no longer connected",
+    )
+
+
+@scenario("nats.cluster.discovered", family="nats", topology="nats-3", checks=["DiscoveredServersCB"])
+def discovered(run: Run) -> None:
+    """n3 down when the client (given n1) connects; n3 comes back and joins the cluster."""
+    down = run.fault("kill", "n3")
+    run.start("client", ["n1-client"])
+    record_urls(run)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    down.end()  # starts n3 again and waits until it is routed to its peers
+    run.wait(
+        "client",
+        "servers_discovered",
+        5,
+        after_ns=down.record["end_ns"],
+        where=lambda e: run.url("n3-client") in e["servers"],
+    )
+    run.sleep(0.3)
+
+
+@discovered.judge
+def _(j: Judge) -> None:
+    rejoined = j.tl.faults[0]["end_ns"]
+    n3 = j.actors["client"]["urls"]["n3-client"]
+    events = j.tl.select(actor="client", kind="servers_discovered", after=rejoined)
+    hit = next((e for e in events if n3 in e["servers"]), None)
+    j.metric("servers_discovered_events", [e["servers"] for e in events])
+    j.metric("discovered_after_restart_ms", ms(hit["t_ns"] - rejoined) if hit else None)
+    j.verdict(
+        "DiscoveredServersCB",
+        hit is not None,
+        [e["servers"] for e in events],
+        "discovered-servers callback naming n3 after n3 joined the cluster",
+        documented="called when a server joins",
+    )
+
+
+CUSTOM_DELAY_MS = 300
+
+
+@scenario(
+    "nats.cluster.custom-delay",
+    family="nats",
+    topology="nats-3",
+    checks=["CustomReconnectDelayCB", "CustomReconnectDelayCB.attempts", "CustomReconnectDelayCB.delay"],
+)
+def custom_delay(run: Run) -> None:
+    """Client given all three with a custom reconnect delay of 300 ms; all three refused for 2 s."""
+    run.start("client", CLIENT_LINKS, options={"CustomReconnectDelay": CUSTOM_DELAY_MS})
+    record_urls(run)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    cuts = [run.fault("refuse", link) for link in CLIENT_LINKS]
+    run.sleep(2.0)
+    for c in cuts:
+        c.end()
+    run.wait("client", "reconnected", 5, after_ns=cuts[0].start_ns)
+    run.sleep(0.3)
+
+
+@custom_delay.judge
+def _(j: Judge) -> None:
+    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
+        for cid in j.applicable:
+            j.not_measured(cid, "the client never connected")
+        return
+    down = j.tl.faults[0]["start_ns"]
+    up = max(f["end_ns"] for f in j.tl.faults)
+    urls = j.actors["client"]["urls"]
+    lost_url = j.tl.first(actor="client", kind="connected")["url"]
+    calls = j.tl.select(actor="client", kind="reconnect_delay_cb", after=down, before=up)
+    attempts = [a for a in client_attempts(j.tl, "client", down, up) if a.get("url")]
+    j.metric("callback_arguments", [c["attempts"] for c in calls])
+    # Which servers had been tried (and failed) before each call, since the previous one.
+    # The server just lost counts as tried: its connection is what failed.
+    tried_before: list[list[str]] = []
+    prev = down
+    seen = {link_of_url(lost_url, urls)}
+    for c in calls:
+        seen |= {link_of_url(a["url"], urls) for a in attempts if prev <= a["t_ns"] < c["t_ns"]}
+        tried_before.append(sorted(x for x in seen if x))
+        seen, prev = set(), c["t_ns"]
+    made = [sum(1 for a in attempts if a["t_ns"] < c["t_ns"]) for c in calls]
+    after = [next((ms(a["t_ns"] - c["t_ns"]) for a in attempts if a["t_ns"] > c["t_ns"]), None) for c in calls]
+    after = [x for x in after if x is not None]
+    j.metric("servers_tried_before_each_call", tried_before)
+    j.metric("attempts_made_before_each_call", made)
+    j.metric("next_attempt_after_call_ms", after)
+    if not calls:
+        for cid in j.applicable:
+            j.deviates(cid, 0, "the custom delay callback was never called while every server was cut")
+        return
+    every = all(t == sorted(CLIENT_LINKS) for t in tried_before)
+    j.verdict(
+        "CustomReconnectDelayCB",
+        every,
+        tried_before,
+        "servers tried since the previous call (the lost server counts as tried), at each call",
+        documented="after every URL was tried",
+    )
+    j.verdict(
+        "CustomReconnectDelayCB.attempts",
+        [c["attempts"] for c in calls] == made,
+        {"passed": [c["attempts"] for c in calls], "attempts_made": made},
+        "argument of each call against the reconnect attempts made before it",
+        documented="current number of attempts",
+    )
+    j.within(
+        "CustomReconnectDelayCB.delay",
+        after,
+        CUSTOM_DELAY_MS,
+        CUSTOM_DELAY_MS,
+        "delays from a callback returning 300 ms to the next attempt",
+        documented=CUSTOM_DELAY_MS,
+    )

@@ -1,0 +1,710 @@
+"""NATS, one server cut off: every attempt, the waits between them, the way back.
+
+The client knows one server only (a single nats-server, so no cluster can tell it
+about others) and runs with the library's defaults unless a scenario says
+otherwise. `client` goes through the faulted link n1-client; `observer`, where a
+scenario has one, goes through n1-observer, which is never faulted.
+"""
+
+from __future__ import annotations
+
+from harness.checks import SLACK_MS, Judge
+from harness.metrics import client_attempts, intervals_ms, ledger, ms, summary, wire_connections
+from harness.scenario import Run, scenario
+
+CONNECT_S = 10.0
+# Long enough for five attempts at the documented 2 s ReconnectWait.
+OUTAGE_S = 11.0
+# A blackholed attempt costs Timeout (2 s) before the 2 s wait: 15 s gives four.
+BLACKHOLE_OUTAGE_S = 15.0
+
+
+# -- scripts ------------------------------------------------------------------
+
+
+def cut_and_heal(run: Run, kind: str, outage_s: float, options: dict | None = None, **params) -> None:
+    run.start("client", ["n1-client"], options=options)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    cut = run.fault(kind, "n1-client", **params)
+    run.sleep(outage_s)
+    cut.end()
+    run.wait("client", "reconnected", 10, after_ns=cut.start_ns)
+    run.sleep(0.3)
+
+
+def cut_for_good(run: Run, options: dict | None, timeout_s: float) -> None:
+    """Cut the only server and never heal: wait for the client to give up."""
+    run.start("client", ["n1-client"], options=options)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    run.fault("refuse", "n1-client")
+    run.wait("client", ("closed", "connect_failed"), timeout_s)
+    run.sleep(0.3)
+
+
+# -- judging helpers ----------------------------------------------------------
+
+
+def no_cut(j: Judge) -> bool:
+    """True (and every check not-measured) if the client never got connected."""
+    if j.tl.faults and j.tl.first(actor="client", kind="connected") is not None:
+        return False
+    for cid in j.applicable:
+        j.not_measured(cid, "the client never connected, so there was nothing to cut")
+    return True
+
+
+def judge_schedule(j: Judge, *, attempt_cost_ms: float = 0.0) -> None:
+    """Attempts while the link was down, against ReconnectWait + ReconnectJitter.
+
+    `attempt_cost_ms` is how long one failed attempt takes before the wait starts:
+    0 for a refused or reset connection, the Timeout for a blackholed one.
+    """
+    if no_cut(j):
+        return
+    cut = j.tl.faults[0]
+    down, up = cut["start_ns"], cut["end_ns"]
+    lost = j.tl.first(actor="client", kind="disconnected", after=down)
+    back = j.tl.first(actor="client", kind="reconnected", after=down)
+    attempts = client_attempts(j.tl, "client", down, up)
+    times = [a["t_ns"] for a in attempts]
+    iv = intervals_ms(times)
+    wait = j.option("client", "ReconnectWait")
+    jitter = j.option("client", "ReconnectJitter")
+    wire = wire_connections(j.tl, ["n1-client"], down, up)
+    reported = j.tl.select(actor="client", kind="attempt_failed", after=down, before=up)
+    j.metric("attempts_during_outage", len(attempts))
+    j.metric("attempt_times_ms", [j.tl.rel_ms(t) for t in times])
+    j.metric("intervals_ms", iv)
+    j.metric("intervals", summary(iv))
+    j.metric("disconnect_noticed_ms", ms(lost["t_ns"] - down) if lost else None)
+    j.metric("first_attempt_after_loss_ms", ms(times[0] - lost["t_ns"]) if lost and times else None)
+    j.metric("reconnected_after_heal_ms", ms(back["t_ns"] - up) if back else None)
+    j.metric("failed_attempts_reported_by_library", len(reported))
+    j.metric("wire_connections_during_outage", len(wire))
+    j.metric("wire_connection_ms", summary([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
+
+    if j.applies("AutoReconnect"):
+        j.verdict(
+            "AutoReconnect",
+            bool(attempts) and back is not None,
+            {"attempts": len(attempts), "reconnected": back is not None},
+            "attempts while cut off, and a reconnect once healed",
+            documented="reconnects by itself",
+        )
+    if j.applies("AllowReconnect"):
+        j.verdict(
+            "AllowReconnect",
+            bool(attempts),
+            len(attempts),
+            "with AllowReconnect left at its default, the client made reconnect attempts",
+            unit="attempts",
+        )
+    if j.applies("DisconnectedErrCB"):
+        n = len(j.tl.select(actor="client", kind="disconnected", after=down, before=up))
+        j.verdict(
+            "DisconnectedErrCB",
+            n == 1,
+            n,
+            "disconnected callbacks for the one loss of the connection",
+            documented="called on every disconnect",
+            unit="calls",
+        )
+    if j.applies("ReconnectedCB"):
+        j.verdict(
+            "ReconnectedCB",
+            back is not None,
+            back is not None,
+            "reconnected callback once the link healed",
+            documented="called on every reconnect",
+        )
+    if j.applies("ReconnectWait"):
+        low = wait + attempt_cost_ms
+        j.within("ReconnectWait", iv, low, low + jitter, "intervals between attempts", documented=wait)
+    if j.applies("ReconnectJitter"):
+        judge_jitter(j, [v - wait - attempt_cost_ms for v in iv], jitter)
+    if j.applies("ReconnectJitterTLS"):
+        j.not_measured("ReconnectJitterTLS", "this topology has no TLS listener; the TLS jitter needs one")
+
+
+def judge_jitter(j: Judge, extra_ms: list[float], jitter_ms: float) -> None:
+    """Jitter = interval minus its fixed part. Documented: uniform in [0, jitter].
+
+    Two things must hold: every extra delay is within [0, jitter] (plus slack), and
+    the delays are random. Randomness is judged by the largest of n draws: under the
+    documented uniform jitter, P(max < jitter * 0.001**(1/n)) = 0.001, so a maximum
+    below that threshold is taken as "no jitter" with a 0.1% false alarm rate.
+    """
+    n = len(extra_ms)
+    extra = [round(x, 3) for x in extra_ms]
+    j.metric("jitter_ms", extra)
+    if n < 3:
+        j.not_measured("ReconnectJitter", f"only {n} intervals observed; at least 3 are needed")
+        return
+    threshold = jitter_ms * 0.001 ** (1 / n)
+    inside = all(-SLACK_MS <= x <= jitter_ms + SLACK_MS for x in extra_ms)
+    random_enough = max(extra_ms) >= threshold
+    detail = (
+        f"extra delay per interval {min(extra_ms):.1f}..{max(extra_ms):.1f} ms over {n} intervals; "
+        f"documented uniform in [0, {jitter_ms:g}] ms, so the largest should exceed {threshold:.1f} ms "
+        "(0.1% false alarm)"
+    )
+    j.verdict("ReconnectJitter", inside and random_enough, extra, detail, documented=jitter_ms, band=(0, jitter_ms))
+
+
+def judge_give_up(j: Judge, max_reconnect: int) -> None:
+    if no_cut(j):
+        return
+    down = j.tl.faults[0]["start_ns"]
+    closed = j.tl.first(actor="client", kind="closed", after=down)
+    attempts = client_attempts(j.tl, "client", down, closed["t_ns"] if closed else None)
+    last = attempts[-1]["t_ns"] if attempts else None
+    j.metric("attempts_before_closed", len(attempts))
+    j.metric("closed_after_loss_ms", ms(closed["t_ns"] - down) if closed else None)
+    j.metric("closed_after_last_attempt_ms", ms(closed["t_ns"] - last) if closed and last else None)
+    j.metric("closed_error", closed.get("error") if closed else None)
+    if closed is None:
+        j.deviates(
+            "MaxReconnect",
+            len(attempts),
+            "the client had not given up when the scenario ended",
+            documented=max_reconnect,
+        )
+    else:
+        j.verdict(
+            "MaxReconnect",
+            len(attempts) == max_reconnect,
+            len(attempts),
+            f"reconnect attempts to the one server before the client closed (MaxReconnect {max_reconnect})",
+            documented=max_reconnect,
+        )
+    if j.applies("ClosedCB"):
+        j.verdict(
+            "ClosedCB",
+            closed is not None,
+            closed is not None,
+            "closed callback once the client stopped trying",
+            documented="called when no longer connected",
+        )
+
+
+def protocol_bytes(subject: str, size: int) -> int:
+    """Bytes one publish occupies in a NATS client's buffer: PUB <subj> <n>\\r\\n<payload>\\r\\n."""
+    return len(f"PUB {subject} {size}\r\n") + size + 2
+
+
+# -- scenarios ----------------------------------------------------------------
+
+SCHEDULE_CHECKS = [
+    "AutoReconnect",
+    "AllowReconnect",
+    "DisconnectedErrCB",
+    "ReconnectedCB",
+    "ReconnectWait",
+    "ReconnectJitter",
+    "ReconnectJitterTLS",
+]
+
+
+@scenario("nats.single.refused", family="nats", topology="nats-single", checks=SCHEDULE_CHECKS)
+def refused(run: Run) -> None:
+    """One server, its link refused (proxy disabled) for 11 s, library defaults."""
+    cut_and_heal(run, "refuse", OUTAGE_S)
+
+
+@refused.judge
+def _(j: Judge) -> None:
+    judge_schedule(j)
+
+
+@scenario(
+    "nats.single.reset",
+    family="nats",
+    topology="nats-single",
+    checks=["AutoReconnect", "DisconnectedErrCB", "ReconnectedCB", "ReconnectWait", "ReconnectJitter"],
+)
+def reset(run: Run) -> None:
+    """One server, every connection accepted then reset (RST) for 11 s, library defaults."""
+    cut_and_heal(run, "reset", OUTAGE_S)
+
+
+@reset.judge
+def _(j: Judge) -> None:
+    judge_schedule(j)
+    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"] or j.tl.t1_ns
+    wire = wire_connections(j.tl, ["n1-client"], down, up)
+    reported = j.tl.select(actor="client", kind="attempt_failed", after=down, before=up)
+    j.metric("wire_attempts_not_reported_by_library", max(0, len(wire) - len(reported)))
+
+
+@scenario(
+    "nats.single.blackhole",
+    family="nats",
+    topology="nats-single",
+    checks=["AutoReconnect", "ReconnectedCB", "Timeout", "ReconnectWait"],
+)
+def blackhole(run: Run) -> None:
+    """One server, connections dropped and then blackholed (accepted, no data) for 15 s."""
+    cut_and_heal(run, "blackhole", BLACKHOLE_OUTAGE_S, drop_existing=True)
+
+
+@blackhole.judge
+def _(j: Judge) -> None:
+    timeout = j.option("client", "Timeout")
+    wait = j.option("client", "ReconnectWait")
+    jitter = j.option("client", "ReconnectJitter")
+    judge_schedule(j, attempt_cost_ms=timeout)
+    if not j.tl.faults:
+        return
+    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
+    wire = wire_connections(j.tl, ["n1-client"], down, up)
+    # When did the library give up on each silent attempt? Where it reports the
+    # failure, that report; otherwise its next attempt, less the wait before it
+    # (which carries the documented jitter, so that band is [Timeout, Timeout + jitter]).
+    gave_up: list[tuple[float, float, float, int]] = []  # (ms after accept, low, high, gave-up time)
+    for i, w in enumerate(wire):
+        nxt = wire[i + 1]["t_ns"] if i + 1 < len(wire) else None
+        # Only failures while the blackhole lasted: ending it closes open connections.
+        fail = j.tl.first(actor="client", kind="attempt_failed", after=w["t_ns"], before=nxt or up)
+        if fail is not None:
+            gave_up.append((ms(fail["t_ns"] - w["t_ns"]), timeout, timeout, fail["t_ns"]))
+        elif nxt is not None:
+            gave_up.append((ms(nxt - w["t_ns"]) - wait, timeout, timeout + jitter, nxt))
+    left_open = [ms(w["closed_ns"] - g[3]) if w["closed_ns"] else None for w, g in zip(wire, gave_up, strict=False)]
+    j.metric("gave_up_after_ms", [g[0] for g in gave_up])
+    j.metric("connection_left_open_after_giving_up_ms", left_open)
+    if not gave_up:
+        j.not_measured("Timeout", "no blackholed attempt was followed by a failure report or another attempt")
+        return
+    outside = [g[0] for g in gave_up if not g[1] - SLACK_MS <= g[0] <= g[2] + SLACK_MS]
+    j.verdict(
+        "Timeout",
+        not outside,
+        [g[0] for g in gave_up],
+        f"{len(gave_up)} blackholed attempts (accepted, never answered): time until the library gave up, "
+        f"from its failure report or from its next attempt less ReconnectWait; band [{timeout}, {timeout}] "
+        f"ms, or [{timeout}, {timeout + jitter}] ms when inferred (± {SLACK_MS:g} ms slack)"
+        + (f"; outside: {outside}" if outside else ""),
+        documented=timeout,
+        band=(timeout, timeout + jitter),
+    )
+
+
+# PingInterval shortened so that stale detection is seen in seconds; the default
+# (2 min, MaxPingsOut 2) would take 4 to 6 minutes and is stated, not waited for.
+STALE_PING_MS = 1000
+
+
+@scenario("nats.single.stale", family="nats", topology="nats-single", checks=["PingInterval", "MaxPingsOut"])
+def stale(run: Run) -> None:
+    """Blackhole under an open connection (nothing flows, nothing closes), PingInterval 1 s."""
+    run.start("client", ["n1-client"], options={"PingInterval": STALE_PING_MS})
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    hole = run.fault("blackhole", "n1-client")
+    run.wait("client", "disconnected", 10, after_ns=hole.start_ns)
+    run.sleep(0.5)
+    hole.end()
+    run.wait("client", "reconnected", 10, after_ns=hole.start_ns)
+
+
+@stale.judge
+def _(j: Judge) -> None:
+    if no_cut(j):
+        return
+    down = j.tl.faults[0]["start_ns"]
+    lost = j.tl.first(actor="client", kind="disconnected", after=down)
+    pi = j.option("client", "PingInterval")
+    pings = j.option("client", "MaxPingsOut")
+    default_pi = j.exp("PingInterval").value
+    # The first unanswered ping goes out within one interval of the blackhole; the
+    # connection is declared stale when one more is due with MaxPingsOut pending.
+    low, high = pings * pi, (pings + 1) * pi
+    j.metric("stale_detected_ms", ms(lost["t_ns"] - down) if lost else None)
+    j.metric("stale_error", lost.get("error") if lost else None)
+    j.metric("default_detection_window_ms", [pings * default_pi, (pings + 1) * default_pi])
+    observed = [ms(lost["t_ns"] - down)] if lost else []
+    note = (
+        f"; with the default PingInterval ({default_pi / 1000:g} s) detection would take "
+        f"{pings * default_pi / 60000:g} to {(pings + 1) * default_pi / 60000:g} min (not waited for)"
+    )
+    j.within("PingInterval", observed, low, high, f"stale detection with PingInterval {pi} ms" + note, documented=pi)
+    j.within("MaxPingsOut", observed, low, high, f"stale detection after {pings} unanswered pings", documented=pings)
+
+
+@scenario("nats.single.giveup", family="nats", topology="nats-single", checks=["MaxReconnect", "ClosedCB"])
+def giveup(run: Run) -> None:
+    """One server cut for good, MaxReconnect 3: attempts until the client closes."""
+    cut_for_good(run, {"MaxReconnect": 3}, 30)
+
+
+@giveup.judge
+def _(j: Judge) -> None:
+    judge_give_up(j, 3)
+
+
+@scenario("nats.single.giveup-default", family="nats", topology="nats-single", checks=["MaxReconnect", "ClosedCB"])
+def giveup_default(run: Run) -> None:
+    """One server cut for good, library defaults: attempts until the client closes (about 2 min)."""
+    cut_for_good(run, None, 60 * 2.2 + 30)
+
+
+@giveup_default.judge
+def _(j: Judge) -> None:
+    judge_give_up(j, j.exp("MaxReconnect").value)
+
+
+@scenario(
+    "nats.single.no-reconnect",
+    family="nats",
+    topology="nats-single",
+    checks=["AllowReconnect", "ClosedCB", "DisconnectedErrCB"],
+)
+def no_reconnect(run: Run) -> None:
+    """AllowReconnect off, the link refused: the client must close without trying again."""
+    run.start("client", ["n1-client"], options={"AllowReconnect": False})
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    cut = run.fault("refuse", "n1-client")
+    run.wait("client", "closed", 10, after_ns=cut.start_ns)
+    run.sleep(2.5)  # longer than ReconnectWait: an attempt would show
+
+
+@no_reconnect.judge
+def _(j: Judge) -> None:
+    if no_cut(j):
+        return
+    down = j.tl.faults[0]["start_ns"]
+    attempts = client_attempts(j.tl, "client", down)
+    closed = j.tl.first(actor="client", kind="closed", after=down)
+    lost = j.tl.select(actor="client", kind="disconnected", after=down, before=closed["t_ns"] if closed else None)
+    j.metric("attempts_after_loss", len(attempts))
+    j.metric("closed_after_loss_ms", ms(closed["t_ns"] - down) if closed else None)
+    j.verdict(
+        "AllowReconnect",
+        not attempts and closed is not None,
+        {"attempts": len(attempts), "closed": closed is not None},
+        "AllowReconnect false: no attempt, and the connection closed",
+        documented=False,
+    )
+    j.verdict(
+        "ClosedCB",
+        closed is not None,
+        closed is not None,
+        "closed callback after the loss",
+        documented="called when no longer connected",
+    )
+    j.verdict(
+        "DisconnectedErrCB",
+        len(lost) == 1,
+        len(lost),
+        "disconnected callbacks for the loss",
+        documented="called on every disconnect",
+        unit="calls",
+    )
+
+
+# 4 KiB messages at 1000/s: 4 MB/s fills an 8 MiB buffer in about 2 s.
+PUB_SIZE = 4096
+PUB_RATE = 1000
+
+
+@scenario(
+    "nats.single.publish-while-cut",
+    family="nats",
+    topology="nats-single",
+    checks=["ReconnectBufSize", "ReconnectBufSize.flush"],
+)
+def publish_while_cut(run: Run) -> None:
+    """Publish steadily through a refused link until the library refuses; every message's fate."""
+    run.start("observer", ["n1-observer"], subscribe=True)
+    if run.wait("observer", "subscribed", CONNECT_S) is None:
+        return
+    run.start("client", ["n1-client"], publish={"rate": PUB_RATE, "size": PUB_SIZE})
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(1.0)
+    cut = run.fault("refuse", "n1-client")
+    run.wait("client", "publish_failed", 20, after_ns=cut.start_ns)
+    run.sleep(1.0)
+    cut.end()
+    run.wait("client", "reconnected", 10, after_ns=cut.start_ns)
+    run.sleep(1.5)
+    run.stop("client")
+    # Let the observer drain what the server still has in flight.
+    run.sleep(1.5)
+
+
+@publish_while_cut.judge
+def _(j: Judge) -> None:
+    if no_cut(j):
+        return
+    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
+    subject = j.actors["client"]["workload"]["subject"]
+    lost = j.tl.first(actor="client", kind="disconnected", after=down)
+    back = j.tl.first(actor="client", kind="reconnected", after=down)
+    first_refusal = j.tl.first(actor="client", kind="publish_failed", after=down)
+    per_msg = protocol_bytes(subject, PUB_SIZE)
+    # Buffered: accepted after the library noticed the loss and before its first refusal.
+    buffered = j.tl.select(
+        actor="client",
+        kind="published",
+        after=lost["t_ns"] if lost else down,
+        before=first_refusal["t_ns"] if first_refusal else up,
+    )
+    buffered_bytes = len(buffered) * per_msg
+    j.metric("message_protocol_bytes", per_msg)
+    j.metric("buffered_messages", len(buffered))
+    j.metric("buffered_bytes", buffered_bytes)
+    j.metric("first_refusal_after_loss_ms", ms(first_refusal["t_ns"] - down) if first_refusal else None)
+    j.metric("refusal_error", first_refusal["error"] if first_refusal else None)
+    j.metric(
+        "ledger",
+        ledger(
+            j.tl,
+            "client",
+            ["observer"],
+            {
+                "before_cut": (j.tl.t0_ns, down),
+                "while_reconnecting": (down, back["t_ns"] if back else None),
+                "after_reconnect": (back["t_ns"], None) if back else (j.tl.t1_ns, None),
+            },
+        ),
+    )
+
+    def capacity(check_id: str) -> None:
+        size = j.exp(check_id).value
+        if check_id == "ReconnectBufSize":
+            size = j.option("client", "ReconnectBufSize")
+        if first_refusal is None:
+            j.deviates(
+                check_id,
+                buffered_bytes,
+                "the library never refused a publish while cut off",
+                documented=size,
+                unit="bytes",
+            )
+            return
+        # The library checks its limit once per message, so the fill level at the
+        # first refusal is within one message of the documented size.
+        ok = size - per_msg <= buffered_bytes <= size + per_msg
+        j.verdict(
+            check_id,
+            ok,
+            buffered_bytes,
+            f"{len(buffered)} messages of {per_msg} protocol bytes accepted while reconnecting, then "
+            f"refused ({first_refusal['error']}); band is the size +/- one message",
+            documented=size,
+            unit="bytes",
+            band=(size - per_msg, size + per_msg),
+        )
+
+    capacity("ReconnectBufSize")
+    if j.applies("ReconnectBufSize@nats-py"):
+        capacity("ReconnectBufSize@nats-py")
+
+    received = {e["seq"] for e in j.tl.select(actor="observer", kind="received")}
+    missing = [e["seq"] for e in buffered if e["seq"] not in received]
+    j.verdict(
+        "ReconnectBufSize.flush",
+        bool(buffered) and not missing and back is not None,
+        {"buffered": len(buffered), "delivered": len(buffered) - len(missing), "missing": missing[:20]},
+        "messages accepted while reconnecting, delivered to the observer after the reconnect",
+        documented="buffered publishes are sent after reconnect",
+        unit="messages",
+    )
+
+
+@scenario("nats.single.resubscribe", family="nats", topology="nats-single", checks=["Resubscribe"])
+def resubscribe(run: Run) -> None:
+    """A subscriber's link refused for 3 s while an observer publishes: does it keep receiving?"""
+    run.start("client", ["n1-client"], subscribe=True)
+    if run.wait("client", "subscribed", CONNECT_S) is None:
+        return
+    run.start(
+        "observer",
+        ["n1-observer"],
+        publish={"rate": 50, "size": 32},
+        subject=run.actors["client"]["workload"]["subject"],
+    )
+    run.wait("observer", "connected", CONNECT_S)
+    run.sleep(1.0)
+    cut = run.fault("refuse", "n1-client")
+    run.sleep(3.0)
+    cut.end()
+    back = run.wait("client", "reconnected", 10, after_ns=cut.start_ns)
+    run.sleep(2.0 if back else 0)
+    run.stop("observer")
+    run.sleep(0.5)  # what the observer published last is still on its way
+
+
+# Time allowed after the reconnect for the re-sent subscription to take effect.
+RESUBSCRIBE_GRACE_MS = 1000
+
+
+@resubscribe.judge
+def _(j: Judge) -> None:
+    if no_cut(j):
+        return
+    down = j.tl.faults[0]["start_ns"]
+    back = j.tl.first(actor="client", kind="reconnected", after=down)
+    subscribes = j.tl.select(actor="client", kind="subscribed")
+    if back is None:
+        j.deviates("Resubscribe", None, "the subscriber never reconnected", documented="re-established")
+        return
+    stop = next((m["t_ns"] for m in j.tl.marks("stop") if m.get("to") == "observer"), None)
+    published = j.tl.select(
+        actor="observer", kind="published", after=back["t_ns"] + RESUBSCRIBE_GRACE_MS * 10**6, before=stop
+    )
+    received = {e["seq"] for e in j.tl.select(actor="client", kind="received", after=back["t_ns"])}
+    first = j.tl.first(actor="client", kind="received", after=back["t_ns"])
+    pub_t = {e["seq"]: e["t_ns"] for e in j.tl.select(actor="observer", kind="published")}
+    missed = [e["seq"] for e in published if e["seq"] not in received]
+    j.metric("first_message_after_reconnect_ms", ms(first["t_ns"] - back["t_ns"]) if first else None)
+    j.metric(
+        "first_message_published_after_reconnect_ms",
+        ms(pub_t[first["seq"]] - back["t_ns"]) if first and first["seq"] in pub_t else None,
+    )
+    j.metric("published_after_grace", len(published))
+    j.metric("missed_after_grace", missed[:20])
+    ok = len(published) >= 10 and not missed and len(subscribes) == 1
+    j.verdict(
+        "Resubscribe",
+        ok,
+        {
+            "published": len(published),
+            "received": len(published) - len(missed),
+            "driver_subscribe_calls": len(subscribes),
+        },
+        f"messages published from {RESUBSCRIBE_GRACE_MS} ms after the reconnect, received by the subscriber "
+        "that subscribed once",
+        documented="subscriptions re-established",
+        unit="messages",
+    )
+
+
+@scenario("nats.single.first-connect-refused", family="nats", topology="nats-single", checks=["RetryOnFailedConnect"])
+def first_connect_refused(run: Run) -> None:
+    """The server's link refused before the client's first connect (healed after 3 s), defaults."""
+    cut = run.fault("refuse", "n1-client")
+    run.start("client", ["n1-client"])
+    failed = run.wait("client", "connect_failed", 3.0)
+    cut.end()
+    if failed is None:
+        run.wait("client", ("connected", "connect_failed"), 10, after_ns=cut.record["end_ns"])
+    run.sleep(0.3)
+
+
+@first_connect_refused.judge
+def _(j: Judge) -> None:
+    cut = j.tl.faults[0]
+    tried = j.tl.select(actor="client", kind=("attempt", "attempt_failed"))
+    failed = j.tl.first(actor="client", kind="connect_failed")
+    connected = j.tl.first(actor="client", kind="connected")
+    j.metric("attempts", len(client_attempts(j.tl, "client", j.tl.t0_ns)))
+    j.metric("connect_failed_after_ms", ms(failed["t_ns"] - cut["start_ns"]) if failed else None)
+    j.metric("connected_after_heal_ms", ms(connected["t_ns"] - cut["end_ns"]) if connected else None)
+    retried = connected is not None or len(client_attempts(j.tl, "client", j.tl.t0_ns)) > 1
+    j.verdict(
+        "RetryOnFailedConnect",
+        failed is not None and not retried,
+        {"connect_failed": failed is not None, "retried": retried, "attempt_events": len(tried)},
+        "default: the first connect fails at once and is not retried",
+        documented=False,
+    )
+
+
+@scenario(
+    "nats.single.retry-on-failed-connect",
+    family="nats",
+    topology="nats-single",
+    checks=["RetryOnFailedConnect.ReconnectHandler"],
+)
+def retry_on_failed_connect(run: Run) -> None:
+    """RetryOnFailedConnect on, the server's link refused for the first 3 s: which callback fires."""
+    cut = run.fault("refuse", "n1-client")
+    run.start("client", ["n1-client"], options={"RetryOnFailedConnect": True})
+    run.sleep(3.0)
+    cut.end()
+    run.wait("client", ("connected", "reconnected"), 10, after_ns=cut.record["end_ns"])
+    run.sleep(0.3)
+
+
+@retry_on_failed_connect.judge
+def _(j: Judge) -> None:
+    heal = j.tl.faults[0]["end_ns"]
+    rec = j.tl.first(actor="client", kind="reconnected", after=heal)
+    con = j.tl.first(actor="client", kind="connected", after=heal)
+    j.metric("callback_when_established", "reconnected" if rec else "connected" if con else None)
+    j.metric("established_after_heal_ms", ms((rec or con)["t_ns"] - heal) if rec or con else None)
+    j.verdict(
+        "RetryOnFailedConnect.ReconnectHandler",
+        rec is not None,
+        {"reconnected_callback": rec is not None, "connected_callback": con is not None},
+        "callback the library called when the retried first connect succeeded",
+        documented="ReconnectHandler invoked",
+    )
+
+
+@scenario(
+    "nats.single.retry-on-failed-connect-giveup",
+    family="nats",
+    topology="nats-single",
+    checks=["RetryOnFailedConnect.ClosedHandler"],
+)
+def retry_giveup(run: Run) -> None:
+    """RetryOnFailedConnect on, MaxReconnect 2, the server never reachable: is closed called."""
+    run.fault("refuse", "n1-client")
+    run.start("client", ["n1-client"], options={"RetryOnFailedConnect": True, "MaxReconnect": 2})
+    run.wait("client", "closed", 15)
+    run.sleep(0.3)
+
+
+@retry_giveup.judge
+def _(j: Judge) -> None:
+    closed = j.tl.first(actor="client", kind="closed")
+    attempts = client_attempts(j.tl, "client", j.tl.t0_ns, closed["t_ns"] if closed else None)
+    j.metric("attempts_before_closed", len(attempts))
+    j.verdict(
+        "RetryOnFailedConnect.ClosedHandler",
+        closed is not None,
+        {"closed_callback": closed is not None, "attempts": len(attempts)},
+        "closed callback after the retried first connect ran out of attempts",
+        documented="ClosedHandler invoked",
+    )
+
+
+@scenario("nats.single.slow-consumer", family="nats", topology="nats-single", checks=["AsyncErrorCB"])
+def slow_consumer(run: Run) -> None:
+    """A subscriber limited to 10 pending messages, 20 ms per message, sent a burst of 300."""
+    run.start("client", ["n1-client"], subscribe=True, sub_pending_msgs_limit=10, handler_delay_ms=20)
+    if run.wait("client", "subscribed", CONNECT_S) is None:
+        return
+    run.start("observer", ["n1-observer"], subject=run.actors["client"]["workload"]["subject"])
+    if run.wait("observer", "connected", CONNECT_S) is None:
+        return
+    run.command("observer", {"cmd": "publish", "count": 300, "size": 32})
+    run.wait("client", "async_error", 5)
+    run.sleep(0.5)
+
+
+@slow_consumer.judge
+def _(j: Judge) -> None:
+    errors = j.tl.select(actor="client", kind="async_error")
+    received = j.tl.select(actor="client", kind="received")
+    j.metric("received", len(received))
+    j.metric("async_errors", [e["error"] for e in errors][:5])
+    slow = [e for e in errors if "slow" in e["error"].lower()]
+    j.verdict(
+        "AsyncErrorCB",
+        bool(slow),
+        len(slow),
+        "async error callbacks naming a slow consumer after the subscriber fell behind",
+        documented="called on slow consumer errors",
+        unit="calls",
+    )
