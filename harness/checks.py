@@ -31,6 +31,7 @@ class Judge:
     def __init__(
         self,
         tl: Timeline,
+        links: dict[str, str],
         expectations: dict[str, Expectation],
         client: str,
         describe: dict,
@@ -38,6 +39,7 @@ class Judge:
         applicable: list[str],
     ) -> None:
         self.tl = tl
+        self.links = links
         self.expectations = expectations
         self.client = client
         self.describe = describe
@@ -54,12 +56,12 @@ class Judge:
     def exp(self, check_id: str) -> Expectation:
         return self.expectations[check_id]
 
-    def option(self, actor: str, name: str, default_id: str | None = None) -> Any:
+    def option(self, actor: str, name: str) -> Any:
         """The value an actor ran with: its explicit option, else the documented default."""
         opts = self.actors[actor]["options"]
         if name in opts:
             return opts[name]
-        return self.exp(default_id or name).value
+        return self.exp(name).value
 
     def observes(self, kind: str) -> bool:
         return kind in self.describe["observes"]

@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import paths, procs, results, summary
+from harness import options, paths, procs, results, summary
 from harness.errors import HarnessError, UsageError
 
 EPILOG = """examples:
@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         help="output folder (default: reports/runs/<time>-<id>, linked from reports/latest)",
     )
     r.add_argument("--seed", type=int, default=1, help="base seed for every scenario's randomness (default 1)")
+    r.add_argument(
+        "--options",
+        type=Path,
+        metavar="FILE",
+        help="TOML or JSON table of library options for the client under test (e.g. ReconnectWait = 500)",
+    )
 
     ls = sub.add_parser("list", help="list scenarios, clients and topologies")
     ls.add_argument("--verbose", "-v", action="store_true", help="show each scenario's checks")
@@ -104,13 +110,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(
             "no scenario matches the chosen clients", "a NATS scenario needs a NATS client; see `harness list`"
         )
+    known: set[str] = set()
     for spec in {s for _, s in pairs}:
-        registry.describe(spec)  # fail early, before any server starts, if a driver is missing
+        # Fails early, before any server starts, if a driver is missing.
+        known |= set(registry.describe(spec)["options"])
+    user_options = options.load(args.options, known) if args.options else {}
 
     procs.reap_orphans()
     out = args.out or _default_out()
     out.mkdir(parents=True, exist_ok=True)
     res = results.new(args.backend, args.seed)
+    res["run"]["options"] = user_options
     pool = TopologyPool(args.backend, out / "work")
     total = len(pairs)
     print(f"Running {total} scenario x client pairs on the {args.backend} backend; output in {out}", flush=True)
@@ -126,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     complete = False
     try:
-        run_pairs(pairs, pool, out / "work", args.seed, on_entry)
+        run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options)
         complete = True
     finally:
         pool.close()

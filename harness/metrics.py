@@ -66,26 +66,26 @@ def link_of_url(url: str | None, urls: dict[str, str]) -> str | None:
 
 
 def client_wire_gaps(
-    attempts: list[dict], wire: list[dict], urls: dict[str, str], window_ms: float = 500.0
+    attempts: list[dict], wire: list[dict], urls: dict[str, str], window_ms: float = 100.0
 ) -> list[float]:
-    """For attempts seen both by the client (with a URL) and on the wire, client
-    stamp minus wire stamp, pairing each attempt with the nearest unused accept."""
-    gaps: list[float] = []
-    used: set[int] = set()
+    """For connections seen on the wire and by the client (an attempt naming its
+    URL): client stamp minus wire stamp. Each accepted connection takes the nearest
+    unused attempt to the same link; attempts that never reached the wire (refused)
+    are left out because they have no accept."""
+    by_link: dict[str, list[dict]] = {}
     for a in attempts:
         link = link_of_url(a.get("url"), urls)
-        if link is None:
-            continue
-        best = None
-        for i, w in enumerate(wire):
-            if i in used or w["link"] != link:
-                continue
-            d = ms(a["t_ns"] - w["t_ns"])
-            if abs(d) <= window_ms and (best is None or abs(d) < abs(best[1])):
-                best = (i, d)
-        if best is not None:
-            used.add(best[0])
-            gaps.append(best[1])
+        if link is not None:
+            by_link.setdefault(link, []).append(a)
+    gaps: list[float] = []
+    used: set[int] = set()
+    for w in wire:
+        near = [(abs(a["t_ns"] - w["t_ns"]), id(a), a) for a in by_link.get(w["link"], []) if id(a) not in used]
+        near = [x for x in near if x[0] <= window_ms * 1e6]
+        if near:
+            _, key, a = min(near, key=lambda x: x[0])
+            used.add(key)
+            gaps.append(ms(a["t_ns"] - w["t_ns"]))
     return gaps
 
 

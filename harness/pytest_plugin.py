@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import baseline, paths, results, summary
+from harness import baseline, options, paths, results, summary
 from harness.drivers import registry
 from harness.errors import HarnessError
 from harness.runner import TopologyPool, entry_seed, run_entry
@@ -43,6 +43,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="only run scenarios for this client (repeatable)",
     )
     g.addoption("--harness-seed", type=int, default=1, help="base seed (default 1)")
+    g.addoption(
+        "--harness-options",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML or JSON table of library options for the client under test",
+    )
     g.addoption(
         "--harness-baseline",
         type=Path,
@@ -114,7 +121,9 @@ class ScenarioItem(pytest.Item):
         try:
             known = baseline.load(config.getoption("harness_baseline"))
             seed = entry_seed(config.getoption("harness_seed"), self.scenario.name, self.client)
-            entry = run_entry(self.scenario, spec, self._pool(), workdir, seed)
+            user = config.getoption("harness_options")
+            user_options = options.load(user, set(registry.describe(spec)["options"])) if user else {}
+            entry = run_entry(self.scenario, spec, self._pool(), workdir, seed, user_options)
         except HarnessError as e:
             raise ScenarioFailure(f"harness error: {e.line()}") from None
         parts = out / "parts"

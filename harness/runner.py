@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import expectations, timeline
+from harness import expectations, metrics, timeline
 from harness.backends import Live
 from harness.backends import up as backend_up
 from harness.checks import Judge
@@ -54,7 +54,7 @@ class TopologyPool:
         self.live.clear()
 
 
-def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, live: Live | None, backend: str, seed: int) -> dict:
+def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, backend: str, seed: int) -> dict:
     return {
         "scenario": sc.name,
         "summary": sc.summary,
@@ -71,6 +71,7 @@ def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, live: Live | None, b
         "started_ns": now_ns(),
         "ended_ns": 0,
         "actors": {},
+        "links": {},
         "faults": [],
         "schedules": [],
         "events": [],
@@ -79,11 +80,13 @@ def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, live: Live | None, b
     }
 
 
-def run_entry(sc: Scenario, spec: DriverSpec, pool: TopologyPool, workdir: Path, seed: int) -> dict:
+def run_entry(
+    sc: Scenario, spec: DriverSpec, pool: TopologyPool, workdir: Path, seed: int, user_options: dict | None = None
+) -> dict:
     desc = describe(spec)
     exps = expectations.for_client(spec.name, spec.family)
     applicable = applicable_checks(sc, exps)
-    entry = _base_entry(sc, spec, desc, None, pool.backend, seed)
+    entry = _base_entry(sc, spec, desc, pool.backend, seed)
     entry["workdir"] = str(workdir)
     run: Run | None = None
     unsupported: str | None = None
@@ -91,8 +94,9 @@ def run_entry(sc: Scenario, spec: DriverSpec, pool: TopologyPool, workdir: Path,
         live = pool.get(sc.topology)
         live.reset()
         entry["server_versions"] = live.versions()
-        run = Run(sc, spec, desc, live, workdir, seed)
+        run = Run(sc, spec, desc, live, workdir, seed, user_options=dict(user_options or {}))
         entry["started_ns"] = run.t0_ns
+        entry["links"] = run.links()
         try:
             sc.script(run)
         except NotSupported as e:
@@ -143,7 +147,7 @@ def _judge(
 ) -> None:
     assert run is not None
     tl = timeline.Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
-    j = Judge(tl, exps, spec.name, desc, entry["actors"], applicable)
+    j = Judge(tl, entry["links"], exps, spec.name, desc, entry["actors"], applicable)
     try:
         if unsupported:
             for cid in applicable:
@@ -159,8 +163,19 @@ def _judge(
         entry["status"] = "error"
         entry["error"] = f"harness bug while judging: {type(e).__name__}: {e} (see {workdir}/harness-traceback.txt)"
         return
-    entry["metrics"] = j.metrics
+    entry["metrics"] = {**j.metrics, "client_vs_wire_ms": client_vs_wire(tl, entry["links"])}
     entry["checks"] = j.checks
+
+
+def client_vs_wire(tl: timeline.Timeline, links: dict[str, str]) -> dict | None:
+    """Attempts seen both by a client (with their URL) and on the wire: client stamp
+    minus wire stamp. A check of the shared clock and of the stamping path."""
+    gaps = []
+    for actor in {e["actor"] for e in tl.select(source="client")}:
+        attempts = [a for a in tl.select(actor=actor, kind="attempt") if a.get("url")]
+        wire = metrics.wire_connections(tl, list(links), tl.t0_ns)
+        gaps += metrics.client_wire_gaps(attempts, wire, links)
+    return metrics.summary(gaps)
 
 
 def run_pairs(
@@ -169,8 +184,9 @@ def run_pairs(
     workdir: Path,
     seed: int,
     on_entry: Callable[[int, dict], None],
+    user_options: dict | None = None,
 ) -> None:
     for i, (sc, spec) in enumerate(pairs):
         wd = workdir / f"{sc.name}--{spec.name}"
         wd.mkdir(parents=True, exist_ok=True)
-        on_entry(i, run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name)))
+        on_entry(i, run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options))

@@ -143,6 +143,7 @@ class Run:
     live: Live
     workdir: Path
     seed: int
+    user_options: dict = field(default_factory=dict)
     drivers: dict[str, DriverProcess] = field(default_factory=dict)
     actors: dict[str, dict] = field(default_factory=dict)
     faults: FaultLog = field(default_factory=FaultLog)
@@ -159,6 +160,10 @@ class Run:
     def client(self) -> str:
         return self.spec.name
 
+    def links(self) -> dict[str, str]:
+        """URL of every client-facing link of the topology."""
+        return {x.name: self.url(x.name) for x in self.live.topology.links if x.role in ("client", "observer")}
+
     def url(self, link: str) -> str:
         return self.live.url(link)
 
@@ -174,7 +179,9 @@ class Run:
         sub_pending_msgs_limit: int | None = None,
         handler_delay_ms: float = 0,
     ) -> DriverProcess:
-        options = dict(options or {})
+        # The user's --options apply to the client under test and win over the
+        # scenario's own; judges read what the client actually ran with.
+        options = {**(options or {}), **(self.user_options if actor == "client" else {})}
         missing = sorted(set(options) - set(self.describe["options"]))
         if missing:
             raise NotSupported(f"{self.client} has no option {', '.join(missing)}")

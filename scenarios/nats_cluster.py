@@ -22,7 +22,7 @@ CLIENT_LINKS = [f"{n}-client" for n in NODES]
 def attempted_links(j: Judge, after: int, before: int | None) -> list[dict]:
     """Every attempt with the link it went to: the client's own account where it
     names the server, the wire's where it does not."""
-    urls = j.actors["client"]["urls"]
+    urls = j.links
     own = [a for a in client_attempts(j.tl, "client", after, before) if a.get("url")]
     if own:
         return [{"t_ns": a["t_ns"], "link": link_of_url(a["url"], urls), "seen_by": "client"} for a in own]
@@ -43,10 +43,6 @@ def passes(attempts: list[dict]) -> list[list[dict]]:
     return out
 
 
-def record_urls(run: Run) -> None:
-    run.actors["client"]["urls"] = {link: run.url(link) for link in CLIENT_LINKS}
-
-
 @scenario(
     "nats.cluster.failover",
     family="nats",
@@ -56,7 +52,6 @@ def record_urls(run: Run) -> None:
 def failover(run: Run) -> None:
     """Client given n1 only; n1's link refused for 6 s: where it goes, in what order, how fast."""
     run.start("client", ["n1-client"])
-    record_urls(run)
     if run.wait("client", "connected", CONNECT_S) is None:
         return
     run.sleep(1.0)
@@ -74,7 +69,7 @@ def _(j: Judge) -> None:
             j.not_measured(cid, "the client never connected")
         return
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
-    urls = j.actors["client"]["urls"]
+    urls = j.links
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     lost = j.tl.select(actor="client", kind="disconnected", after=down, before=back["t_ns"] if back else up)
     tried = attempted_links(j, down, back["t_ns"] if back else up)
@@ -116,7 +111,6 @@ ALL_CUT_S = 9.0
 def all_cut(run: Run) -> None:
     """Client given all three; every client link resets connections for 9 s: passes over the list."""
     run.start("client", CLIENT_LINKS)
-    record_urls(run)
     if run.wait("client", "connected", CONNECT_S) is None:
         return
     run.sleep(0.5)
@@ -166,7 +160,6 @@ def _(j: Judge) -> None:
 def giveup(run: Run) -> None:
     """Client given all three, MaxReconnect 3; all three refused for good: attempts until it closes."""
     run.start("client", CLIENT_LINKS, options={"MaxReconnect": 3})
-    record_urls(run)
     if run.wait("client", "connected", CONNECT_S) is None:
         return
     run.sleep(0.5)
@@ -182,23 +175,29 @@ def _(j: Judge) -> None:
         for cid in j.applicable:
             j.not_measured(cid, "the client never connected")
         return
+    max_reconnect = j.option("client", "MaxReconnect")
     down = j.tl.faults[0]["start_ns"]
     closed = j.tl.first(actor="client", kind="closed", after=down)
     attempts = client_attempts(j.tl, "client", down, closed["t_ns"] if closed else None)
-    urls = j.actors["client"]["urls"]
+    urls = j.links
     per = {link: sum(1 for a in attempts if link_of_url(a.get("url"), urls) == link) for link in CLIENT_LINKS}
     j.metric("attempts_before_closed", len(attempts))
     j.metric("attempts_per_server", per if any(per.values()) else None)
     j.metric("closed_after_loss_ms", ms(closed["t_ns"] - down) if closed else None)
     if closed is None:
-        j.deviates("MaxReconnect", len(attempts), "the client had not given up when the scenario ended", documented=3)
+        j.deviates(
+            "MaxReconnect",
+            len(attempts),
+            "the client had not given up when the scenario ended",
+            documented=max_reconnect,
+        )
     else:
         j.verdict(
             "MaxReconnect",
-            len(attempts) == 3,
+            len(attempts) == max_reconnect,
             len(attempts),
-            "reconnect attempts in all, over three servers, before the client closed (MaxReconnect 3)",
-            documented=3,
+            f"reconnect attempts in all, over three servers, before the client closed (MaxReconnect {max_reconnect})",
+            documented=max_reconnect,
         )
     j.verdict(
         "ClosedCB",
@@ -214,7 +213,6 @@ def discovered(run: Run) -> None:
     """n3 down when the client (given n1) connects; n3 comes back and joins the cluster."""
     down = run.fault("kill", "n3")
     run.start("client", ["n1-client"])
-    record_urls(run)
     if run.wait("client", "connected", CONNECT_S) is None:
         return
     run.sleep(0.5)
@@ -232,7 +230,7 @@ def discovered(run: Run) -> None:
 @discovered.judge
 def _(j: Judge) -> None:
     rejoined = j.tl.faults[0]["end_ns"]
-    n3 = j.actors["client"]["urls"]["n3-client"]
+    n3 = j.links["n3-client"]
     events = j.tl.select(actor="client", kind="servers_discovered", after=rejoined)
     hit = next((e for e in events if n3 in e["servers"]), None)
     j.metric("servers_discovered_events", [e["servers"] for e in events])
@@ -258,7 +256,6 @@ CUSTOM_DELAY_MS = 300
 def custom_delay(run: Run) -> None:
     """Client given all three with a custom reconnect delay of 300 ms; all three refused for 2 s."""
     run.start("client", CLIENT_LINKS, options={"CustomReconnectDelay": CUSTOM_DELAY_MS})
-    record_urls(run)
     if run.wait("client", "connected", CONNECT_S) is None:
         return
     run.sleep(0.5)
@@ -276,9 +273,10 @@ def _(j: Judge) -> None:
         for cid in j.applicable:
             j.not_measured(cid, "the client never connected")
         return
+    delay = j.actors["client"]["options"]["CustomReconnectDelay"]
     down = j.tl.faults[0]["start_ns"]
     up = max(f["end_ns"] for f in j.tl.faults)
-    urls = j.actors["client"]["urls"]
+    urls = j.links
     lost_url = j.tl.first(actor="client", kind="connected")["url"]
     calls = j.tl.select(actor="client", kind="reconnect_delay_cb", after=down, before=up)
     attempts = [a for a in client_attempts(j.tl, "client", down, up) if a.get("url")]
@@ -320,8 +318,8 @@ def _(j: Judge) -> None:
     j.within(
         "CustomReconnectDelayCB.delay",
         after,
-        CUSTOM_DELAY_MS,
-        CUSTOM_DELAY_MS,
-        "delays from a callback returning 300 ms to the next attempt",
-        documented=CUSTOM_DELAY_MS,
+        delay,
+        delay,
+        f"delays from a callback returning {delay} ms to the next attempt",
+        documented=delay,
     )

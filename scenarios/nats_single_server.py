@@ -155,9 +155,10 @@ def judge_jitter(j: Judge, extra_ms: list[float], jitter_ms: float) -> None:
     j.verdict("ReconnectJitter", inside and random_enough, extra, detail, documented=jitter_ms, band=(0, jitter_ms))
 
 
-def judge_give_up(j: Judge, max_reconnect: int) -> None:
+def judge_give_up(j: Judge) -> None:
     if no_cut(j):
         return
+    max_reconnect = j.option("client", "MaxReconnect")
     down = j.tl.faults[0]["start_ns"]
     closed = j.tl.first(actor="client", kind="closed", after=down)
     attempts = client_attempts(j.tl, "client", down, closed["t_ns"] if closed else None)
@@ -344,7 +345,7 @@ def giveup(run: Run) -> None:
 
 @giveup.judge
 def _(j: Judge) -> None:
-    judge_give_up(j, 3)
+    judge_give_up(j)
 
 
 @scenario("nats.single.giveup-default", family="nats", topology="nats-single", checks=["MaxReconnect", "ClosedCB"])
@@ -355,7 +356,7 @@ def giveup_default(run: Run) -> None:
 
 @giveup_default.judge
 def _(j: Judge) -> None:
-    judge_give_up(j, j.exp("MaxReconnect").value)
+    judge_give_up(j)
 
 
 @scenario(

@@ -1,0 +1,44 @@
+"""A user's options file: library options for the client under test.
+
+    # my-options.toml (or .json)
+    ReconnectWait = 500
+    MaxReconnect = 5
+
+Names are the family's documented option names (see `harness list -v` and
+docs/driver-contract.md); durations in milliseconds, sizes in bytes. They override
+a scenario's own options for the client under test; the scenario's checks judge
+against what the client actually ran with.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from harness.errors import UsageError
+
+
+def load(path: Path, known: set[str]) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UsageError(f"cannot read options file {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise UsageError(f"options file {path} is not valid {kind}: {e}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"options file {path} must hold a table of option = value")
+    for name, value in data.items():
+        if name not in known:
+            raise UsageError(
+                f"options file {path}: unknown option {name!r}", f"known options: {', '.join(sorted(known))}"
+            )
+        if not isinstance(value, bool | int | float):
+            raise UsageError(
+                f"options file {path}: {name} = {value!r} is not a number or a boolean",
+                "durations are milliseconds, sizes bytes, switches true/false",
+            )
+    return data
