@@ -34,7 +34,6 @@ class Judge:
         links: dict[str, str],
         expectations: dict[str, Expectation],
         client: str,
-        describe: dict,
         actors: dict[str, dict],
         applicable: list[str],
     ) -> None:
@@ -42,7 +41,6 @@ class Judge:
         self.links = links
         self.expectations = expectations
         self.client = client
-        self.describe = describe
         self.actors = actors
         self.applicable = applicable
         self.metrics: dict[str, Any] = {}
@@ -62,9 +60,6 @@ class Judge:
         if name in opts:
             return opts[name]
         return self.exp(name).value
-
-    def observes(self, kind: str) -> bool:
-        return kind in self.describe["observes"]
 
     # -- verdicts --
 

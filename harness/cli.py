@@ -76,6 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     u.add_argument("--topology", default="nats-3", help="topology to start (default nats-3; see `harness list`)")
     sub.add_parser("down", help="stop what `harness up` started, and anything a killed run left behind")
+    c = sub.add_parser("compose", help="generate compose.yaml and compose/ from the topology")
+    c.add_argument("--write", action="store_true", help="write the files (default: print compose.yaml)")
+    b = sub.add_parser(
+        "baseline",
+        help="print baseline entries for the deviations in a results folder",
+        description="Print [[deviation]] entries for scenarios/baseline.toml, evidence filled "
+        "from the run, to review before committing.",
+    )
+    b.add_argument("results", type=Path, metavar="DIR", help="a folder holding results.json (or the file)")
     return p
 
 
@@ -199,6 +208,24 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compose(args: argparse.Namespace) -> int:
+    from harness import compose
+
+    if args.write:
+        for path in compose.write():
+            print(f"wrote {path.relative_to(paths.ROOT)}")
+    else:
+        print(compose.render()["compose.yaml"], end="")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from harness import baseline
+
+    print(baseline.toml_for(results.load(args.results)["entries"]), end="")
+    return 0
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM takes the same path as Ctrl-C: tear down, write what was gathered.
     raise KeyboardInterrupt
@@ -208,7 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return {"run": cmd_run, "list": cmd_list, "up": cmd_up, "down": cmd_down}[args.cmd](args)
+        commands = {
+            "run": cmd_run,
+            "list": cmd_list,
+            "up": cmd_up,
+            "down": cmd_down,
+            "compose": cmd_compose,
+            "baseline": cmd_baseline,
+        }
+        return commands[args.cmd](args)
     except HarnessError as e:
         print(f"harness: {e.line()}", file=sys.stderr)
         return e.exit_code

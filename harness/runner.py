@@ -84,8 +84,6 @@ def run_entry(
     sc: Scenario, spec: DriverSpec, pool: TopologyPool, workdir: Path, seed: int, user_options: dict | None = None
 ) -> dict:
     desc = describe(spec)
-    exps = expectations.for_client(spec.name, spec.family)
-    applicable = applicable_checks(sc, exps)
     entry = _base_entry(sc, spec, desc, pool.backend, seed)
     entry["workdir"] = str(workdir)
     run: Run | None = None
@@ -116,7 +114,12 @@ def run_entry(
         if run is not None:
             _record(entry, run)
     if entry["status"] == "ok":
-        _judge(entry, run, sc, spec, desc, exps, applicable, unsupported, workdir)
+        try:
+            entry["metrics"], entry["checks"] = judge(entry, sc, unsupported)
+        except Exception as e:
+            (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
+            entry["status"] = "error"
+            entry["error"] = f"harness bug while judging: {type(e).__name__}: {e} (see {workdir}/harness-traceback.txt)"
     return entry
 
 
@@ -134,37 +137,23 @@ def _record(entry: dict, run: Run) -> None:
         entry["status"], entry["error"] = "error", problems[0]
 
 
-def _judge(
-    entry: dict,
-    run: Run | None,
-    sc: Scenario,
-    spec: DriverSpec,
-    desc: dict,
-    exps: dict,
-    applicable: list[str],
-    unsupported: str | None,
-    workdir: Path,
-) -> None:
-    assert run is not None
+def judge(entry: dict, sc: Scenario, unsupported: str | None = None) -> tuple[dict, list[dict]]:
+    """Metrics and checks of an entry, from what it recorded and nothing else (so a
+    recorded entry can be judged again). Raises if the judge is broken."""
+    exps = expectations.for_client(entry["client"], entry["family"])
+    applicable = applicable_checks(sc, exps)
     tl = timeline.Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
-    j = Judge(tl, entry["links"], exps, spec.name, desc, entry["actors"], applicable)
-    try:
-        if unsupported:
-            for cid in applicable:
-                j.not_measured(cid, unsupported)
-        else:
-            assert sc.judge_fn is not None, f"scenario {sc.name} has no judge"
-            sc.judge_fn(j)
-            missing = [c for c in applicable if c not in {x["id"] for x in j.checks}]
-            if missing:
-                raise AssertionError(f"judge gave no verdict for {', '.join(missing)}")
-    except Exception as e:
-        (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
-        entry["status"] = "error"
-        entry["error"] = f"harness bug while judging: {type(e).__name__}: {e} (see {workdir}/harness-traceback.txt)"
-        return
-    entry["metrics"] = {**j.metrics, "client_vs_wire_ms": client_vs_wire(tl, entry["links"])}
-    entry["checks"] = j.checks
+    j = Judge(tl, entry["links"], exps, entry["client"], entry["actors"], applicable)
+    if unsupported:
+        for cid in applicable:
+            j.not_measured(cid, unsupported)
+    else:
+        assert sc.judge_fn is not None, f"scenario {sc.name} has no judge"
+        sc.judge_fn(j)
+        missing = [c for c in applicable if c not in {x["id"] for x in j.checks}]
+        if missing:
+            raise AssertionError(f"judge gave no verdict for {', '.join(missing)}")
+    return {**j.metrics, "client_vs_wire_ms": client_vs_wire(tl, entry["links"])}, j.checks
 
 
 def client_vs_wire(tl: timeline.Timeline, links: dict[str, str]) -> dict | None:

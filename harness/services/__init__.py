@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Protocol
 
 from harness.services import nats_server
+
+
+class Addressing(Protocol):
+    """How a backend places things: where a service listens, how a server dials a
+    link (routes), and how a client reaches a link (what servers advertise)."""
+
+    def listen(self, service: str, port: str) -> str: ...
+    def dial(self, link: str) -> str: ...
+    def public(self, link: str) -> str: ...
 
 
 @dataclass
@@ -24,6 +34,16 @@ class Addresses:
 
     def link(self, name: str) -> str:
         return f"{self.host}:{self.links[name]}"
+
+    # Addressing: on the local backend everything is on loopback.
+    def listen(self, service: str, port: str) -> str:
+        return self.service(service, port)
+
+    def dial(self, link: str) -> str:
+        return self.link(link)
+
+    def public(self, link: str) -> str:
+        return self.link(link)
 
     def all_ports(self) -> list[int]:
         return [self.api, self.sink, *self.services.values(), *self.links.values()]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from harness import paths
 
 if TYPE_CHECKING:
-    from harness.services import Addresses
+    from harness.services import Addresses, Addressing
     from harness.topology import Service, Topology
 
 KIND = "nats-server"
@@ -18,24 +18,24 @@ SCHEME = "nats"
 BINARY = "nats-server"
 
 
-def config(svc: Service, topo: Topology, addrs: Addresses, cluster_name: str) -> str:
+def config(svc: Service, topo: Topology, at: Addressing, cluster_name: str) -> str:
     lines = [
         f"server_name: {svc.name}",
-        f'listen: "{addrs.service(svc.name, "client")}"',
-        f'http: "{addrs.service(svc.name, "monitor")}"',
+        f'listen: "{at.listen(svc.name, "client")}"',
+        f'http: "{at.listen(svc.name, "monitor")}"',
         # Clients learn the other nodes from INFO: advertise the proxied address
         # so that a discovered server is reached through its link too.
-        f'client_advertise: "{addrs.link(f"{svc.name}-client")}"',
+        f'client_advertise: "{at.public(f"{svc.name}-client")}"',
     ]
     if svc.cluster:
-        routes = [
-            f'"nats-route://{addrs.link(x.name)}"' for x in topo.links if x.role == "route" and x.origin == svc.name
-        ]
+        routes = [f'"nats-route://{at.dial(x.name)}"' for x in topo.links if x.role == "route" and x.origin == svc.name]
         lines += [
             "cluster {",
             f"  name: {cluster_name}",
-            f'  listen: "{addrs.service(svc.name, "cluster")}"',
-            f'  advertise: "{addrs.link("route-sink")}"',
+            f'  listen: "{at.listen(svc.name, "cluster")}"',
+            # Peers learn each other's cluster address by gossip and may dial it
+            # as an implicit route: advertise the sink, so no route bypasses a link.
+            f'  advertise: "{at.dial("route-sink")}"',
             f"  routes: [{', '.join(routes)}]",
             "}",
         ]
