@@ -1,0 +1,34 @@
+"""Shared fixtures for the harness's own tests."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def recorded_results() -> dict:
+    """results.json of a real run (nats.go and nats.py against real servers), kept as
+    test data: nats.single.refused, .giveup, .publish-while-cut (nats-py only),
+    nats.cluster.all-cut and .custom-delay."""
+    with gzip.open(DATA / "recorded-nats.json.gz", "rt") as f:
+        return json.load(f)
+
+
+@pytest.fixture
+def recorded(recorded_results):
+    """recorded(scenario, client) -> a deep copy of that entry, free to mutate."""
+
+    def get(scenario: str, client: str) -> dict:
+        for e in recorded_results["entries"]:
+            if e["scenario"] == scenario and e["client"] == client:
+                return copy.deepcopy(e)
+        raise KeyError((scenario, client))
+
+    return get

@@ -1,0 +1,65 @@
+"""Expectations: quoted verbatim, well-formed, and every one of them judged somewhere."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import expectations, paths
+from harness.drivers import registry
+from harness.scenario import load_all
+
+FILES = expectations.files()
+
+
+def test_the_seeds_are_there():
+    assert paths.SEEDS.is_dir(), f"the documentation seeds are expected at {paths.SEEDS} (../shared/seeds)"
+
+
+@pytest.mark.parametrize("exp", [(f, e) for f in FILES for e in f.expectations], ids=lambda fe: fe[1].id)
+def test_every_quote_is_verbatim_in_its_source(exp):
+    f, e = exp
+    assert expectations.quote_problem(f, e) is None
+
+
+def test_a_changed_quote_is_noticed():
+    f = next(f for f in FILES if "seed" in f.source)
+    e = f.expectations[0]
+    bent = expectations.Expectation(e.id, e.claim, e.quote + " Surely.", e.value, e.unit, e.doc, e.where)
+    assert "is not in" in expectations.quote_problem(f, bent)
+
+
+def test_ids_are_unique_per_client():
+    for spec in registry.all_drivers().values():
+        ids = [e.id for f in FILES if f.family == spec.family or f.client == spec.name for e in f.expectations]
+        assert len(ids) == len(set(ids)), spec.name
+
+
+def test_client_specific_ids_name_their_client():
+    for f in FILES:
+        for e in f.expectations:
+            if f.client:
+                assert e.id.endswith(f"@{f.client}") and e.id.split("@")[0]
+            else:
+                assert "@" not in e.id
+
+
+def test_every_expectation_is_judged_by_some_scenario():
+    scenarios = load_all().values()
+    for f in FILES:
+        family = f.family or registry.get(f.client).family
+        declared = {c for s in scenarios if s.family == family for c in s.checks}
+        unjudged = [e.id for e in f.expectations if e.id.split("@")[0] not in declared]
+        assert not unjudged, f"{f.path.name}: no scenario judges {unjudged}"
+
+
+def test_every_declared_check_has_an_expectation():
+    for s in load_all().values():
+        known = {e.id for f in FILES if f.family == s.family for e in f.expectations}
+        assert set(s.checks) <= known, f"{s.name} declares checks without expectations: {set(s.checks) - known}"
+
+
+def test_timing_values_have_units():
+    for f in FILES:
+        for e in f.expectations:
+            if isinstance(e.value, int | float) and not isinstance(e.value, bool):
+                assert e.unit in ("ms", "bytes", "attempts", "pings"), e.id

@@ -1,0 +1,162 @@
+"""The scenarios' judges, run on recorded timelines, and on those timelines
+altered so that a verdict must change."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import runner
+from harness.scenario import load_all
+
+
+def verdicts(entry: dict, unsupported: str | None = None) -> dict[str, str]:
+    _, checks = runner.judge(entry, load_all()[entry["scenario"]], unsupported)
+    return {c["id"]: c["verdict"] for c in checks}
+
+
+def shift_after(entry: dict, actor: str, kinds: set[str], after_ns: int, by_ns: int) -> None:
+    """Move one actor's events of `kinds` later than `after_ns` by `by_ns`, cumulatively
+    (the n-th such event moves n * by_ns): stretches every interval between them."""
+    n = 0
+    for e in entry["events"]:
+        if e.get("actor") == actor and e["kind"] in kinds and e["t_ns"] > after_ns:
+            n += 1
+            e["t_ns"] += n * by_ns
+    entry["events"].sort(key=lambda e: e["t_ns"])
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_recorded_entries_judge_the_same_again(recorded_results, index):
+    entry = recorded_results["entries"][index]
+    checks = entry["checks"]
+    unsupported = checks[0]["detail"] if checks and all(c["verdict"] == "not-measured" for c in checks) else None
+    assert verdicts(entry, unsupported) == {c["id"]: c["verdict"] for c in checks}
+
+
+def test_refused_nats_go_conforms_as_recorded(recorded):
+    v = verdicts(recorded("nats.single.refused", "nats-go"))
+    assert v["ReconnectWait"] == "conforms"
+    assert v["ReconnectJitter"] == "conforms"
+    assert v["ReconnectJitterTLS"] == "not-measured"
+
+
+def test_intervals_longer_than_wait_plus_jitter_deviate(recorded):
+    e = recorded("nats.single.refused", "nats-go")
+    down = e["faults"][0]["start_ns"]
+    shift_after(e, "client", {"attempt", "attempt_failed"}, down, 400_000_000)  # +400 ms per interval
+    assert verdicts(e)["ReconnectWait"] == "deviates"
+
+
+def test_no_jitter_deviates(recorded):
+    """Attempts exactly ReconnectWait apart (no randomness) must fail the jitter check."""
+    e = recorded("nats.single.refused", "nats-go")
+    down, up = e["faults"][0]["start_ns"], e["faults"][0]["end_ns"]
+    attempts = [x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "attempt"]
+    attempts = [x for x in attempts if down <= x["t_ns"] <= up]
+    first = attempts[0]["t_ns"]
+    for i, a in enumerate(attempts):
+        a["t_ns"] = first + i * 2_001_000_000
+    e["events"].sort(key=lambda x: x["t_ns"])
+    v = verdicts(e)
+    assert v["ReconnectWait"] == "conforms"
+    assert v["ReconnectJitter"] == "deviates"
+
+
+def test_nats_py_has_no_jitter_as_recorded(recorded):
+    assert verdicts(recorded("nats.single.refused", "nats-py"))["ReconnectJitter"] == "deviates"
+
+
+def test_missing_reconnect_fails_reconnect_checks(recorded):
+    e = recorded("nats.single.refused", "nats-go")
+    e["events"] = [x for x in e["events"] if x["kind"] != "reconnected"]
+    v = verdicts(e)
+    assert v["ReconnectedCB"] == "deviates"
+    assert v["AutoReconnect"] == "deviates"
+
+
+def test_two_disconnect_callbacks_for_one_loss_deviate(recorded):
+    e = recorded("nats.single.refused", "nats-go")
+    lost = next(x for x in e["events"] if x["kind"] == "disconnected")
+    e["events"].append({**lost, "t_ns": lost["t_ns"] + 1000})
+    e["events"].sort(key=lambda x: x["t_ns"])
+    assert verdicts(e)["DisconnectedErrCB"] == "deviates"
+
+
+def test_giveup_counts_attempts(recorded):
+    assert verdicts(recorded("nats.single.giveup", "nats-go"))["MaxReconnect"] == "conforms"
+    e = recorded("nats.single.giveup", "nats-py")
+    assert verdicts(e)["MaxReconnect"] == "deviates"  # nats.py makes MaxReconnect + 1 attempts
+    extra = [i for i, x in enumerate(e["events"]) if x["kind"] == "attempt_failed"]
+    del e["events"][extra[-1]]
+    assert verdicts(e)["MaxReconnect"] == "conforms"
+
+
+def test_giveup_without_closed_deviates(recorded):
+    e = recorded("nats.single.giveup", "nats-go")
+    e["events"] = [x for x in e["events"] if x["kind"] != "closed"]
+    v = verdicts(e)
+    assert v["ClosedCB"] == "deviates"
+    assert v["MaxReconnect"] == "deviates"
+
+
+def test_buffer_capacity_band(recorded):
+    e = recorded("nats.single.publish-while-cut", "nats-py")
+    v = verdicts(e)
+    assert v["ReconnectBufSize@nats-py"] == "conforms"
+    assert v["ReconnectBufSize"] == "deviates"  # 2 MiB, not the documented 8 MiB
+    assert v["ReconnectBufSize.flush"] == "conforms"
+    # Ten fewer messages accepted before the first refusal: more than one message short.
+    down = e["faults"][0]["start_ns"]
+    refused = next(x["t_ns"] for x in e["events"] if x["kind"] == "publish_failed")
+    buffered = [
+        i
+        for i, x in enumerate(e["events"])
+        if x.get("actor") == "client" and x["kind"] == "published" and down < x["t_ns"] < refused
+    ]
+    for i in reversed(buffered[-10:]):
+        del e["events"][i]
+    assert verdicts(e)["ReconnectBufSize@nats-py"] == "deviates"
+
+
+def test_buffered_message_not_delivered_fails_flush(recorded):
+    e = recorded("nats.single.publish-while-cut", "nats-py")
+    down = e["faults"][0]["start_ns"]
+    lost_at = next(x["t_ns"] for x in e["events"] if x["kind"] == "disconnected" and x["t_ns"] > down)
+    seq = next(
+        x["seq"] for x in e["events"] if x.get("actor") == "client" and x["kind"] == "published" and x["t_ns"] > lost_at
+    )
+    e["events"] = [x for x in e["events"] if not (x.get("actor") == "observer" and x.get("seq") == seq)]
+    assert verdicts(e)["ReconnectBufSize.flush"] == "deviates"
+
+
+def test_per_server_intervals_in_cluster(recorded):
+    e = recorded("nats.cluster.all-cut", "nats-go")
+    assert verdicts(e)["ReconnectWait"] == "conforms"
+    down = e["faults"][0]["start_ns"]
+    shift_after(e, "client", {"attempt"}, down, 300_000_000)
+    assert verdicts(e)["ReconnectWait"] == "deviates"
+
+
+def test_custom_delay_callback_argument(recorded):
+    e = recorded("nats.cluster.custom-delay", "nats-go")
+    v = verdicts(e)
+    assert v["CustomReconnectDelayCB"] == "conforms"
+    assert v["CustomReconnectDelayCB.delay"] == "conforms"
+    assert v["CustomReconnectDelayCB.attempts"] == "deviates"  # passes the pass count, not attempts
+    # Were the argument the number of attempts made, the check would conform.
+    down = e["faults"][0]["start_ns"]
+    attempts = [
+        x["t_ns"] for x in e["events"] if x.get("actor") == "client" and x["kind"] == "attempt" and x["t_ns"] >= down
+    ]
+    for x in e["events"]:
+        if x["kind"] == "reconnect_delay_cb":
+            x["attempts"] = sum(1 for t in attempts if t < x["t_ns"])
+    assert verdicts(e)["CustomReconnectDelayCB.attempts"] == "conforms"
+
+
+def test_a_judge_that_skips_a_check_is_a_harness_bug(recorded, monkeypatch):
+    e = recorded("nats.single.giveup", "nats-go")
+    sc = load_all()["nats.single.giveup"]
+    monkeypatch.setattr(sc, "judge_fn", lambda j: None)
+    with pytest.raises(AssertionError, match="no verdict"):
+        runner.judge(e, sc)

@@ -1,0 +1,53 @@
+"""results.json: written valid, read back, and refused with one clear line when it is not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import results
+from harness.errors import UsageError
+
+
+def test_round_trip(tmp_path, recorded_results):
+    res = results.new("local", 1, ["harness", "run", "x"])
+    res["entries"] = recorded_results["entries"][:2]
+    results.finish(res, complete=True)
+    path = results.write(res, tmp_path)
+    back = results.load(tmp_path)
+    assert back["complete"] is True and back["run"]["command"] == "harness run x"
+    assert back["entries"] == res["entries"]
+    assert path == tmp_path / "results.json"
+
+
+def test_recorded_results_still_validate(recorded_results):
+    assert results.validate(recorded_results) == []
+
+
+def test_writing_an_invalid_document_is_refused(tmp_path):
+    res = results.new("local", 1)
+    res["entries"] = [{"scenario": "x"}]
+    with pytest.raises(AssertionError, match="break their schema"):
+        results.write(res, tmp_path)
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such results file"),
+        ("{not json", "not a readable results file"),
+        (json.dumps({"hello": 1}), "not a harness results file"),
+        (json.dumps({"schema": "fault-harness/results", "schema_version": 0}), "schema version 0 is not supported"),
+        (json.dumps({"schema": "fault-harness/results", "schema_version": 1, "run": {}}), "corrupt"),
+    ],
+)
+def test_bad_files_name_the_file_and_the_problem(tmp_path, content, message):
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(UsageError) as e:
+        results.load(path)
+    assert message in e.value.line() and str(path) in e.value.line()
+    assert "\n" not in e.value.line()

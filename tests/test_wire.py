@@ -1,0 +1,72 @@
+"""Parsing Toxiproxy's log into wire events (lines recorded from toxiproxy-server 2.12.0)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from harness.wire import WireLog, parse
+
+LOG = Path(__file__).parent / "data" / "toxiproxy-trace.log"
+
+
+def test_recorded_log_gives_accept_and_half_closes():
+    events = [e for line in LOG.read_text().splitlines() if (e := parse(line, 1))]
+    assert [e["kind"] for e in events] == ["conn_accepted", "conn_half_closed", "conn_half_closed"]
+    assert events[0] == {"t_ns": 1, "kind": "conn_accepted", "link": "p1", "client": "127.0.0.1:41594"}
+    assert [e["direction"] for e in events[1:]] == ["upstream", "downstream"]
+    assert all(e["client"] == "127.0.0.1:41594" for e in events)
+
+
+def test_lines_that_are_not_connection_events_are_ignored():
+    assert parse("not json", 1) is None
+    assert parse(json.dumps({"message": "Accepted client"}), 1) is None  # no proxy name
+    assert parse(json.dumps({"name": "p", "message": "Started proxy"}), 1) is None
+
+
+def test_upstream_failure():
+    line = json.dumps(
+        {
+            "name": "route-sink",
+            "client": "127.0.0.1:5",
+            "error": "refused",
+            "message": "Unable to open connection to upstream",
+        }
+    )
+    assert parse(line, 7) == {
+        "t_ns": 7,
+        "kind": "upstream_failed",
+        "link": "route-sink",
+        "client": "127.0.0.1:5",
+        "error": "refused",
+    }
+
+
+def _log(lines: list[dict], tmp_path: Path) -> WireLog:
+    stream = io.BytesIO(b"".join((json.dumps(x) + "\n").encode() for x in lines))
+    w = WireLog(stream, tmp_path / "raw.log")
+    w.join()
+    return w
+
+
+def test_half_closes_fold_into_one_close_and_ports_can_be_reused(tmp_path):
+    acc = {"name": "l", "client": "c:9", "message": "Accepted client"}
+    up = {"name": "l", "message": "Remove link c:9upstream from ToxicCollection"}
+    down = {"name": "l", "message": "Remove link c:9downstream from ToxicCollection"}
+    w = _log([acc, down, up, acc, up, down], tmp_path)
+    kinds = [(e["kind"], e.get("closed_first_by")) for e in w.events()]
+    assert kinds == [
+        ("conn_accepted", None),
+        ("conn_closed", "server"),
+        ("conn_accepted", None),
+        ("conn_closed", "client"),
+    ]
+    assert (tmp_path / "raw.log").read_text().count("\n") == 6
+
+
+def test_events_are_stamped_in_read_order(tmp_path):
+    w = _log([{"name": "l", "client": f"c:{i}", "message": "Accepted client"} for i in range(5)], tmp_path)
+    stamps = [e["t_ns"] for e in w.events()]
+    assert stamps == sorted(stamps)
+    assert w.events(since_ns=stamps[2]) == w.events()[2:]
