@@ -21,7 +21,7 @@ from harness.timeline import Timeline
 VERDICTS = ("conforms", "deviates", "not-measured")
 
 # See docs/decisions.md, "Measurement slack".
-SLACK_MS = 50.0
+SLACK_MS = 20.0
 
 
 class Judge:
