@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import options, paths, procs, results, summary
+from harness import backends, options, paths, procs, results, summary
 from harness.errors import HarnessError, UsageError
 
 EPILOG = """examples:
@@ -106,8 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.runner import TopologyPool, run_pairs
     from harness.scenario import select
 
-    if args.backend not in ("local", "compose"):
-        raise UsageError(f"unknown backend {args.backend!r}", "choose local or compose")
+    backends.check(args.backend)
     chosen = select(args.scenarios)
     specs = [registry.get(c) for c in args.client] if args.client else None
     pairs = []
@@ -119,15 +118,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(
             "no scenario matches the chosen clients", "a NATS scenario needs a NATS client; see `harness list`"
         )
-    known: set[str] = set()
+    known: dict[str, str] = {}
     for spec in {s for _, s in pairs}:
         # Fails early, before any server starts, if a driver is missing.
-        known |= set(registry.describe(spec)["options"])
+        known |= registry.describe(spec)["options"]
     user_options = options.load(args.options, known) if args.options else {}
 
     procs.reap_orphans()
     out = args.out or _default_out()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot use {out} as the output folder: {e.strerror or e}") from None
     res = results.new(args.backend, args.seed)
     res["run"]["options"] = user_options
     pool = TopologyPool(args.backend, out / "work")
@@ -204,6 +206,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     reaped = procs.reap_orphans(include_detached=True)
     for rec in records:
         ports.release(rec.get("info", {}).get("ports", []))
+    ports.release_stale()
     print(f"Stopped {len(reaped)} process(es)" + (f": {', '.join(reaped)}" if reaped else "") + ".")
     return 0
 

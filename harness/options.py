@@ -18,8 +18,17 @@ from pathlib import Path
 
 from harness.errors import UsageError
 
+KINDS = {
+    "ms": "a duration in milliseconds",
+    "bytes": "a size in bytes",
+    "count": "a whole number",
+    "bool": "true or false",
+}
 
-def load(path: Path, known: set[str]) -> dict:
+
+def load(path: Path, known: dict[str, str]) -> dict:
+    """Read and check an options file against `known` (option name -> kind, as the
+    drivers' --describe gives them)."""
     try:
         text = path.read_text()
     except OSError as e:
@@ -36,9 +45,14 @@ def load(path: Path, known: set[str]) -> dict:
             raise UsageError(
                 f"options file {path}: unknown option {name!r}", f"known options: {', '.join(sorted(known))}"
             )
-        if not isinstance(value, bool | int | float):
-            raise UsageError(
-                f"options file {path}: {name} = {value!r} is not a number or a boolean",
-                "durations are milliseconds, sizes bytes, switches true/false",
+        kind = known[name]
+        ok = (
+            isinstance(value, bool)
+            if kind == "bool"
+            else (
+                isinstance(value, int | float) and not isinstance(value, bool) and (kind == "ms" or value == int(value))
             )
+        )
+        if not ok:
+            raise UsageError(f"options file {path}: {name} = {value!r} is not {KINDS.get(kind, kind)}")
     return data

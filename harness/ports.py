@@ -25,13 +25,15 @@ CLAIMS = STATE / "ports"
 
 
 def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of a pid, to tell a live owner from a reused pid."""
+    """The kernel's start time of a live pid (None if it is gone or a zombie), to
+    tell a live owner from a reused pid."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # Field 22 (starttime) counted after the parenthesised command name.
-    return stat.rsplit(")", 1)[1].split()[19]
+    # Fields after the parenthesised command name: state first, starttime 20th.
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def ephemeral_range() -> tuple[int, int]:
@@ -117,6 +119,17 @@ def release(ports: list[int]) -> None:
         for port in ports:
             with contextlib.suppress(FileNotFoundError):
                 (CLAIMS / str(port)).unlink()
+
+
+def release_stale() -> list[int]:
+    """Remove the claims whose owner is gone (they lapse anyway; this tidies up)."""
+    freed = []
+    with _locked():
+        for path in CLAIMS.glob("[0-9]*"):
+            if not _claim_alive(path):
+                path.unlink(missing_ok=True)
+                freed.append(int(path.name))
+    return freed
 
 
 def listening(port: int) -> bool:

@@ -13,17 +13,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
-from harness import baseline, options, paths, results, summary
+from harness import backends, baseline, options, paths, results, summary
 from harness.drivers import registry
 from harness.errors import HarnessError
 from harness.runner import TopologyPool, entry_seed, run_entry
 from harness.scenario import Scenario, load_file
 
 _POOL = pytest.StashKey[TopologyPool]()
+_SESSION = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,11 +68,32 @@ def _worker_id(config: pytest.Config) -> str:
     return config.workerinput["workerid"] if _is_worker(config) else "main"  # type: ignore[attr-defined]
 
 
+def _session(config: pytest.Config) -> str:
+    """This pytest session's id: its entries are kept apart from any other session
+    writing to the same output folder at the same time."""
+    if _is_worker(config):
+        return config.workerinput["harness_session"]  # type: ignore[attr-defined]
+    return config.stash[_SESSION]
+
+
+def _parts(config: pytest.Config) -> Path:
+    return config.getoption("harness_out") / "parts" / _session(config)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: a scenario run against real servers and client libraries")
     if not _is_worker(config):
-        out: Path = config.getoption("harness_out")
-        shutil.rmtree(out / "parts", ignore_errors=True)
+        try:
+            backends.check(config.getoption("backend"))
+        except HarnessError as e:
+            raise pytest.UsageError(e.line()) from None
+        config.stash[_SESSION] = uuid.uuid4().hex[:12]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist: hand the session id to each worker."""
+    node.workerinput["harness_session"] = node.config.stash[_SESSION]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -122,14 +145,16 @@ class ScenarioItem(pytest.Item):
             known = baseline.load(config.getoption("harness_baseline"))
             seed = entry_seed(config.getoption("harness_seed"), self.scenario.name, self.client)
             user = config.getoption("harness_options")
-            user_options = options.load(user, set(registry.describe(spec)["options"])) if user else {}
+            user_options = options.load(user, registry.describe(spec)["options"]) if user else {}
             entry = run_entry(self.scenario, spec, self._pool(), workdir, seed, user_options)
         except HarnessError as e:
             raise ScenarioFailure(f"harness error: {e.line()}") from None
-        parts = out / "parts"
+        parts = _parts(config)
         parts.mkdir(parents=True, exist_ok=True)
         with open(parts / f"{_worker_id(config)}-{os.getpid()}.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
+        if entry["status"] == "interrupted":
+            raise KeyboardInterrupt
         for c in entry["checks"]:
             self.user_properties.append((f"{c['id']}", c["verdict"]))
         problems = baseline.compare(entry, known)
@@ -153,9 +178,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if _is_worker(config):
         return
     out: Path = config.getoption("harness_out")
+    parts = _parts(config)
     entries = []
-    for part in sorted((out / "parts").glob("*.jsonl")) if (out / "parts").exists() else []:
+    for part in sorted(parts.glob("*.jsonl")) if parts.exists() else []:
         entries += [json.loads(line) for line in part.read_text().splitlines() if line.strip()]
+    shutil.rmtree(parts, ignore_errors=True)
     if not entries:
         return
     res = results.new(

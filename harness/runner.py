@@ -104,8 +104,8 @@ def run_entry(
     except HarnessError as e:
         entry["status"], entry["error"] = "error", e.line()
     except KeyboardInterrupt:
+        # Kept and returned: the caller records what was gathered, then stops.
         entry["status"], entry["error"] = "interrupted", "interrupted by the user"
-        raise
     except Exception as e:
         (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
         entry["status"] = "error"
@@ -178,4 +178,7 @@ def run_pairs(
     for i, (sc, spec) in enumerate(pairs):
         wd = workdir / f"{sc.name}--{spec.name}"
         wd.mkdir(parents=True, exist_ok=True)
-        on_entry(i, run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options))
+        entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options)
+        on_entry(i, entry)
+        if entry["status"] == "interrupted":
+            raise KeyboardInterrupt

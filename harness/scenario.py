@@ -256,7 +256,8 @@ class Run:
         # Last started, first stopped: publishers usually start after the
         # subscribers that watch them, and must stop before them.
         for name, d in reversed(self.drivers.items()):
-            if d.proc.alive():
-                self.mark("stop", to=name)
+            if not d.stopped:
+                if d.proc.alive():
+                    self.mark("stop", to=name)
                 d.stop()
         self.t1_ns = now_ns()

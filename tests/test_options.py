@@ -7,7 +7,7 @@ import pytest
 from harness.errors import UsageError
 from harness.options import load
 
-KNOWN = {"ReconnectWait", "AllowReconnect", "MaxReconnect"}
+KNOWN = {"ReconnectWait": "ms", "AllowReconnect": "bool", "MaxReconnect": "count"}
 
 
 def test_toml_and_json(tmp_path):
@@ -24,7 +24,10 @@ def test_toml_and_json(tmp_path):
         ("o.json", "{", "not valid JSON"),
         ("o.json", "[1]", "must hold a table"),
         ("o.toml", "Bogus = 1\n", "unknown option 'Bogus'"),
-        ("o.toml", 'ReconnectWait = "fast"\n', "not a number or a boolean"),
+        ("o.toml", 'ReconnectWait = "fast"\n', "is not a duration in milliseconds"),
+        ("o.toml", "ReconnectWait = true\n", "is not a duration in milliseconds"),
+        ("o.toml", "AllowReconnect = 1\n", "is not true or false"),
+        ("o.toml", "MaxReconnect = 2.5\n", "is not a whole number"),
     ],
 )
 def test_bad_files_are_one_clear_error(tmp_path, name, text, message):

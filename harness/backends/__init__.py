@@ -34,14 +34,19 @@ class Live(Protocol):
     def down(self) -> None: ...
 
 
-BACKENDS = ("local", "compose")
+BACKENDS = ("local",)
+
+
+def check(backend: str) -> None:
+    """Refuse, before anything starts, a backend that cannot run here."""
+    if backend == "compose":
+        raise UsageError("the compose backend is not built yet", "use --backend local (the default)")
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}", f"choose one of: {', '.join(BACKENDS)}")
 
 
 def up(backend: str, topology: Topology, workdir: Path) -> Live:
-    if backend == "local":
-        from harness.backends.local import LocalTopology
+    check(backend)
+    from harness.backends.local import LocalTopology
 
-        return LocalTopology.up(topology, workdir)
-    if backend == "compose":
-        raise UsageError("the compose backend is not built yet", "use --backend local (the default)")
-    raise UsageError(f"unknown backend {backend!r}", f"choose one of: {', '.join(BACKENDS)}")
+    return LocalTopology.up(topology, workdir)

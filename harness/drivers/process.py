@@ -34,6 +34,7 @@ class DriverProcess:
         self.problems: list[str] = []
         self._cond = threading.Condition()
         self._stopping = False
+        self.stopped = False
         workdir.mkdir(parents=True, exist_ok=True)
         cfg = workdir / f"{actor}.config.json"
         cfg.write_text(json.dumps(config, indent=1))
@@ -121,7 +122,10 @@ class DriverProcess:
             return sum(1 for e in self.events if e["kind"] == kind)
 
     def stop(self) -> int | None:
-        """Ask the driver to stop; kill it if it does not within STOP_TIMEOUT_S."""
+        """Ask the driver to stop; kill it if it does not within STOP_TIMEOUT_S.
+        Also tidies up after a driver that already exited on its own."""
+        if self.stopped:
+            return self.proc.popen.returncode
         self._stopping = True
         if self.proc.alive():
             try:
@@ -136,6 +140,7 @@ class DriverProcess:
                 self._problem(f"did not stop within {STOP_TIMEOUT_S}s and was killed")
         rc = self.proc.stop(grace=1)
         self._reader.join(5)
+        self.stopped = True
         return rc
 
     def snapshot(self) -> list[dict]:

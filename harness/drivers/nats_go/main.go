@@ -108,25 +108,26 @@ func decodeMs(raw json.RawMessage, dst *time.Duration) error {
 
 type option struct {
 	name string
+	kind string // ms, bytes, count or bool: how the contract gives the value
 	set  func(o *nats.Options, raw json.RawMessage) error
 }
 
 // options maps the documented nats.go option names to Options fields.
 // Units from the contract: durations in ms, sizes in bytes.
 var options = []option{
-	{"AllowReconnect", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.AllowReconnect) }},
-	{"MaxReconnect", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.MaxReconnect) }},
-	{"ReconnectWait", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectWait) }},
-	{"ReconnectJitter", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectJitter) }},
-	{"ReconnectJitterTLS", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectJitterTLS) }},
-	{"ReconnectBufSize", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.ReconnectBufSize) }},
-	{"Timeout", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.Timeout) }},
-	{"PingInterval", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.PingInterval) }},
-	{"MaxPingsOut", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.MaxPingsOut) }},
-	{"RetryOnFailedConnect", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.RetryOnFailedConnect) }},
-	{"NoRandomize", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.NoRandomize) }},
-	{"IgnoreDiscoveredServers", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.IgnoreDiscoveredServers) }},
-	{"CustomReconnectDelay", func(o *nats.Options, r json.RawMessage) error {
+	{"AllowReconnect", "bool", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.AllowReconnect) }},
+	{"MaxReconnect", "count", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.MaxReconnect) }},
+	{"ReconnectWait", "ms", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectWait) }},
+	{"ReconnectJitter", "ms", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectJitter) }},
+	{"ReconnectJitterTLS", "ms", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.ReconnectJitterTLS) }},
+	{"ReconnectBufSize", "bytes", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.ReconnectBufSize) }},
+	{"Timeout", "ms", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.Timeout) }},
+	{"PingInterval", "ms", func(o *nats.Options, r json.RawMessage) error { return decodeMs(r, &o.PingInterval) }},
+	{"MaxPingsOut", "count", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.MaxPingsOut) }},
+	{"RetryOnFailedConnect", "bool", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.RetryOnFailedConnect) }},
+	{"NoRandomize", "bool", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.NoRandomize) }},
+	{"IgnoreDiscoveredServers", "bool", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.IgnoreDiscoveredServers) }},
+	{"CustomReconnectDelay", "ms", func(o *nats.Options, r json.RawMessage) error {
 		var ms float64
 		if err := decode(r, &ms); err != nil {
 			return err
@@ -406,9 +407,9 @@ func (d *driver) commands() {
 }
 
 func describe() {
-	names := make([]string, len(options))
-	for i, o := range options {
-		names[i] = o.name
+	names := map[string]string{}
+	for _, o := range options {
+		names[o.name] = o.kind
 	}
 	out, _ := json.Marshal(fields{
 		"contract": contract, "client": "nats-go", "library": "github.com/nats-io/nats.go",

@@ -19,18 +19,28 @@ import nats.errors
 
 CONTRACT = 1
 
-# Documented (nats.go) option names -> nats.py connect() keyword, and the
-# conversion from the contract's units (ms, bytes) to nats.py's (seconds, bytes).
-OPTIONS: dict[str, tuple[str, Any]] = {
-    "AllowReconnect": ("allow_reconnect", bool),
-    "MaxReconnect": ("max_reconnect_attempts", int),
-    "ReconnectWait": ("reconnect_time_wait", lambda ms: ms / 1000),
-    "ReconnectBufSize": ("pending_size", int),
-    "Timeout": ("connect_timeout", lambda ms: ms / 1000),
-    "PingInterval": ("ping_interval", lambda ms: ms / 1000),
-    "MaxPingsOut": ("max_outstanding_pings", int),
-    "NoRandomize": ("dont_randomize", bool),
+# Documented (nats.go) option names -> nats.py connect() keyword, the kind of
+# value the contract gives (ms, bytes, count, bool), and nats.py's unit for it.
+OPTIONS: dict[str, tuple[str, str]] = {
+    "AllowReconnect": ("allow_reconnect", "bool"),
+    "MaxReconnect": ("max_reconnect_attempts", "count"),
+    "ReconnectWait": ("reconnect_time_wait", "ms"),
+    "ReconnectBufSize": ("pending_size", "bytes"),
+    "Timeout": ("connect_timeout", "ms"),
+    "PingInterval": ("ping_interval", "ms"),
+    "MaxPingsOut": ("max_outstanding_pings", "count"),
+    "NoRandomize": ("dont_randomize", "bool"),
 }
+
+
+def convert(kind: str, value: Any) -> Any:
+    """The contract's value in nats.py's unit; ValueError if it is of the wrong kind."""
+    if (kind == "bool") != isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a {kind} value")
+    if kind == "ms":
+        return value / 1000  # nats.py takes seconds
+    return value if kind == "bool" else int(value)
+
 
 OBSERVES = [
     "driver_started",
@@ -68,7 +78,7 @@ def describe() -> None:
                 "library_version": version("nats-py"),
                 "language": "python",
                 "runtime": f"python{sys.version.split()[0]}",
-                "options": sorted(OPTIONS),
+                "options": {name: kind for name, (_, kind) in OPTIONS.items()},
                 "observes": OBSERVES,
             }
         )
@@ -171,8 +181,8 @@ class Driver:
     async def connect(self) -> bool:
         kwargs: dict[str, Any] = {}
         for name, value in self.config["options"].items():
-            key, convert = OPTIONS[name]
-            kwargs[key] = convert(value)
+            key, kind = OPTIONS[name]
+            kwargs[key] = convert(kind, value)
         emit("connect_started", servers=self.config["servers"])
         try:
             await self.nc.connect(
@@ -247,6 +257,12 @@ def main(argv: list[str]) -> int:
     if unknown:
         emit("driver_error", error=f"nats-py has no option {', '.join(unknown)}")
         return 2
+    for name, value in config["options"].items():
+        try:
+            convert(OPTIONS[name][1], value)
+        except ValueError as e:
+            emit("driver_error", error=f"option {name}: {e}")
+            return 2
     asyncio.run(Driver(config).run())
     return 0
 

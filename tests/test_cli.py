@@ -1,0 +1,515 @@
+"""The `harness` command line, run as a real subprocess against real servers and drivers.
+
+Every harness subprocess of a test gets its own HARNESS_STATE_DIR (port claims and
+process records) and a unique HARNESS_TEST_TAG in its environment. Every process it
+starts inherits that environment, so the processes of one test can be told apart
+from those of other tests running in parallel, also after the harness is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness import expectations, paths, ports, results
+from harness.drivers import registry
+from harness.runner import applicable_checks
+from harness.scenario import load_all
+
+HARNESS = str(Path(paths.python()).parent / "harness")
+if not Path(HARNESS).exists():
+    HARNESS = str(paths.ROOT / ".venv" / "bin" / "harness")
+TOOLS_BIN = paths.TOOLS / "bin"
+# What `pgrep -f` is asked about for the host-wide counts in assertion messages.
+PGREP = {
+    "nats-server": str(TOOLS_BIN / "nats-server"),
+    "toxiproxy-server": str(TOOLS_BIN / "toxiproxy-server"),
+    "driver": r"driver-nats-go|nats_py/driver\.py",
+}
+SHORT = "nats.single.no-reconnect"
+LONG = "nats.single.refused"
+TAG_VAR = "HARNESS_TEST_TAG"
+
+
+# -- processes and ports ------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of a pid, or None if it does not exist."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], fields[19]
+
+
+def running(pid: int, start: str | None = None) -> bool:
+    """True if pid exists, is not a zombie (dead, waiting to be reaped) and, if
+    given, still has the start time it had when we saw it."""
+    st = _stat(pid)
+    return st is not None and st[0] not in ("Z", "X") and (start is None or st[1] == start)
+
+
+def tagged(tag: str) -> dict[int, str]:
+    """Live processes whose environment carries our tag: pid -> command line."""
+    want = f"{TAG_VAR}={tag}".encode()
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if want not in env:
+                continue
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if running(pid):
+            out[pid] = cmd
+    return out
+
+
+def host_counts() -> dict[str, int]:
+    """Host-wide process counts (every test and user included): for messages only."""
+    out = {}
+    for name, pattern in PGREP.items():
+        r = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, timeout=10)
+        out[name] = len(r.stdout.split())
+    return out
+
+
+def poll(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def conf_ports(out: Path) -> set[int]:
+    """Ports named in the run's nats-server configs (listen, http, client_advertise)."""
+    found = set()
+    for conf in out.glob("work/topology-*/*.conf"):
+        found |= {int(p) for p in re.findall(r'^\s*\w+:\s*"127\.0\.0\.1:(\d+)"', conf.read_text(), re.M)}
+    return found
+
+
+def claimed_ports(state: Path) -> set[int]:
+    folder = state / "ports"
+    return {int(p.name) for p in folder.iterdir() if p.name.isdigit()} if folder.exists() else set()
+
+
+def refuses(url: str) -> bool:
+    host, port = url.split("://")[1].rsplit(":", 1)
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, int(port))) != 0
+
+
+def first_line_from(url: str) -> str:
+    host, port = url.split("://")[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.settimeout(5)
+        data = b""
+        while b"\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace").split("\n")[0]
+
+
+# -- running the CLI ----------------------------------------------------------
+
+
+def _default_sigint() -> None:
+    # A shell starting a background job may leave SIGINT ignored, and a Python
+    # started that way never raises KeyboardInterrupt. A user's terminal does not.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Harness:
+    """`harness` subprocesses of one test: own state folder, own environment tag."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.tag = uuid.uuid4().hex
+        self.state = tmp_path / "state"
+        self.env = {**os.environ, "HARNESS_STATE_DIR": str(self.state), TAG_VAR: self.tag}
+        self.started: list[subprocess.Popen] = []
+
+    def run(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [HARNESS, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+            cwd=self.tmp,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_default_sigint,
+        )
+
+    def start(self, *args: str, name: str = "h") -> tuple[subprocess.Popen, Path, Path]:
+        """Start `harness ARGS` in the background; stdout and stderr go to files."""
+        out, err = self.tmp / f"{name}.stdout", self.tmp / f"{name}.stderr"
+        with open(out, "wb") as fo, open(err, "wb") as fe:
+            p = subprocess.Popen(
+                [HARNESS, *args],
+                stdout=fo,
+                stderr=fe,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.tmp,
+                preexec_fn=_default_sigint,
+            )
+        self.started.append(p)
+        return p, out, err
+
+    def children(self) -> dict[int, str]:
+        """Our tagged processes other than the harness processes themselves."""
+        own = {p.pid for p in self.started}
+        return {pid: cmd for pid, cmd in tagged(self.tag).items() if pid not in own}
+
+    def cleanup(self) -> None:
+        for p in self.started:
+            if p.poll() is None:
+                p.kill()
+            p.wait(10)
+        # What a failed test left: first the harness's own way, then by pid.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.run("down", timeout=30)
+        for pid in tagged(self.tag):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def harness(tmp_path: Path):
+    h = Harness(tmp_path)
+    try:
+        yield h
+    finally:
+        h.cleanup()
+
+
+def assert_one_line(r: subprocess.CompletedProcess, code: int, *mentions: str) -> None:
+    where = f"exit {r.returncode}\nstdout: {r.stdout!r}\nstderr: {r.stderr!r}"
+    assert "Traceback" not in r.stdout + r.stderr, where
+    assert r.returncode == code, where
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, where
+    assert lines[0].startswith("harness: "), where
+    for m in mentions:
+        assert m in lines[0], f"{m!r} not named; {where}"
+
+
+# -- bad input ----------------------------------------------------------------
+
+OPTION_FILES = {
+    "invalid-toml": ("opts.toml", "ReconnectWait = \n", ["not valid TOML", "opts.toml"]),
+    "invalid-json": ("opts.json", '{"ReconnectWait": }', ["not valid JSON", "opts.json"]),
+    "unknown-option": ("opts.toml", "NoSuchOption = 1\n", ["unknown option", "NoSuchOption"]),
+    "string-value": ("opts.toml", 'ReconnectWait = "500"\n', ["ReconnectWait", "is not a duration in milliseconds"]),
+    "not-a-table": ("opts.json", "[500]", ["must hold a table"]),
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (["run", "nats.nope"], ["unknown scenario", "nats.nope"]),
+        (["run", LONG, "--client", "nope"], ["unknown client", "nope"]),
+        (["run", LONG, "--client", "nats-go", "--backend", "nope"], ["unknown backend", "nope"]),
+        (["up", "--topology", "nope"], ["unknown topology", "nope"]),
+    ],
+    ids=["unknown-scenario", "unknown-client", "unknown-backend", "unknown-topology"],
+)
+def test_bad_argument_is_one_line_exit_2(harness: Harness, tmp_path: Path, args: list[str], mentions: list[str]):
+    if args[0] == "run":
+        args = [*args, "--out", str(tmp_path / "out")]
+    r = harness.run(*args)
+    assert_one_line(r, 2, *mentions)
+    assert harness.children() == {}
+
+
+@pytest.mark.parametrize("case", sorted(OPTION_FILES))
+def test_bad_options_file_is_one_line_exit_2(harness: Harness, tmp_path: Path, case: str):
+    filename, text, mentions = OPTION_FILES[case]
+    opts = tmp_path / filename
+    opts.write_text(text)
+    r = harness.run("run", LONG, "--client", "nats-go", "--options", str(opts), "--out", str(tmp_path / "out"))
+    assert_one_line(r, 2, *mentions)
+    assert harness.children() == {}
+
+
+def test_missing_options_file_is_one_line_exit_2(harness: Harness, tmp_path: Path):
+    r = harness.run("run", LONG, "--options", str(tmp_path / "absent.toml"), "--out", str(tmp_path / "out"))
+    assert_one_line(r, 2, "cannot read options file", "absent.toml")
+    assert harness.children() == {}
+
+
+def test_family_mismatch_is_one_line_exit_2(harness: Harness, tmp_path: Path):
+    scenarios = load_all()
+    pair = next(
+        (
+            (sc.name, spec.name)
+            for sc in scenarios.values()
+            for spec in registry.all_drivers().values()
+            if spec.family != sc.family
+        ),
+        None,
+    )
+    if pair is None:
+        families = sorted({s.family for s in scenarios.values()} | {d.family for d in registry.all_drivers().values()})
+        pytest.skip(f"every scenario and client is of one family ({', '.join(families)}): no mismatch to construct")
+    r = harness.run("run", pair[0], "--client", pair[1], "--out", str(tmp_path / "out"))
+    assert_one_line(r, 2, "no scenario matches")
+    assert harness.children() == {}
+
+
+def test_compose_backend_leaves_nothing_behind(harness: Harness, tmp_path: Path):
+    r = harness.run("run", LONG, "--client", "nats-go", "--backend", "compose", "--out", str(tmp_path / "out"))
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert "compose backend is not built yet" in r.stdout + r.stderr
+    assert harness.children() == {}
+
+
+def test_compose_backend_is_one_line_exit_2(harness: Harness, tmp_path: Path):
+    r = harness.run("run", LONG, "--client", "nats-go", "--backend", "compose", "--out", str(tmp_path / "out"))
+    assert_one_line(r, 2, "compose")
+
+
+def test_out_is_a_file_is_one_line(harness: Harness, tmp_path: Path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(afile))
+    assert harness.children() == {}
+    assert_one_line(r, 2, str(afile))
+
+
+def test_boolean_duration_option_is_one_line_exit_2(harness: Harness, tmp_path: Path):
+    opts = tmp_path / "opts.toml"
+    opts.write_text("ReconnectWait = true\n")
+    r = harness.run("run", SHORT, "--client", "nats-go", "--options", str(opts), "--out", str(tmp_path / "out"))
+    assert harness.children() == {}
+    assert_one_line(r, 2, "ReconnectWait")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["run"], ["run", "--client", "nats-go"], ["nope"]],
+    ids=["no-command", "run-no-scenario", "run-client-no-scenario", "unknown-command"],
+)
+def test_argparse_errors_exit_2(harness: Harness, args: list[str]):
+    r = harness.run(*args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "usage: harness" in r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert harness.children() == {}
+
+
+# -- help and list ------------------------------------------------------------
+
+
+def test_help(harness: Harness):
+    r = harness.run("--help")
+    assert r.returncode == 0, r.stderr
+    for word in ("run", "list", "up", "down"):
+        assert re.search(rf"^\s+{word}\s", r.stdout, re.M), f"subcommand {word!r} missing from:\n{r.stdout}"
+    assert "examples:" in r.stdout
+    assert r.stderr == ""
+
+
+def test_run_help(harness: Harness):
+    r = harness.run("run", "--help")
+    assert r.returncode == 0, r.stderr
+    for opt in ("SCENARIO", "--client", "--out", "--options", "--backend", "--seed"):
+        assert opt in r.stdout, f"{opt!r} missing from:\n{r.stdout}"
+    assert r.stderr == ""
+
+
+def test_list_names_every_scenario_and_client(harness: Harness):
+    r = harness.run("list")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    names = set(load_all())
+    assert names, "no scenarios found in scenarios/"
+    listed = set(re.findall(r"^\s+(\S+)\s+\[", r.stdout, re.M))
+    missing = names - listed
+    assert not missing, f"not listed: {sorted(missing)}\n{r.stdout}"
+    clients = {"nats-go", "nats-py"} | set(registry.all_drivers())
+    assert clients <= listed, f"clients not listed: {sorted(clients - listed)}\n{r.stdout}"
+
+
+# -- a real run ---------------------------------------------------------------
+
+
+def test_short_run_writes_valid_results(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out), timeout=120)
+    assert r.returncode == 0, f"stdout: {r.stdout}\nstderr: {r.stderr}"
+    assert "Traceback" not in r.stdout + r.stderr
+    res = results.load(out / results.FILENAME)
+    assert res["complete"] is True
+    assert len(res["entries"]) == 1
+    entry = res["entries"][0]
+    assert (entry["scenario"], entry["client"], entry["status"]) == (SHORT, "nats-go", "ok"), entry["error"]
+    sc = load_all()[SHORT]
+    want = applicable_checks(sc, expectations.for_client("nats-go", "nats"))
+    got = [c["id"] for c in entry["checks"]]
+    assert sorted(got) == sorted(want)
+    assert len(got) == len(set(got))
+    # The summary table: a row for the scenario whose cell counts the verdicts.
+    verdicts = [c["verdict"] for c in entry["checks"]]
+    cell = f"{verdicts.count('conforms')}/{verdicts.count('deviates')}/{verdicts.count('not-measured')}"
+    rows = [line.split() for line in r.stdout.splitlines() if line.startswith(SHORT)]
+    assert [SHORT, cell] in rows, r.stdout
+    assert harness.children() == {}
+    used = conf_ports(out)
+    assert len(used) == 3, used
+    assert [p for p in used if not ports.bindable(p)] == []
+
+
+# -- interruption -------------------------------------------------------------
+
+
+def _started_scenario(p: subprocess.Popen, stdout: Path, out: Path, h: Harness, driver_dir: str) -> bool:
+    """The run printed its start, its nats-server runs, and the client connected."""
+    if p.poll() is not None:
+        return True  # let the caller see the exit
+    if "Running" not in stdout.read_text():
+        return False
+    if not any(PGREP["nats-server"] in cmd and str(out) in cmd for cmd in h.children().values()):
+        return False
+    events = out / "work" / driver_dir / "client.events.jsonl"
+    return events.exists() and '"connected"' in events.read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_run_stops_everything(harness: Harness, tmp_path: Path, sig: signal.Signals):
+    out = tmp_path / "out"
+    host_before = host_counts()
+    p, stdout, stderr = harness.start("run", LONG, "--client", "nats-py", "--out", str(out))
+    poll(lambda: _started_scenario(p, stdout, out, harness, f"{LONG}--nats-py"), 60)
+    assert p.poll() is None, f"harness exited early ({p.returncode}): {stdout.read_text()} {stderr.read_text()}"
+    assert _started_scenario(p, stdout, out, harness, f"{LONG}--nats-py"), (
+        f"the scenario did not start within 60 s: {stdout.read_text()} {harness.children()}"
+    )
+
+    run_ports = claimed_ports(harness.state) | conf_ports(out)
+    during = harness.children()
+    listening_during = [port for port in run_ports if ports.listening(port)]
+    host_during = host_counts()
+
+    t0 = time.monotonic()
+    p.send_signal(sig)
+    try:
+        rc = p.wait(25)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.monotonic() - t0
+
+    after = harness.children()
+    listening_after = [port for port in run_ports if ports.listening(port)]
+    unbindable = [port for port in run_ports if not ports.bindable(port)]
+    host_after = host_counts()
+    numbers = (
+        f"{sig.name}: exit {rc} after {took:.2f}s; this run's processes: {len(during)} before the signal "
+        f"({sorted(during.values())}), {len(after)} after ({sorted(after.values())}); this run's ports "
+        f"{sorted(run_ports)}: {len(listening_during)} listening before, {len(listening_after)} after, "
+        f"not bindable after: {unbindable}; host-wide before the run {host_before}, during {host_during}, "
+        f"after {host_after}"
+    )
+    print(numbers)
+    err, so = stderr.read_text(), stdout.read_text()
+    assert rc == 130, f"{numbers}\nstdout: {so}\nstderr: {err}"
+    assert took < 20, numbers
+    assert len(during) == 3, numbers  # toxiproxy-server, nats-server, the driver
+    assert len(run_ports) == 6 and len(listening_during) >= 4, numbers
+    assert "Traceback" not in so + err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("harness: interrupted"), err
+    res = results.load(out / results.FILENAME)
+    assert res["complete"] is False
+    assert after == {}, numbers
+    assert listening_after == [] and unbindable == [], numbers
+
+
+def test_killed_run_children_die_and_down_reaps(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    p, stdout, stderr = harness.start("run", LONG, "--client", "nats-go", "--out", str(out))
+    poll(lambda: _started_scenario(p, stdout, out, harness, f"{LONG}--nats-go"), 60)
+    assert p.poll() is None, f"harness exited early ({p.returncode}): {stdout.read_text()} {stderr.read_text()}"
+    kids = {pid: (_stat(pid), cmd) for pid, cmd in harness.children().items()}
+    kids = {pid: (st[1], cmd) for pid, (st, cmd) in kids.items() if st}
+    run_ports = claimed_ports(harness.state) | conf_ports(out)
+    assert len(kids) == 3, kids
+
+    p.kill()
+    p.wait(10)
+    t0 = time.monotonic()
+    poll(lambda: not any(running(pid, start) for pid, (start, _) in kids.items()), 10, interval=0.01)
+    survivors = {pid: cmd for pid, (start, cmd) in kids.items() if running(pid, start)}
+    died_in = time.monotonic() - t0
+    print(
+        f"SIGKILL of the harness: {len(kids)} children, {len(survivors)} still running after {died_in:.2f}s "
+        f"(parent-death signal {'worked' if not survivors else 'did not work'}): {survivors}"
+    )
+
+    r = harness.run("down", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stderr == "" and "Traceback" not in r.stdout
+    assert re.match(r"Stopped \d+ process\(es\)", r.stdout), r.stdout
+    left = {pid: cmd for pid, (start, cmd) in kids.items() if running(pid, start)}
+    assert left == {}, f"still running after `harness down`: {left}"
+    assert harness.children() == {}
+    assert list((harness.state / "procs").glob("*.json")) == [], "down left the killed run's record"
+    poll(lambda: all(ports.bindable(port) for port in run_ports), 5)
+    unbindable = [port for port in run_ports if not ports.bindable(port)]
+    assert len(run_ports) == 6 and unbindable == [], (run_ports, unbindable)
+    # Children of a killed harness must not outlive it: they get the parent-death signal.
+    assert survivors == {}, f"children outlived the SIGKILLed harness by {died_in:.1f}s: {survivors}"
+
+
+# -- up / down ----------------------------------------------------------------
+
+
+def test_up_then_down(harness: Harness):
+    r = harness.run("up", "--topology", "nats-single", timeout=90)
+    assert r.returncode == 0, r.stdout + r.stderr
+    urls = dict(re.findall(r"^\s+(n1-client|n1-observer)\s+(nats://127\.0\.0\.1:\d+)\s*$", r.stdout, re.M))
+    assert set(urls) == {"n1-client", "n1-observer"}, r.stdout
+    assert re.search(r"toxiproxy API\s+http://127\.0\.0\.1:\d+", r.stdout), r.stdout
+    up_procs = harness.children()
+    assert len(up_procs) == 2, up_procs  # toxiproxy-server and n1 outlive `harness up`
+    claimed = claimed_ports(harness.state)
+    assert len(claimed) == 6, claimed
+
+    line = first_line_from(urls["n1-client"])
+    assert line.startswith("INFO"), line
+
+    again = harness.run("up", "--topology", "nats-single", timeout=60)
+    assert_one_line(again, 2, "already running")
+    assert harness.children() == up_procs
+
+    down = harness.run("down", timeout=60)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert down.stderr == ""
+    assert down.stdout.startswith("Stopped 2 process(es)"), down.stdout
+    assert poll(lambda: all(refuses(u) for u in urls.values()), 10), f"still accepting: {urls}"
+    assert poll(lambda: harness.children() == {}, 10), f"still running after down: {harness.children()}"
+    assert claimed_ports(harness.state) == set(), "down did not release the port claims"
+    assert poll(lambda: all(ports.bindable(port) for port in claimed), 5), claimed

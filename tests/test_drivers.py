@@ -1,0 +1,225 @@
+"""Every registered driver against docs/driver-contract.md: real drivers, real nats-server
+behind a real Toxiproxy."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness import expectations, topology
+from harness.backends.local import LocalTopology
+from harness.contracts import problems
+from harness.drivers import registry
+from harness.drivers.process import DriverProcess
+
+DRIVERS = sorted(registry.all_drivers())
+
+# Option names a driver may list besides the family's expectation ids: documented
+# options of the library that no expectation checks.
+DRIVER_ONLY_OPTIONS = {
+    "nats": {"CustomReconnectDelay", "NoRandomize", "IgnoreDiscoveredServers"},
+}
+
+# Failed reconnect attempts before `closed` with MaxReconnect = 2. nats-py makes
+# MaxReconnect + 1 attempts.
+FAILED_ATTEMPTS = {"nats-go": 2, "nats-py": 3}
+
+RATE, SIZE = 100, 64
+COMMANDED, COMMANDED_SIZE = 50, 200
+
+
+def run_driver(name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    spec = registry.get(name)
+    return subprocess.run(
+        [*spec.argv(), *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def config(name: str, servers: list[str], options: dict, **workload) -> dict:
+    return {
+        "contract": 1,
+        "client": name,
+        "servers": servers,
+        "options": options,
+        "workload": {"subject": f"t.{uuid.uuid4().hex[:10]}", "subscribe": False, "publish": None, **workload},
+    }
+
+
+def poll(predicate, timeout: float, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def of(events: list[dict], kind: str) -> list[dict]:
+    return [e for e in events if e["kind"] == kind]
+
+
+def tail(d: DriverProcess, n: int = 8) -> str:
+    return f"last events: {[(e['kind'], e.get('seq')) for e in d.snapshot()[-n:]]}; problems: {d.problems}"
+
+
+# -- without a server -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DRIVERS)
+def test_describe(name: str):
+    spec = registry.get(name)
+    r = run_driver(name, "--describe")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1, r.stdout
+    desc = json.loads(lines[0])
+    assert problems("driver-describe", desc) == []
+    assert desc["client"] == name
+    assert desc["language"] == spec.language
+    assert len(desc["options"]) == len(set(desc["options"])), desc["options"]
+    assert {"driver_started", "stopped", "driver_error"} <= set(desc["observes"])
+    allowed = set(expectations.for_client(name, spec.family)) | DRIVER_ONLY_OPTIONS.get(spec.family, set())
+    undocumented = sorted(set(desc["options"]) - allowed)
+    assert undocumented == [], f"{name} lists options that are not documented names of {spec.family}"
+
+
+@pytest.mark.parametrize("name", DRIVERS)
+def test_unknown_option_is_one_driver_error(name: str, tmp_path: Path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(config(name, ["nats://127.0.0.1:1"], {"NoSuchOption": 1})))
+    r = run_driver(name, str(cfg))
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1, f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}"
+    ev = json.loads(lines[0])
+    assert problems("driver-event", ev) == []
+    assert ev["kind"] == "driver_error"
+    assert "NoSuchOption" in ev["error"]
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "panic" not in r.stderr
+
+
+@pytest.mark.parametrize("what", ["missing", "directory", "not-json"])
+@pytest.mark.parametrize("name", DRIVERS)
+def test_unreadable_config(name: str, what: str, tmp_path: Path):
+    path = tmp_path / "config.json"
+    if what == "directory":
+        path.mkdir()
+    elif what == "not-json":
+        path.write_text("{not json")
+    r = run_driver(name, str(path))
+    assert r.returncode == 2, f"stdout {r.stdout!r}, stderr {r.stderr!r}"
+    assert "Traceback" not in r.stdout + r.stderr
+    assert "panic" not in r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1, r.stdout
+    ev = json.loads(lines[0])
+    assert problems("driver-event", ev) == [] and ev["kind"] == "driver_error", ev
+
+
+# -- against a real nats-server -------------------------------------------------
+
+
+@pytest.fixture
+def live(tmp_path: Path):
+    lv = LocalTopology.up(topology.get("nats-single"), tmp_path / "topology")
+    try:
+        yield lv
+    finally:
+        lv.down()
+
+
+@pytest.mark.parametrize("name", DRIVERS)
+def test_steady_workload_and_commanded_publish(name: str, live, tmp_path: Path):
+    spec = registry.get(name)
+    desc = registry.describe(spec)
+    cfg = config(name, [live.url("n1-client")], {}, subscribe=True, publish={"rate": RATE, "size": SIZE})
+    before = time.monotonic_ns()
+    d = DriverProcess(spec, "t", cfg, tmp_path / "driver")
+    try:
+        assert d.wait_count("received", 20, 20), tail(d)
+        d.send({"cmd": "publish", "count": COMMANDED, "size": COMMANDED_SIZE})
+
+        def commanded() -> list[int]:
+            return [e["seq"] for e in d.snapshot() if e["kind"] == "published" and e["bytes"] == COMMANDED_SIZE]
+
+        assert poll(lambda: len(commanded()) >= COMMANDED, 20), tail(d)
+
+        def all_commanded_received() -> bool:
+            got = {e["seq"] for e in d.snapshot() if e["kind"] == "received"}
+            return set(commanded()) <= got
+
+        assert poll(all_commanded_received, 10), tail(d)
+    finally:
+        rc = d.stop()
+    after = time.monotonic_ns()
+    events = d.snapshot()
+
+    assert d.problems == []
+    assert rc == 0
+    assert not d.proc.alive()
+    assert events[0]["kind"] == "driver_started", events[:3]
+    assert events[-1]["kind"] == "stopped", events[-3:]
+    stamps = [e["t_ns"] for e in events]
+    assert all(before <= t <= after for t in stamps), (before, min(stamps), max(stamps), after)
+    assert events[0]["t_ns"] == min(stamps) and events[-1]["t_ns"] == max(stamps)
+    assert {e["kind"] for e in events} <= set(desc["observes"])
+
+    connected, subscribed = of(events, "connected"), of(events, "subscribed")
+    assert len(connected) == 1 and connected[0]["url"], connected
+    assert [e["subject"] for e in subscribed] == [cfg["workload"]["subject"]]
+    published, received = of(events, "published"), of(events, "received")
+    assert of(events, "publish_failed") == [] and of(events, "driver_error") == []
+    assert connected[0]["t_ns"] <= min(e["t_ns"] for e in published)
+    assert subscribed[0]["t_ns"] <= min(e["t_ns"] for e in received)
+
+    seqs = [e["seq"] for e in published]
+    assert sorted(seqs) == list(range(1, len(seqs) + 1)), "published seqs are not 1..N without gaps"
+    sizes = {e["seq"]: e["bytes"] for e in published}
+    assert sum(1 for b in sizes.values() if b == COMMANDED_SIZE) == COMMANDED
+    assert set(sizes.values()) == {SIZE, COMMANDED_SIZE}
+    got = [e["seq"] for e in received]
+    assert len(got) == len(set(got)), "a message was received twice"
+    assert set(got) <= set(seqs), sorted(set(got) - set(seqs))[:10]
+
+    # The steady publisher keeps to the configured rate (absolute pacing).
+    steady = sum(1 for b in sizes.values() if b == SIZE)
+    elapsed_s = (events[-1]["t_ns"] - connected[0]["t_ns"]) / 1e9
+    assert 0.5 * RATE * elapsed_s <= steady <= RATE * elapsed_s + 5, (steady, elapsed_s)
+
+
+@pytest.mark.parametrize("name", DRIVERS)
+def test_reconnect_options_reach_library(name: str, live, tmp_path: Path):
+    spec = registry.get(name)
+    desc = registry.describe(spec)
+    cfg = config(name, [live.url("n1-client")], {"ReconnectWait": 300, "MaxReconnect": 2})
+    d = DriverProcess(spec, "t", cfg, tmp_path / "driver")
+    try:
+        assert d.wait_for(lambda e: e["kind"] == "connected", 20), tail(d)
+        cut_ns = time.monotonic_ns()
+        live.toxiproxy.set_enabled("n1-client", False)
+        closed = d.wait_for(lambda e: e["kind"] == "closed", 10)
+    finally:
+        rc = d.stop()
+        live.reset()
+    events = d.snapshot()
+    assert d.problems == [] and rc == 0
+
+    assert closed is not None, tail(d, 12)
+    assert closed["t_ns"] - cut_ns < 5e9, f"closed {(closed['t_ns'] - cut_ns) / 1e6:.0f} ms after the cut"
+    lost = [e for e in events if e["kind"] == "disconnected" and cut_ns <= e["t_ns"] <= closed["t_ns"]]
+    assert lost, tail(d, 12)
+    failed = [e for e in events if e["kind"] == "attempt_failed" and cut_ns <= e["t_ns"] <= closed["t_ns"]]
+    assert len(failed) == FAILED_ATTEMPTS.get(name, 2), [(e["t_ns"] - cut_ns) / 1e6 for e in failed]
+    if "attempt" in desc["observes"]:
+        tried = [e for e in events if e["kind"] == "attempt" and cut_ns <= e["t_ns"] <= closed["t_ns"]]
+        assert len(tried) == len(failed)
+    times = [lost[0]["t_ns"]] + [e["t_ns"] for e in failed]
+    gaps_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
+    assert all(250 <= g <= 1000 for g in gaps_ms), f"ReconnectWait 300 ms, waits before attempts: {gaps_ms}"
+    assert closed["t_ns"] >= failed[-1]["t_ns"]
