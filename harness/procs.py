@@ -43,8 +43,10 @@ class Proc:
         return self.popen.poll() is None
 
     def signal(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, sig)
+        # Never signal a reaped pid: the number may belong to another process now.
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, sig)
 
     def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM the process group, SIGKILL it after `grace` seconds."""
@@ -56,10 +58,17 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.popen.wait(5)
-        # Leftovers in the group (none expected) go too.
-        self.signal(signal.SIGKILL)
         forget(self)
         return self.popen.returncode
+
+    def stopped(self) -> bool:
+        """True once every thread of the process is stopped (SIGSTOP has taken effect)."""
+        try:
+            tasks = list(Path(f"/proc/{self.pid}/task").iterdir())
+            states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks]
+        except OSError:
+            return True  # gone
+        return all(st in ("T", "t", "Z", "X") for st in states)
 
     def log_tail(self, lines: int = 3) -> str:
         if self.log is None or not self.log.exists():

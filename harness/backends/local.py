@@ -133,8 +133,12 @@ class LocalTopology:
         procs.forget(proc)
 
     def pause(self, service: str) -> None:
-        self.services[service].signal(signal.SIGSTOP)
+        proc = self.services[service]
+        proc.signal(signal.SIGSTOP)
         self._paused.add(service)
+        # The kernel stops each thread only when it next runs: wait until all have,
+        # so the fault is in force when pause() returns.
+        wait_until(proc.stopped, 5, f"{service} to stop (SIGSTOP)", interval=0.001)
 
     def resume(self, service: str) -> None:
         self.services[service].signal(signal.SIGCONT)
