@@ -16,8 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 if sys.version_info < (3, 11):  # noqa: UP036 - runs under whatever python3 the machine has
@@ -166,6 +168,68 @@ def ensure_go_driver(name: str, spec: dict, manifest: dict) -> dict:
     return {"path": str(BIN / name), "version": want, "source": "built", "pin": want}
 
 
+def java_major() -> int | None:
+    try:
+        out = subprocess.run(["java", "-version"], text=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major  # "1.8" is Java 8
+
+
+def ensure_dist(name: str, pin: dict, manifest: dict) -> dict:
+    """A server distribution: downloaded, checked against its pinned sha512, unpacked."""
+    java = java_major()
+    if java is None or java < pin["java_minimum"]:
+        found = f"Java {java}" if java else "no java on PATH"
+        raise SetupError(f"{name} needs Java {pin['java_minimum']} or newer ({found}): "
+                         f"install a JDK, e.g. apt install openjdk-{pin['java_minimum']}-jre-headless")
+    home = TOOLS / pin["dir"]
+    entry = manifest.get("binaries", {}).get(name)
+    if entry and (home / "bin" / "artemis").exists() and entry.get("pin") == pin["version"]:
+        say(f"{name}: {pin['version']} up to date")
+        return entry
+    say(f"{name}: downloading {pin['version']} from Maven Central")
+    t = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
+        archive = Path(tmp) / pin["url"].rsplit("/", 1)[1]
+        try:
+            with urllib.request.urlopen(pin["url"], timeout=120) as r, open(archive, "wb") as f:
+                shutil.copyfileobj(r, f)
+        except OSError as e:
+            raise SetupError(f"could not download {pin['url']}: {e}") from e
+        got = hashlib.sha512(archive.read_bytes()).hexdigest()
+        if got != pin["sha512"]:
+            raise SetupError(f"{archive.name} does not match its pinned sha512 (got {got[:16]}...)")
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.move(str(Path(tmp) / pin["dir"]), home)
+    say(f"{name}: installed in {time.monotonic() - t:.0f}s")
+    return {"path": str(home), "version": pin["version"], "source": "maven-central", "pin": pin["version"],
+            "java": java}
+
+
+def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:
+    src = ROOT / spec["dir"]
+    files = [src / "package.json", src / "package-lock.json"]
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise SetupError("Node.js is not installed: install Node.js 18 or newer (with npm) and rerun make setup")
+    want = digest(files)
+    entry = manifest.get("binaries", {}).get(name)
+    if entry and (src / "node_modules").is_dir() and entry.get("pin") == want:
+        say(f"{name}: node packages up to date")
+        return entry
+    say(f"{name}: installing node packages (npm ci)")
+    t = time.monotonic()
+    run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=src)
+    say(f"{name}: installed in {time.monotonic() - t:.0f}s")
+    return {"path": str(src / "driver.js"), "version": want, "source": "npm", "pin": want}
+
+
 def main() -> int:
     started = time.monotonic()
     try:
@@ -176,6 +240,8 @@ def main() -> int:
         binaries = dict(manifest.get("binaries", {}))
         steps = [(n, ensure_go_server, p) for n, p in PINS["go"].items()]
         steps += [(n, ensure_go_driver, s) for n, s in PINS["go-driver"].items()]
+        steps += [(n, ensure_dist, p) for n, p in PINS["dist"].items()]
+        steps += [(n, ensure_npm_driver, s) for n, s in PINS["npm-driver"].items()]
         for name, step, spec in steps:
             binaries[name] = step(name, spec, manifest)
             # Written after every step so an interrupted set-up keeps its progress.

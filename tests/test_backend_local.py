@@ -189,7 +189,7 @@ def test_bring_up_every_service_ready_one_proxy_per_link(cluster):
     topo = cluster.topology
     for svc in topo.services:
         assert cluster.services[svc.name].alive(), svc.name
-        assert nats_server.ready(svc, cluster.addrs), f"{svc.name} is not ready"
+        assert nats_server.ready(svc, cluster.addrs, cluster.workdir), f"{svc.name} is not ready"
     proxies = cluster.toxiproxy.proxies()
     assert set(proxies) == {x.name for x in topo.links}
     for link in topo.links:
@@ -267,7 +267,7 @@ def test_partition_cuts_n1_off_and_revert_heals_it(cluster):
     finally:
         fault.revert(cluster)
     n1 = cluster.topology.service("n1")
-    poll(lambda: nats_server.ready(n1, cluster.addrs), 10, "n1 to route to both peers again")
+    poll(lambda: nats_server.ready(n1, cluster.addrs, cluster.workdir), 10, "n1 to route to both peers again")
     assert peers(cluster, "n1") == {"n2", "n3"}
 
 

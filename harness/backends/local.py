@@ -102,18 +102,19 @@ class LocalTopology:
 
     def _start_service(self, name: str) -> None:
         svc = self.topology.service(name)
-        mod = self._service_module(name)
-        conf = self.workdir / f"{name}.conf"
-        conf.write_text(mod.config(svc, self.topology, self.addrs, f"h{self.instance}"))
+        argv, env = self._service_module(name).launch(svc, self.topology, self.addrs, self.workdir, self.instance)
         self.services[name] = procs.spawn(
-            name, mod.argv(conf), log=self.workdir / f"{name}.log", outlive_harness=self.detached
+            name, argv, log=self.workdir / f"{name}.log", env=env, outlive_harness=self.detached
         )
 
     def _wait_ready(self, name: str) -> None:
         svc = self.topology.service(name)
         mod = self._service_module(name)
         wait_until(
-            lambda: mod.ready(svc, self.addrs), READY_TIMEOUT_S, f"{name} ({svc.kind}) to be ready", self.services[name]
+            lambda: mod.ready(svc, self.addrs, self.workdir),
+            READY_TIMEOUT_S,
+            f"{name} ({svc.kind}) to be ready",
+            self.services[name],
         )
 
     # -- what faults and scenarios use --
@@ -170,7 +171,7 @@ class LocalTopology:
     def versions(self) -> dict[str, str]:
         out = {"toxiproxy": self.toxiproxy.version()}
         for svc in self.topology.services:
-            v = self._service_module(svc.name).version(svc, self.addrs)
+            v = self._service_module(svc.name).version(svc, self.addrs, self.workdir)
             if v:
                 out[svc.kind] = v
         return out

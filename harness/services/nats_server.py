@@ -42,8 +42,13 @@ def config(svc: Service, topo: Topology, at: Addressing, cluster_name: str) -> s
     return "\n".join(lines) + "\n"
 
 
-def argv(config_path: Path) -> list[str]:
-    return [paths.binary(BINARY), "-c", str(config_path)]
+def launch(
+    svc: Service, topo: Topology, addrs: Addresses, workdir: Path, instance: str
+) -> tuple[list[str], dict | None]:
+    """Write the node's config into `workdir`; the command that runs it (and its env)."""
+    conf = workdir / f"{svc.name}.conf"
+    conf.write_text(config(svc, topo, addrs, f"h{instance}"))
+    return [paths.binary(BINARY), "-c", str(conf)], None
 
 
 def _monitor(addrs: Addresses, svc: Service, endpoint: str) -> dict | None:
@@ -55,7 +60,7 @@ def _monitor(addrs: Addresses, svc: Service, endpoint: str) -> dict | None:
         return None
 
 
-def ready(svc: Service, addrs: Addresses) -> bool:
+def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
     """Serving clients and, in a cluster, routed to every peer."""
     health = _monitor(addrs, svc, "healthz")
     if not health or health.get("status") != "ok":
@@ -67,6 +72,6 @@ def ready(svc: Service, addrs: Addresses) -> bool:
     return len(peers) >= len(svc.cluster) - 1
 
 
-def version(svc: Service, addrs: Addresses) -> str | None:
+def version(svc: Service, addrs: Addresses, workdir: Path) -> str | None:
     varz = _monitor(addrs, svc, "varz")
     return varz.get("version") if varz else None
