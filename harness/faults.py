@@ -18,7 +18,9 @@ Service faults:
   restart     SIGTERM and start again (instantaneous)
 
 `stream` picks the direction where it applies: upstream (client to server),
-downstream (server to client) or both.
+downstream (server to client) or both. A link fault may name several links
+("n1-client,n2-client"): they are cut together, the ones carrying open
+connections last, so no client slips through a link about to be cut.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from harness.backends import Live
 from harness.clock import now_ns
 from harness.errors import UsageError
+from harness.wire import open_connections
 
 LINK_KINDS = ("refuse", "reset", "blackhole", "latency", "bandwidth", "slicer", "limit_data", "partition")
 SERVICE_KINDS = ("kill", "pause", "restart")
@@ -48,6 +51,9 @@ class Fault:
             raise UsageError(
                 f"unknown fault kind {self.kind!r}", f"choose one of: {', '.join(LINK_KINDS + SERVICE_KINDS)}"
             )
+        needs = {"latency": "latency_ms", "bandwidth": "rate_kbps", "limit_data": "bytes"}.get(self.kind)
+        if needs and needs not in self.params:
+            raise UsageError(f"fault {self.kind} needs the parameter {needs}")
         stream = self.params.get("stream", "both")
         if stream not in STREAMS:
             raise UsageError(f"fault {self.kind}: stream must be one of {', '.join(STREAMS)}, not {stream!r}")
@@ -60,15 +66,6 @@ class Fault:
 
     def _streams(self) -> tuple[str, ...]:
         return STREAMS[self.params.get("stream", "both")]
-
-    def _add_toxics(self, live: Live, type_: str, attributes: dict) -> None:
-        for s in self._streams():
-            live.toxiproxy.add_toxic(self.target, self._toxic(s), type_, s, attributes)
-
-    def _drop_existing(self, live: Live) -> None:
-        # Toxiproxy closes every open connection of a proxy when it is disabled.
-        live.toxiproxy.set_enabled(self.target, False)
-        live.toxiproxy.set_enabled(self.target, True)
 
     def _partition_links(self, live: Live) -> list[str]:
         groups = [set(g.split(",")) for g in self.target.split("|")]
@@ -83,34 +80,48 @@ class Fault:
             if x.role == "route" and ((x.origin in a and x.to in b) or (x.origin in b and x.to in a))
         ]
 
-    def apply(self, live: Live) -> None:
+    def _links(self, live: Live) -> list[str]:
+        """The target links, those carrying open connections last: cut together,
+        a client dropped from one link must not slip through another that is
+        about to be cut."""
+        links = self.target.split(",")
+        for name in links:
+            live.topology.link(name)
+        busy = open_connections(live.wire_events(0))
+        return sorted(links, key=lambda name: busy.get(name, 0) > 0)
+
+    def _apply_link(self, live: Live, link: str) -> None:
         k, p = self.kind, self.params
         if k == "refuse":
-            live.toxiproxy.set_enabled(self.target, False)
-        elif k == "reset":
-            self._add_toxics(live, "reset_peer", {"timeout": p.get("timeout_ms", 0)})
-            if p.get("drop_existing", True):
-                self._drop_existing(live)
-        elif k == "blackhole":
-            self._add_toxics(live, "timeout", {"timeout": 0})
-            if p.get("drop_existing", False):
-                self._drop_existing(live)
-        elif k == "latency":
-            self._add_toxics(live, "latency", {"latency": p["latency_ms"], "jitter": p.get("jitter_ms", 0)})
-        elif k == "bandwidth":
-            self._add_toxics(live, "bandwidth", {"rate": p["rate_kbps"]})
-        elif k == "slicer":
-            self._add_toxics(
-                live,
+            live.toxiproxy.set_enabled(link, False)
+            return
+        attributes = {
+            "reset": ("reset_peer", {"timeout": p.get("timeout_ms", 0)}),
+            "blackhole": ("timeout", {"timeout": 0}),
+            "latency": ("latency", {"latency": p.get("latency_ms", 0), "jitter": p.get("jitter_ms", 0)}),
+            "bandwidth": ("bandwidth", {"rate": p.get("rate_kbps", 0)}),
+            "slicer": (
                 "slicer",
                 {
                     "average_size": p.get("average_size", 1),
                     "size_variation": p.get("size_variation", 0),
                     "delay": p.get("delay_us", 1000),
                 },
-            )
-        elif k == "limit_data":
-            self._add_toxics(live, "limit_data", {"bytes": p["bytes"]})
+            ),
+            "limit_data": ("limit_data", {"bytes": p.get("bytes", 0)}),
+        }[k]
+        for s in self._streams():
+            live.toxiproxy.add_toxic(link, self._toxic(s), attributes[0], s, attributes[1])
+        if p.get("drop_existing", k == "reset"):
+            # Toxiproxy closes every open connection of a proxy when it is disabled.
+            live.toxiproxy.set_enabled(link, False)
+            live.toxiproxy.set_enabled(link, True)
+
+    def apply(self, live: Live) -> None:
+        k = self.kind
+        if k in LINK_KINDS and k != "partition":
+            for link in self._links(live):
+                self._apply_link(live, link)
         elif k == "partition":
             for name in self._partition_links(live):
                 live.toxiproxy.set_enabled(name, False)
@@ -125,10 +136,12 @@ class Fault:
     def revert(self, live: Live) -> None:
         k = self.kind
         if k == "refuse":
-            live.toxiproxy.set_enabled(self.target, True)
-        elif k in ("reset", "blackhole", "latency", "bandwidth", "slicer", "limit_data"):
-            for s in self._streams():
-                live.toxiproxy.remove_toxic(self.target, self._toxic(s))
+            for link in self.target.split(","):
+                live.toxiproxy.set_enabled(link, True)
+        elif k in LINK_KINDS and k != "partition":
+            for link in self.target.split(","):
+                for s in self._streams():
+                    live.toxiproxy.remove_toxic(link, self._toxic(s))
         elif k == "partition":
             for name in self._partition_links(live):
                 live.toxiproxy.set_enabled(name, True)

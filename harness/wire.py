@@ -97,3 +97,14 @@ class WireLog:
 
     def join(self, timeout: float = 2.0) -> None:
         self._thread.join(timeout)
+
+
+def open_connections(events: list[dict]) -> dict[str, int]:
+    """Connections accepted and not yet closed, per link, from folded wire events."""
+    count: dict[str, int] = {}
+    for e in events:
+        if e["kind"] == "conn_accepted":
+            count[e["link"]] = count.get(e["link"], 0) + 1
+        elif e["kind"] == "conn_closed":
+            count[e["link"]] = count.get(e["link"], 0) - 1
+    return {link: n for link, n in count.items() if n > 0}

@@ -8,6 +8,7 @@ scenario has one, goes through n1-observer, which is never faulted.
 
 from __future__ import annotations
 
+from harness import judges
 from harness.checks import SLACK_MS, Judge
 from harness.metrics import client_attempts, intervals_ms, ledger, ms, summary, wire_connections
 from harness.scenario import Run, scenario
@@ -125,34 +126,9 @@ def judge_schedule(j: Judge, *, attempt_cost_ms: float = 0.0) -> None:
         low = wait + attempt_cost_ms
         j.within("ReconnectWait", iv, low, low + jitter, "intervals between attempts", documented=wait)
     if j.applies("ReconnectJitter"):
-        judge_jitter(j, [v - wait - attempt_cost_ms for v in iv], jitter)
+        judges.jitter(j, "ReconnectJitter", [v - wait - attempt_cost_ms for v in iv], jitter)
     if j.applies("ReconnectJitterTLS"):
         j.not_measured("ReconnectJitterTLS", "this topology has no TLS listener; the TLS jitter needs one")
-
-
-def judge_jitter(j: Judge, extra_ms: list[float], jitter_ms: float) -> None:
-    """Jitter = interval minus its fixed part. Documented: uniform in [0, jitter].
-
-    Two things must hold: every extra delay is within [0, jitter] (plus slack), and
-    the delays are random. Randomness is judged by the largest of n draws: under the
-    documented uniform jitter, P(max < jitter * 0.001**(1/n)) = 0.001, so a maximum
-    below that threshold is taken as "no jitter" with a 0.1% false alarm rate.
-    """
-    n = len(extra_ms)
-    extra = [round(x, 3) for x in extra_ms]
-    j.metric("jitter_ms", extra)
-    if n < 3:
-        j.not_measured("ReconnectJitter", f"only {n} intervals observed; at least 3 are needed")
-        return
-    threshold = jitter_ms * 0.001 ** (1 / n)
-    inside = all(-SLACK_MS <= x <= jitter_ms + SLACK_MS for x in extra_ms)
-    random_enough = max(extra_ms) >= threshold
-    detail = (
-        f"extra delay per interval {min(extra_ms):.1f}..{max(extra_ms):.1f} ms over {n} intervals; "
-        f"documented uniform in [0, {jitter_ms:g}] ms, so the largest should exceed {threshold:.1f} ms "
-        "(0.1% false alarm)"
-    )
-    j.verdict("ReconnectJitter", inside and random_enough, extra, detail, documented=jitter_ms, band=(0, jitter_ms))
 
 
 def judge_give_up(j: Judge) -> None:

@@ -28,6 +28,7 @@ from harness.backends.local import LocalTopology
 from harness.errors import UsageError
 from harness.faults import Fault, FaultLog
 from harness.ports import process_start_time
+from harness.wire import open_connections
 
 LINK = "n1-client"
 FAST_S = 0.2  # an unfaulted INFO/PONG on loopback arrives well within this
@@ -480,3 +481,27 @@ def test_live_reset_undoes_every_fault(live, connect):
     assert all(p["enabled"] for p in live.toxiproxy.proxies().values())
     assert fastest_info(connect).elapsed < FAST_S
     read_info(connect("n1-observer"))
+
+
+@pytest.mark.parametrize("busy", ["n1-client", "n1-observer"])
+def test_links_cut_together_cut_the_busy_one_last(live, connect, busy):
+    """A fault on several links cuts those carrying open connections last, so a client
+    dropped from its link cannot reconnect through one that is about to be cut."""
+    sock = connect(busy)
+    read_info(sock)
+    poll(lambda: busy in open_connections(live.wire_events(0)), 5.0, f"the wire log to show the open {busy}")
+    fault = Fault("refuse", "n1-client,n1-observer")
+    assert fault._links(live)[-1] == busy
+    fault.apply(live)
+    try:
+        for link in ("n1-client", "n1-observer"):
+            with pytest.raises(ConnectionRefusedError):
+                connect(link)
+    finally:
+        fault.revert(live)
+    read_info(connect("n1-observer"))
+
+
+def test_a_fault_naming_an_unknown_link_is_a_usage_error(live):
+    with pytest.raises(UsageError, match="no link"):
+        Fault("refuse", "n1-client,n9-client").apply(live)

@@ -1,0 +1,133 @@
+"""Judging helpers shared by scenario files: reconnect schedules, their growth and
+cap, jitter. Each turns measurements into one check with the band it used and why.
+"""
+
+from __future__ import annotations
+
+import itertools
+from statistics import median
+
+from harness.checks import SLACK_MS, Judge
+from harness.metrics import intervals_ms
+from harness.timeline import Timeline
+
+# "A brief delay" is read as: a deliberate pause (longer than the measurement
+# slack, so not an immediate retry) of at most one second.
+BRIEF_MAX_MS = 1000.0
+
+
+def attempt_marks(tl: Timeline, actor: str, after: int, before: int | None = None) -> list[dict]:
+    """One event per connection attempt, the earliest the library lets us see:
+    its start (`attempt`, or a `connection_details_cb` call, which rhea makes as it
+    starts each attempt), else its reported failure."""
+    for kind in ("attempt", "connection_details_cb", "attempt_failed"):
+        found = tl.select(actor=actor, kind=kind, after=after, before=before)
+        if found:
+            return found
+    return []
+
+
+def delays_ms(loss_ns: int, attempts: list[dict]) -> list[float]:
+    """Delay before each attempt: the first from the loss, the rest from the
+    attempt before (for a refused connection an attempt fails at once)."""
+    return intervals_ms([loss_ns] + [a["t_ns"] for a in attempts])
+
+
+def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None:
+    if delay is None:
+        j.not_measured(check_id, f"no attempt followed {what}")
+        return
+    ok = SLACK_MS < delay <= BRIEF_MAX_MS + SLACK_MS
+    j.verdict(
+        check_id,
+        ok,
+        delay,
+        f"first attempt {delay:g} ms after {what}; 'a brief delay' read as more than the {SLACK_MS:g} ms "
+        f"measurement slack (not an immediate retry) and at most {BRIEF_MAX_MS:g} ms",
+        documented="a brief delay",
+        unit="ms",
+        band=(SLACK_MS, BRIEF_MAX_MS),
+    )
+
+
+def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -> None:
+    """Exponential growth: before the cap, each delay is a constant factor (> 1)
+    times the one before, up to measurement slack. Leading zero delays (an
+    immediate retry) carry no factor and are left out."""
+    grow = [d for d in delays if d > SLACK_MS]
+    if cap_ms is not None:
+        grow = [d for d in grow if d < cap_ms - SLACK_MS]
+    if len(grow) < 3:
+        j.not_measured(check_id, f"only {len(grow)} growing delays observed; 3 are needed", unit="ms")
+        return
+    ratios = [b / a for a, b in itertools.pairwise(grow)]
+    r = median(ratios)
+    off = [b for a, b in itertools.pairwise(grow) if abs(b - r * a) > 2 * SLACK_MS]
+    ok = r > 1.2 and not off
+    j.verdict(
+        check_id,
+        ok,
+        grow,
+        f"{len(grow)} delays below the cap grow by a median factor of {r:.2f}; exponential growth means one "
+        f"factor > 1 for all, each within 2 x {SLACK_MS:g} ms of factor x the delay before"
+        + (f"; off: {off}" if off else ""),
+        documented="increases exponentially",
+        unit="ms",
+    )
+
+
+def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_after_ms: float | None = None) -> None:
+    """The delay stops growing at the cap: it reaches it and never exceeds it."""
+    if not delays:
+        j.not_measured(check_id, "no delays observed", unit="ms")
+        return
+    at_cap = [d for d in delays if abs(d - cap_ms) <= SLACK_MS]
+    over = [d for d in delays if d > cap_ms + SLACK_MS]
+    if not at_cap and not over:
+        when = (
+            f"; at the documented growth it would be reached after {reached_after_ms / 1000:g} s"
+            if (reached_after_ms)
+            else ""
+        )
+        j.not_measured(
+            check_id,
+            f"the delay never reached the cap while observed (largest {max(delays):g} ms){when}",
+            documented=cap_ms,
+            unit="ms",
+        )
+        return
+    j.verdict(
+        check_id,
+        not over,
+        delays,
+        f"{len(at_cap)} delays at the cap of {cap_ms:g} ms (± {SLACK_MS:g}), "
+        + (f"{len(over)} above it: {over}" if over else "none above it"),
+        documented=cap_ms,
+        unit="ms",
+        band=(0, cap_ms),
+    )
+
+
+def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float) -> None:
+    """Jitter = interval minus its fixed part. Documented: uniform in [0, jitter].
+
+    Two things must hold: every extra delay is within [0, jitter] (plus slack), and
+    the delays are random. Randomness is judged by the largest of n draws: under the
+    documented uniform jitter, P(max < jitter * 0.001**(1/n)) = 0.001, so a maximum
+    below that threshold is taken as "no jitter" with a 0.1% false alarm rate.
+    """
+    n = len(extra_ms)
+    extra = [round(x, 3) for x in extra_ms]
+    j.metric("jitter_ms", extra)
+    if n < 3:
+        j.not_measured(check_id, f"only {n} intervals observed; at least 3 are needed")
+        return
+    threshold = jitter_ms * 0.001 ** (1 / n)
+    inside = all(-SLACK_MS <= x <= jitter_ms + SLACK_MS for x in extra_ms)
+    random_enough = max(extra_ms) >= threshold
+    detail = (
+        f"extra delay per interval {min(extra_ms):.1f}..{max(extra_ms):.1f} ms over {n} intervals; "
+        f"documented uniform in [0, {jitter_ms:g}] ms, so the largest should exceed {threshold:.1f} ms "
+        "(0.1% false alarm)"
+    )
+    j.verdict(check_id, inside and random_enough, extra, detail, documented=jitter_ms, band=(0, jitter_ms))
