@@ -71,10 +71,16 @@ class Proc:
         return all(st in ("T", "t", "Z", "X") for st in states)
 
     def log_tail(self, lines: int = 3) -> str:
+        """The end of the log, led by its last line that reports an error (a JVM's real
+        cause sits above its stack trace and shutdown lines)."""
         if self.log is None or not self.log.exists():
             return ""
         text = self.log.read_text(errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:])
+        tail = text[-lines:]
+        errors = [ln for ln in text if any(w in ln for w in ("ERROR", "FATAL", "[FTL]", "Error:", "error:"))]
+        if errors and errors[-1] not in tail:
+            tail = [errors[-1], "...", *tail[-1:]]
+        return " | ".join(x.strip() for x in tail)
 
 
 def _record_path(owner: int) -> Path:

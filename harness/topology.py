@@ -95,9 +95,24 @@ def nats_nodes(count: int) -> Topology:
     return Topology(f"nats-{count}" if clustered else "nats-single", desc, services, tuple(links))
 
 
+def artemis_brokers(count: int) -> Topology:
+    """`count` independent ActiveMQ Artemis brokers (AMQP), no routes between them.
+
+    Each broker has a client link and an observer link, as the NATS nodes have.
+    """
+    names = tuple(f"a{i}" for i in range(1, count + 1))
+    services = tuple(Service(n, "artemis", ("amqp",)) for n in names)
+    links: list[Link] = []
+    for n in names:
+        links.append(Link(f"{n}-client", n, "amqp", "client"))
+        links.append(Link(f"{n}-observer", n, "amqp", "observer"))
+    desc = "one ActiveMQ Artemis broker" if count == 1 else f"{count} independent ActiveMQ Artemis brokers"
+    return Topology(f"artemis-{count}", desc, services, tuple(links))
+
+
 @cache
 def registry() -> dict[str, Topology]:
-    tops = [nats_nodes(1), nats_nodes(3)]
+    tops = [nats_nodes(1), nats_nodes(3), artemis_brokers(3)]
     return {t.name: t for t in tops}
 
 

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness import ports, procs
@@ -74,8 +75,13 @@ class LocalTopology:
                 else f"{self.addrs.host}:{self.addrs.sink}"
             )
             self.toxiproxy.create(link.name, self.addrs.link(link.name), upstream)
-        for svc in topo.services:
-            self._start_service(svc.name)
+        # Preparing a service can be slow (a broker instance is made by a JVM run):
+        # prepare them side by side, then start them from this thread (children
+        # die with the thread that started them).
+        with ThreadPoolExecutor(max_workers=len(topo.services) or 1) as pool:
+            launches = list(pool.map(self._launch, [svc.name for svc in topo.services]))
+        for svc, launch in zip(topo.services, launches, strict=True):
+            self._spawn_service(svc.name, launch)
         for svc in topo.services:
             self._wait_ready(svc.name)
 
@@ -100,9 +106,15 @@ class LocalTopology:
     def _service_module(self, name: str):
         return KINDS[self.topology.service(name).kind]
 
-    def _start_service(self, name: str) -> None:
+    def _launch(self, name: str) -> tuple[list[str], dict | None]:
         svc = self.topology.service(name)
-        argv, env = self._service_module(name).launch(svc, self.topology, self.addrs, self.workdir, self.instance)
+        return self._service_module(name).launch(svc, self.topology, self.addrs, self.workdir, self.instance)
+
+    def _start_service(self, name: str) -> None:
+        self._spawn_service(name, self._launch(name))
+
+    def _spawn_service(self, name: str, launch: tuple[list[str], dict | None]) -> None:
+        argv, env = launch
         self.services[name] = procs.spawn(
             name, argv, log=self.workdir / f"{name}.log", env=env, outlive_harness=self.detached
         )
