@@ -1,10 +1,11 @@
-"""Every registered driver against docs/driver-contract.md: real drivers, real nats-server
-behind a real Toxiproxy."""
+"""Every registered driver against docs/driver-contract.md: real drivers, real servers
+(nats-server, ActiveMQ Artemis) behind a real Toxiproxy."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import expectations, topology
+from harness import paths, topology
 from harness.backends.local import LocalTopology
 from harness.contracts import problems
 from harness.drivers import registry
@@ -20,11 +21,19 @@ from harness.drivers.process import DriverProcess
 
 DRIVERS = sorted(registry.all_drivers())
 
-# Option names a driver may list besides the family's expectation ids: documented
-# options of the library that no expectation checks.
-DRIVER_ONLY_OPTIONS = {
-    "nats": {"CustomReconnectDelay", "NoRandomize", "IgnoreDiscoveredServers"},
+# Per family: the topology, the faulted link and the URL scheme a driver is tested with.
+FAMILY = {
+    "nats": {"topology": "nats-single", "link": "n1-client", "scheme": "nats"},
+    "amqp": {"topology": "artemis-3", "link": "a1-client", "scheme": "amqp"},
 }
+
+
+def documented_options(family: str) -> dict[str, str]:
+    """The family's option table in docs/driver-contract.md: the one list of names."""
+    text = (paths.ROOT / "docs" / "driver-contract.md").read_text()
+    section = text.split(f"### {family.upper()} options", 1)[1].split("\n### ", 1)[0]
+    return dict(re.findall(r"^\| `(\w+)` \| (\w+) \|", section, flags=re.M))
+
 
 # Failed reconnect attempts before `closed` with MaxReconnect = 2. nats-py makes
 # MaxReconnect + 1 attempts.
@@ -84,15 +93,19 @@ def test_describe(name: str):
     assert desc["language"] == spec.language
     assert len(desc["options"]) == len(set(desc["options"])), desc["options"]
     assert {"driver_started", "stopped", "driver_error"} <= set(desc["observes"])
-    allowed = set(expectations.for_client(name, spec.family)) | DRIVER_ONLY_OPTIONS.get(spec.family, set())
-    undocumented = sorted(set(desc["options"]) - allowed)
-    assert undocumented == [], f"{name} lists options that are not documented names of {spec.family}"
+    table = documented_options(spec.family)
+    assert table, f"no options table for {spec.family} in docs/driver-contract.md"
+    undocumented = sorted(set(desc["options"]) - set(table))
+    assert undocumented == [], f"{name} lists options that are not in the contract's {spec.family} table"
+    wrong_kind = {k: v for k, v in desc["options"].items() if table[k] != v}
+    assert wrong_kind == {}, f"{name} gives other kinds than the contract: {wrong_kind}"
 
 
 @pytest.mark.parametrize("name", DRIVERS)
 def test_unknown_option_is_one_driver_error(name: str, tmp_path: Path):
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps(config(name, ["nats://127.0.0.1:1"], {"NoSuchOption": 1})))
+    scheme = FAMILY[registry.get(name).family]["scheme"]
+    cfg.write_text(json.dumps(config(name, [f"{scheme}://127.0.0.1:1"], {"NoSuchOption": 1})))
     r = run_driver(name, str(cfg))
     lines = r.stdout.splitlines()
     assert len(lines) == 1, f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}"
@@ -122,12 +135,14 @@ def test_unreadable_config(name: str, what: str, tmp_path: Path):
     assert problems("driver-event", ev) == [] and ev["kind"] == "driver_error", ev
 
 
-# -- against a real nats-server -------------------------------------------------
+# -- against a real server ------------------------------------------------------
 
 
 @pytest.fixture
-def live(tmp_path: Path):
-    lv = LocalTopology.up(topology.get("nats-single"), tmp_path / "topology")
+def live(request, tmp_path: Path):
+    family = FAMILY[registry.get(request.node.callspec.params["name"]).family]
+    lv = LocalTopology.up(topology.get(family["topology"]), tmp_path / "topology")
+    lv.link = family["link"]
     try:
         yield lv
     finally:
@@ -138,7 +153,7 @@ def live(tmp_path: Path):
 def test_steady_workload_and_commanded_publish(name: str, live, tmp_path: Path):
     spec = registry.get(name)
     desc = registry.describe(spec)
-    cfg = config(name, [live.url("n1-client")], {}, subscribe=True, publish={"rate": RATE, "size": SIZE})
+    cfg = config(name, [live.url(live.link)], {}, subscribe=True, publish={"rate": RATE, "size": SIZE})
     before = time.monotonic_ns()
     d = DriverProcess(spec, "t", cfg, tmp_path / "driver")
     try:
@@ -170,9 +185,11 @@ def test_steady_workload_and_commanded_publish(name: str, live, tmp_path: Path):
     assert events[0]["t_ns"] == min(stamps) and events[-1]["t_ns"] == max(stamps)
     assert {e["kind"] for e in events} <= set(desc["observes"])
 
-    connected, subscribed = of(events, "connected"), of(events, "subscribed")
+    connected = of(events, "connected")
     assert len(connected) == 1 and connected[0]["url"], connected
-    assert [e["subject"] for e in subscribed] == [cfg["workload"]["subject"]]
+    # The one subscription: a NATS subscribe call, or an AMQP receiver link.
+    subscribed = of(events, "subscribed") or [e for e in of(events, "link_opened") if e["role"] == "receiver"]
+    assert [e.get("subject", e.get("address")) for e in subscribed] == [cfg["workload"]["subject"]]
     published, received = of(events, "published"), of(events, "received")
     assert of(events, "publish_failed") == [] and of(events, "driver_error") == []
     assert connected[0]["t_ns"] <= min(e["t_ns"] for e in published)
@@ -193,7 +210,7 @@ def test_steady_workload_and_commanded_publish(name: str, live, tmp_path: Path):
     assert 0.5 * RATE * elapsed_s <= steady <= RATE * elapsed_s + 5, (steady, elapsed_s)
 
 
-@pytest.mark.parametrize("name", DRIVERS)
+@pytest.mark.parametrize("name", [n for n in DRIVERS if registry.get(n).family == "nats"])
 def test_reconnect_options_reach_library(name: str, live, tmp_path: Path):
     spec = registry.get(name)
     desc = registry.describe(spec)
@@ -223,3 +240,25 @@ def test_reconnect_options_reach_library(name: str, live, tmp_path: Path):
     gaps_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
     assert all(250 <= g <= 1000 for g in gaps_ms), f"ReconnectWait 300 ms, waits before attempts: {gaps_ms}"
     assert closed["t_ns"] >= failed[-1]["t_ns"]
+
+
+@pytest.mark.parametrize("name", [n for n in DRIVERS if registry.get(n).family == "amqp"])
+def test_amqp_delay_option_reaches_library(name: str, live, tmp_path: Path):
+    """max_reconnect_delay 300 ms: the waits between failed attempts grow to 300 ms and stop there."""
+    spec = registry.get(name)
+    cfg = config(name, [live.url(live.link)], {"max_reconnect_delay": 300})
+    d = DriverProcess(spec, "t", cfg, tmp_path / "driver")
+    try:
+        assert d.wait_for(lambda e: e["kind"] == "connected", 30), tail(d)
+        cut_ns = time.monotonic_ns()
+        live.toxiproxy.set_enabled(live.link, False)
+        assert d.wait_count("attempt_failed", 7, 10), tail(d, 12)
+    finally:
+        rc = d.stop()
+        live.reset()
+    events = d.snapshot()
+    assert d.problems == [] and rc == 0
+    failed = [e["t_ns"] for e in events if e["kind"] == "attempt_failed" and e["t_ns"] >= cut_ns]
+    gaps_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(failed)]
+    assert all(g <= 1000 for g in gaps_ms), f"a wait beyond the 300 ms cap: {gaps_ms}"
+    assert sum(1 for g in gaps_ms if 250 <= g <= 600) >= 3, f"no run of waits at the 300 ms cap: {gaps_ms}"

@@ -9,6 +9,7 @@ import pytest
 from harness.errors import UsageError
 from harness.faults import FaultLog
 from harness.schedule import Schedule, Step
+from harness.topology import Link, Topology
 
 
 def test_expansion_is_sorted_and_ends_before_begins_at_a_tie():
@@ -58,6 +59,12 @@ class RecordingTopology:
         self.calls: list[tuple[float, str, str, bool]] = []
         self.t0 = time.monotonic()
         self.toxiproxy = self
+        self.topology = Topology(
+            "t", "two links", (), (Link("a", None, None, "client"), Link("b", None, None, "client"))
+        )
+
+    def wire_events(self, since_ns: int) -> list[dict]:
+        return []
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         self.calls.append((time.monotonic() - self.t0, "set_enabled", name, enabled))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass
@@ -57,8 +58,11 @@ def of_family(family: str) -> list[DriverSpec]:
 def describe(spec: DriverSpec) -> dict:
     """The driver's own account of its library, version and abilities (--describe)."""
     argv = spec.argv()
-    if not Path(argv[0]).exists():
-        raise EnvironmentFault(f"driver for {spec.name} is not built ({argv[0]} missing)", "run `make setup`")
+    if not Path(argv[0]).exists() and shutil.which(argv[0]) is None:
+        raise EnvironmentFault(f"driver for {spec.name} cannot run: {argv[0]} is missing", "run `make setup`")
+    script = next((Path(a) for a in argv[1:] if a.endswith((".py", ".js"))), None)
+    if script is not None and spec.language == "javascript" and not (script.parent / "node_modules").is_dir():
+        raise EnvironmentFault(f"driver for {spec.name} is not installed (no node_modules)", "run `make setup`")
     try:
         out = subprocess.run([*argv, "--describe"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:

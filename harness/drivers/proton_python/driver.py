@@ -1,0 +1,496 @@
+"""python-qpid-proton driver: runs a workload with proton and prints what the library did.
+
+Follows docs/driver-contract.md. Standalone on purpose: it imports proton and the
+standard library, never the harness. Everything proton-related runs on the
+container's (reactor's) single thread; stdin commands reach it through proton's
+EventInjector.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from importlib.metadata import version
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from proton import Delivery, Message
+from proton.handlers import MessagingHandler
+from proton.reactor import ApplicationEvent, Backoff, Container, EventInjector
+
+CONTRACT = 1
+LIBRARY = "python-qpid-proton"
+
+# The contract's AMQP option names this driver can express with proton, and their
+# kind. reconnect_limit and connection_details are rhea options proton has no
+# equivalent for: they are refused (driver_error, exit 2), never ignored.
+OPTIONS: dict[str, str] = {
+    "reconnect": "bool",
+    "initial_reconnect_delay": "ms",
+    "max_reconnect_delay": "ms",
+    "reconnect_object": "text",
+    "url_and_urls": "bool",
+    "use_defaults_for": "text",
+}
+TEXT_VALUES = {"reconnect_object": {"doc-example"}, "use_defaults_for": {"port"}}
+
+OBSERVES = [
+    "driver_started",
+    "connect_started",
+    "attempt",
+    "attempt_failed",
+    "connected",
+    "connect_failed",
+    "disconnected",
+    "reconnected",
+    "closed",
+    "subscribed",
+    "published",
+    "publish_failed",
+    "settled",
+    "received",
+    "link_opened",
+    "link_closed",
+    "backoff_reset",
+    "backoff_next",
+    "driver_error",
+    "stopped",
+]
+
+OUTCOMES = {
+    Delivery.ACCEPTED: "accepted",
+    Delivery.REJECTED: "rejected",
+    Delivery.RELEASED: "released",
+    Delivery.MODIFIED: "modified",
+}
+
+# After our close(), how long to wait for the peer's close before stopping anyway.
+CLOSE_GRACE_S = 5.0
+
+
+def emit(kind: str, t_ns: int | None = None, **fields: Any) -> None:
+    line = json.dumps({"t_ns": t_ns if t_ns is not None else time.monotonic_ns(), "kind": kind, **fields})
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def runtime() -> str:
+    return f"python{sys.version.split()[0]}"
+
+
+def describe() -> None:
+    print(
+        json.dumps(
+            {
+                "contract": CONTRACT,
+                "client": "proton-python",
+                "library": LIBRARY,
+                "library_version": version(LIBRARY),
+                "language": "python",
+                "runtime": runtime(),
+                "options": OPTIONS,
+                "observes": OBSERVES,
+            }
+        )
+    )
+
+
+def check_options(options: dict) -> None:
+    """ValueError naming what this driver cannot pass to proton."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"proton-python driver cannot express option {', '.join(unknown)}")
+    for name, value in options.items():
+        kind = OPTIONS[name]
+        if kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "ms":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        else:
+            ok = value in TEXT_VALUES[name]
+        if not ok:
+            raise ValueError(f"option {name}: {value!r} is not a valid {kind} value")
+    # All three map to connect()'s single `reconnect` argument.
+    delays = "initial_reconnect_delay" in options or "max_reconnect_delay" in options
+    if options.get("reconnect") is False and (delays or "reconnect_object" in options):
+        raise ValueError("reconnect=false cannot be combined with reconnect delays or reconnect_object")
+    if delays and "reconnect_object" in options:
+        raise ValueError("reconnect_object cannot be combined with reconnect delays")
+
+
+def check_config(config: dict) -> None:
+    if not isinstance(config, dict) or config.get("contract") != CONTRACT:
+        raise ValueError("not a contract 1 config")
+    servers = config["servers"]
+    if not servers or not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
+        raise ValueError("servers must be a non-empty list of URLs")
+    wl = config["workload"]
+    if not isinstance(wl["subject"], str) or not wl["subject"] or not isinstance(wl["subscribe"], bool):
+        raise ValueError("workload.subject and workload.subscribe are required")
+    pub = wl["publish"]
+    if pub is not None and not (pub["rate"] > 0 and isinstance(pub["size"], int) and pub["size"] >= 1):
+        raise ValueError("workload.publish needs rate > 0 and size >= 1")
+    if not isinstance(config["options"], dict):
+        raise ValueError("options must be an object")
+    check_options(config["options"])
+
+
+def strip_port(url: str) -> str:
+    """The URL without its port, so proton falls back to the scheme's default."""
+    u = urlsplit(url)
+    host = f"[{u.hostname}]" if u.hostname and ":" in u.hostname else (u.hostname or "")
+    userinfo = u.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    return urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
+
+
+def payload(seq: int, size: int) -> bytes:
+    head = f"{seq} ".encode()
+    return head + b"x" * max(0, size - len(head))
+
+
+def condition_text(cond: Any) -> str | None:
+    if cond is None:
+        return None
+    return f"{cond.name}: {cond.description}" if cond.description else str(cond.name)
+
+
+class ExampleReconnect(object):  # noqa: UP004 - copied as the AMQ Python doc (6.3) prints it
+    def __init__(self):
+        self.delay = 0
+
+    def reset(self):
+        self.delay = 0
+
+    def next(self):
+        if self.delay == 0:
+            self.delay = 0.1
+        else:
+            self.delay = min(10, 2 * self.delay)
+
+        return self.delay
+
+
+class ReportingReconnect(ExampleReconnect):
+    """The doc's class, reporting each call proton makes to it."""
+
+    def reset(self):
+        t = time.monotonic_ns()
+        super().reset()
+        emit("backoff_reset", t)
+
+    def next(self):
+        t = time.monotonic_ns()
+        delay = super().next()
+        emit("backoff_next", t, delay_ms=round(delay * 1000, 3))
+        return delay
+
+
+class Call:
+    """A timer handler: proton calls on_timer_task on what was given to schedule()."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def on_timer_task(self, event: Any) -> None:
+        self.fn()
+
+
+class Driver(MessagingHandler):
+    def __init__(self, config: dict) -> None:
+        wl = config["workload"]
+        # proton's only limit on messages held for a receiver is its credit window.
+        prefetch = wl.get("sub_pending_msgs_limit")
+        super().__init__(**({"prefetch": prefetch} if prefetch else {}))
+        self.config = config
+        self.options = config["options"]
+        self.workload = wl
+        self.injector = EventInjector()
+        self.container: Container | None = None
+        self.conn = None
+        self.sender = None
+        self.receiver = None
+        self.seq = 0
+        self.unsettled: dict[Any, int] = {}  # delivery tag -> seq
+        # "idle" until proton binds a transport, then "trying" -> "open" -> "down":
+        # one report per attempt or loss, though proton calls several handlers for it.
+        self.phase = "idle"
+        self.opened = False
+        self.links_closed: set[str] = set()
+        self.closed_reported = False
+        self.stopping = False
+        self.steady_task = None
+        self.steady_start = 0.0
+        self.steady_n = 0
+
+    # -- setup, on the reactor thread --
+
+    def on_start(self, event: Any) -> None:
+        self.container = event.container
+        self.container.selectable(self.injector)
+        threading.Thread(target=self.read_stdin, daemon=True).start()
+        self.connect()
+
+    def connect(self) -> None:
+        servers = self.config["servers"]
+        if self.options.get("use_defaults_for") == "port":
+            servers = [strip_port(s) for s in servers]
+        if self.options.get("url_and_urls"):
+            # Documented as an error; we pass both and report what proton does.
+            kwargs: dict[str, Any] = {"url": servers[0], "urls": servers}
+        elif len(servers) == 1:
+            kwargs = {"url": servers[0]}
+        else:
+            kwargs = {"urls": servers}
+        reconnect = self.reconnect_arg()
+        if reconnect is not None:
+            kwargs["reconnect"] = reconnect
+        emit("connect_started", servers=servers)
+        try:
+            self.conn = self.container.connect(**kwargs)
+        except Exception as e:
+            emit("connect_failed", error=repr(e))
+            return
+        # Links are created once; proton re-attaches them itself after a reconnect.
+        subject = self.workload["subject"]
+        if self.workload["subscribe"]:
+            self.receiver = self.container.create_receiver(self.conn, subject)
+            emit("subscribed", subject=subject)
+        if self.workload["publish"]:
+            self.sender = self.container.create_sender(self.conn, subject)
+
+    def reconnect_arg(self) -> Any:
+        """connect()'s `reconnect`, or None to leave proton's default untouched."""
+        if self.options.get("reconnect") is False:
+            return False
+        if self.options.get("reconnect_object") == "doc-example":
+            return ReportingReconnect()
+        backoff = {}
+        if "initial_reconnect_delay" in self.options:
+            backoff["initial"] = self.options["initial_reconnect_delay"] / 1000
+        if "max_reconnect_delay" in self.options:
+            backoff["max_delay"] = self.options["max_reconnect_delay"] / 1000
+        return Backoff(**backoff) if backoff else None
+
+    # -- connection: stamp first, then report what proton said --
+
+    def on_connection_bound(self, event: Any) -> None:
+        # proton binds a fresh transport to the connection for every attempt, just
+        # before its IO handler opens the socket; connection.url is the URL it tries.
+        t = time.monotonic_ns()
+        self.phase = "trying"
+        url = event.connection.url
+        if url is not None:
+            emit("attempt", t, url=str(url))
+
+    def on_connection_opened(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        self.phase = "open"
+        url = str(event.connection.url)
+        if self.opened:
+            emit("reconnected", t, url=url)
+            return
+        self.opened = True
+        emit("connected", t, url=url)
+        if self.workload["publish"] and not self.stopping:
+            self.steady_start = time.monotonic()
+            self.steady()
+
+    def on_transport_error(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        self.lost(event, t)
+        super().on_transport_error(event)
+
+    def on_disconnected(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        self.lost(event, t)
+        super().on_disconnected(event)
+
+    def lost(self, event: Any, t: int) -> None:
+        error = condition_text(event.transport.condition if event.transport else None)
+        if self.phase == "open":
+            emit("disconnected", t, error=error)
+        elif self.phase == "trying":
+            url = event.connection.url if event.connection else None
+            emit("attempt_failed", t, url=str(url) if url else None, error=error or "transport closed")
+        self.phase = "down"
+        if self.stopping:
+            self.container.stop()
+
+    def on_connection_error(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        self.report_closed(t, event.connection.remote_condition)
+        super().on_connection_error(event)
+
+    def on_connection_closed(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        self.report_closed(t, event.connection.remote_condition)
+        super().on_connection_closed(event)
+        if self.stopping:
+            self.container.stop()
+
+    def report_closed(self, t: int, cond: Any) -> None:
+        # on_connection_error is followed by on_connection_closed: report once.
+        if not self.closed_reported:
+            self.closed_reported = True
+            emit("closed", t, error=condition_text(cond))
+
+    # -- links --
+
+    def on_link_opened(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        link = event.link
+        role = "sender" if link.is_sender else "receiver"
+        self.links_closed.discard(role)
+        address = link.target.address if link.is_sender else link.source.address
+        emit("link_opened", t, role=role, address=address or "")
+
+    def on_link_error(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        self.link_closed(event, t)
+        super().on_link_error(event)
+
+    def on_link_closed(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        self.link_closed(event, t)
+        super().on_link_closed(event)
+
+    def link_closed(self, event: Any, t: int) -> None:
+        # on_link_error is followed by on_link_closed for the same detach: report once.
+        role = "sender" if event.link.is_sender else "receiver"
+        if role not in self.links_closed:
+            self.links_closed.add(role)
+            emit("link_closed", t, role=role, error=condition_text(event.link.remote_condition))
+
+    # -- messages --
+
+    def on_accepted(self, event: Any) -> None:
+        self.settled(event, time.monotonic_ns())
+
+    def on_rejected(self, event: Any) -> None:
+        self.settled(event, time.monotonic_ns())
+
+    def on_released(self, event: Any) -> None:
+        # proton calls on_released for both RELEASED and MODIFIED.
+        self.settled(event, time.monotonic_ns())
+
+    def settled(self, event: Any, t: int) -> None:
+        dlv = event.delivery
+        seq = self.unsettled.pop(dlv.tag, None)
+        if seq is not None:
+            emit("settled", t, seq=seq, outcome=OUTCOMES.get(dlv.remote_state, "released"))
+
+    def on_message(self, event: Any) -> None:
+        t = time.monotonic_ns()
+        emit("received", t, seq=int(bytes(event.message.body).split(b" ", 1)[0]))
+        delay = self.workload.get("handler_delay_ms") or 0
+        if delay:
+            time.sleep(delay / 1000)  # a slow consumer on purpose: blocks the reactor
+        # MessagingHandler (auto_accept) accepts the delivery when this returns.
+
+    def publish(self, size: int) -> None:
+        self.seq += 1
+        seq = self.seq
+        if self.sender is None and self.conn is not None:
+            self.sender = self.container.create_sender(self.conn, self.workload["subject"])
+        try:
+            # Sent regardless of credit or link state: the point is what proton does with it.
+            dlv = self.sender.send(Message(body=payload(seq, size)))
+        except Exception as e:
+            emit("publish_failed", seq=seq, bytes=size, error=repr(e))
+            return
+        self.unsettled[dlv.tag] = seq
+        emit("published", seq=seq, bytes=size)
+
+    def steady(self) -> None:
+        # Absolute pacing: message n is due at start + n/rate; a late timer catches up.
+        rate, size = self.workload["publish"]["rate"], self.workload["publish"]["size"]
+        now = time.monotonic()
+        while self.steady_start + self.steady_n / rate <= now:
+            self.publish(size)
+            self.steady_n += 1
+        delay = max(0.0, self.steady_start + self.steady_n / rate - time.monotonic())
+        self.steady_task = self.container.schedule(delay, Call(self.steady))
+
+    # -- commands: read on a thread, handled on the reactor thread --
+
+    def read_stdin(self) -> None:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                cmd = json.loads(line)
+                if not isinstance(cmd, dict):
+                    raise ValueError
+            except ValueError:
+                cmd = {"cmd": None, "line": line}
+            self.injector.trigger(ApplicationEvent("cmd", subject=cmd))
+            if cmd.get("cmd") == "stop":
+                return
+        self.injector.trigger(ApplicationEvent("cmd", subject={"cmd": "stop"}))
+
+    def on_cmd(self, event: Any) -> None:
+        cmd = event.subject
+        name = cmd.get("cmd")
+        if name == "stop":
+            self.stop()
+        elif name == "publish" and not self.stopping:
+            try:
+                count, size = int(cmd["count"]), int(cmd["size"])
+            except (KeyError, TypeError, ValueError):
+                emit("driver_error", error=f"bad publish command: {cmd!r}")
+                return
+            for _ in range(count):
+                self.publish(size)
+        elif name is None:
+            emit("driver_error", error=f"unreadable command: {cmd['line']!r}")
+        elif name != "publish":
+            emit("driver_error", error=f"unknown command: {name}")
+
+    def stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        if self.steady_task is not None:
+            self.steady_task.cancel()
+        self.injector.close()
+        if self.conn is not None and self.phase == "open":
+            # Close through the library; on_connection_closed stops the container
+            # once the peer answers (or the grace timer does).
+            self.conn.close()
+            self.container.schedule(CLOSE_GRACE_S, Call(self.container.stop))
+            return
+        if self.conn is not None:
+            self.conn.close()
+        self.container.stop()
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["--describe"]:
+        describe()
+        return 0
+    if len(argv) != 2:
+        print("usage: driver.py --describe | driver.py CONFIG.json", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[1]) as f:
+            config = json.load(f)
+        check_config(config)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        emit("driver_error", error=f"bad config {argv[1]}: {e}")
+        return 2
+    emit("driver_started", library=LIBRARY, library_version=version(LIBRARY), language="python", runtime=runtime())
+    try:
+        Container(Driver(config)).run()
+    except Exception as e:
+        # An exception out of a handler (ours or proton's) ends proton's reactor.
+        emit("driver_error", error=repr(e))
+        return 1
+    emit("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
