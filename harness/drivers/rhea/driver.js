@@ -1,0 +1,426 @@
+'use strict';
+// rhea driver: runs a workload with rhea and prints what the library did.
+// Follows docs/driver-contract.md (including "AMQP options"). Standalone on
+// purpose: it requires rhea and Node's standard library, never the harness.
+
+const fs = require('fs');
+const readline = require('readline');
+const util = require('util');
+
+// rhea only warns on stderr already (console.warn/error); console.log is sent
+// there too so that stdout carries nothing but event lines.
+console.log = (...args) => process.stderr.write(util.format(...args) + '\n');
+
+const rhea = require('rhea');
+const RHEA_VERSION = require('rhea/package.json').version;
+
+// Contract option name -> the kind of value it takes. Each maps to the rhea
+// connect option of the same name, except connection_details (a documented
+// function, below) and use_defaults_for (which host/port the driver leaves out).
+// reconnect_object and url_and_urls are proton's: refused, and not listed.
+const OPTIONS = {
+  reconnect: 'bool',
+  initial_reconnect_delay: 'ms',
+  max_reconnect_delay: 'ms',
+  reconnect_limit: 'count',
+  connection_details: 'text',
+  use_defaults_for: 'text',
+};
+const TEXT_VALUES = {
+  connection_details: ['round-robin', 'amq-javascript-example'],
+  use_defaults_for: ['port', 'host-and-port'],
+};
+
+const OBSERVES = [
+  'driver_started', 'connect_started', 'connect_failed', 'attempt_failed',
+  'connected', 'disconnected', 'reconnected', 'closed', 'connection_details_cb',
+  'subscribed', 'link_opened', 'link_closed', 'published', 'publish_failed',
+  'settled', 'received', 'async_error', 'driver_error', 'stopped',
+];
+
+// CLOCK_MONOTONIC in ns, as a BigInt; written into the line as an exact
+// integer (a double would lose precision past 2^53 ns, about 104 days up).
+const now = () => process.hrtime.bigint();
+
+function emit(kind, t, fields) {
+  const rest = JSON.stringify(fields || {}).slice(1);
+  process.stdout.write(`{"t_ns":${t === undefined ? now() : t},"kind":${JSON.stringify(kind)}` +
+    (rest === '}' ? '}' : ',' + rest) + '\n');
+}
+
+// The library's own text for an error: an Error's message, or an AMQP error
+// ({condition, description}) as rhea hands it over.
+function errText(e) {
+  if (e === undefined || e === null) return null;
+  if (typeof e === 'object' && e.condition) {
+    return [e.condition, e.description || e.message].filter(Boolean).join(': ');
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+function payload(seq, size) {
+  const head = `${seq} `;
+  return head + 'x'.repeat(Math.max(0, size - head.length));
+}
+
+function urlOf(socket) {
+  if (!socket || !socket.remoteAddress) return 'amqp://?';
+  const host = socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress;
+  return `amqp://${host}:${socket.remotePort}`;
+}
+
+// -- config --
+
+function checkKind(name, kind, value) {
+  const ok = {
+    bool: typeof value === 'boolean',
+    ms: typeof value === 'number' && Number.isFinite(value) && value >= 0,
+    count: Number.isInteger(value) && value >= 0,
+    text: typeof value === 'string' && TEXT_VALUES[name].includes(value),
+  }[kind];
+  if (!ok) throw new Error(`option ${name}: ${JSON.stringify(value)} is not a valid ${kind} value`);
+}
+
+function parseServer(s) {
+  const u = new URL(s);
+  if (u.protocol !== 'amqp:' || !u.hostname || !u.port) throw new Error(`server ${s}: want amqp://host:port`);
+  return { hostname: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) };
+}
+
+function readConfig(path) {
+  const c = JSON.parse(fs.readFileSync(path, 'utf8'));
+  if (c.contract !== 1) throw new Error(`contract ${c.contract} is not 1`);
+  if (!Array.isArray(c.servers) || c.servers.length === 0) throw new Error('servers: want a non-empty list');
+  const servers = c.servers.map(parseServer);
+  if (!c.options || typeof c.options !== 'object' || Array.isArray(c.options)) throw new Error('options: want an object');
+  for (const [name, value] of Object.entries(c.options)) {
+    if (!(name in OPTIONS)) throw new Error(`rhea driver cannot map option ${name}`);
+    checkKind(name, OPTIONS[name], value);
+  }
+  const w = c.workload;
+  if (!w || typeof w.subject !== 'string' || !w.subject) throw new Error('workload.subject: want a non-empty string');
+  if (typeof w.subscribe !== 'boolean') throw new Error('workload.subscribe: want a bool');
+  const p = w.publish;
+  if (p !== null && !(p && typeof p.rate === 'number' && p.rate > 0 && Number.isInteger(p.size) && p.size >= 1)) {
+    throw new Error('workload.publish: want null or {rate > 0, size >= 1}');
+  }
+  // A slow consumer cannot be made without blocking rhea's one event loop.
+  if (w.sub_pending_msgs_limit !== undefined && w.sub_pending_msgs_limit !== null) {
+    throw new Error('workload.sub_pending_msgs_limit is not supported by the rhea driver');
+  }
+  if (w.handler_delay_ms) throw new Error('workload.handler_delay_ms is not supported by the rhea driver');
+  return { config: c, servers };
+}
+
+// -- the documented connection_details functions, instrumented --
+
+// Report what the function returned, when rhea called it (once per attempt).
+function instrumented(fn) {
+  return function () {
+    const t = now();
+    const d = fn();
+    emit('connection_details_cb', t, { host: d.host === undefined ? null : d.host,
+      port: d.port === undefined ? null : d.port });
+    return d;
+  };
+}
+
+// Red Hat build of Rhea, chapter 6.3, "Configuring failover", as printed.
+function roundRobin(servers) {
+  var hosts = servers.map((s) => ({ hostname: s.hostname, port: s.port }));
+  var index = -1;
+  function failover_fn() {
+    index += 1;
+    if (index == hosts.length) index = 0;
+    return { host: hosts[index].hostname, port: hosts[index].port };
+  }
+  return failover_fn;
+}
+
+// AMQ JavaScript, chapter 6.3, as printed: hosts are plain strings, so
+// hosts[index].hostname is undefined. Kept as is: the harness measures it.
+function amqJavascriptExample(servers) {
+  var hosts = servers.map((s) => s.hostname);
+  var index = -1;
+  function failover_fn() {
+    index += 1;
+    if (index == hosts.length) index = 0;
+    return { host: hosts[index].hostname };
+  }
+  return failover_fn;
+}
+
+// -- driver --
+
+function run(config, servers) {
+  const workload = config.workload;
+  const address = workload.subject;
+  let connection = null;
+  let sender = null;
+  let everOpen = false; // a connection_open has happened (connected vs reconnected)
+  let isOpen = false; // open now: the next 'disconnected' is a loss, not a failed attempt
+  let gaveUp = false; // 'closed' already reported for this connection
+  let stopping = false;
+  let seq = 0;
+  let pubTimer = null;
+  let onClosed = null; // resolves the wait in stop()
+  const seqOf = new WeakMap(); // rhea delivery -> seq
+
+  emit('driver_started', undefined, { library: 'rhea', library_version: RHEA_VERSION,
+    language: 'javascript', runtime: process.version });
+
+  const c = rhea.create_container();
+
+  c.on('connection_open', (ctx) => {
+    const t = now();
+    isOpen = true;
+    gaveUp = false;
+    if (!everOpen) {
+      everOpen = true;
+      emit('connected', t, { url: urlOf(ctx.connection.socket) });
+      startWorkload();
+    } else {
+      emit('reconnected', t, { url: urlOf(ctx.connection.socket) });
+    }
+  });
+
+  // rhea calls 'disconnected' both for the loss of an open connection and for
+  // each failed attempt; context.reconnecting says whether it will try again
+  // (it is left undefined when reconnect is off).
+  c.on('disconnected', (ctx) => {
+    const t = now();
+    const err = errText(ctx.error);
+    if (isOpen) {
+      isOpen = false;
+      emit('disconnected', t, { error: err });
+    } else {
+      // rhea does not say which host the attempt went to.
+      emit('attempt_failed', t, { url: null, error: String(err) });
+    }
+    if (ctx.reconnecting !== true && !gaveUp) {
+      gaveUp = true;
+      emit('closed', t, { error: `reconnecting ${ctx.reconnecting}: ${err}` });
+    }
+  });
+
+  // The peer closed the connection. When the driver closed it (stop), this is
+  // only the end of the close handshake. An error condition rhea counts as
+  // non-fatal (its documented non_fatal_errors / all_errors_non_fatal options,
+  // by default amqp:connection:forced) does not stop it: it reconnects and
+  // says so in the 'disconnected' that follows, so that is not 'closed'.
+  c.on('connection_close', (ctx) => {
+    const t = now();
+    if (stopping) {
+      if (onClosed) onClosed();
+      return;
+    }
+    const error = ctx.error || ctx.connection.error;
+    const conn = ctx.connection;
+    const nonFatal = error && (conn.get_option('all_errors_non_fatal', false) ||
+      conn.get_option('non_fatal_errors', ['amqp:connection:forced']).includes(error.condition));
+    if (nonFatal) {
+      emit('async_error', t, { error: errText(error) });
+    } else if (!gaveUp) {
+      gaveUp = true;
+      emit('closed', t, { error: errText(error) });
+    }
+  });
+  // Always followed by 'connection_close' with the same error, reported there;
+  // handled here so rhea does not raise it as an unhandled 'error'.
+  c.on('connection_error', () => {});
+
+  const role = (ctx) => (ctx.sender ? 'sender' : 'receiver');
+  const linkOpened = (ctx) => {
+    const t = now();
+    const link = ctx.sender || ctx.receiver;
+    const remote = ctx.sender ? link.target : link.source; // the peer's attach
+    emit('link_opened', t, { role: role(ctx), address: (remote && remote.address) || address });
+  };
+  c.on('sender_open', linkOpened);
+  c.on('receiver_open', linkOpened);
+  // *_error is always followed by *_close with the same error: reported once, there.
+  const linkClosed = (ctx) => {
+    const t = now();
+    emit('link_closed', t, { role: role(ctx), error: errText((ctx.sender || ctx.receiver).error) });
+  };
+  c.on('sender_close', linkClosed);
+  c.on('receiver_close', linkClosed);
+  c.on('sender_error', () => {});
+  c.on('receiver_error', () => {});
+
+  // The receiver auto-accepts (rhea's default).
+  c.on('message', (ctx) => {
+    const t = now();
+    const body = ctx.message.body;
+    const n = parseInt(String(body).split(' ', 1)[0], 10);
+    if (Number.isInteger(n)) emit('received', t, { seq: n });
+    else emit('driver_error', t, { error: `received a message without a sequence number: ${util.inspect(body).slice(0, 80)}` });
+  });
+
+  // rhea reports a 'modified' outcome as 'released' first (its default
+  // treat_modified_as_released), then as 'modified': the first one counts.
+  for (const outcome of ['accepted', 'rejected', 'released', 'modified']) {
+    c.on(outcome, (ctx) => {
+      const t = now();
+      const s = seqOf.get(ctx.delivery);
+      if (s === undefined) return;
+      seqOf.delete(ctx.delivery);
+      emit('settled', t, { seq: s, outcome });
+    });
+  }
+
+  c.on('protocol_error', (e) => emit('async_error', now(), { error: errText(e) }));
+  c.on('error', (e) => emit('async_error', now(), { error: errText(e) }));
+
+  // One sender, opened once: at the first connection_open when publishing
+  // steadily, else at the first publish command (rhea holds the message until
+  // the link is attached and has credit).
+  function getSender() {
+    if (!sender && connection) sender = connection.open_sender(address);
+    return sender;
+  }
+
+  function publishOne(size) {
+    seq += 1;
+    const s = seq;
+    // Sent regardless of credit or connection state: what rhea does with it
+    // (buffer, send later, drop, throw) is what the harness looks at.
+    let delivery;
+    try {
+      delivery = sender.send({ body: payload(s, size) });
+    } catch (e) {
+      emit('publish_failed', undefined, { seq: s, bytes: size, error: errText(e) });
+      return;
+    }
+    seqOf.set(delivery, s);
+    emit('published', undefined, { seq: s, bytes: size });
+  }
+
+  function startWorkload() {
+    // Links are opened once; rhea re-attaches them itself after a reconnect.
+    if (workload.subscribe) {
+      connection.open_receiver(address);
+      emit('subscribed', undefined, { subject: address });
+    }
+    const p = workload.publish;
+    if (p) {
+      getSender();
+      // Absolute pacing: message n goes at start + n/rate.
+      const start = performance.now();
+      let n = 0;
+      const tick = () => {
+        if (stopping) return;
+        publishOne(p.size);
+        n += 1;
+        pubTimer = setTimeout(tick, Math.max(0, start + (n * 1000) / p.rate - performance.now()));
+      };
+      tick();
+    }
+  }
+
+  // -- connect --
+
+  const opts = {};
+  for (const name of ['reconnect', 'initial_reconnect_delay', 'max_reconnect_delay', 'reconnect_limit']) {
+    if (name in config.options) opts[name] = config.options[name];
+  }
+  const defaults = config.options.use_defaults_for;
+  if (defaults !== 'host-and-port') opts.host = servers[0].hostname;
+  if (defaults === undefined) opts.port = servers[0].port;
+  const details = config.options.connection_details ||
+    (servers.length > 1 ? 'round-robin' : undefined); // the rhea doc's way to fail over
+  if (details === 'round-robin') opts.connection_details = instrumented(roundRobin(servers));
+  if (details === 'amq-javascript-example') opts.connection_details = instrumented(amqJavascriptExample(servers));
+
+  emit('connect_started', undefined, { servers: config.servers });
+  try {
+    connection = c.connect(opts);
+  } catch (e) {
+    emit('connect_failed', undefined, { error: errText(e) });
+  }
+
+  // -- commands --
+
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  rl.on('line', (line) => {
+    if (stopping || !line.trim()) return;
+    let cmd;
+    try {
+      cmd = JSON.parse(line);
+    } catch (e) {
+      emit('driver_error', undefined, { error: `unreadable command: ${line}` });
+      return;
+    }
+    if (cmd && cmd.cmd === 'stop') {
+      stop();
+    } else if (cmd && cmd.cmd === 'publish' && Number.isInteger(cmd.count) && Number.isInteger(cmd.size)) {
+      if (!getSender()) {
+        emit('driver_error', undefined, { error: 'publish command without a connection (connect failed)' });
+        return;
+      }
+      for (let i = 0; i < cmd.count; i++) publishOne(cmd.size);
+    } else {
+      emit('driver_error', undefined, { error: `unknown command: ${line}` });
+    }
+  });
+  rl.on('close', stop); // end of stdin is stop
+
+  async function stop() {
+    if (stopping) return;
+    stopping = true;
+    clearTimeout(pubTimer);
+    rl.close();
+    if (connection) {
+      // Nothing may connect again: turn reconnect off, and cancel a reconnect
+      // already scheduled (close() does not; rhea has no public call for it).
+      connection.set_reconnect(false);
+      clearTimeout(connection.scheduled_reconnect);
+      connection.scheduled_reconnect = undefined;
+      if (connection.is_open()) {
+        // Wait (at most 5 s) for the peer's close: the close handshake done.
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, 5000);
+          onClosed = () => { clearTimeout(timer); resolve(); };
+          connection.close();
+        });
+      } else {
+        connection.close();
+        if (connection.socket && connection.socket.destroy) connection.socket.destroy();
+      }
+    }
+    emit('stopped');
+    process.stdin.destroy();
+    // Exit on our own once the event loop is empty; should rhea still hold a
+    // handle (a socket mid-close), do not hang the harness for it.
+    setTimeout(() => {
+      process.stderr.write('rhea driver: event loop not empty 2 s after stop, exiting\n');
+      process.exit(0);
+    }, 2000).unref();
+  }
+}
+
+function main(argv) {
+  if (argv.length === 1 && argv[0] === '--describe') {
+    process.stdout.write(JSON.stringify({
+      contract: 1, client: 'rhea', library: 'rhea', library_version: RHEA_VERSION,
+      language: 'javascript', runtime: process.version, options: OPTIONS, observes: OBSERVES,
+    }) + '\n');
+    return;
+  }
+  if (argv.length !== 1) {
+    process.stderr.write('usage: driver.js --describe | driver.js CONFIG.json\n');
+    process.exitCode = 2;
+    return;
+  }
+  let parsed;
+  try {
+    parsed = readConfig(argv[0]);
+  } catch (e) {
+    emit('driver_error', undefined, { error: `bad config ${argv[0]}: ${e.message}` });
+    process.exitCode = 2;
+    return;
+  }
+  run(parsed.config, parsed.servers);
+}
+
+main(process.argv.slice(2));
