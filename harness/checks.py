@@ -6,9 +6,12 @@ Verdicts:
   not-measured  it could not be measured here, and the check says why
 
 Timing bands come from the documentation (a value, plus its documented jitter).
-On top of a band goes one stated measurement slack, SLACK_MS, for the distance
-between an event and its timestamp (timer wake-up, callback dispatch, a busy CPU).
-Its derivation is in docs/decisions.md; it is never widened to make a run pass.
+On top of a band goes the measurement slack, slack_ms(): a fixed SLACK_MS for the
+distance between an event and its timestamp (timer wake-up, callback dispatch, a
+busy CPU), plus the timer slack Linux itself allows a sleeping event loop: 0.1% of
+the wait, at most 100 ms (poll/epoll timeouts of normal-priority tasks, see
+select_estimate_accuracy in the kernel's fs/select.c). Its derivation is in
+docs/decisions.md; it is never widened to make a run pass.
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ VERDICTS = ("conforms", "deviates", "not-measured")
 
 # See docs/decisions.md, "Measurement slack".
 SLACK_MS = 20.0
+KERNEL_TIMER_SLACK = 0.001
+KERNEL_TIMER_SLACK_MAX_MS = 100.0
+
+
+def slack_ms(wait_ms: float = 0.0) -> float:
+    """How far a measured wait of about `wait_ms` may sit from the truth."""
+    return SLACK_MS + min(KERNEL_TIMER_SLACK * max(wait_ms, 0.0), KERNEL_TIMER_SLACK_MAX_MS)
 
 
 class Judge:
@@ -75,10 +85,7 @@ class Judge:
         band: tuple[float, float] | None = None,
     ) -> None:
         if check_id not in self.applicable:
-            # Client-specific expectations (id@client) only apply to their client.
-            if "@" in check_id:
-                return
-            raise KeyError(f"check {check_id} is not declared by this scenario or has no expectation")
+            raise KeyError(f"check {check_id} is not declared by this scenario or has no expectation for this client")
         e = self.exp(check_id)
         self.checks.append(
             {
@@ -119,10 +126,11 @@ class Judge:
         if not values:
             self.not_measured(check_id, f"no {what} was observed", documented=documented, unit=unit)
             return
-        lo, hi = low - SLACK_MS, high + SLACK_MS
+        lo, hi = low - slack_ms(low), high + slack_ms(high)
         outside = [v for v in values if not lo <= v <= hi]
         detail = (
-            f"{len(values)} {what}, documented band [{low:g}, {high:g}] {unit} (± {SLACK_MS:g} ms measurement slack)"
+            f"{len(values)} {what}, documented band [{low:g}, {high:g}] {unit} "
+            f"(measured [{lo:g}, {hi:g}] with the measurement slack)"
         )
         if outside:
             detail += f"; outside: {', '.join(f'{v:g}' for v in outside)}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from statistics import median
 
-from harness.checks import SLACK_MS, Judge
+from harness.checks import SLACK_MS, Judge, slack_ms
 from harness.metrics import intervals_ms
 from harness.timeline import Timeline
 
@@ -37,7 +37,7 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None
     if delay is None:
         j.not_measured(check_id, f"no attempt followed {what}")
         return
-    ok = SLACK_MS < delay <= BRIEF_MAX_MS + SLACK_MS
+    ok = SLACK_MS < delay <= BRIEF_MAX_MS + slack_ms(BRIEF_MAX_MS)
     j.verdict(
         check_id,
         ok,
@@ -56,20 +56,20 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -
     immediate retry) carry no factor and are left out."""
     grow = [d for d in delays if d > SLACK_MS]
     if cap_ms is not None:
-        grow = [d for d in grow if d < cap_ms - SLACK_MS]
+        grow = [d for d in grow if d < cap_ms - slack_ms(cap_ms)]
     if len(grow) < 3:
         j.not_measured(check_id, f"only {len(grow)} growing delays observed; 3 are needed", unit="ms")
         return
     ratios = [b / a for a, b in itertools.pairwise(grow)]
     r = median(ratios)
-    off = [b for a, b in itertools.pairwise(grow) if abs(b - r * a) > 2 * SLACK_MS]
+    off = [b for a, b in itertools.pairwise(grow) if abs(b - r * a) > 2 * slack_ms(b)]
     ok = r > 1.2 and not off
     j.verdict(
         check_id,
         ok,
         grow,
         f"{len(grow)} delays below the cap grow by a median factor of {r:.2f}; exponential growth means one "
-        f"factor > 1 for all, each within 2 x {SLACK_MS:g} ms of factor x the delay before"
+        f"factor > 1 for all, each within twice the measurement slack of factor x the delay before"
         + (f"; off: {off}" if off else ""),
         documented="increases exponentially",
         unit="ms",
@@ -81,8 +81,8 @@ def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_aft
     if not delays:
         j.not_measured(check_id, "no delays observed", unit="ms")
         return
-    at_cap = [d for d in delays if abs(d - cap_ms) <= SLACK_MS]
-    over = [d for d in delays if d > cap_ms + SLACK_MS]
+    at_cap = [d for d in delays if abs(d - cap_ms) <= slack_ms(cap_ms)]
+    over = [d for d in delays if d > cap_ms + slack_ms(cap_ms)]
     if not at_cap and not over:
         when = (
             f"; at the documented growth it would be reached after {reached_after_ms / 1000:g} s"
@@ -100,7 +100,7 @@ def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_aft
         check_id,
         not over,
         delays,
-        f"{len(at_cap)} delays at the cap of {cap_ms:g} ms (± {SLACK_MS:g}), "
+        f"{len(at_cap)} delays at the cap of {cap_ms:g} ms (± {slack_ms(cap_ms):g}), "
         + (f"{len(over)} above it: {over}" if over else "none above it"),
         documented=cap_ms,
         unit="ms",
@@ -108,7 +108,7 @@ def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_aft
     )
 
 
-def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float) -> None:
+def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float, base_ms: float = 0.0) -> None:
     """Jitter = interval minus its fixed part. Documented: uniform in [0, jitter].
 
     Two things must hold: every extra delay is within [0, jitter] (plus slack), and
@@ -123,7 +123,9 @@ def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float) -> 
         j.not_measured(check_id, f"only {n} intervals observed; at least 3 are needed")
         return
     threshold = jitter_ms * 0.001 ** (1 / n)
-    inside = all(-SLACK_MS <= x <= jitter_ms + SLACK_MS for x in extra_ms)
+    # The extra delay is measured on intervals of about base + jitter: their slack.
+    tol = slack_ms(base_ms + jitter_ms)
+    inside = all(-tol <= x <= jitter_ms + tol for x in extra_ms)
     random_enough = max(extra_ms) >= threshold
     detail = (
         f"extra delay per interval {min(extra_ms):.1f}..{max(extra_ms):.1f} ms over {n} intervals; "

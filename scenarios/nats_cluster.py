@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from harness.checks import SLACK_MS, Judge
+from harness.checks import Judge, slack_ms
 from harness.metrics import client_attempts, intervals_ms, link_of_url, ms, summary, wire_connections
 from harness.scenario import Run, scenario
 
@@ -132,7 +132,7 @@ def _(j: Judge) -> None:
             groups[-1].append(c)
     backoffs = [g for g in pauses if g > wait / 2]
     per_server = {link: intervals_ms([c["t_ns"] for c in conns if c["link"] == link]) for link in CLIENT_LINKS}
-    too_soon = [v for vs in per_server.values() for v in vs if v < wait - SLACK_MS]
+    too_soon = [v for vs in per_server.values() for v in vs if v < wait - slack_ms(wait)]
     j.metric("attempts_per_server", {link: sum(1 for c in conns if c["link"] == link) for link in CLIENT_LINKS})
     j.metric("passes", [[c["link"] for c in g] for g in groups])
     j.metric("attempt_ms", [c["duration_ms"] for c in conns])
@@ -143,14 +143,15 @@ def _(j: Judge) -> None:
     if not backoffs:
         j.not_measured("ReconnectWait", "no pause between passes over the server list was observed")
         return
-    lo, hi = wait - SLACK_MS, wait + jitter + SLACK_MS
+    lo, hi = wait - slack_ms(wait), wait + jitter + slack_ms(wait + jitter)
     outside = [b for b in backoffs if not lo <= b <= hi]
     j.verdict(
         "ReconnectWait",
         not outside and not too_soon,
         backoffs,
         f"{len(backoffs)} pauses from the end of a failed attempt to the next attempt (on the wire), "
-        f"documented band [{wait:g}, {wait + jitter:g}] ms (± {SLACK_MS:g} ms slack); no server retried sooner "
+        f"documented band [{wait:g}, {wait + jitter:g}] ms (measured [{lo:g}, {hi:g}] with the slack); "
+        f"no server retried sooner "
         f"than ReconnectWait"
         + (f"; outside: {outside}" if outside else "")
         + (f"; too soon: {too_soon}" if too_soon else ""),

@@ -9,7 +9,7 @@ scenario has one, goes through n1-observer, which is never faulted.
 from __future__ import annotations
 
 from harness import judges
-from harness.checks import SLACK_MS, Judge
+from harness.checks import Judge, slack_ms
 from harness.metrics import client_attempts, intervals_ms, ledger, ms, summary, wire_connections
 from harness.scenario import Run, scenario
 
@@ -126,7 +126,7 @@ def judge_schedule(j: Judge, *, attempt_cost_ms: float = 0.0) -> None:
         low = wait + attempt_cost_ms
         j.within("ReconnectWait", iv, low, low + jitter, "intervals between attempts", documented=wait)
     if j.applies("ReconnectJitter"):
-        judges.jitter(j, "ReconnectJitter", [v - wait - attempt_cost_ms for v in iv], jitter)
+        judges.jitter(j, "ReconnectJitter", [v - wait - attempt_cost_ms for v in iv], jitter, wait + attempt_cost_ms)
     if j.applies("ReconnectJitterTLS"):
         j.not_measured("ReconnectJitterTLS", "this topology has no TLS listener; the TLS jitter needs one")
 
@@ -256,14 +256,14 @@ def _(j: Judge) -> None:
     if not gave_up:
         j.not_measured("Timeout", "no blackholed attempt was followed by a failure report or another attempt")
         return
-    outside = [g[0] for g in gave_up if not g[1] - SLACK_MS <= g[0] <= g[2] + SLACK_MS]
+    outside = [g[0] for g in gave_up if not g[1] - slack_ms(g[1]) <= g[0] <= g[2] + slack_ms(g[2])]
     j.verdict(
         "Timeout",
         not outside,
         [g[0] for g in gave_up],
         f"{len(gave_up)} blackholed attempts (accepted, never answered): time until the library gave up, "
         f"from its failure report or from its next attempt less ReconnectWait; band [{timeout}, {timeout}] "
-        f"ms, or [{timeout}, {timeout + jitter}] ms when inferred (± {SLACK_MS:g} ms slack)"
+        f"ms, or [{timeout}, {timeout + jitter}] ms when inferred (± {slack_ms(timeout):g} ms measurement slack)"
         + (f"; outside: {outside}" if outside else ""),
         documented=timeout,
         band=(timeout, timeout + jitter),
@@ -395,7 +395,7 @@ PUB_RATE = 1000
     "nats.single.publish-while-cut",
     family="nats",
     topology="nats-single",
-    checks=["ReconnectBufSize", "ReconnectBufSize.flush"],
+    checks=["ReconnectBufSize", "ReconnectBufSize@nats-py", "ReconnectBufSize.flush"],
 )
 def publish_while_cut(run: Run) -> None:
     """Publish steadily through a refused link until the library refuses; every message's fate."""
