@@ -15,6 +15,7 @@ import json
 import os
 import random
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,6 +105,25 @@ def claim(count: int, label: str, owner: int | None = None) -> list[int]:
         f"could not find {count} free loopback ports for {label}",
         "free some ports or stop other harness runs (`harness down`)",
     )
+
+
+def claim_exact(port: int, label: str, wait_s: float = 60.0) -> bool:
+    """Claim one particular port (a documented default such as 5672). Waits while
+    another harness process holds it; False if something else has it bound."""
+    record = json.dumps({"pid": os.getpid(), "start": process_start_time(os.getpid()), "label": label})
+    deadline = time.monotonic() + wait_s
+    while True:
+        with _locked():
+            path = CLAIMS / str(port)
+            held = path.exists() and _claim_alive(path)
+            if not held:
+                if not bindable(port):
+                    return False
+                path.write_text(record)
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
 
 
 def transfer(ports: list[int], owner: int, label: str) -> None:

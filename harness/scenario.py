@@ -17,6 +17,7 @@ one way: script -> timeline -> metrics -> checks.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import random
 import sys
@@ -27,13 +28,13 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 
-from harness import paths
+from harness import paths, ports
 from harness.backends import Live
 from harness.checks import Judge
 from harness.clock import now_ns
 from harness.drivers.process import DriverProcess
 from harness.drivers.registry import DriverSpec
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
 from harness.faults import Fault, FaultLog
 from harness.schedule import Schedule
 
@@ -150,6 +151,7 @@ class Run:
     marks: list[dict] = field(default_factory=list)
     schedules: list[dict] = field(default_factory=list)
     _active: list[ActiveFault] = field(default_factory=list)
+    _fixed: list[tuple[str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -195,7 +197,8 @@ class Run:
         config = {
             "contract": 1,
             "client": self.client,
-            "servers": [self.url(x) for x in links],
+            # A link name, or a URL as is (a fixed-port link outside the topology).
+            "servers": [x if "://" in x else self.url(x) for x in links],
             "options": options,
             "workload": workload,
         }
@@ -203,6 +206,30 @@ class Run:
         d = DriverProcess(self.spec, actor, config, self.workdir)
         self.drivers[actor] = d
         return d
+
+    def hold_port(self, port: int) -> None:
+        """Keep a well-known port (claimed, nothing listening) for this scenario, so a
+        client falling back to it cannot reach another run's proxy."""
+        if not ports.claim_exact(port, f"{self.scenario.name} ({self.client}) holds it"):
+            raise NotSupported(f"port {port} is in use on this machine, so this cannot be measured here")
+        self._fixed.append(("", port))
+
+    def fixed_port_link(self, service: str, port: int) -> str:
+        """A proxy on one well-known port (a documented default such as AMQP's 5672) to
+        `service`, for this scenario only; its name. The port is claimed like any
+        other (a parallel run waits for it); NotSupported if something else has it."""
+        name = f"{service}-port-{port}"
+        if not ports.claim_exact(port, f"{self.scenario.name} ({self.client})"):
+            raise NotSupported(f"port {port} is in use on this machine, so its default cannot be measured here")
+        try:
+            target = self.live.topology.links_to(service)[0].name
+            upstream = self.live.toxiproxy.proxies()[target]["upstream"]
+            self.live.toxiproxy.create(name, f"127.0.0.1:{port}", upstream)
+        except BaseException:
+            ports.release([port])
+            raise
+        self._fixed.append((name, port))
+        return name
 
     def wait(
         self,
@@ -261,3 +288,9 @@ class Run:
                     self.mark("stop", to=name)
                 d.stop()
         self.t1_ns = now_ns()
+        for name, port in self._fixed:
+            if name:
+                with contextlib.suppress(HarnessError):
+                    self.live.toxiproxy.delete(name)
+            ports.release([port])
+        self._fixed.clear()

@@ -72,6 +72,10 @@ class ToxiproxyClient:
         with self._bound(f"create proxy {name}") as tp:
             tp.create(upstream=upstream, name=name, listen=listen, enabled=enabled)
 
+    def delete(self, name: str) -> None:
+        with self._bound(f"delete proxy {name}"):
+            self._proxy(name).destroy()
+
     def set_enabled(self, name: str, enabled: bool) -> None:
         with self._bound(f"{'enable' if enabled else 'disable'} proxy {name}"):
             proxy = self._proxy(name)

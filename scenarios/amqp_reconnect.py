@@ -1,0 +1,448 @@
+"""AMQP, one broker cut off: the retry schedule attempt by attempt, its growth and
+its cap, two outages in a row, a custom reconnect object, an attempt limit, and
+reconnect switched off. Both AMQP clients run every scenario whose feature they
+have; rhea has no custom reconnect object and proton-python no attempt limit, so
+those are not-measured for them.
+
+`client` goes through a1-client (faulted); the broker is ActiveMQ Artemis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness import judges
+from harness.checks import Judge, slack_ms
+from harness.metrics import ms, summary, wire_connections
+from harness.scenario import Run, scenario
+
+CONNECT_S = 15.0
+LINK = "a1-client"
+
+
+def cut(run: Run, kind: str, outage_s: float, options: dict | None = None, **params) -> None:
+    """Connect, cut the link for `outage_s`, heal, wait for the way back."""
+    run.start("client", [LINK], options=options)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    f = run.fault(kind, LINK, **params)
+    run.sleep(outage_s)
+    f.end()
+    run.wait("client", "reconnected", 15, after_ns=f.start_ns)
+    run.sleep(0.3)
+
+
+def never_connected(j: Judge) -> bool:
+    if j.tl.faults and j.tl.first(actor="client", kind="connected") is not None:
+        return False
+    for cid in j.applicable:
+        j.not_measured(cid, "the client never connected to the broker, so there was nothing to cut")
+    return True
+
+
+@dataclass
+class Outage:
+    down: int  # fault start
+    up: int  # fault end
+    loss: dict | None  # the client's disconnected event
+    attempts: list[dict]  # one event per attempt (see judges.attempt_marks)
+    delays: list[float]  # before each attempt: the first from the loss
+    back: dict | None  # the client's reconnected event
+
+
+def outage(j: Judge, index: int = 0) -> Outage:
+    f = j.tl.faults[index]
+    down, up = f["start_ns"], f["end_ns"] or j.tl.t1_ns
+    loss = j.tl.first(actor="client", kind="disconnected", after=down)
+    attempts = judges.attempt_marks(j.tl, "client", down, up)
+    delays = judges.delays_ms(loss["t_ns"], attempts) if loss else []
+    return Outage(down, up, loss, attempts, delays, j.tl.first(actor="client", kind="reconnected", after=down))
+
+
+def record_schedule(j: Judge, o: Outage, prefix: str = "") -> None:
+    j.metric(f"{prefix}attempts_during_outage", len(o.attempts))
+    j.metric(f"{prefix}attempts_seen_as", sorted({a["kind"] for a in o.attempts}))
+    j.metric(f"{prefix}delays_ms", o.delays)
+    j.metric(f"{prefix}first_delay_ms", o.delays[0] if o.delays else None)
+    j.metric(f"{prefix}reconnected_after_heal_ms", ms(o.back["t_ns"] - o.up) if o.back else None)
+
+
+def cap_of(j: Judge) -> float | None:
+    """The cap the client ran with: its explicit max_reconnect_delay, else the documented default."""
+    opts = j.actors["client"]["options"]
+    if "max_reconnect_delay" in opts:
+        return opts["max_reconnect_delay"]
+    return j.exp("reconnect.max_delay").value
+
+
+# -- the schedule with untouched defaults ---------------------------------------
+
+
+@scenario(
+    "amqp.single.refused",
+    family="amqp",
+    topology="artemis-3",
+    checks=["reconnect.default", "reconnect.first_delay", "reconnect.growth", "reconnect.recovers"],
+)
+def refused(run: Run) -> None:
+    """One broker's link refused for 12 s, library defaults: the early terms of the schedule."""
+    cut(run, "refuse", 12.0)
+
+
+@refused.judge
+def _(j: Judge) -> None:
+    if never_connected(j):
+        return
+    o = outage(j)
+    record_schedule(j, o)
+    j.verdict(
+        "reconnect.default",
+        bool(o.attempts) and o.back is not None,
+        {"attempts": len(o.attempts), "reconnected": o.back is not None},
+        "with no reconnect option, the client tried again and reconnected once healed",
+        documented="reconnect enabled by default",
+    )
+    judges.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
+    judges.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    relinked = j.tl.select(actor="client", kind="link_opened", after=o.back["t_ns"] if o.back else o.up)
+    j.verdict(
+        "reconnect.recovers",
+        o.back is not None,
+        {"reconnected": o.back is not None, "links_reopened": len(relinked)},
+        "the connection came back after the link healed",
+        documented="recovers from lost connections",
+    )
+
+
+DEFAULT_CAP_OUTAGE_S = 170.0
+
+
+@scenario("amqp.single.default-cap", family="amqp", topology="artemis-3", checks=["reconnect.max_delay"])
+def default_cap(run: Run) -> None:
+    """One broker's link refused for 170 s, library defaults: the delay reaches its documented cap
+    (rhea's 60 s cap is first reached after about 102 s of doubling from 100 ms)."""
+    cut(run, "refuse", DEFAULT_CAP_OUTAGE_S)
+
+
+@default_cap.judge
+def _(j: Judge) -> None:
+    if never_connected(j):
+        return
+    o = outage(j)
+    record_schedule(j, o)
+    judges.cap(j, "reconnect.max_delay", o.delays, j.exp("reconnect.max_delay").value)
+
+
+@scenario("amqp.single.cap", family="amqp", topology="artemis-3", checks=["max_reconnect_delay", "reconnect.growth"])
+def capped(run: Run) -> None:
+    """max_reconnect_delay 1000 ms (proton: its own Backoff(max_delay=1)), link refused for 8 s."""
+    cut(run, "refuse", 8.0, options={"max_reconnect_delay": 1000})
+
+
+@capped.judge
+def _(j: Judge) -> None:
+    if never_connected(j):
+        return
+    o = outage(j)
+    record_schedule(j, o)
+    judges.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    if j.applies("max_reconnect_delay"):
+        judges.cap(j, "max_reconnect_delay", o.delays, cap_of(j))
+
+
+# -- a peer that accepts and then drops -------------------------------------------
+
+
+@scenario("amqp.single.reset", family="amqp", topology="artemis-3", checks=["reconnect.growth", "reconnect.recovers"])
+def reset(run: Run) -> None:
+    """Every connection accepted by the proxy and reset for 12 s, defaults: does the schedule still grow?"""
+    cut(run, "reset", 12.0)
+
+
+@reset.judge
+def _(j: Judge) -> None:
+    if never_connected(j):
+        return
+    o = outage(j)
+    record_schedule(j, o)
+    wire = wire_connections(j.tl, [LINK], o.down, o.up)
+    j.metric("wire_connections_during_outage", len(wire))
+    j.metric("wire_connection_ms", summary([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
+    judges.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    j.verdict(
+        "reconnect.recovers",
+        o.back is not None,
+        o.back is not None,
+        "the connection came back after the heal",
+        documented="recovers from lost connections",
+    )
+
+
+@scenario(
+    "amqp.single.broker-down", family="amqp", topology="artemis-3", checks=["reconnect.growth", "reconnect.recovers"]
+)
+def broker_down(run: Run) -> None:
+    """The broker killed for 10 s: the proxy accepts each attempt and closes it (no upstream)."""
+    run.start("client", [LINK])
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    f = run.fault("kill", "a1")
+    run.sleep(10.0)
+    f.end()  # starts the broker again and waits until it is ready
+    run.wait("client", "reconnected", 20, after_ns=f.start_ns)
+    run.sleep(0.3)
+
+
+@broker_down.judge
+def _(j: Judge) -> None:
+    if never_connected(j):
+        return
+    o = outage(j)
+    record_schedule(j, o)
+    j.metric("wire_connections_during_outage", len(wire_connections(j.tl, [LINK], o.down, o.up)))
+    judges.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    j.verdict(
+        "reconnect.recovers",
+        o.back is not None,
+        o.back is not None,
+        "the connection came back once the broker was up again",
+        documented="recovers from lost connections",
+    )
+
+
+# -- two outages, a custom reconnect object ----------------------------------------
+
+
+def two_outages(run: Run, options: dict | None) -> None:
+    run.start("client", [LINK], options=options)
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    for _ in range(2):
+        run.sleep(1.0)
+        f = run.fault("refuse", LINK)
+        run.sleep(4.0)
+        f.end()
+        if run.wait("client", "reconnected", 15, after_ns=f.start_ns) is None:
+            return
+    run.sleep(0.3)
+
+
+@scenario("amqp.single.two-outages", family="amqp", topology="artemis-3", checks=["reconnect.first_delay"])
+def twice(run: Run) -> None:
+    """Two 4 s outages one after the other, defaults: does the second start the schedule afresh?"""
+    two_outages(run, None)
+
+
+@twice.judge
+def _(j: Judge) -> None:
+    if never_connected(j) or len(j.tl.faults) < 2:
+        if not j.checks:
+            for cid in j.applicable:
+                j.not_measured(cid, "the client did not come back from the first outage")
+        return
+    firsts = []
+    for i in range(2):
+        o = outage(j, i)
+        record_schedule(j, o, prefix=f"outage{i + 1}_")
+        firsts.append(o.delays[0] if o.delays else None)
+    j.metric(
+        "second_outage_starts_afresh",
+        None if None in firsts else bool(abs(firsts[0] - firsts[1]) <= 2 * slack_ms(max(firsts))),
+    )
+    judges.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
+
+
+@scenario(
+    "amqp.single.reconnect-object",
+    family="amqp",
+    topology="artemis-3",
+    checks=["reconnect_object.next", "reconnect_object.reset"],
+)
+def reconnect_object(run: Run) -> None:
+    """The AMQ Python doc's custom reconnect class (reset/next) through two 3 s outages."""
+    two_outages(run, {"reconnect_object": "doc-example"})
+
+
+@reconnect_object.judge
+def _(j: Judge) -> None:
+    if never_connected(j) or len(j.tl.faults) < 2:
+        for cid in j.applicable:
+            j.not_measured(cid, "the client did not get through both outages")
+        return
+    next_ok, reset_ok = True, True
+    pairs, resets_seen = [], []
+    for i in range(2):
+        o = outage(j, i)
+        opened = [e for e in j.tl.select(actor="client", kind=("connected", "reconnected")) if e["t_ns"] < o.down][-1]
+        first = o.attempts[0]["t_ns"] if o.attempts else o.up
+        before = j.tl.select(actor="client", kind="backoff_reset", after=opened["t_ns"], before=first)
+        during = j.tl.select(
+            actor="client", kind="backoff_reset", after=first, before=o.back["t_ns"] if o.back else o.up
+        )
+        resets_seen.append({"before_first_attempt": len(before), "during_attempts": len(during)})
+        reset_ok &= len(before) == 1 and not during
+        # Each attempt should come next() seconds after the failure (or loss) before it.
+        prev = o.loss["t_ns"] if o.loss else o.down
+        for a in o.attempts:
+            nexts = j.tl.select(actor="client", kind="backoff_next", after=prev, before=a["t_ns"])
+            if nexts and nexts[-1]["delay_ms"] is not None:
+                pairs.append((nexts[-1]["delay_ms"], ms(a["t_ns"] - prev)))
+            prev = a["t_ns"]
+    off = [(want, got) for want, got in pairs if abs(got - want) > slack_ms(want)]
+    next_ok = bool(pairs) and not off
+    j.metric("next_returned_vs_waited_ms", pairs)
+    j.metric("reset_calls", resets_seen)
+    j.verdict(
+        "reconnect_object.next",
+        next_ok,
+        pairs,
+        "(delay next() returned, wait before the attempt) per attempt; each within the measurement slack"
+        + (f"; off: {off}" if off else ""),
+        documented="next() gives the delay in seconds",
+        unit="ms",
+    )
+    j.verdict(
+        "reconnect_object.reset",
+        reset_ok,
+        resets_seen,
+        "reset() calls between the last successful open and the first attempt of each outage (1 expected), "
+        "and while attempting (0 expected)",
+        documented="called once before the reconnect process begins",
+    )
+
+
+# -- giving up, and not trying at all ---------------------------------------------
+
+
+@scenario("amqp.single.limit", family="amqp", topology="artemis-3", checks=["reconnect_limit"])
+def limit(run: Run) -> None:
+    """reconnect_limit 3, the broker's link refused for good: attempts before giving up, and what the app is told."""
+    run.start("client", [LINK], options={"reconnect_limit": 3})
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    f = run.fault("refuse", LINK)
+    run.wait("client", "closed", 20, after_ns=f.start_ns)
+    run.sleep(2.0)  # an attempt after giving up would show
+
+
+@limit.judge
+def _(j: Judge) -> None:
+    judge_limit(j, "a refused link")
+
+
+def judge_limit(j: Judge, against: str) -> None:
+    if never_connected(j):
+        return
+    down = j.tl.faults[0]["start_ns"]
+    loss = j.tl.first(actor="client", kind="disconnected", after=down)
+    attempts = judges.attempt_marks(j.tl, "client", down)
+    closed = j.tl.first(actor="client", kind="closed", after=down)
+    n = j.actors["client"]["options"]["reconnect_limit"]
+    counted = [a for a in attempts if closed is None or a["t_ns"] <= closed["t_ns"]]
+    j.metric("attempts_after_loss", len(attempts))
+    j.metric("attempts_before_closed", len(counted) if closed else None)
+    j.metric("told_application", closed.get("error") if closed else None)
+    j.metric("delays_ms", judges.delays_ms(loss["t_ns"], attempts)[:40] if loss else [])
+    j.verdict(
+        "reconnect_limit",
+        closed is not None and len(counted) == n,
+        {"attempts": len(attempts), "closed": closed is not None},
+        f"reconnect attempts against {against} with reconnect_limit {n}, and a closed report when it gave up",
+        documented=n,
+        unit="attempts",
+    )
+
+
+@scenario("amqp.single.reset-limit", family="amqp", topology="artemis-3", checks=["reconnect_limit"])
+def reset_limit(run: Run) -> None:
+    """reconnect_limit 3 against a peer that accepts every connection and resets it: does the limit still end it?"""
+    run.start("client", [LINK], options={"reconnect_limit": 3})
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    f = run.fault("reset", LINK)
+    run.wait("client", "closed", 15, after_ns=f.start_ns)
+    run.sleep(1.0)
+
+
+@reset_limit.judge
+def _(j: Judge) -> None:
+    judge_limit(j, "a peer that accepts and resets every connection")
+
+
+@scenario("amqp.single.no-reconnect", family="amqp", topology="artemis-3", checks=["reconnect.false"])
+def no_reconnect(run: Run) -> None:
+    """reconnect false, the link refused: no attempt must follow."""
+    run.start("client", [LINK], options={"reconnect": False})
+    if run.wait("client", "connected", CONNECT_S) is None:
+        return
+    run.sleep(0.5)
+    f = run.fault("refuse", LINK)
+    run.sleep(3.0)
+    f.end()
+    run.sleep(1.0)  # an attempt after the heal would succeed and show
+
+
+@no_reconnect.judge
+def _(j: Judge) -> None:
+    if never_connected(j):
+        return
+    down = j.tl.faults[0]["start_ns"]
+    attempts = judges.attempt_marks(j.tl, "client", down)
+    back = j.tl.first(actor="client", kind="reconnected", after=down)
+    j.metric("attempts_after_loss", len(attempts))
+    j.verdict(
+        "reconnect.false",
+        not attempts and back is None,
+        {"attempts": len(attempts), "reconnected": back is not None},
+        "with reconnect false: no attempt after the loss, no reconnect after the heal",
+        documented=False,
+    )
+
+
+# -- documented defaults -------------------------------------------------------------
+
+DOCUMENTED_DEFAULTS = {"rhea": "host-and-port", "proton-python": "port"}
+
+
+@scenario("amqp.defaults", family="amqp", topology="artemis-3", checks=["port.default", "host.default"])
+def defaults(run: Run) -> None:
+    """No port (and for rhea, no host) given: the documented defaults, localhost:5672."""
+    link = run.fixed_port_link("a1", 5672)
+    # What each library's documentation gives a default for: rhea host and port,
+    # AMQ Python the port only.
+    opts = {"use_defaults_for": DOCUMENTED_DEFAULTS.get(run.client, "port")}
+    run.start("client", ["amqp://127.0.0.1:5672"], options=opts)
+    run.wait("client", ("connected", "connect_failed", "closed"), CONNECT_S)
+    run.mark("fixed_link", link=link)
+    run.sleep(0.3)
+
+
+@defaults.judge
+def _(j: Judge) -> None:
+    link = next((m["link"] for m in j.tl.marks("fixed_link")), None)
+    opened = j.tl.first(actor="client", kind="connected")
+    wire = wire_connections(j.tl, [link], j.tl.t0_ns) if link else []
+    j.metric("connected_url", opened["url"] if opened else None)
+    j.metric("wire_connections_on_5672", len(wire))
+    ok = opened is not None and bool(wire)
+    what = "connected through the proxy on 127.0.0.1:5672 when given no port"
+    j.verdict(
+        "port.default",
+        ok,
+        {"connected": opened is not None, "connections_on_5672": len(wire)},
+        what,
+        documented=5672,
+        unit="port",
+    )
+    if j.applies("host.default"):
+        j.verdict(
+            "host.default",
+            ok,
+            {"connected": opened is not None, "connections_on_5672": len(wire)},
+            "given neither host nor port, connected to localhost:5672",
+            documented="localhost",
+        )
