@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run scenarios and write results.json",
         description="Run scenarios for clients; write DIR/results.json and print a summary.",
     )
-    r.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario name or shell pattern ('nats.*')")
+    r.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario name or shell pattern ('nats.*')")
     r.add_argument(
         "--client",
         action="append",
@@ -59,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
         help="output folder (default: reports/runs/<time>-<id>, linked from reports/latest)",
     )
     r.add_argument("--seed", type=int, default=1, help="base seed for every scenario's randomness (default 1)")
+    r.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the pairs in N harness processes side by side (default 1; timings are cleanest with 1)",
+    )
+    r.add_argument("--pairs-file", type=Path, help=argparse.SUPPRESS)
     r.add_argument(
         "--options",
         type=Path,
@@ -101,16 +111,22 @@ def _link_latest(out: Path) -> None:
         latest.symlink_to(out.resolve())
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _pairs(args: argparse.Namespace) -> list:
     from harness.drivers import registry
-    from harness.runner import TopologyPool, run_pairs
-    from harness.scenario import select
+    from harness.scenario import load_all, select
 
-    backends.check(args.backend)
-    chosen = select(args.scenarios)
+    if args.pairs_file:  # a job of --jobs: exactly these pairs
+        known = load_all()
+        try:
+            listed = json.loads(args.pairs_file.read_text())
+            return [(known[sc], registry.get(cl)) for sc, cl in listed]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"unreadable pairs file {args.pairs_file}: {e}") from None
+    if not args.scenarios:
+        raise UsageError("name at least one scenario", "e.g. harness run 'nats.*'; see `harness list`")
     specs = [registry.get(c) for c in args.client] if args.client else None
     pairs = []
-    for sc in chosen:
+    for sc in select(args.scenarios):
         for spec in specs or registry.of_family(sc.family):
             if spec.family == sc.family:
                 pairs.append((sc, spec))
@@ -118,6 +134,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(
             "no scenario matches the chosen clients", "a NATS scenario needs a NATS client; see `harness list`"
         )
+    return pairs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness import parallel
+    from harness.drivers import registry
+    from harness.runner import TopologyPool, run_pairs
+
+    backends.check(args.backend)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    pairs = _pairs(args)
     known: dict[str, str] = {}
     for spec in {s for _, s in pairs}:
         # Fails early, before any server starts, if a driver is missing.
@@ -132,9 +160,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot use {out} as the output folder: {e.strerror or e}") from None
     res = results.new(args.backend, args.seed)
     res["run"]["options"] = user_options
-    pool = TopologyPool(args.backend, out / "work")
     total = len(pairs)
-    print(f"Running {total} scenario x client pairs on the {args.backend} backend; output in {out}", flush=True)
+    jobs = min(args.jobs, total)
+    if not args.pairs_file:
+        how = f"in {jobs} jobs" if jobs > 1 else "one after another"
+        print(
+            f"Running {total} scenario x client pairs on the {args.backend} backend, {how}; output in {out}", flush=True
+        )
 
     def on_entry(i: int, entry: dict) -> None:
         res["entries"].append(entry)
@@ -146,19 +178,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
 
     complete = False
+    pool = TopologyPool(args.backend, out / "work")
     try:
-        run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options)
-        complete = True
+        if jobs > 1:
+            base = ["--backend", args.backend, "--seed", str(args.seed)]
+            if args.options:
+                base += ["--options", str(args.options)]
+            complete = parallel.run(pairs, jobs, out, base, res, parallel.previous_durations(paths.REPORTS))
+        else:
+            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options)
+            complete = True
     finally:
         pool.close()
         results.finish(res, complete)
         results.write(res, out)
         if not args.out:
             _link_latest(out)
-        if res["entries"]:
+        if res["entries"] and not args.pairs_file:
             print()
             print(summary.render(res))
-        print(f"Results: {out / results.FILENAME}", flush=True)
+        if not args.pairs_file:
+            print(f"Results: {out / results.FILENAME}", flush=True)
     return 3 if any(e["status"] != "ok" for e in res["entries"]) else 0
 
 
@@ -236,6 +276,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # A harness started from a non-interactive shell in the background inherits
+    # SIGINT ignored; Ctrl-C (or a parent passing it on) must still stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         commands = {

@@ -185,8 +185,10 @@ def ensure_dist(name: str, pin: dict, manifest: dict) -> dict:
     java = java_major()
     if java is None or java < pin["java_minimum"]:
         found = f"Java {java}" if java else "no java on PATH"
-        raise SetupError(f"{name} needs Java {pin['java_minimum']} or newer ({found}): "
-                         f"install a JDK, e.g. apt install openjdk-{pin['java_minimum']}-jre-headless")
+        raise SetupError(
+            f"{name} needs Java {pin['java_minimum']} or newer ({found}): "
+            f"install a JDK, e.g. apt install openjdk-{pin['java_minimum']}-jre-headless"
+        )
     home = TOOLS / pin["dir"]
     entry = manifest.get("binaries", {}).get(name)
     if entry and (home / "bin" / "artemis").exists() and entry.get("pin") == pin["version"]:
@@ -209,8 +211,13 @@ def ensure_dist(name: str, pin: dict, manifest: dict) -> dict:
         shutil.rmtree(home, ignore_errors=True)
         shutil.move(str(Path(tmp) / pin["dir"]), home)
     say(f"{name}: installed in {time.monotonic() - t:.0f}s")
-    return {"path": str(home), "version": pin["version"], "source": "maven-central", "pin": pin["version"],
-            "java": java}
+    return {
+        "path": str(home),
+        "version": pin["version"],
+        "source": "maven-central",
+        "pin": pin["version"],
+        "java": java,
+    }
 
 
 def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:

@@ -1,0 +1,118 @@
+"""`harness run --jobs N`: the scenario x client pairs shared out over N harness
+processes, each with its own topologies, merged back into one results.json.
+
+Each job is a plain `harness run` of the pairs it was given (an internal
+--pairs-file), writing to OUT/jobs/<n>. Its progress lines are relayed under one
+running count. Ctrl-C reaches only this process (jobs run in their own session),
+so it is passed on (as SIGTERM, which a job handles the same way), and every job
+still writes what it gathered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from harness import procs, results
+from harness.drivers.registry import DriverSpec
+from harness.scenario import Scenario
+
+PROGRESS = re.compile(r"^\[\s*\d+/\d+\] (.*)$")
+
+
+def previous_durations(out_root: Path) -> dict[tuple[str, str], float]:
+    """Seconds each pair took in the latest run, to balance the jobs (none: all equal)."""
+    try:
+        data = json.loads((out_root / "latest" / results.FILENAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {
+        (e["scenario"], e["client"]): max(0.0, (e["ended_ns"] - e["started_ns"]) / 1e9)
+        for e in data.get("entries", [])
+        if e.get("ended_ns")
+    }
+
+
+def split(pairs: list[tuple[Scenario, DriverSpec]], jobs: int, cost: dict[tuple[str, str], float]) -> list[list[int]]:
+    """Indexes of `pairs` per job: longest first onto the least loaded job."""
+    load = [0.0] * jobs
+    groups: list[list[int]] = [[] for _ in range(jobs)]
+    order = sorted(range(len(pairs)), key=lambda i: -cost.get((pairs[i][0].name, pairs[i][1].name), 15.0))
+    for i in order:
+        k = load.index(min(load))
+        groups[k].append(i)
+        load[k] += cost.get((pairs[i][0].name, pairs[i][1].name), 15.0)
+    return [sorted(g) for g in groups if g]
+
+
+def run(
+    pairs: list[tuple[Scenario, DriverSpec]],
+    jobs: int,
+    out: Path,
+    base_args: list[str],
+    res: dict,
+    cost: dict[tuple[str, str], float],
+) -> bool:
+    """Run the pairs in `jobs` processes; fill res["entries"] in the pairs' order.
+    True if every job finished its pairs."""
+    groups = split(pairs, jobs, cost)
+    total = len(pairs)
+    done = [0]
+    lock = threading.Lock()
+    children: list[tuple[procs.Proc, Path]] = []
+    for n, group in enumerate(groups, 1):
+        jdir = out / "jobs" / str(n)
+        jdir.mkdir(parents=True, exist_ok=True)
+        pf = jdir / "pairs.json"
+        pf.write_text(json.dumps([[pairs[i][0].name, pairs[i][1].name] for i in group]))
+        argv = [sys.executable, "-m", "harness.cli", "run", "--pairs-file", str(pf), "--out", str(jdir), *base_args]
+        child = procs.spawn(f"harness job {n}", argv, log=jdir / "job.stderr", stdout=subprocess.PIPE)
+        children.append((child, jdir))
+
+    def relay(child: procs.Proc) -> None:
+        assert child.popen.stdout is not None
+        for raw in iter(child.popen.stdout.readline, b""):
+            m = PROGRESS.match(raw.decode(errors="replace").rstrip())
+            if m:
+                with lock:
+                    done[0] += 1
+                    print(f"[{done[0]:>2}/{total}] {m.group(1)}", flush=True)
+
+    readers = [threading.Thread(target=relay, args=(c,), daemon=True) for c, _ in children]
+    for t in readers:
+        t.start()
+    try:
+        for c, _ in children:
+            c.popen.wait()
+    except KeyboardInterrupt:
+        # SIGTERM takes a job down the same way as Ctrl-C (cli._terminate).
+        for c, _ in children:
+            c.signal(signal.SIGTERM)
+        for c, _ in children:
+            try:
+                c.popen.wait(60)
+            except subprocess.TimeoutExpired:
+                c.stop(grace=1)
+        raise
+    finally:
+        for t in readers:
+            t.join(5)
+        by_pair: dict[tuple[str, str], dict] = {}
+        complete = True
+        for c, jdir in children:
+            procs.forget(c)
+            try:
+                part = results.load(jdir)
+            except Exception:
+                complete = False
+                continue
+            complete &= part["complete"]
+            for e in part["entries"]:
+                by_pair[(e["scenario"], e["client"])] = e
+        res["entries"] = [by_pair[(sc.name, sp.name)] for sc, sp in pairs if (sc.name, sp.name) in by_pair]
+    return complete and len(res["entries"]) == total
