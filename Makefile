@@ -1,6 +1,6 @@
 # The two commands a new user needs:
-#   make demo   set everything up, run the NATS scenarios for every NATS client on
-#               the local backend, write reports/latest/
+#   make demo   set everything up, run every scenario (NATS and AMQP) for every client
+#               on the local backend, in four jobs; write reports/latest/
 #   make test   the project's tests and the scenario suite, in parallel (.ci/run)
 
 PY      := .venv/bin/python
@@ -14,8 +14,7 @@ setup:
 	python3 scripts/setup.py
 
 demo: setup
-	$(HARNESS) run 'nats.*'
-	@echo "Results: reports/latest/results.json"
+	$(HARNESS) run 'nats.*' 'amqp.*' --jobs $(WORKERS)
 
 # Tests of the harness itself, then the scenario suite gated on scenarios/baseline.toml.
 test: setup lint
