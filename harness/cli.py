@@ -199,6 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(summary.render(res))
         if not args.pairs_file:
             print(f"Results: {out / results.FILENAME}", flush=True)
+    errors = [e for e in res["entries"] if e["status"] == "error"]
+    if errors and not args.pairs_file:
+        print(
+            f"harness: {len(errors)} of {total} runs hit an environment error; first: {errors[0]['error']}",
+            file=sys.stderr,
+        )
     return 3 if any(e["status"] != "ok" for e in res["entries"]) else 0
 
 
