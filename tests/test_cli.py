@@ -513,3 +513,13 @@ def test_up_then_down(harness: Harness):
     assert poll(lambda: harness.children() == {}, 10), f"still running after down: {harness.children()}"
     assert claimed_ports(harness.state) == set(), "down did not release the port claims"
     assert poll(lambda: all(ports.bindable(port) for port in claimed), 5), claimed
+
+
+def test_broker_without_java_is_an_environment_error_in_one_line(harness: Harness, tmp_path: Path):
+    """Java gone: the broker cannot be made. One line naming the cause, exit 3, nothing left."""
+    harness.env["JAVA_HOME"] = str(tmp_path / "no-such-jdk")
+    r = harness.run("run", "amqp.single.no-reconnect", "--client", "rhea", "--out", str(tmp_path / "out"))
+    assert_one_line(r, 3, "environment error", "artemis create", "java")
+    entry = results.load(tmp_path / "out")["entries"][0]
+    assert entry["status"] == "error" and entry["checks"] == []
+    assert harness.children() == {}
