@@ -308,16 +308,19 @@ def test_boolean_duration_option_is_one_line_exit_2(harness: Harness, tmp_path: 
     assert_one_line(r, 2, "ReconnectWait")
 
 
-@pytest.mark.parametrize(
-    "args",
-    [[], ["run"], ["run", "--client", "nats-go"], ["nope"]],
-    ids=["no-command", "run-no-scenario", "run-client-no-scenario", "unknown-command"],
-)
+@pytest.mark.parametrize("args", [[], ["nope"]], ids=["no-command", "unknown-command"])
 def test_argparse_errors_exit_2(harness: Harness, args: list[str]):
     r = harness.run(*args)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "usage: harness" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
+    assert harness.children() == {}
+
+
+@pytest.mark.parametrize("args", [["run"], ["run", "--client", "nats-go"]], ids=["no-scenario", "client-no-scenario"])
+def test_run_without_a_scenario_is_one_line(harness: Harness, args: list[str]):
+    r = harness.run(*args)
+    assert_one_line(r, 2, "name at least one scenario")
     assert harness.children() == {}
 
 
