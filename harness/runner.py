@@ -76,6 +76,7 @@ def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, backend: str, seed: 
         "events": [],
         "metrics": {},
         "checks": [],
+        "unsupported": None,
     }
 
 
@@ -112,6 +113,7 @@ def run_entry(
     finally:
         if run is not None:
             _record(entry, run)
+    entry["unsupported"] = unsupported
     if entry["status"] == "ok":
         try:
             entry["metrics"], entry["checks"] = judge(entry, sc, unsupported)

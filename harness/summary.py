@@ -16,6 +16,8 @@ def counts(entry: dict) -> Counter:
 def entry_line(entry: dict) -> str:
     if entry["status"] != "ok":
         return f"{entry['status'].upper()}: {entry['error']}"
+    if entry.get("unsupported") and not entry["checks"]:
+        return f"not applicable: {entry['unsupported']}"
     c = counts(entry)
     return f"{c['conforms']} conform, {c['deviates']} deviate, {c['not-measured']} not measured"
 
@@ -40,6 +42,8 @@ def table(results: dict) -> str:
     for e in entries:
         if e["status"] != "ok":
             cell[(e["scenario"], e["client"])] = e["status"].upper()
+        elif e.get("unsupported") and not e["checks"]:
+            cell[(e["scenario"], e["client"])] = "n/a"
         else:
             c = counts(e)
             cell[(e["scenario"], e["client"])] = f"{c['conforms']}/{c['deviates']}/{c['not-measured']}"
@@ -50,7 +54,7 @@ def table(results: dict) -> str:
     for s in scenarios:
         row = [s.ljust(w0)] + [cell.get((s, cl), "-").ljust(w) for cl, w in zip(clients, widths, strict=True)]
         lines.append("  ".join(row))
-    lines.append("cells: conforms/deviates/not-measured")
+    lines.append("cells: conforms/deviates/not-measured; n/a: the library lacks what the scenario needs")
     return "\n".join(lines)
 
 
