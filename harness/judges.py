@@ -8,7 +8,7 @@ import itertools
 from statistics import median
 
 from harness.checks import SLACK_MS, Judge, slack_ms
-from harness.metrics import intervals_ms
+from harness.metrics import client_attempts, intervals_ms, link_of_url, ms
 from harness.timeline import Timeline
 
 # "A brief delay" is read as: a deliberate pause (longer than the measurement
@@ -133,3 +133,43 @@ def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float, bas
         "(0.1% false alarm)"
     )
     j.verdict(check_id, inside and random_enough, extra, detail, documented=jitter_ms, band=(0, jitter_ms))
+
+
+def give_up(j: Judge, links: list[str], what: str) -> None:
+    """NATS MaxReconnect and ClosedCB: attempts from the loss until the client closed,
+    judged as a total against MaxReconnect (the documentation's reading), with the
+    count per server as evidence."""
+    max_reconnect = j.option("client", "MaxReconnect")
+    down = j.tl.faults[0]["start_ns"]
+    closed = j.tl.first(actor="client", kind="closed", after=down)
+    attempts = client_attempts(j.tl, "client", down, closed["t_ns"] if closed else None)
+    per = {link: sum(1 for a in attempts if link_of_url(a.get("url"), j.links) == link) for link in links}
+    last = attempts[-1]["t_ns"] if attempts else None
+    j.metric("attempts_before_closed", len(attempts))
+    j.metric("attempts_per_server", per if any(per.values()) else None)
+    j.metric("closed_after_loss_ms", ms(closed["t_ns"] - down) if closed else None)
+    j.metric("closed_after_last_attempt_ms", ms(closed["t_ns"] - last) if closed and last else None)
+    j.metric("closed_error", closed.get("error") if closed else None)
+    if closed is None:
+        j.deviates(
+            "MaxReconnect",
+            len(attempts),
+            "the client had not given up when the scenario ended",
+            documented=max_reconnect,
+        )
+    else:
+        j.verdict(
+            "MaxReconnect",
+            len(attempts) == max_reconnect,
+            len(attempts),
+            f"reconnect attempts {what} before the client closed (MaxReconnect {max_reconnect})",
+            documented=max_reconnect,
+        )
+    if j.applies("ClosedCB"):
+        j.verdict(
+            "ClosedCB",
+            closed is not None,
+            closed is not None,
+            "closed callback once the client stopped trying",
+            documented="called when no longer connected",
+        )

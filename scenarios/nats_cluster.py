@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+from harness import judges
 from harness.checks import Judge, slack_ms
 from harness.metrics import client_attempts, intervals_ms, link_of_url, ms, summary, wire_connections
 from harness.scenario import Run, scenario
@@ -178,37 +179,7 @@ def _(j: Judge) -> None:
         for cid in j.applicable:
             j.not_measured(cid, "the client never connected")
         return
-    max_reconnect = j.option("client", "MaxReconnect")
-    down = j.tl.faults[0]["start_ns"]
-    closed = j.tl.first(actor="client", kind="closed", after=down)
-    attempts = client_attempts(j.tl, "client", down, closed["t_ns"] if closed else None)
-    urls = j.links
-    per = {link: sum(1 for a in attempts if link_of_url(a.get("url"), urls) == link) for link in CLIENT_LINKS}
-    j.metric("attempts_before_closed", len(attempts))
-    j.metric("attempts_per_server", per if any(per.values()) else None)
-    j.metric("closed_after_loss_ms", ms(closed["t_ns"] - down) if closed else None)
-    if closed is None:
-        j.deviates(
-            "MaxReconnect",
-            len(attempts),
-            "the client had not given up when the scenario ended",
-            documented=max_reconnect,
-        )
-    else:
-        j.verdict(
-            "MaxReconnect",
-            len(attempts) == max_reconnect,
-            len(attempts),
-            f"reconnect attempts in all, over three servers, before the client closed (MaxReconnect {max_reconnect})",
-            documented=max_reconnect,
-        )
-    j.verdict(
-        "ClosedCB",
-        closed is not None,
-        closed is not None,
-        "closed callback once the client stopped trying",
-        documented="called when no longer connected",
-    )
+    judges.give_up(j, CLIENT_LINKS, "in all, over three servers,")
 
 
 @scenario("nats.cluster.discovered", family="nats", topology="nats-3", checks=["DiscoveredServersCB"])

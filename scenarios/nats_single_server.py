@@ -132,40 +132,8 @@ def judge_schedule(j: Judge, *, attempt_cost_ms: float = 0.0) -> None:
 
 
 def judge_give_up(j: Judge) -> None:
-    if no_cut(j):
-        return
-    max_reconnect = j.option("client", "MaxReconnect")
-    down = j.tl.faults[0]["start_ns"]
-    closed = j.tl.first(actor="client", kind="closed", after=down)
-    attempts = client_attempts(j.tl, "client", down, closed["t_ns"] if closed else None)
-    last = attempts[-1]["t_ns"] if attempts else None
-    j.metric("attempts_before_closed", len(attempts))
-    j.metric("closed_after_loss_ms", ms(closed["t_ns"] - down) if closed else None)
-    j.metric("closed_after_last_attempt_ms", ms(closed["t_ns"] - last) if closed and last else None)
-    j.metric("closed_error", closed.get("error") if closed else None)
-    if closed is None:
-        j.deviates(
-            "MaxReconnect",
-            len(attempts),
-            "the client had not given up when the scenario ended",
-            documented=max_reconnect,
-        )
-    else:
-        j.verdict(
-            "MaxReconnect",
-            len(attempts) == max_reconnect,
-            len(attempts),
-            f"reconnect attempts to the one server before the client closed (MaxReconnect {max_reconnect})",
-            documented=max_reconnect,
-        )
-    if j.applies("ClosedCB"):
-        j.verdict(
-            "ClosedCB",
-            closed is not None,
-            closed is not None,
-            "closed callback once the client stopped trying",
-            documented="called when no longer connected",
-        )
+    if not no_cut(j):
+        judges.give_up(j, ["n1-client"], "to the one server")
 
 
 def protocol_bytes(subject: str, size: int) -> int:

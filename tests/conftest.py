@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import procs
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -32,3 +34,18 @@ def recorded(recorded_results):
         raise KeyError((scenario, client))
 
     return get
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> list[procs.Proc]:
+    """Every process the backend starts during the test (the real spawn, watched)."""
+    seen: list[procs.Proc] = []
+    real = procs.spawn
+
+    def spy(*args, **kwargs) -> procs.Proc:
+        proc = real(*args, **kwargs)
+        seen.append(proc)
+        return proc
+
+    monkeypatch.setattr(procs, "spawn", spy)
+    return seen

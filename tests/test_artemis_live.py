@@ -11,14 +11,14 @@ import ipaddress
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from proton import Message, Timeout
 from proton.utils import BlockingConnection
+from support import poll, topology_fixture
 
-from harness import paths, ports, procs, topology
+from harness import paths, ports, topology
 from harness.backends.local import LocalTopology
 from harness.errors import EnvironmentFault
 from harness.services import artemis
@@ -30,15 +30,7 @@ NS = {"c": "urn:activemq", "core": "urn:activemq:core"}
 # -- fixtures --
 
 
-@pytest.fixture(scope="module")
-def _brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
-    started = time.monotonic()
-    live = LocalTopology.up(topology.get("artemis-3"), tmp_path_factory.mktemp("artemis-3"))
-    live.cold_start_s = time.monotonic() - started  # type: ignore[attr-defined]
-    try:
-        yield live
-    finally:
-        live.down()
+_brokers = topology_fixture("artemis-3")
 
 
 @pytest.fixture
@@ -46,20 +38,6 @@ def brokers(_brokers: LocalTopology) -> LocalTopology:
     """The module's brokers with every fault of an earlier test undone."""
     _brokers.reset()
     return _brokers
-
-
-@pytest.fixture
-def spawned(monkeypatch: pytest.MonkeyPatch) -> list[procs.Proc]:
-    seen: list[procs.Proc] = []
-    real = procs.spawn
-
-    def spy(*args, **kwargs) -> procs.Proc:
-        proc = real(*args, **kwargs)
-        seen.append(proc)
-        return proc
-
-    monkeypatch.setattr(procs, "spawn", spy)
-    return seen
 
 
 # -- helpers --
@@ -100,17 +78,6 @@ def opens(url: str, timeout: float) -> bool:
         return False
     conn.close()
     return True
-
-
-def poll(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def listening_sockets(pid: int) -> set[tuple[str, int]]:

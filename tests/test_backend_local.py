@@ -15,10 +15,10 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import poll, topology_fixture
 
 import harness.backends.local as local
 from harness import paths, ports, procs, topology
@@ -34,13 +34,7 @@ NODES = ("n1", "n2", "n3")
 # -- fixtures --
 
 
-@pytest.fixture(scope="module")
-def _cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
-    live = LocalTopology.up(topology.get("nats-3"), tmp_path_factory.mktemp("nats-3"))
-    try:
-        yield live
-    finally:
-        live.down()
+_cluster = topology_fixture("nats-3")
 
 
 @pytest.fixture
@@ -48,21 +42,6 @@ def cluster(_cluster: LocalTopology) -> LocalTopology:
     """The module's cluster with every fault of an earlier test undone."""
     _cluster.reset()
     return _cluster
-
-
-@pytest.fixture
-def spawned(monkeypatch: pytest.MonkeyPatch) -> list[procs.Proc]:
-    """Every process the backend starts during the test (the real spawn, watched)."""
-    seen: list[procs.Proc] = []
-    real = procs.spawn
-
-    def spy(*args, **kwargs) -> procs.Proc:
-        proc = real(*args, **kwargs)
-        seen.append(proc)
-        return proc
-
-    monkeypatch.setattr(procs, "spawn", spy)
-    return seen
 
 
 @pytest.fixture
@@ -81,17 +60,6 @@ def claimed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 # -- helpers --
-
-
-def poll(predicate: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def routez(live: LocalTopology, node: str) -> dict | None:

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support import poll
 
 from harness import expectations, paths, ports, results
 from harness.drivers import registry
@@ -86,15 +87,6 @@ def host_counts() -> dict[str, int]:
         r = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, timeout=10)
         out[name] = len(r.stdout.split())
     return out
-
-
-def poll(predicate, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def conf_ports(out: Path) -> set[int]:

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from support import poll
 
 from harness import paths, topology
 from harness.backends.local import LocalTopology
@@ -58,15 +59,6 @@ def config(name: str, servers: list[str], options: dict, **workload) -> dict:
         "options": options,
         "workload": {"subject": f"t.{uuid.uuid4().hex[:10]}", "subscribe": False, "publish": None, **workload},
     }
-
-
-def poll(predicate, timeout: float, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def of(events: list[dict], kind: str) -> list[dict]:

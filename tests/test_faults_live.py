@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import poll, topology_fixture
 
 from harness import topology
 from harness.backends.local import LocalTopology
@@ -38,13 +39,7 @@ CONNECT = b'CONNECT {"verbose":false,"pedantic":false}\r\n'
 # -- fixtures --
 
 
-@pytest.fixture(scope="module")
-def _single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
-    live = LocalTopology.up(topology.get("nats-single"), tmp_path_factory.mktemp("faults-live"))
-    try:
-        yield live
-    finally:
-        live.down()
+_single = topology_fixture("nats-single")
 
 
 @pytest.fixture
@@ -140,17 +135,6 @@ def fastest_info(connect: Callable[..., socket.socket], attempts: int = 3) -> Re
 def ping(sock: socket.socket, timeout: float) -> Read:
     sock.sendall(CONNECT + b"PING\r\n")
     return read(sock, timeout, lambda d: b"PONG\r\n" in d)
-
-
-def poll(predicate: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def read_new(connect: Callable[..., socket.socket], refused_ok: bool = False) -> Read:
