@@ -8,19 +8,23 @@ HARNESS := .venv/bin/harness
 PYTEST  := .venv/bin/pytest
 WORKERS ?= 4
 
-.PHONY: setup demo test test-harness suite lint clean
+.PHONY: setup setup-test demo test test-harness suite lint clean
 
 setup:
 	python3 scripts/setup.py
+
+# The tests also need a browser (the HTML report is checked in headless Chromium).
+setup-test:
+	python3 scripts/setup.py --with-browser
 
 demo: setup
 	$(HARNESS) run 'nats.*' 'amqp.*' --jobs $(WORKERS)
 
 # Tests of the harness itself, then the scenario suite gated on scenarios/baseline.toml.
-test: setup lint
+test: setup-test lint
 	$(PYTEST) tests scenarios -n $(WORKERS) --junitxml=reports/junit.xml
 
-test-harness: setup
+test-harness: setup-test
 	$(PYTEST) tests -n $(WORKERS)
 
 suite: setup

@@ -237,8 +237,25 @@ def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:
     return {"path": str(src / "driver.js"), "version": want, "source": "npm", "pin": want}
 
 
+def ensure_browser() -> None:
+    """Chromium for the report's browser test (make test): Debian's package."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        say(f"browser: {found}")
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SetupError("the report test needs Chromium: install it (Debian: apt install chromium) and rerun")
+    say("browser: installing Debian's chromium (apt-get)")
+    t = time.monotonic()
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update", "-qq"], env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], env=env)
+    say(f"browser: installed in {time.monotonic() - t:.0f}s")
+
+
 def main() -> int:
     started = time.monotonic()
+    with_browser = "--with-browser" in sys.argv[1:]
     try:
         check_toolchains()
         TOOLS.mkdir(exist_ok=True)
@@ -253,6 +270,8 @@ def main() -> int:
             binaries[name] = step(name, spec, manifest)
             # Written after every step so an interrupted set-up keeps its progress.
             MANIFEST.write_text(json.dumps({**manifest, "binaries": binaries}, indent=2) + "\n")
+        if with_browser:
+            ensure_browser()
     except SetupError as e:
         print(f"setup: {e}", file=sys.stderr)
         return 1
