@@ -16,10 +16,9 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(scope="session")
 def recorded_results() -> dict:
-    """results.json of a real run (nats.go and nats.py against real servers), kept as
-    test data: nats.single.refused, .giveup, .publish-while-cut (nats-py only),
-    nats.cluster.all-cut and .custom-delay."""
-    with gzip.open(DATA / "recorded-nats.json.gz", "rt") as f:
+    """results.json of a real full-suite run (every scenario for nats.go, nats.py,
+    python-qpid-proton and rhea against real servers), kept as test data."""
+    with gzip.open(DATA / "recorded-suite.json.gz", "rt") as f:
         return json.load(f)
 
 
