@@ -19,11 +19,16 @@ from pathlib import Path
 
 from harness import backends, options, paths, procs, results, summary
 from harness.errors import HarnessError, UsageError
+from harness.progress import Progress
 
 EPILOG = """examples:
   harness list                                     scenarios and clients
   harness run 'nats.*'                             every NATS scenario, every NATS client
+  harness run 'amqp.*' --jobs 4                    every AMQP scenario, four at a time
   harness run nats.single.refused --client nats-go --out /tmp/r1
+  harness report /tmp/r1                           /tmp/r1/report.html and summary.md
+  harness compare reports/runs/A reports/runs/B    what changed between two runs
+  harness replay /tmp/r1/work/nats.single.refused--nats-go   run it again, same seed
   harness up --topology nats-3                     keep a topology running to poke at
   harness down                                     stop what `harness up` started (and any leftovers)
 """
@@ -86,6 +91,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     u.add_argument("--topology", default="nats-3", help="topology to start (default nats-3; see `harness list`)")
     sub.add_parser("down", help="stop what `harness up` started, and anything a killed run left behind")
+    rp = sub.add_parser(
+        "report",
+        help="write DIR/report.html and DIR/summary.md from DIR/results.json",
+        description="Write the HTML report (one self-contained file) and a Markdown summary.",
+    )
+    rp.add_argument("results", type=Path, metavar="DIR", help="a folder holding results.json (or the file)")
+    cp = sub.add_parser(
+        "compare",
+        help="what changed between two runs: verdicts, timings, versions",
+        description="Compare two runs (two client versions, machines, days): verdicts that changed "
+        "and timings that moved beyond noise. Prints the comparison and writes it as HTML.",
+    )
+    cp.add_argument("before", type=Path, metavar="DIR_A", help="the earlier run (folder or results.json)")
+    cp.add_argument("after", type=Path, metavar="DIR_B", help="the later run (folder or results.json)")
+    cp.add_argument("--html", type=Path, metavar="FILE", help="where to write the HTML (default DIR_B/compare.html)")
+    rl = sub.add_parser(
+        "replay",
+        help="run one scenario x client of a run again and say if the verdicts agree",
+        description="Run one recorded scenario x client again with the same seed, options and "
+        "schedule; say first if installed versions differ, then whether the verdicts agree.",
+    )
+    rl.add_argument(
+        "bundle", type=Path, metavar="FOLDER", help="a run's work/<scenario>--<client> folder (or its replay.json)"
+    )
+    rl.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports/runs/<time>-replay)")
     c = sub.add_parser("compose", help="generate compose.yaml and compose/ from the topology")
     c.add_argument("--write", action="store_true", help="write the files (default: print compose.yaml)")
     b = sub.add_parser(
@@ -98,9 +128,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _default_out() -> Path:
+def _default_out(kind: str = "") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return paths.REPORTS / "runs" / f"{stamp}-{uuid.uuid4().hex[:6]}"
+    return paths.REPORTS / "runs" / f"{stamp}-{kind + '-' if kind else ''}{uuid.uuid4().hex[:6]}"
+
+
+def _write_report(res: dict, out: Path) -> Path | None:
+    """The HTML report and Markdown summary beside results.json; a failure here is
+    reported in one line and does not lose the results."""
+    try:
+        from harness import report
+
+        html, _ = report.write(res, out)
+    except Exception as e:  # the results are written already; say what went wrong
+        print(f"harness: could not write the report: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
+    return html
 
 
 def _link_latest(out: Path) -> None:
@@ -168,14 +211,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"Running {total} scenario x client pairs on the {args.backend} backend, {how}; output in {out}", flush=True
         )
 
+    progress = Progress(total)
+
+    def on_start(i: int, sc, spec) -> None:
+        progress.started(f"{sc.name} / {spec.name}")
+
     def on_entry(i: int, entry: dict) -> None:
         res["entries"].append(entry)
         results.write(res, out)
         took = (entry["ended_ns"] - entry["started_ns"]) / 1e9 if entry["ended_ns"] else 0
-        print(
-            f"[{i + 1:>2}/{total}] {entry['scenario']} / {entry['client']}: {summary.entry_line(entry)} ({took:.1f}s)",
-            flush=True,
-        )
+        progress.finished(f"{entry['scenario']} / {entry['client']}", f"{summary.entry_line(entry)} ({took:.1f}s)")
 
     complete = False
     pool = TopologyPool(args.backend, out / "work")
@@ -184,11 +229,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             base = ["--backend", args.backend, "--seed", str(args.seed)]
             if args.options:
                 base += ["--options", str(args.options)]
-            complete = parallel.run(pairs, jobs, out, base, res, parallel.previous_durations(paths.REPORTS))
+            complete = parallel.run(pairs, jobs, out, base, res, parallel.previous_durations(paths.REPORTS), progress)
         else:
-            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options)
+            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start)
             complete = True
     finally:
+        progress.close()
         pool.close()
         results.finish(res, complete)
         results.write(res, out)
@@ -197,6 +243,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if res["entries"] and not args.pairs_file:
             print()
             print(summary.render(res))
+            report_path = _write_report(res, out)
+            if report_path:
+                latest = paths.REPORTS / "latest" / report_path.name
+                print(f"Report: {latest if not args.out else report_path}")
         if not args.pairs_file:
             print(f"Results: {out / results.FILENAME}", flush=True)
     errors = [e for e in res["entries"] if e["status"] == "error"]
@@ -257,6 +307,81 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness import report
+
+    res = results.load(args.results)
+    folder = args.results if args.results.is_dir() else args.results.parent
+    started = time.monotonic()
+    html, md = report.write(res, folder)
+    took = time.monotonic() - started
+    print(f"Report: {html} ({html.stat().st_size / 1e6:.1f} MB), summary: {md} (written in {took:.1f}s)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.report import compare
+
+    a, b = compare.load_pair(args.before, args.after)
+    c = compare.compare(a, b)
+    print(compare.render_text(c))
+    html = args.html or (args.after if args.after.is_dir() else args.after.parent) / "compare.html"
+    try:
+        html.write_text(compare.render_html(c))
+    except OSError as e:
+        raise UsageError(f"cannot write {html}: {e.strerror or e}") from None
+    print(f"Comparison: {html}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from harness import replay
+    from harness.drivers import registry
+    from harness.runner import TopologyPool, run_entry
+    from harness.scenario import load_all
+
+    data = replay.load(args.bundle)
+    scenarios = load_all()
+    if data["scenario"] not in scenarios:
+        raise UsageError(f"the recorded scenario {data['scenario']!r} no longer exists", "see `harness list`")
+    sc, spec = scenarios[data["scenario"]], registry.get(data["client"])
+    backends.check(data["backend"])
+    differ = replay.version_differences(data)
+    if differ:
+        print(f"Installed versions differ from the recorded run: {'; '.join(differ)}", flush=True)
+    procs.reap_orphans()
+    out = args.out or _default_out("replay")
+    out.mkdir(parents=True, exist_ok=True)
+    res = results.new(data["backend"], data["seed"])
+    res["run"]["options"] = data["options"]
+    key = f"{sc.name} / {spec.name}"
+    print(f"Replaying {key} with seed {data['seed']}; output in {out}", flush=True)
+    progress = Progress(1)
+    pool = TopologyPool(data["backend"], out / "work")
+    entry = None
+    try:
+        progress.started(key)
+        entry = run_entry(sc, spec, pool, out / "work" / f"{sc.name}--{spec.name}", data["seed"], data["options"])
+        progress.finished(key, summary.entry_line(entry))
+    finally:
+        progress.close()
+        pool.close()
+        res["entries"] = [entry] if entry else []
+        results.finish(res, entry is not None and entry["status"] != "interrupted")
+        results.write(res, out)
+    if entry["status"] == "interrupted":
+        raise KeyboardInterrupt
+    _write_report(res, out)
+    changed = replay.agreement(data, entry)
+    if changed:
+        print("Verdicts differ from the recorded run:")
+        for line in changed:
+            print(f"  {line}")
+        return 1
+    print(f"Verdicts agree with the recorded run ({len(data['verdicts'])} checks). Results: {out / results.FILENAME}")
+    return 0
+
+
 def cmd_compose(args: argparse.Namespace) -> int:
     from harness import compose
 
@@ -294,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
             "down": cmd_down,
             "compose": cmd_compose,
             "baseline": cmd_baseline,
+            "report": cmd_report,
+            "compare": cmd_compare,
+            "replay": cmd_replay,
         }
         return commands[args.cmd](args)
     except HarnessError as e:

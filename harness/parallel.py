@@ -11,7 +11,6 @@ still writes what it gathered.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -20,9 +19,8 @@ from pathlib import Path
 
 from harness import procs, results
 from harness.drivers.registry import DriverSpec
+from harness.progress import DONE, STARTED, Progress
 from harness.scenario import Scenario
-
-PROGRESS = re.compile(r"^\[\s*\d+/\d+\] (.*)$")
 
 
 def previous_durations(out_root: Path) -> dict[tuple[str, str], float]:
@@ -57,13 +55,12 @@ def run(
     base_args: list[str],
     res: dict,
     cost: dict[tuple[str, str], float],
+    progress: Progress,
 ) -> bool:
     """Run the pairs in `jobs` processes; fill res["entries"] in the pairs' order.
     True if every job finished its pairs."""
     groups = split(pairs, jobs, cost)
     total = len(pairs)
-    done = [0]
-    lock = threading.Lock()
     children: list[tuple[procs.Proc, Path]] = []
     for n, group in enumerate(groups, 1):
         jdir = out / "jobs" / str(n)
@@ -77,11 +74,11 @@ def run(
     def relay(child: procs.Proc) -> None:
         assert child.popen.stdout is not None
         for raw in iter(child.popen.stdout.readline, b""):
-            m = PROGRESS.match(raw.decode(errors="replace").rstrip())
-            if m:
-                with lock:
-                    done[0] += 1
-                    print(f"[{done[0]:>2}/{total}] {m.group(1)}", flush=True)
+            line = raw.decode(errors="replace").rstrip()
+            if m := STARTED.match(line):
+                progress.started(m["key"])
+            elif m := DONE.match(line):
+                progress.finished(m["key"], m["text"])
 
     readers = [threading.Thread(target=relay, args=(c,), daemon=True) for c, _ in children]
     for t in readers:

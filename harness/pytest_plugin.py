@@ -193,9 +193,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     results.finish(res, complete=session.shouldstop is False and session.shouldfail is False)
     results.write(res, out)
     config.stash[_RESULTS] = res
+    try:
+        from harness import report
+
+        report.write(res, out)
+    except Exception as e:  # the results are safe; say why there is no report
+        config.stash[_REPORT_ERROR] = f"{type(e).__name__}: {e}"
 
 
 _RESULTS = pytest.StashKey[dict]()
+_REPORT_ERROR = pytest.StashKey[str]()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -204,4 +211,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     terminalreporter.section("harness results")
     terminalreporter.write_line(summary.render(res))
-    terminalreporter.write_line(f"Results: {config.getoption('harness_out') / results.FILENAME}")
+    out = config.getoption("harness_out")
+    terminalreporter.write_line(f"Results: {out / results.FILENAME}")
+    if _REPORT_ERROR in config.stash:
+        terminalreporter.write_line(f"No report: {config.stash[_REPORT_ERROR]}")
+    else:
+        terminalreporter.write_line(f"Report: {out / 'report.html'} (summary for CI: {out / 'summary.md'})")

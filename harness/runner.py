@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import expectations, metrics, timeline
+from harness import expectations, metrics, replay, timeline
 from harness.backends import Live
 from harness.backends import up as backend_up
 from harness.checks import Judge
@@ -121,6 +121,8 @@ def run_entry(
             (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
             entry["status"] = "error"
             entry["error"] = f"harness bug while judging: {type(e).__name__}: {e} (see {workdir}/harness-traceback.txt)"
+    if entry["status"] != "interrupted":
+        replay.write(entry, pool.backend, dict(user_options or {}), workdir)
     return entry
 
 
@@ -175,8 +177,11 @@ def run_pairs(
     seed: int,
     on_entry: Callable[[int, dict], None],
     user_options: dict | None = None,
+    on_start: Callable[[int, Scenario, DriverSpec], None] | None = None,
 ) -> None:
     for i, (sc, spec) in enumerate(pairs):
+        if on_start:
+            on_start(i, sc, spec)
         wd = workdir / f"{sc.name}--{spec.name}"
         wd.mkdir(parents=True, exist_ok=True)
         entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options)
