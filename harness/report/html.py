@@ -1,0 +1,1134 @@
+"""The HTML report of a run: one self-contained file (plotly.js inlined once).
+
+Everything shown is driven by the data: clients, scenarios, checks, metrics, event
+kinds and links come from results.json, so a new client library or a new metric
+appears without touching this module. The helpers at the top (the overview model,
+anchors, compact formatting) are shared with the Markdown summary.
+
+Charts are plotly figures kept as JSON in <script type="application/json"> blocks
+and drawn by one small script after load (open sections first), so the page is
+readable at once and each figure's data is embedded exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from html import escape
+from typing import Any
+
+from harness.checks import VERDICTS, slack_ms
+from harness.summary import counts
+
+# ---------------------------------------------------------------------------
+# The model shared with the Markdown summary
+
+
+def families(entries: list[dict]) -> dict[str, dict[str, dict[str, dict]]]:
+    """family -> scenario -> client -> entry, in the order of first appearance."""
+    out: dict[str, dict[str, dict[str, dict]]] = {}
+    for e in entries:
+        out.setdefault(e["family"], {}).setdefault(e["scenario"], {})[e["client"]] = e
+    return out
+
+
+def family_clients(scenarios: dict[str, dict[str, dict]]) -> list[str]:
+    return sorted({c for by_client in scenarios.values() for c in by_client})
+
+
+def all_clients(entries: list[dict]) -> list[str]:
+    return sorted({e["client"] for e in entries})
+
+
+def not_applicable(entry: dict) -> bool:
+    return entry["status"] == "ok" and bool(entry.get("unsupported")) and not entry["checks"]
+
+
+def check_ids(by_client: dict[str, dict]) -> list[str]:
+    """Every check id of a scenario over its clients, in order of first appearance."""
+    return list(dict.fromkeys(c["id"] for e in by_client.values() for c in e["checks"]))
+
+
+def cell_state(entry: dict | None, check_id: str | None) -> str:
+    """What one overview cell shows: a verdict, or why there is none."""
+    if entry is None:
+        return "not-run"
+    if check_id is not None:
+        for c in entry["checks"]:
+            if c["id"] == check_id:
+                return c["verdict"]
+    if entry["status"] != "ok":
+        return entry["status"]
+    if not_applicable(entry):
+        return "n/a"
+    return "none"
+
+
+def slug(s: str) -> str:
+    """A reversible, HTML-id-safe spelling of any string."""
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in ".-") else f"_{ord(ch):x}_" for ch in s)
+
+
+def entry_anchor(entry: dict) -> str:
+    return f"e-{slug(entry['scenario'])}--{slug(entry['client'])}"
+
+
+def check_anchor(entry: dict, check_id: str) -> str:
+    return f"{entry_anchor(entry)}--{slug(check_id)}"
+
+
+def replay_command(entry: dict) -> str:
+    where = entry.get("workdir") or f"<out>/work/{entry['scenario']}--{entry['client']}"
+    return f"harness replay {where}"
+
+
+def num(v: float | int) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if not math.isfinite(v):
+        return str(v)
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    if abs(v) >= 0.001:
+        return f"{v:.3f}".rstrip("0").rstrip(".")
+    return f"{v:.3g}"
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def number_list(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(is_number(x) for x in v)
+
+
+def int_ranges(seq: list[int]) -> list[str]:
+    """[1, 2, 3, 7, 9, 10, 11, 12] -> ['1–3', '7', '9–12'] (runs of 3 or more)."""
+    out: list[str] = []
+    i = 0
+    while i < len(seq):
+        j = i
+        while j + 1 < len(seq) and seq[j + 1] == seq[j] + 1:
+            j += 1
+        if j - i >= 2:
+            out.append(f"{seq[i]}–{seq[j]}")
+        else:
+            out.extend(str(x) for x in seq[i : j + 1])
+        i = j + 1
+    return out
+
+
+def compact(v: Any, items: int = 8, width: int = 240) -> str:
+    """One short line for any JSON value: long lists shortened, with their count."""
+    s = _compact(v, items)
+    return s if len(s) <= width else s[: width - 1] + "…"
+
+
+def _compact(v: Any, items: int) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool | int | float):
+        return num(v)
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list):
+        if not v:
+            return "[]"
+        if all(isinstance(x, int) and not isinstance(x, bool) for x in v) and len(v) > 3:
+            parts = int_ranges(v)
+            if len(parts) < len(v):
+                shown = parts[:items]
+                more = f", … ({len(v)} in all)" if len(parts) > items else ""
+                return f"[{', '.join(shown)}{more}]"
+        shown = [_compact(x, max(2, items // 2)) for x in v[:items]]
+        more = f", … ({len(v)} in all)" if len(v) > items else ""
+        return f"[{', '.join(shown)}{more}]"
+    if isinstance(v, dict):
+        if not v:
+            return "{}"
+        shown = [f"{k}: {_compact(x, max(2, items // 2))}" for k, x in list(v.items())[:items]]
+        more = f", … ({len(v)} keys)" if len(v) > items else ""
+        return "{" + ", ".join(shown) + more + "}"
+    return str(v)
+
+
+# ---------------------------------------------------------------------------
+# Plot specs (plain plotly figure dicts; tests validate them with plotly's own schema)
+
+VERDICT_COLOUR = {"conforms": "#1a7f37", "deviates": "#cf222e", "not-measured": "#6e7781"}
+
+# Events drawn as markers, by (source, kind). Anything not listed is still drawn,
+# with DEFAULT_STYLE, under its own kind: a new event kind needs no change here.
+TICK = "line-ns-open"
+STYLES: dict[tuple[str, str], tuple[str, int, str, str]] = {
+    # (symbol, size, colour, legend label)
+    ("client", "attempt"): (TICK, 18, "#0969da", "attempt (client)"),
+    ("client", "attempt_failed"): ("x-thin-open", 9, "#cf222e", "attempt failed (client)"),
+    ("client", "connection_details_cb"): (TICK, 13, "#8250df", "connection_details_cb (attempt)"),
+    ("proxy", "conn_accepted"): (TICK, 18, "#e16f24", "conn accepted (wire)"),
+    ("proxy", "conn_closed"): ("line-ew-open", 8, "#6e7781", "conn closed (wire)"),
+    ("proxy", "upstream_failed"): ("x-thin-open", 7, "#a40e26", "upstream failed (wire)"),
+    ("client", "connected"): ("circle", 11, "#1a7f37", "connected"),
+    ("client", "reconnected"): ("star", 14, "#2da44e", "reconnected"),
+    ("client", "disconnected"): ("triangle-down", 11, "#bc4c00", "disconnected"),
+    ("client", "closed"): ("square", 10, "#24292f", "closed"),
+    ("client", "connect_failed"): ("x", 12, "#cf222e", "connect failed"),
+    ("client", "servers_discovered"): ("diamond", 8, "#8250df", "servers discovered"),
+    ("client", "reconnect_delay_cb"): ("triangle-right", 8, "#bf3989", "reconnect delay cb"),
+    ("client", "backoff_next"): ("triangle-right-open", 8, "#953800", "backoff next"),
+    ("client", "backoff_reset"): ("triangle-left-open", 8, "#953800", "backoff reset"),
+    ("client", "link_opened"): ("circle-open", 8, "#0550ae", "link opened"),
+    ("client", "subscribed"): ("circle-open", 7, "#1b7c83", "subscribed"),
+    ("client", "async_error"): ("hexagram-open", 8, "#cf222e", "async error"),
+    ("client", "driver_started"): ("square-open", 6, "#8c959f", "driver started"),
+    ("client", "connect_started"): ("triangle-right-open", 6, "#8c959f", "connect started"),
+    ("client", "stopped"): ("square-x-open", 7, "#8c959f", "stopped"),
+    ("harness", "mark"): ("diamond-tall", 9, "#57606a", "harness mark"),
+}
+DEFAULT_STYLE = ("circle-open", 7, "#57606a", "")
+# Too many to draw one by one: counted per bin on a second row.
+MESSAGE_KINDS = ("published", "publish_failed", "received", "settled")
+MESSAGE_COLOUR = {"published": "#54aeff", "publish_failed": "#cf222e", "received": "#1a7f37", "settled": "#8250df"}
+# Widest first, so that equal rates (published = settled = received) stay visible.
+MESSAGE_WIDTH = {"published": 4.5, "publish_failed": 3, "settled": 2.5, "received": 1.5}
+DASHES = ("solid", "dot", "dash", "dashdot")
+# Shown as shaded windows instead.
+SKIPPED_KINDS = {("harness", "fault_start"), ("harness", "fault_end")}
+BIN_S = 0.1
+LANE_PX = 30
+
+
+def _sec(ns: int, t0: int) -> float:
+    return round((ns - t0) / 1e9, 4)
+
+
+def _hover(ev: dict, t0: int) -> str:
+    lines = [f"<b>{escape(ev['kind'])}</b> · {escape(ev['actor'])} · {_sec(ev['t_ns'], t0):.4f} s"]
+    for k, v in ev.items():
+        if k in ("t_ns", "source", "actor", "kind") or v is None:
+            continue
+        lines.append(f"{escape(k)}: {escape(compact(v, 6, 160))}")
+    return "<br>".join(lines)
+
+
+def _lane(ev: dict) -> str:
+    if ev["source"] == "proxy":
+        return f"wire {ev.get('link') or ev['actor']}"
+    return ev["actor"]
+
+
+def timeline_spec(entry: dict) -> dict | None:
+    """The entry's timeline: lanes of events over faults, and message rates below."""
+    # The route sink only ever sees gossip-driven implicit routes failing on purpose
+    # (docs/decisions.md): drawn, they bury the timeline. Counted in the title instead.
+    roles = entry.get("link_roles") or {}
+    sunk = [ev for ev in entry["events"] if ev["source"] == "proxy" and roles.get(ev.get("link")) == "sink"]
+    events = [ev for ev in entry["events"] if not (ev["source"] == "proxy" and roles.get(ev.get("link")) == "sink")]
+    if not events:
+        return None
+    t0 = entry["started_ns"]
+    end_ns = max(entry["ended_ns"], events[-1]["t_ns"])
+    duration = max(_sec(end_ns, t0), 0.001)
+
+    # Lanes: the scenario's actors, any other client actor, the links seen on the
+    # wire (the entry's client-facing links first), then the harness's marks.
+    actors = list(entry["actors"])
+    actors += [a for a in dict.fromkeys(ev["actor"] for ev in events if ev["source"] == "client") if a not in actors]
+    wire = list(dict.fromkeys(ev.get("link") or ev["actor"] for ev in events if ev["source"] == "proxy"))
+    order = {name: i for i, name in enumerate(entry["links"])}
+    wire.sort(key=lambda w: (order.get(w, len(order)), w))
+    lanes = actors + [f"wire {w}" for w in wire]
+    if any(ev["source"] == "harness" and (ev["source"], ev["kind"]) not in SKIPPED_KINDS for ev in events):
+        lanes.append("harness")
+
+    points: dict[tuple[str, str], dict[str, list]] = {}
+    bins: dict[tuple[str, str], Counter] = {}
+    for ev in events:
+        key = (ev["source"], ev["kind"])
+        if key in SKIPPED_KINDS:
+            continue
+        if ev["source"] == "client" and ev["kind"] in MESSAGE_KINDS:
+            bins.setdefault((ev["actor"], ev["kind"]), Counter())[max(0, int((ev["t_ns"] - t0) / 1e9 / BIN_S))] += 1
+            continue
+        p = points.setdefault(key, {"x": [], "y": [], "text": []})
+        p["x"].append(_sec(ev["t_ns"], t0))
+        p["y"].append(_lane(ev))
+        p["text"].append(_hover(ev, t0))
+
+    data: list[dict] = []
+    known = list(STYLES)
+    for key in sorted(points, key=lambda k: (known.index(k) if k in known else len(known), k)):
+        symbol, size, colour, label = STYLES.get(key, DEFAULT_STYLE)
+        p = points[key]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": escape(label or f"{key[1]} ({key[0]})"),
+                "x": p["x"],
+                "y": p["y"],
+                "text": p["text"],
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {"symbol": symbol, "size": size, "color": colour, "line": {"width": 2, "color": colour}},
+                "xaxis": "x",
+                "yaxis": "y",
+            }
+        )
+
+    with_messages = bool(bins)
+    if with_messages:
+        n = int(duration / BIN_S) + 1
+        xs = [round(i * BIN_S, 1) for i in range(n)]
+        msg_actors = list(dict.fromkeys(a for a, _ in bins))
+        for (actor, kind), c in sorted(bins.items(), key=lambda kv: (msg_actors.index(kv[0][0]), kv[0][1])):
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": escape(f"{kind} · {actor} (per {BIN_S * 1000:g} ms)"),
+                    "x": xs,
+                    "y": [c.get(i, 0) for i in range(n)],
+                    "line": {
+                        "shape": "hv",
+                        "width": MESSAGE_WIDTH.get(kind, 1.5),
+                        "color": MESSAGE_COLOUR.get(kind, "#57606a"),
+                        "dash": DASHES[msg_actors.index(actor) % len(DASHES)],
+                    },
+                    "hovertemplate": escape(f"{kind} by {actor}: ") + "%{y} in [%{x:.1f} s, +0.1 s)<extra></extra>",
+                    "xaxis": "x",
+                    "yaxis": "y2",
+                }
+            )
+
+    lanes_px = LANE_PX * len(lanes) + 20
+    msg_px = 150 if with_messages else 0
+    gap_px = 28 if with_messages else 0
+    plot_px = lanes_px + msg_px + gap_px
+    # The legend goes below the x axis: about 7 px per character and 45 per item, on ~1100 px.
+    legend_px = sum(45 + 7 * len(t["name"]) for t in data)
+    top, bottom = 34, 50 + 20 * math.ceil(legend_px / 1100)
+    shapes, annotations = [], []
+    for f in entry["faults"]:
+        x0 = _sec(f["start_ns"], t0)
+        x1 = _sec(f["end_ns"], t0) if f.get("end_ns") is not None else duration
+        label = f"{f['kind']} {f['target']}"
+        if f.get("end_ns") is None:
+            label += " (never healed)"
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": x0,
+                "x1": x1,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "rgba(207,34,46,0.10)",
+                "line": {"width": 1, "color": "rgba(207,34,46,0.45)", "dash": "dot"},
+                "layer": "below",
+            }
+        )
+        annotations.append(
+            {
+                "xref": "x",
+                "yref": "paper",
+                "x": x0,
+                "y": 1,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "text": escape(label),
+                "font": {"size": 11, "color": "#a40e26"},
+            }
+        )
+    lane_domain = [(msg_px + gap_px) / plot_px, 1.0] if with_messages else [0.0, 1.0]
+    layout: dict[str, Any] = {
+        "height": plot_px + top + bottom,
+        "margin": {"l": 130, "r": 20, "t": top, "b": bottom},
+        "hovermode": "closest",
+        "showlegend": True,
+        "legend": {
+            "orientation": "h",
+            "font": {"size": 11},
+            "x": 0,
+            "xanchor": "left",
+            "yref": "container",
+            "y": 0,
+            "yanchor": "bottom",
+        },
+        "xaxis": {
+            "title": {
+                "text": "seconds since the entry started"
+                + (f" ({len(sunk)} route-sink events not drawn)" if sunk else ""),
+                "font": {"size": 12},
+            },
+            "range": [-0.02 * duration, duration * 1.01],
+            "anchor": "y2" if with_messages else "y",
+            "zeroline": False,
+            "showgrid": True,
+            "gridcolor": "#eaeef2",
+        },
+        "yaxis": {
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": lanes,
+            "range": [len(lanes) - 0.5, -0.5],
+            "domain": lane_domain,
+            "fixedrange": True,
+            "gridcolor": "#eaeef2",
+            "tickfont": {"size": 12},
+        },
+        "shapes": shapes,
+        "annotations": annotations,
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "#ffffff",
+    }
+    if with_messages:
+        layout["yaxis2"] = {
+            "domain": [0.0, msg_px / plot_px],
+            "title": {"text": f"msgs / {BIN_S * 1000:g} ms", "font": {"size": 11}},
+            "rangemode": "tozero",
+            "gridcolor": "#eaeef2",
+            "anchor": "x",
+        }
+    return {"data": data, "layout": layout}
+
+
+def values_spec(check: dict) -> dict:
+    """A check's observed numbers by index, over its documented band (and the
+    measurement slack around it, for bands in ms), log-y when they span > 100x."""
+    vals = check["observed"]
+    n = len(vals)
+    unit = check.get("unit") or ""
+    band = check.get("band")
+    positive = [v for v in vals if v > 0]
+    log = len(positive) == n and max(vals) / min(vals) > 100
+    data: list[dict] = []
+    outer = None
+    if band:
+        lo, hi = band
+        outer = (lo - slack_ms(lo), hi + slack_ms(hi)) if unit == "ms" else (lo, hi)
+        floor = min(v for v in [*positive, *(b for b in (*band, *outer) if b > 0)]) / 2 if log else None
+        xs = [0.5, n + 0.5, n + 0.5, 0.5, 0.5]
+
+        def poly(a: float, b: float) -> list[float]:
+            if floor is not None:
+                a, b = max(a, floor), max(b, floor)
+            return [a, a, b, b, a]
+
+        if outer != (lo, hi):
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": xs,
+                    "y": poly(*outer),
+                    "fill": "toself",
+                    "fillcolor": "rgba(212,167,44,0.16)",
+                    "line": {"width": 0},
+                    "mode": "lines",
+                    "name": f"+ slack [{num(outer[0])}, {num(outer[1])}]",
+                    "hoverinfo": "skip",
+                }
+            )
+        data.append(
+            {
+                "type": "scatter",
+                "x": xs,
+                "y": poly(lo, hi),
+                "fill": "toself",
+                "fillcolor": "rgba(26,127,55,0.20)",
+                "line": {"width": 1, "color": "rgba(26,127,55,0.5)"},
+                "mode": "lines",
+                "name": f"documented [{num(lo)}, {num(hi)}]",
+                "hoverinfo": "skip",
+            }
+        )
+    elif is_number(check.get("documented")):
+        d = check["documented"]
+        data.append(
+            {
+                "type": "scatter",
+                "x": [0.5, n + 0.5],
+                "y": [d, d],
+                "mode": "lines",
+                "line": {"dash": "dash", "color": "#1a7f37", "width": 1.5},
+                "name": f"documented {num(d)}",
+                "hoverinfo": "skip",
+            }
+        )
+    colours = ["#cf222e" if outer is not None and not outer[0] <= v <= outer[1] else "#0969da" for v in vals]
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": list(range(1, n + 1)),
+            "y": vals,
+            "name": "observed",
+            "line": {"color": "#8c959f", "width": 1},
+            "marker": {"color": colours, "size": 8},
+            "hovertemplate": "#%{x}: %{y} " + escape(unit) + "<extra></extra>",
+        }
+    )
+    return {
+        "data": data,
+        "layout": {
+            "height": 250,
+            "margin": {"l": 60, "r": 10, "t": 34, "b": 36},
+            "title": {
+                "text": f"{escape(check['id'])} · {escape(check['verdict'])}",
+                "font": {"size": 13, "color": VERDICT_COLOUR.get(check["verdict"], "#24292f")},
+                "x": 0.01,
+                "xanchor": "left",
+            },
+            "showlegend": True,
+            "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}},
+            "xaxis": {"dtick": 1 if n <= 20 else None, "range": [0.5, n + 0.5], "zeroline": False},
+            "yaxis": {
+                "type": "log" if log else "linear",
+                # Without a band, from zero: a flat series must look flat.
+                "rangemode": "normal" if band or log else "tozero",
+                "title": {"text": escape(unit), "font": {"size": 11}},
+                "gridcolor": "#eaeef2",
+            },
+            "plot_bgcolor": "#ffffff",
+        },
+    }
+
+
+# ---------------------------------------------------------------------------
+# HTML
+
+
+CSS = """
+:root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg2:#f6f8fa;
+  --c:#1a7f37; --cb:#dafbe1; --d:#cf222e; --db:#ffebe9; --n:#59636e; --nb:#eff2f5; --e:#8a4600; --eb:#fff1d6; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  color: var(--fg); margin: 0; background: #fff; }
+main { max-width: 1500px; margin: 0 auto; padding: 20px 28px 60px; }
+h1 { font-size: 24px; margin: 0 0 6px; }
+h2 { font-size: 19px; margin: 34px 0 10px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+ h3 { font-size: 16px; margin: 22px 0 6px; } h4 { font-size: 14px; margin: 14px 0 6px; }
+code { overflow-wrap: anywhere; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; }
+pre { background: var(--bg2); padding: 8px 10px; border-radius: 6px; overflow-x: auto; margin: 4px 0; }
+a { color: #0969da; text-decoration: none; } a:hover { text-decoration: underline; }
+table { border-collapse: collapse; margin: 6px 0; }
+th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: var(--bg2); font-weight: 600; }
+.muted { color: var(--muted); } .small { font-size: 12.5px; }
+.banner { background: var(--db); border: 1px solid var(--d); color: #82071e; padding: 10px 14px; border-radius: 6px;
+  font-weight: 600; margin: 10px 0; }
+.note { background: var(--eb); border: 1px solid #d4a72c; padding: 6px 10px; border-radius: 6px; margin: 6px 0; }
+.err { background: var(--db); border: 1px solid var(--d); padding: 6px 10px; border-radius: 6px; margin: 6px 0; }
+.kv > tbody > tr > th { width: 1%; white-space: nowrap; }
+.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 8px 24px; }
+.v { display: inline-block; padding: 0 7px; border-radius: 10px; font-size: 12px; font-weight: 600;
+  white-space: nowrap; }
+.v-conforms { background: var(--cb); color: var(--c); } .v-deviates { background: var(--db); color: var(--d); }
+.v-not-measured { background: var(--nb); color: var(--n); } .v-n\\/a { background: #f6f8fa; color: #8c959f; }
+.v-error, .v-interrupted { background: var(--eb); color: var(--e); }
+.v-none, .v-not-run { color: #afb8c1; font-weight: 400; }
+table.matrix td.cell { text-align: center; } table.matrix td.scn { font-weight: 600; }
+table.matrix tr.first td { border-top: 2px solid #afb8c1; }
+table.matrix td.cid { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; }
+details.entry { border: 1px solid var(--line); border-radius: 8px; margin: 8px 0; background: #fff; }
+details.entry > summary { cursor: pointer; padding: 8px 12px; background: var(--bg2); border-radius: 8px;
+  list-style-position: inside; }
+details.entry[open] > summary { border-bottom: 1px solid var(--line); border-radius: 8px 8px 0 0; }
+details.entry > .body { padding: 4px 14px 14px; }
+details.dev { border-color: #ff8182; } details.dev > summary { background: #fff5f5; }
+details.bad { border-color: #d4a72c; } details.bad > summary { background: #fff8e6; }
+summary .client { font-weight: 700; font-size: 15px; }
+table.checks { width: 100%; table-layout: fixed; }
+table.checks td { overflow-wrap: break-word; }
+.checks .w-id { width: 15%; } .checks .w-v { width: 8.5em; } .checks .w-doc { width: 13%; }
+.checks .w-obs { width: 17%; }
+.checks .w-unit { width: 7em; } .checks .w-band { width: 7.5em; }
+.quote { color: var(--muted); font-size: 12px; border-left: 3px solid var(--line); padding-left: 8px; margin-top: 4px; }
+tr.row-deviates > td:first-child { box-shadow: inset 3px 0 0 var(--d); }
+:target, tr:target > td { background: #fff8c5 !important; }
+.chip { display: inline-block; border-radius: 10px; padding: 0 8px; margin: 1px 2px; font-size: 12px;
+  font-family: ui-monospace, Menlo, Consolas, monospace; color: #fff; }
+.chiprow { margin: 2px 0; }
+.chiprow .idx { color: var(--muted); font-size: 11.5px; display: inline-block; min-width: 34px; }
+.plot { width: 100%; min-height: 80px; }
+.ledger td.num, .ledger th + th { text-align: right; } .ledger td.hot { color: var(--d); font-weight: 700; }
+.toolbar { position: sticky; top: 0; background: rgba(255,255,255,.95); border-bottom: 1px solid var(--line);
+  padding: 6px 0; z-index: 5; font-size: 13px; }
+.toolbar button { font: inherit; padding: 1px 8px; margin-left: 6px; }
+.scenario-summary { color: var(--muted); margin: 0 0 6px; }
+ul.devs li { margin-bottom: 5px; }
+"""
+
+SCRIPT = """
+(function () {
+  var cfg = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ['select2d', 'lasso2d']};
+  function draw(div) {
+    if (div.getAttribute('data-drawn')) return;
+    div.setAttribute('data-drawn', '1');
+    var spec = JSON.parse(document.getElementById(div.getAttribute('data-spec')).textContent);
+    Plotly.newPlot(div, spec.data, spec.layout, cfg);
+  }
+  function isOpen(el) {
+    for (var p = el.parentElement; p; p = p.parentElement) if (p.tagName === 'DETAILS' && !p.open) return false;
+    return true;
+  }
+  var divs = Array.prototype.slice.call(document.querySelectorAll('div.plot[data-spec]'));
+  var queue = divs.filter(isOpen).concat(divs.filter(function (d) { return !isOpen(d); }));
+  var i = 0;
+  function step() {
+    var t = Date.now();
+    while (i < queue.length && Date.now() - t < 60) draw(queue[i++]);
+    if (i < queue.length) setTimeout(step, 0);
+    else document.body.setAttribute('data-plots-drawn', String(queue.length));
+  }
+  document.addEventListener('toggle', function (ev) {
+    var d = ev.target;
+    if (d.tagName !== 'DETAILS' || !d.open) return;
+    d.querySelectorAll('div.plot[data-spec]').forEach(function (p) {
+      if (p.getAttribute('data-drawn')) Plotly.Plots.resize(p); else draw(p);
+    });
+  }, true);
+  function reveal() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var el = id && document.getElementById(id);
+    if (!el) return;
+    for (var p = el; p; p = p.parentElement) if (p.tagName === 'DETAILS') p.open = true;
+    el.scrollIntoView({block: 'center'});
+  }
+  window.addEventListener('hashchange', reveal);
+  document.getElementById('expand-all').onclick = function () {
+    document.querySelectorAll('details.entry').forEach(function (d) { d.open = true; });
+  };
+  document.getElementById('collapse-all').onclick = function () {
+    document.querySelectorAll('details.entry').forEach(function (d) { d.open = false; });
+  };
+  reveal();
+  setTimeout(step, 0);
+})();
+"""
+
+
+def _e(v: Any) -> str:
+    return escape(str(v), quote=True)
+
+
+def _badge(state: str, text: str | None = None, href: str | None = None, title: str | None = None) -> str:
+    t = f' title="{_e(title)}"' if title else ""
+    label = _e(text if text is not None else state)
+    cls = f"v v-{_e(state)}"
+    if href:
+        return f'<a class="{cls}" href="#{_e(href)}"{t}>{label}</a>'
+    return f'<span class="{cls}"{t}>{label}</span>'
+
+
+def _json_script(spec: dict) -> str:
+    text = json.dumps(spec, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+class _Plots:
+    """Collects the page's figures: each a div plus its JSON spec, embedded once."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def div(self, spec: dict, css_class: str = "") -> str:
+        self.n += 1
+        pid = f"plot-{self.n}"
+        height = spec["layout"].get("height", 300)
+        return (
+            f'<div class="plot {css_class}" id="{pid}" data-spec="{pid}-spec" style="height:{height}px"></div>'
+            f'<script type="application/json" id="{pid}-spec">{_json_script(spec)}</script>'
+        )
+
+
+def _kv_table(rows: list[tuple[str, str]], cls: str = "kv") -> str:
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="{cls}">{body}</table>'
+
+
+def _header(results: dict) -> str:
+    run = results["run"]
+    entries = results["entries"]
+    out = [f"<h1>Fault harness report <span class='muted mono'>run {_e(run['id'])}</span></h1>"]
+    if not results["complete"]:
+        out.append(
+            '<div class="banner">INCOMPLETE: the run was interrupted; the results hold only what finished '
+            f"({len(entries)} entries).</div>"
+        )
+    total = Counter(c["verdict"] for e in entries for c in e["checks"])
+    errors = sum(1 for e in entries if e["status"] == "error")
+    out.append(
+        "<p>"
+        + " ".join(_badge(v, f"{total[v]} {v}") for v in VERDICTS)
+        + f" <span class='muted'>over {len(entries)} scenario × client entries"
+        + (f", {_badge('error', f'{errors} harness error' + ('s' if errors != 1 else ''))}" if errors else "")
+        + "</span></p>"
+    )
+    host = run.get("host") or {}
+    host_s = ", ".join(f"{k} {v}" for k, v in host.items())
+    rows = [
+        ("started", _e(run["started_at"])),
+        ("finished", _e(run.get("finished_at") or "—")),
+        ("complete", "yes" if results["complete"] else "<b>no (interrupted)</b>"),
+        ("backend", _e(run["backend"])),
+        ("harness", _e(run["harness_version"])),
+        ("base seed", _e(run.get("seed"))),
+        ("command", f"<code>{_e(run['command'])}</code>"),
+        ("host", _e(host_s)),
+    ]
+    if run.get("options"):
+        rows.append(("options file", f"<code>{_e(compact(run['options'], 20, 1000))}</code>"))
+    out.append('<div class="grid2"><div>' + _kv_table(rows) + "</div><div>" + _versions(entries) + "</div></div>")
+    return "\n".join(out)
+
+
+def _versions(entries: list[dict]) -> str:
+    clients: dict[str, dict[str, Any]] = {}
+    servers: dict[str, Counter] = defaultdict(Counter)
+    for e in entries:
+        c = clients.setdefault(e["client"], {"library": e["library"], "versions": Counter(), "families": {}})
+        c["versions"][e["client_version"]] += 1
+        c["families"][e["family"]] = None
+        for k, v in e["server_versions"].items():
+            servers[k][v] += 1
+    rows = "".join(
+        f"<tr><td><b>{_e(name)}</b></td><td class='mono'>{_e(c['library'])}</td>"
+        f"<td class='mono'>{_e(', '.join(c['versions']))}</td><td>{_e(', '.join(c['families']))}</td></tr>"
+        for name, c in sorted(clients.items())
+    )
+    srows = "".join(
+        f"<tr><td><b>{_e(name)}</b></td><td class='mono'>{_e(', '.join(vs))}</td></tr>"
+        for name, vs in sorted(servers.items())
+    )
+    return (
+        "<table class='versions'><tr><th>client</th><th>library</th><th>version</th><th>family</th></tr>"
+        + rows
+        + "</table><table class='versions'><tr><th>server</th><th>version</th></tr>"
+        + srows
+        + "</table>"
+    )
+
+
+def _tally(entries: list[dict]) -> str:
+    head = "".join(f"<th>{_badge(v)}</th>" for v in (*VERDICTS, "n/a", "error"))
+    rows = []
+    for client in all_clients(entries):
+        mine = [e for e in entries if e["client"] == client]
+        c: Counter = Counter()
+        for e in mine:
+            c.update(counts(e))
+        na = sum(1 for e in mine if not_applicable(e))
+        err = sum(1 for e in mine if e["status"] != "ok")
+        cells = "".join(f"<td class='num'>{c[v]}</td>" for v in VERDICTS)
+        rows.append(f"<tr><td><b>{_e(client)}</b></td>{cells}<td>{na}</td><td>{err}</td><td>{len(mine)}</td></tr>")
+    return (
+        f"<table class='tally'><tr><th>client</th>{head}<th>entries</th></tr>{''.join(rows)}</table>"
+        "<p class='small muted'>checks per verdict; n/a: entries the library cannot run (no checks apply); "
+        "error: entries where the harness's environment failed.</p>"
+    )
+
+
+def _deviations(entries: list[dict]) -> str:
+    items = []
+    for e in entries:
+        for c in e["checks"]:
+            if c["verdict"] != "deviates":
+                continue
+            unit = f" {c['unit']}" if c["unit"] and is_number(c["documented"]) else ""
+            ounit = f" {c['unit']}" if c["unit"] and (is_number(c["observed"]) or number_list(c["observed"])) else ""
+            items.append(
+                f"<li><a href='#{_e(check_anchor(e, c['id']))}'><b>{_e(e['scenario'])}</b> / {_e(e['client'])} / "
+                f"<code>{_e(c['id'])}</code></a>: documented <code>{_e(compact(c['documented']))}{_e(unit)}</code>, "
+                f"observed <code>{_e(compact(c['observed']))}{_e(ounit)}</code>"
+                f"<div class='small muted'>{_e(c['detail'])}</div></li>"
+            )
+    errs = [
+        f"<li><a href='#{_e(entry_anchor(e))}'><b>{_e(e['scenario'])}</b> / {_e(e['client'])}</a>: "
+        f"{_badge(e['status'])} {_e(e['error'])}</li>"
+        for e in entries
+        if e["status"] != "ok"
+    ]
+    out = []
+    if items:
+        out.append(f"<h3>Deviations from the documentation ({len(items)})</h3><ul class='devs'>{''.join(items)}</ul>")
+    if errs:
+        out.append(f"<h3>Harness errors (environment, not verdicts) ({len(errs)})</h3><ul>{''.join(errs)}</ul>")
+    return "".join(out)
+
+
+def _matrix(entries: list[dict]) -> str:
+    out = []
+    for family, scenarios in families(entries).items():
+        clients = family_clients(scenarios)
+        head = "".join(f"<th>{_e(c)}</th>" for c in clients)
+        rows = []
+        for scenario, by_client in scenarios.items():
+            ids: list[str | None] = list(check_ids(by_client)) or [None]
+            summary = next(iter(by_client.values()))["summary"]
+            for i, cid in enumerate(ids):
+                cells = []
+                for client in clients:
+                    e = by_client.get(client)
+                    state = cell_state(e, cid)
+                    if e is None:
+                        cells.append(f"<td class='cell'>{_badge('not-run', '·', title='not run')}</td>")
+                    elif state in VERDICTS:
+                        cells.append(f"<td class='cell'>{_badge(state, href=check_anchor(e, cid))}</td>")
+                    elif state == "none":
+                        cells.append(
+                            f"<td class='cell'>{_badge('none', '—', title='no such check for this client')}</td>"
+                        )
+                    else:
+                        why = e.get("error") or e.get("unsupported") or state
+                        cells.append(f"<td class='cell'>{_badge(state, href=entry_anchor(e), title=why)}</td>")
+                scn = (
+                    f"<td class='scn' rowspan='{len(ids)}' title='{_e(summary)}'>"
+                    f"<a href='#s-{_e(slug(scenario))}'>{_e(scenario)}</a></td>"
+                    if i == 0
+                    else ""
+                )
+                rows.append(
+                    f"<tr class='{'first' if i == 0 else ''}'>{scn}<td class='cid'>{_e(cid or '—')}</td>"
+                    f"{''.join(cells)}</tr>"
+                )
+        out.append(
+            f"<h3>{_e(family)}</h3><table class='matrix'><tr><th>scenario</th><th>check</th>{head}</tr>"
+            f"{''.join(rows)}</table>"
+        )
+    out.append(
+        "<p class='small muted'>Each verdict links to its evidence. n/a: the library lacks what the scenario needs; "
+        "—: the check does not apply to that client; error: the harness's environment failed.</p>"
+    )
+    return "\n".join(out)
+
+
+# -- one entry
+
+
+def _actors(entry: dict) -> str:
+    rows = []
+    for name, a in entry["actors"].items():
+        opts = a.get("options") or {}
+        opts_s = _e(compact(opts, 20, 600)) if opts else "<span class='muted'>library defaults</span>"
+        wl = {k: v for k, v in (a.get("workload") or {}).items() if v not in (None, False, 0, "", {}, [])}
+        rows.append(
+            f"<tr><td><b>{_e(name)}</b></td><td class='mono'>{_e(', '.join(map(str, a.get('links') or [])))}</td>"
+            f"<td class='mono small'>{_e(', '.join(map(str, a.get('servers') or [])))}</td>"
+            f"<td class='mono'>{opts_s}</td>"
+            f"<td class='mono small'>{_e(compact(wl, 10, 300)) if wl else ''}</td></tr>"
+        )
+    return (
+        "<table class='actors'><tr><th>actor</th><th>links</th><th>servers</th><th>options</th><th>workload</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _links_faults(entry: dict) -> str:
+    t0 = entry["started_ns"]
+    colours = _link_colours(entry)
+    links = " ".join(
+        f"<span class='chip' style='background:{colours[k]}' title='{_e(u)}'>{_e(k)}</span>"
+        f"<span class='mono small muted'>{_e(u)}</span>"
+        for k, u in entry["links"].items()
+    )
+    out = [f"<p><b>links</b> {links}</p>"]
+    if entry["faults"]:
+        rows = []
+        for f in entry["faults"]:
+            end = f"{(f['end_ns'] - t0) / 1e9:.3f}" if f.get("end_ns") is not None else "never (to the end)"
+            lag = []
+            if f.get("applied_ns") is not None:
+                lag.append(f"applied +{(f['applied_ns'] - f['start_ns']) / 1e6:.1f} ms")
+            if f.get("reverted_ns") is not None and f.get("end_ns") is not None:
+                lag.append(f"reverted +{(f['reverted_ns'] - f['end_ns']) / 1e6:.1f} ms")
+            rows.append(
+                f"<tr><td><b>{_e(f['kind'])}</b></td><td class='mono'>{_e(f['target'])}</td>"
+                f"<td class='mono'>{_e(compact(f['params'])) if f['params'] else ''}</td>"
+                f"<td class='num'>{(f['start_ns'] - t0) / 1e9:.3f}</td><td class='num'>{_e(end)}</td>"
+                f"<td class='small muted'>{_e(', '.join(lag))}</td></tr>"
+            )
+        out.append(
+            "<table class='faults'><tr><th>fault</th><th>target</th><th>params</th><th>start (s)</th>"
+            "<th>end (s)</th><th></th></tr>" + "".join(rows) + "</table>"
+        )
+    else:
+        out.append("<p class='muted'>no faults</p>")
+    if entry.get("schedules"):
+        out.append(f"<p class='small'><b>schedules</b> <code>{_e(compact(entry['schedules'], 10, 800))}</code></p>")
+    return "".join(out)
+
+
+PALETTE = ("#0969da", "#e16f24", "#1a7f37", "#8250df", "#bf3989", "#1b7c83", "#9a6700", "#57606a")
+
+
+def _link_colours(entry: dict) -> dict[str, str]:
+    # Links named like "n1-client" and "n1-observer" share their server's colour.
+    servers = list(dict.fromkeys(k.split("-")[0] for k in entry["links"]))
+    return {k: PALETTE[servers.index(k.split("-")[0]) % len(PALETTE)] for k in entry["links"]}
+
+
+def _checks(entry: dict, plots: _Plots) -> str:
+    if not entry["checks"]:
+        return "<p class='muted'>no checks</p>"
+    rows = []
+    charts = []
+    for c in entry["checks"]:
+        src = c["source"]
+        band = f"[{num(c['band'][0])}, {num(c['band'][1])}]" if c.get("band") else ""
+        rows.append(
+            f"<tr id='{_e(check_anchor(entry, c['id']))}' class='row-{_e(c['verdict'])}'>"
+            f"<td class='mono'><a href='#{_e(check_anchor(entry, c['id']))}'>{_e(c['id'])}</a></td>"
+            f"<td>{_badge(c['verdict'])}</td>"
+            f"<td class='mono'>{_e(compact(c['documented']))}</td>"
+            f"<td class='mono obs'>{_e(compact(c['observed']))}</td>"
+            f"<td>{_e(c['unit'] or '')}</td><td class='mono'>{_e(band)}</td>"
+            f"<td class='detail'>{_e(c['detail'])}"
+            f"<div class='quote'>“{_e(src['quote'])}” — {_e(src['document'])} "
+            f"<span class='mono'>({_e(src['file'])})</span></div></td></tr>"
+        )
+        if number_list(c["observed"]):
+            charts.append(plots.div(values_spec(c)))
+    table = (
+        "<table class='checks'><tr><th class='w-id'>check</th><th class='w-v'>verdict</th>"
+        "<th class='w-doc'>documented</th><th class='w-obs'>observed</th><th class='w-unit'>unit</th>"
+        "<th class='w-band'>band</th><th>detail and source</th></tr>" + "".join(rows) + "</table>"
+    )
+    if charts:
+        table += "<div class='grid2'>" + "".join(f"<div>{c}</div>" for c in charts) + "</div>"
+    return table
+
+
+def _is_ledger(v: Any) -> bool:
+    return isinstance(v, dict) and all(k in v for k in ("phases", "totals", "exceptions"))
+
+
+def _is_summary(v: Any) -> bool:
+    return isinstance(v, dict) and set(v) == {"n", "min", "median", "max"}
+
+
+def _is_links(v: Any, links: dict) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, str) and x in links for x in v)
+
+
+def _chips(names: list[str], colours: dict[str, str]) -> str:
+    return "".join(f"<span class='chip' style='background:{colours[n]}'>{_e(n)}</span>" for n in names)
+
+
+LEDGER_FATES = ("delivered", "lost", "duplicated", "refused", "refused_but_delivered")
+BAD_FATES = {"lost", "duplicated", "refused_but_delivered"}
+
+
+def _ledger(v: dict) -> str:
+    phases = v["phases"] if isinstance(v["phases"], dict) else {}
+    totals = v["totals"] if isinstance(v["totals"], dict) else {}
+    seen = {k for p in phases.values() if isinstance(p, dict) for k in p} | set(totals)
+    fates = [f for f in LEDGER_FATES if f in seen] + sorted(seen - set(LEDGER_FATES))
+    head = "".join(f"<th>{_e(f)}</th>" for f in fates)
+
+    def row(name: str, counts_: dict, bold: bool = False) -> str:
+        cells = "".join(
+            f"<td class='num{' hot' if f in BAD_FATES and counts_.get(f) else ''}'>{_e(counts_.get(f, 0))}</td>"
+            for f in fates
+        )
+        label = f"<b>{_e(name)}</b>" if bold else _e(name)
+        return f"<tr><td>{label}</td>{cells}</tr>"
+
+    rows = "".join(row(p, c if isinstance(c, dict) else {}) for p, c in phases.items())
+    rows += row("total", totals, bold=True)
+    others = {k: x for k, x in v.items() if k not in ("phases", "totals", "exceptions")}
+    out = f"<table class='ledger'><tr><th>phase</th>{head}</tr>{rows}</table>"
+    if others:
+        out += f"<div class='small'>{_e(', '.join(f'{k} {compact(x)}' for k, x in others.items()))}</div>"
+    exc = v["exceptions"] if isinstance(v["exceptions"], dict) else {}
+    for kind, seqs in exc.items():
+        if isinstance(seqs, list) and all(isinstance(s, int) for s in seqs):
+            listed = ", ".join(int_ranges(sorted(seqs)))
+            total = totals.get(kind)
+            more = f" (first {len(seqs)} of {total})" if isinstance(total, int) and total > len(seqs) else ""
+            out += f"<div class='small'><b>{_e(kind)}</b> seq{more}: <span class='mono'>{_e(listed)}</span></div>"
+        else:
+            out += f"<div class='small'><b>{_e(kind)}</b>: <span class='mono'>{_e(compact(seqs))}</span></div>"
+    return out
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, bool | int | float | str)
+
+
+def _cell_text(row: dict, col: str) -> str:
+    return compact(row[col]) if col in row else ""
+
+
+def metric_html(v: Any, entry: dict) -> str:
+    """One metric value, rendered by its shape (never by its name)."""
+    links = entry["links"]
+    if number_list(v) and len(v) > 12:
+        ordered = sorted(v)
+        mid = ordered[len(v) // 2] if len(v) % 2 else (ordered[len(v) // 2 - 1] + ordered[len(v) // 2]) / 2
+        return (
+            f"<span class='mono'>{_e(compact(v, 12, 400))}</span> <span class='muted small'>min {_e(num(ordered[0]))}"
+            f" · median {_e(num(mid))} · max {_e(num(ordered[-1]))}</span>"
+        )
+    if isinstance(v, str) and v in links:
+        return _chips([v], _link_colours(entry))
+    if _scalar(v):
+        return f"<span class='mono'>{_e(compact(v, 8, 400))}</span>"
+    if _is_ledger(v):
+        return _ledger(v)
+    if _is_summary(v):
+        return (
+            f"<span class='mono'>n={_e(compact(v['n']))} · min {_e(compact(v['min']))} · "
+            f"median {_e(compact(v['median']))} · max {_e(compact(v['max']))}</span>"
+        )
+    if _is_links(v, links):
+        return _chips(v, _link_colours(entry))
+    if isinstance(v, list) and v and all(isinstance(x, list) and (not x or _is_links(x, links)) for x in v):
+        colours = _link_colours(entry)
+        return "".join(
+            f"<div class='chiprow'><span class='idx'>{i}</span>{_chips(x, colours)}</div>" for i, x in enumerate(v, 1)
+        )
+    if isinstance(v, dict) and v and all(_scalar(x) for x in v.values()):
+        return "<span class='mono'>" + " · ".join(f"{_e(k)}: {_e(compact(x))}" for k, x in v.items()) + "</span>"
+    if (
+        isinstance(v, dict)
+        and v
+        and all(isinstance(x, dict) and all(_scalar(y) for y in x.values()) for x in v.values())
+    ):
+        cols = list(dict.fromkeys(k for x in v.values() for k in x))
+        head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+        body = "".join(
+            f"<tr><td>{_e(k)}</td>" + "".join(f"<td class='num'>{_e(_cell_text(x, c))}</td>" for c in cols) + "</tr>"
+            for k, x in v.items()
+        )
+        return f"<table class='ledger'><tr><th></th>{head}</tr>{body}</table>"
+    if (
+        isinstance(v, dict)
+        and v
+        and all(_scalar(x) or (isinstance(x, list) and all(_scalar(y) for y in x)) for x in v.values())
+    ):
+        return "".join(f"<div class='mono'>{_e(k)}: {_e(compact(x, 12, 400))}</div>" for k, x in v.items())
+    text = json.dumps(v, separators=(",", ":"), default=str)
+    if len(text) > 600:
+        text = text[:599] + f"… ({len(text)} chars)"
+    return f"<code>{_e(text)}</code>"
+
+
+def _metrics(entry: dict) -> str:
+    if not entry["metrics"]:
+        return "<p class='muted'>no metrics</p>"
+    rows = "".join(
+        f"<tr><th class='mono'>{_e(k)}</th><td>{metric_html(v, entry)}</td></tr>" for k, v in entry["metrics"].items()
+    )
+    return f"<table class='kv metrics'>{rows}</table>"
+
+
+def _entry(entry: dict, plots: _Plots) -> str:
+    c = counts(entry)
+    state = "ok"
+    if entry["status"] != "ok":
+        state = "bad"
+    elif c["deviates"]:
+        state = "dev"
+    is_open = " open" if state != "ok" else ""
+    if entry["status"] != "ok":
+        badges = _badge(entry["status"])
+    elif not_applicable(entry):
+        badges = _badge("n/a")
+    else:
+        badges = " ".join(_badge(v, f"{c[v]} {v}") for v in VERDICTS if c[v])
+    dur = (entry["ended_ns"] - entry["started_ns"]) / 1e9
+    head = (
+        f"<summary><span class='client'>{_e(entry['client'])}</span> "
+        f"<span class='muted mono small'>{_e(entry['library'])} {_e(entry['client_version'])}</span> &nbsp; {badges}"
+        f" <span class='muted small'>· {dur:.1f} s</span></summary>"
+    )
+    body = [
+        f"<p class='small'><b>status</b> {_e(entry['status'])} · <b>seed</b> {_e(entry['seed'])} · "
+        f"<b>topology</b> {_e(entry['topology'])} · <b>backend</b> {_e(entry['backend'])} · "
+        f"<b>servers</b> {_e(', '.join(f'{k} {v}' for k, v in entry['server_versions'].items()))} · "
+        f"<b>events</b> {len(entry['events'])}</p>"
+    ]
+    if entry["status"] != "ok":
+        body.append(f"<div class='err'><b>{_e(entry['status'])}</b>: {_e(entry.get('error') or '')}</div>")
+    if entry.get("unsupported"):
+        body.append(f"<div class='note'><b>unsupported</b>: {_e(entry['unsupported'])}</div>")
+    body.append(_actors(entry))
+    body.append(_links_faults(entry))
+    spec = timeline_spec(entry)
+    if spec is not None:
+        body.append("<h4>Timeline</h4>" + plots.div(spec, "timeline"))
+    else:
+        body.append("<p class='muted'>no events recorded</p>")
+    body.append("<h4>Checks</h4>" + _checks(entry, plots))
+    body.append("<h4>Metrics</h4>" + _metrics(entry))
+    body.append(f"<p class='small'><b>reproduce</b> <code>{_e(replay_command(entry))}</code></p>")
+    cls = f"entry {state}"
+    return (
+        f"<details class='{cls}' id='{_e(entry_anchor(entry))}'{is_open}>{head}"
+        f"<div class='body'>{''.join(body)}</div></details>"
+    )
+
+
+def _sections(entries: list[dict], plots: _Plots) -> str:
+    out = []
+    for family, scenarios in families(entries).items():
+        out.append(f"<h2 id='f-{_e(slug(family))}'>{_e(family)}: scenarios</h2>")
+        for scenario, by_client in scenarios.items():
+            summary = next(iter(by_client.values()))["summary"]
+            out.append(
+                f"<h3 id='s-{_e(slug(scenario))}' class='mono'>{_e(scenario)}</h3>"
+                f"<p class='scenario-summary'>{_e(summary)}</p>"
+            )
+            out.extend(_entry(by_client[c], plots) for c in sorted(by_client))
+    return "\n".join(out)
+
+
+def _footer(results: dict) -> str:
+    return (
+        "<h2 id='reproduce'>Reproduce</h2>"
+        "<p>One scenario × client, from its work folder (the drivers' configs, event logs and server logs):</p>"
+        "<pre>harness replay &lt;out&gt;/work/&lt;scenario&gt;--&lt;client&gt;</pre>"
+        "<p>(each section above gives its own command). The whole run:</p>"
+        f"<pre>{_e(results['run']['command'])}</pre>"
+        f"<p class='small muted'>base seed {_e(results['run'].get('seed'))}; each entry's seed is derived from it, "
+        "the scenario and the client.</p>"
+    )
+
+
+def render(results: dict) -> str:
+    """The whole report as one self-contained HTML document."""
+    from plotly.offline import get_plotlyjs
+
+    entries = results["entries"]
+    plots = _Plots()
+    sections = _sections(entries, plots)
+    title = f"Fault harness report · run {results['run']['id']}"
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
+        _header(results),
+        "<div class='toolbar'><a href='#overview'>overview</a> · "
+        + " · ".join(f"<a href='#f-{_e(slug(f))}'>{_e(f)}</a>" for f in families(entries))
+        + " · <a href='#reproduce'>reproduce</a>"
+        "<button id='expand-all' type='button'>expand all</button>"
+        "<button id='collapse-all' type='button'>collapse all</button></div>",
+        "<h2 id='overview'>Overview</h2>",
+        _tally(entries),
+        _deviations(entries),
+        _matrix(entries),
+        sections,
+        _footer(results),
+        "</main>",
+        f"<script>{get_plotlyjs()}</script>",
+        f"<script>{SCRIPT}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,116 @@
+"""The Markdown summary of a run, fit for a CI job summary (GitHub step summary).
+
+Compact: run info, the scenario x client table per family (verdict counts per
+cell, as on the terminal), every deviation with what was documented and what was
+observed, harness errors, versions. The details are in report.html beside it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from harness.report.html import (
+    all_clients,
+    compact,
+    families,
+    family_clients,
+    is_number,
+    not_applicable,
+    number_list,
+)
+from harness.summary import counts
+
+_SPECIAL = "\\`*_[]<>|#"
+
+
+def text(s: object) -> str:
+    """Plain text from the data, safe inside Markdown (and its tables)."""
+    out = " ".join(str(s).split())
+    return "".join("\\" + ch if ch in _SPECIAL else ch for ch in out)
+
+
+def code(s: object) -> str:
+    """An inline code span holding any text (pipes escaped for tables)."""
+    s = " ".join(str(s).split()).replace("|", "\\|")
+    fence = "`"
+    while fence in s:
+        fence += "`"
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def cell(entry: dict | None) -> str:
+    if entry is None:
+        return "·"
+    if entry["status"] != "ok":
+        return f"**{entry['status'].upper()}**"
+    if not_applicable(entry):
+        return "n/a"
+    c = counts(entry)
+    s = f"{c['conforms']}/{c['deviates']}/{c['not-measured']}"
+    return f"**{s}** ❌" if c["deviates"] else s
+
+
+def render(results: dict) -> str:
+    run = results["run"]
+    entries = results["entries"]
+    out = [f"## Fault harness run {code(run['id'])}", ""]
+    if not results["complete"]:
+        out += ["> [!WARNING]", "> **INCOMPLETE**: the run was interrupted; the results hold only what finished.", ""]
+    total = Counter(c["verdict"] for e in entries for c in e["checks"])
+    errors = [e for e in entries if e["status"] != "ok"]
+    host = run.get("host") or {}
+    out += [
+        f"**{total['conforms']}** conform · **{total['deviates']}** deviate · **{total['not-measured']}** not measured"
+        f" · {len(entries)} entries ({len(all_clients(entries))} clients)"
+        + (f" · **{len(errors)} harness error{'s' if len(errors) != 1 else ''}**" if errors else ""),
+        "",
+        f"{text(run['started_at'])}"
+        + (f" → {text(run['finished_at'])}" if run.get("finished_at") else "")
+        + f" · backend {code(run['backend'])} · harness {text(run['harness_version'])}"
+        + f" · base seed {text(run.get('seed'))} · host {text(', '.join(f'{k} {v}' for k, v in host.items()))}",
+        "",
+        f"Command: {code(run['command'])}",
+    ]
+    for family, scenarios in families(entries).items():
+        clients = family_clients(scenarios)
+        out += ["", f"### {text(family)}", ""]
+        out.append("| scenario | " + " | ".join(code(c) for c in clients) + " |")
+        out.append("|---|" + "---|" * len(clients))
+        for scenario, by_client in scenarios.items():
+            out.append(f"| {code(scenario)} | " + " | ".join(cell(by_client.get(c)) for c in clients) + " |")
+    out += ["", "Cells: conforms/deviates/not-measured; n/a: the library lacks what the scenario needs."]
+
+    devs = [(e, c) for e in entries for c in e["checks"] if c["verdict"] == "deviates"]
+    if devs:
+        out += ["", f"### Deviations from the documentation ({len(devs)})", ""]
+        for e, c in devs:
+            unit = f" {c['unit']}" if c["unit"] and is_number(c["documented"]) else ""
+            ounit = f" {c['unit']}" if c["unit"] and (is_number(c["observed"]) or number_list(c["observed"])) else ""
+            out.append(
+                f"- {code(e['scenario'])} / **{text(e['client'])}** / {code(c['id'])}: "
+                f"documented {code(compact(c['documented'], 6) + unit)}, "
+                f"observed {code(compact(c['observed'], 6) + ounit)}  "
+            )
+            out.append(f"  {text(c['detail'])}")
+    if errors:
+        out += ["", f"### Harness errors ({len(errors)})", ""]
+        out += [f"- {code(e['scenario'])} / **{text(e['client'])}**: {text(e['error'])}" for e in errors]
+
+    libs: dict[str, str] = {}
+    servers: dict[str, set] = defaultdict(set)
+    for e in entries:
+        libs.setdefault(e["client"], f"{e['library']} {e['client_version']}")
+        for k, v in e["server_versions"].items():
+            servers[k].add(v)
+    out += [
+        "",
+        "### Versions",
+        "",
+        "Clients: " + ", ".join(f"{text(k)} {code(v)}" for k, v in sorted(libs.items())),
+        "",
+        "Servers: " + ", ".join(f"{text(k)} {code(', '.join(sorted(v)))}" for k, v in sorted(servers.items())),
+        "",
+        "The full report, with every timeline and the evidence of each check: `report.html` beside this file.",
+    ]
+    return "\n".join(out) + "\n"
