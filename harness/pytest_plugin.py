@@ -26,6 +26,7 @@ from harness.scenario import Scenario, load_file
 
 _POOL = pytest.StashKey[TopologyPool]()
 _SESSION = pytest.StashKey[str]()
+_STARTED = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,6 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except HarnessError as e:
             raise pytest.UsageError(e.line()) from None
         config.stash[_SESSION] = uuid.uuid4().hex[:12]
+        config.stash[_STARTED] = results.now_iso()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -188,6 +190,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     res = results.new(
         config.getoption("backend"), config.getoption("harness_seed"), ["pytest", *config.invocation_params.args]
     )
+    res["run"]["started_at"] = config.stash.get(_STARTED, res["run"]["started_at"])
     order = {name: i for i, name in enumerate(sorted({e["scenario"] for e in entries}))}
     res["entries"] = sorted(entries, key=lambda e: (order[e["scenario"]], e["client"]))
     results.finish(res, complete=session.shouldstop is False and session.shouldfail is False)

@@ -25,7 +25,7 @@ SCHEMA_VERSION = 1
 FILENAME = "results.json"
 
 
-def _now() -> str:
+def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
@@ -35,7 +35,7 @@ def new(backend: str, seed: int | None, command: list[str] | None = None) -> dic
         "schema_version": SCHEMA_VERSION,
         "run": {
             "id": uuid.uuid4().hex[:12],
-            "started_at": _now(),
+            "started_at": now_iso(),
             "finished_at": None,
             "harness_version": __version__,
             "backend": backend,
@@ -56,7 +56,7 @@ def new(backend: str, seed: int | None, command: list[str] | None = None) -> dic
 
 def finish(results: dict, complete: bool) -> None:
     results["complete"] = complete
-    results["run"]["finished_at"] = _now()
+    results["run"]["finished_at"] = now_iso()
 
 
 def validate(results: dict) -> list[str]:

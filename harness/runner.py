@@ -71,6 +71,7 @@ def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, backend: str, seed: 
         "ended_ns": 0,
         "actors": {},
         "links": {},
+        "link_roles": {},
         "faults": [],
         "schedules": [],
         "events": [],
@@ -134,6 +135,7 @@ def _record(entry: dict, run: Run) -> None:
     entry["faults"] = run.faults.records
     entry["schedules"] = run.schedules
     entry["actors"] = run.actors
+    entry["link_roles"] = run.link_roles()
     entry["ended_ns"] = t1
     problems = [p for d in run.drivers.values() for p in d.problems]
     if problems and entry["status"] == "ok":

@@ -166,6 +166,12 @@ class Run:
         """URL of every client-facing link of the topology."""
         return {x.name: self.url(x.name) for x in self.live.topology.links if x.role in ("client", "observer")}
 
+    def link_roles(self) -> dict[str, str]:
+        """Every link of the topology (and any fixed-port link of this run) with its role."""
+        roles = {x.name: x.role for x in self.live.topology.links}
+        roles |= {name: "client" for name, _ in self._fixed if name}
+        return roles
+
     def url(self, link: str) -> str:
         return self.live.url(link)
 

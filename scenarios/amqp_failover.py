@@ -317,8 +317,13 @@ def _(j: Judge) -> None:
         j.verdict(
             "urls.next",
             went_on,
-            {"connected_to": link_of(j, connected) if connected else None},
-            "with the first endpoint refused, the next in the list (a2) was tried and connected",
+            {"connected_to": link_of(j, connected) if connected else None, "attempts": order},
+            "first endpoint refused: "
+            + (
+                "the next in the list (a2) was tried and connected"
+                if went_on
+                else f"attempts went only to {sorted({x for x in order if x})}, a2 never tried"
+            ),
             documented="the next in the list",
         )
     if j.applies("connection_details.per_attempt"):
