@@ -137,7 +137,9 @@ def _record(entry: dict, run: Run) -> None:
     entry["actors"] = run.actors
     entry["link_roles"] = run.link_roles()
     entry["ended_ns"] = t1
-    problems = [p for d in run.drivers.values() for p in d.problems]
+    # The environment first: a proxy or server that died on its own makes everything
+    # the client did afterwards meaningless, whatever the drivers say.
+    problems = run.live.health() + [p for d in run.drivers.values() for p in d.problems]
     if problems and entry["status"] == "ok":
         entry["status"], entry["error"] = "error", problems[0]
 

@@ -42,6 +42,7 @@ class LocalTopology:
         self.services: dict[str, Proc] = {}
         self._claimed: list[int] = []
         self._paused: set[str] = set()
+        self._down: set[str] = set()  # stopped on purpose (a kill fault): not a death
 
     # -- bring-up --
 
@@ -141,6 +142,7 @@ class LocalTopology:
 
     def kill(self, service: str) -> None:
         proc = self.services[service]
+        self._down.add(service)
         proc.signal(signal.SIGKILL)
         proc.popen.wait(10)
         procs.forget(proc)
@@ -163,9 +165,29 @@ class LocalTopology:
             raise EnvironmentFault(f"{service} is already running")
         self._start_service(service)
         self._wait_ready(service)
+        self._down.discard(service)
 
     def stop(self, service: str) -> None:
+        self._down.add(service)
         self.services[service].stop()
+
+    def health(self) -> list[str]:
+        """What died that no fault stopped: a problem of the harness's environment,
+        which must never be judged as something the client library did."""
+        out = []
+        if self.proxy_proc is None or not self.proxy_proc.alive():
+            code = self.proxy_proc.popen.returncode if self.proxy_proc else None
+            out.append(
+                f"toxiproxy-server died during the scenario (exit code {code}); see {self.workdir}/toxiproxy.stderr"
+            )
+        for name, proc in self.services.items():
+            if name not in self._down and not proc.alive():
+                tail = proc.log_tail(2)
+                out.append(
+                    f"{name} exited by itself during the scenario (exit code {proc.popen.returncode})"
+                    + (f": {tail}" if tail else "")
+                )
+        return out
 
     def reset(self) -> None:
         """Undo every fault: proxies enabled, no toxics, every service running and ready."""
@@ -179,6 +201,7 @@ class LocalTopology:
                 self._start_service(name)
         for name in self.services:
             self._wait_ready(name)
+        self._down.clear()
 
     def versions(self) -> dict[str, str]:
         out = {"toxiproxy": self.toxiproxy.version()}
