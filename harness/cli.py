@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -116,6 +117,19 @@ def _parser() -> argparse.ArgumentParser:
         "bundle", type=Path, metavar="FOLDER", help="a run's work/<scenario>--<client> folder (or its replay.json)"
     )
     rl.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports/runs/<time>-replay)")
+    st = sub.add_parser(
+        "stability",
+        help="run scenarios N times back to back and report any verdict that flipped",
+        description="Run the scenarios N times back to back (or compare runs made already with "
+        "--analyze) and report every verdict that flipped and every timing whose spread across runs "
+        "is wider than its tolerance band. Exit 1 when anything flipped.",
+    )
+    st.add_argument("times", nargs="?", type=int, metavar="N", help="how many runs")
+    st.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario names or patterns (default: all)")
+    st.add_argument("--client", action="append", metavar="NAME", help="client library (repeatable)")
+    st.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="jobs per run (as harness run --jobs)")
+    st.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports/runs/<time>-stability)")
+    st.add_argument("--analyze", nargs="+", type=Path, metavar="DIR", help="compare these runs instead of running")
     c = sub.add_parser("compose", help="generate compose.yaml and compose/ from the topology")
     c.add_argument("--write", action="store_true", help="write the files (default: print compose.yaml)")
     b = sub.add_parser(
@@ -382,6 +396,51 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stability(args: argparse.Namespace) -> int:
+    from harness import stability
+
+    if args.analyze:
+        runs = [results.load(d) for d in args.analyze]
+        out = args.out
+    else:
+        if not args.times or args.times < 2:
+            raise UsageError("say how many runs (at least 2), e.g. harness stability 5 'nats.*'")
+        out = args.out or _default_out("stability")
+        out.mkdir(parents=True, exist_ok=True)
+        patterns = args.scenarios or ["*"]
+        extra = [f"--client={c}" for c in args.client or []] + ["--jobs", str(args.jobs)]
+        runs = []
+        for i in range(1, args.times + 1):
+            started = time.monotonic()
+            print(f"[run {i}/{args.times}] started", flush=True)
+            log = out / f"run-{i}.log"
+            with open(log, "w") as f:
+                rc = subprocess.run(
+                    [sys.executable, "-m", "harness.cli", "run", *patterns, *extra, "--out", str(out / f"run-{i}")],
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                ).returncode
+            if rc in (2, 130):
+                raise UsageError(f"run {i} stopped (exit {rc})", f"see {log}")
+            res = results.load(out / f"run-{i}")
+            runs.append(res)
+            errors = sum(1 for e in res["entries"] if e["status"] != "ok")
+            print(
+                f"[run {i}/{args.times}] done in {time.monotonic() - started:.0f}s: {len(res['entries'])} entries"
+                + (f", {errors} with harness errors" if errors else ""),
+                flush=True,
+            )
+    a = stability.analyze(runs)
+    text = stability.render_text(a)
+    print(text)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "stability.json").write_text(json.dumps(a, indent=1))
+        (out / "stability.txt").write_text(text + "\n")
+        print(f"Stability report: {out / 'stability.txt'}")
+    return 1 if a["flips"] or a["status_flips"] else 0
+
+
 def cmd_compose(args: argparse.Namespace) -> int:
     from harness import compose
 
@@ -422,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             "report": cmd_report,
             "compare": cmd_compare,
             "replay": cmd_replay,
+            "stability": cmd_stability,
         }
         return commands[args.cmd](args)
     except HarnessError as e:
