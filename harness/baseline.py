@@ -31,13 +31,21 @@ def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"baseline {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
+    except OSError as e:
+        raise UsageError(f"cannot read baseline {path}: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:  # not UTF-8, not TOML (a ValueError), or nested too deep
         raise UsageError(f"baseline {path} is not valid TOML: {e}") from None
     out: dict[tuple[str, str, str], Known] = {}
-    for i, d in enumerate(data.get("deviation", [])):
+    deviations = data.get("deviation", [])
+    if not isinstance(deviations, list) or not all(isinstance(d, dict) for d in deviations):
+        raise UsageError(f"baseline {path}: deviation must be a list of [[deviation]] tables")
+    for i, d in enumerate(deviations):
         missing = [k for k in ("scenario", "client", "check", "evidence") if not d.get(k)]
         if missing:
             raise UsageError(f"baseline {path}: deviation #{i + 1} lacks {', '.join(missing)}")
+        wrong = [k for k in ("scenario", "client", "check", "evidence") if not isinstance(d[k], str)]
+        if wrong:
+            raise UsageError(f"baseline {path}: deviation #{i + 1}: {', '.join(wrong)} must be text")
         k = Known(d["scenario"], d["client"], d["check"], d["evidence"].strip())
         out[(k.scenario, k.client, k.check)] = k
     return out

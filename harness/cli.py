@@ -485,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         return commands[args.cmd](args)
     except HarnessError as e:
-        print(f"harness: {e.line()}", file=sys.stderr)
+        # One line, also when it quotes a path or value with a line break in it.
+        print(f"harness: {' '.join(e.line().splitlines())}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("harness: interrupted; everything it started has been stopped", file=sys.stderr)

@@ -47,6 +47,8 @@ class Fault:
     id: int = field(default_factory=lambda: next(_ids))
 
     def __post_init__(self) -> None:
+        if not isinstance(self.params, dict):
+            raise UsageError(f"fault {self.kind!r}: params must be a table, not {self.params!r}")
         if self.kind not in LINK_KINDS + SERVICE_KINDS:
             raise UsageError(
                 f"unknown fault kind {self.kind!r}", f"choose one of: {', '.join(LINK_KINDS + SERVICE_KINDS)}"
@@ -55,7 +57,7 @@ class Fault:
         if needs and needs not in self.params:
             raise UsageError(f"fault {self.kind} needs the parameter {needs}")
         stream = self.params.get("stream", "both")
-        if stream not in STREAMS:
+        if not isinstance(stream, str) or stream not in STREAMS:  # an unhashable value is no stream either
             raise UsageError(f"fault {self.kind}: stream must be one of {', '.join(STREAMS)}, not {stream!r}")
 
     def describe(self) -> dict:

@@ -13,6 +13,7 @@ against what the client actually ran with.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from pathlib import Path
 
@@ -23,6 +24,7 @@ KINDS = {
     "bytes": "a size in bytes",
     "count": "a whole number",
     "bool": "true or false",
+    "text": "text (the name of a documented variant)",
 }
 
 
@@ -33,9 +35,11 @@ def load(path: Path, known: dict[str, str]) -> dict:
         text = path.read_text()
     except OSError as e:
         raise UsageError(f"cannot read options file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"options file {path} is not UTF-8 text: {e.reason} at byte {e.start}") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # TOMLDecodeError is a ValueError; RecursionError: nested too deep
         kind = "JSON" if path.suffix == ".json" else "TOML"
         raise UsageError(f"options file {path} is not valid {kind}: {e}") from None
     if not isinstance(data, dict):
@@ -46,13 +50,13 @@ def load(path: Path, known: dict[str, str]) -> dict:
                 f"options file {path}: unknown option {name!r}", f"known options: {', '.join(sorted(known))}"
             )
         kind = known[name]
-        ok = (
-            isinstance(value, bool)
-            if kind == "bool"
-            else (
-                isinstance(value, int | float) and not isinstance(value, bool) and (kind == "ms" or value == int(value))
-            )
-        )
+        if kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "text":
+            ok = isinstance(value, str)
+        else:  # a finite number (nan and inf are no duration, size or count); a whole one unless ms
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and abs(value) != math.inf
+            ok = ok and value == value and (kind == "ms" or value == int(value))
         if not ok:
             raise UsageError(f"options file {path}: {name} = {value!r} is not {KINDS.get(kind, kind)}")
     return data

@@ -66,7 +66,7 @@ def load(path: Path) -> dict:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{path}: no replay bundle here", "give a run's work/<scenario>--<client> folder") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
         raise UsageError(f"{path}: not a readable replay bundle ({e})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"{path}: not a replay bundle")

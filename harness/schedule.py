@@ -7,6 +7,7 @@ is what a replay runs again.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -28,10 +29,29 @@ class Step:
     times: int = 1  # how many starts in all
 
     def __post_init__(self) -> None:
-        if self.at_s < 0 or (self.for_s is not None and self.for_s < 0):
-            raise UsageError(f"schedule step {self.kind} on {self.target}: times must not be negative")
+        Fault(self.kind, self.target, self.params)  # a bad fault is refused now, not once servers run
+        what = f"schedule step {self.kind} on {self.target!r}"
+        for name in ("at_s", "for_s", "every_s"):
+            value = getattr(self, name)
+            if value is not None or name == "at_s":
+                _check_seconds(f"{what}: {name}", value)
+        if isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 1:
+            raise UsageError(f"{what}: times must be a whole number, at least 1, not {self.times!r}")
         if self.times > 1 and not self.every_s:
-            raise UsageError(f"schedule step {self.kind} on {self.target}: repeating needs every_s")
+            raise UsageError(f"{what}: repeating needs every_s")
+
+
+def _check_seconds(what: str, value: object) -> None:
+    """A number of seconds: finite (also as a float: nan, inf and ints beyond a float's range are refused)
+    and not negative."""
+    try:
+        finite = not isinstance(value, bool) and isinstance(value, int | float) and abs(float(value)) < math.inf
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise UsageError(f"{what} = {value!r} is not a finite number of seconds")
+    if value < 0:
+        raise UsageError(f"{what} must not be negative")
 
 
 @dataclass
@@ -40,6 +60,11 @@ class Schedule:
     seed: int = 0
     jitter_s: float = 0.0  # each start moves by up to this much, drawn from the seed
 
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UsageError(f"schedule seed must be a whole number, not {self.seed!r}")
+        _check_seconds("schedule jitter_s", self.jitter_s)
+
     def expand(self) -> list[tuple[float, int, int]]:
         """(seconds, 0=end/1=begin, occurrence index) sorted; ends before begins at a tie."""
         rng = random.Random(self.seed)
@@ -47,7 +72,9 @@ class Schedule:
         actions: list[tuple[float, int, int]] = []
         for step in self.steps:
             for n in range(step.times):
-                start = step.at_s + n * (step.every_s or 0) + (rng.uniform(0, self.jitter_s) if self.jitter_s else 0)
+                # In floats: a huge whole number of seconds must not overflow when a float is added.
+                start = float(step.at_s) + n * float(step.every_s or 0)
+                start += rng.uniform(0, self.jitter_s) if self.jitter_s else 0
                 end = start + step.for_s if step.for_s is not None else None
                 i = len(self._occurrences)
                 self._occurrences.append((step, start, end))

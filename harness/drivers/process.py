@@ -22,6 +22,28 @@ from harness.errors import EnvironmentFault, UsageError
 STOP_TIMEOUT_S = 15
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_line(line: str) -> tuple[dict | None, str | None]:
+    """One line a driver printed: (the event, None), (None, why it is a problem), (None, None) for a
+    blank line, or for `driver_error` (the event, the error it reports): kept and also a problem."""
+    line = line.strip()
+    if not line:
+        return None, None
+    try:
+        ev = json.loads(line, parse_constant=_no_constant)  # NaN and Infinity are not JSON
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        return None, f"printed a line that is not JSON: {line[:120]!r}"
+    bad = problems("driver-event", ev)
+    if bad:
+        return None, f"printed an event that breaks the contract ({bad[0]}): {line[:120]!r}"
+    if ev["kind"] == "driver_error":
+        return ev, f"reported an error: {' '.join(ev['error'].split())}"  # on one line
+    return ev, None
+
+
 class DriverProcess:
     def __init__(self, spec: DriverSpec, actor: str, config: dict, workdir: Path) -> None:
         bad = problems("driver-config", config)
@@ -56,19 +78,11 @@ class DriverProcess:
                 line = bline.decode(errors="replace").strip()
                 raw.write(line + "\n")
                 raw.flush()
-                if not line:
+                ev, problem = parse_line(line)
+                if problem:
+                    self._problem(problem)
+                if ev is None:
                     continue
-                try:
-                    ev = json.loads(line)
-                except ValueError:
-                    self._problem(f"printed a line that is not JSON: {line[:120]!r}")
-                    continue
-                bad = problems("driver-event", ev)
-                if bad:
-                    self._problem(f"printed an event that breaks the contract ({bad[0]}): {line[:120]!r}")
-                    continue
-                if ev["kind"] == "driver_error":
-                    self._problem(f"reported an error: {ev['error']}")
                 with self._cond:
                     self.events.append({**ev, "source": "client", "actor": self.actor})
                     self._cond.notify_all()

@@ -48,23 +48,27 @@ class ExpectationFile:
 
 @cache
 def files() -> tuple[ExpectationFile, ...]:
-    out = []
-    for path in sorted(HERE.glob("*.toml")):
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise EnvironmentFault(f"expectations file {path.name} is not valid TOML: {e}") from e
-        bad = problems("expectations", data)
-        if bad:
-            raise EnvironmentFault(f"expectations file {path.name} is malformed: {bad[0]}")
-        src = data["source"]
-        where = src.get("seed") or f"{src['package']}:{src['file']}"
-        exps = tuple(
-            Expectation(e["id"], e["claim"], e["quote"], e.get("value"), e.get("unit"), src["title"], where)
-            for e in data["expectation"]
-        )
-        out.append(ExpectationFile(path, data.get("family"), data.get("client"), src, exps))
-    return tuple(out)
+    return tuple(parse_file(path) for path in sorted(HERE.glob("*.toml")))
+
+
+def parse_file(path: Path) -> ExpectationFile:
+    """One expectations file, or EnvironmentFault: one line naming the file."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise EnvironmentFault(f"expectations file {path.name} cannot be read: {e.strerror or e}") from e
+    except (ValueError, RecursionError) as e:  # not UTF-8, not TOML (a ValueError), or nested too deep
+        raise EnvironmentFault(f"expectations file {path.name} is not valid TOML: {e}") from e
+    bad = problems("expectations", data)
+    if bad:
+        raise EnvironmentFault(f"expectations file {path.name} is malformed: {bad[0]}")
+    src = data["source"]
+    where = src["seed"] if "seed" in src else f"{src['package']}:{src['file']}"  # seed may be "" (schema allows)
+    exps = tuple(
+        Expectation(e["id"], e["claim"], e["quote"], e.get("value"), e.get("unit"), src["title"], where)
+        for e in data["expectation"]
+    )
+    return ExpectationFile(path, data.get("family"), data.get("client"), src, exps)
 
 
 def for_client(client: str, family: str) -> dict[str, Expectation]:
@@ -88,11 +92,15 @@ def quote_problem(f: ExpectationFile, e: Expectation) -> str | None:
     else:
         try:
             dist = metadata.distribution(f.source["package"])
-        except metadata.PackageNotFoundError:
+        except (metadata.PackageNotFoundError, ValueError):  # ValueError: an empty package name
             return f"package {f.source['package']} is not installed"
         path = Path(str(dist.locate_file(f.source["file"])))
-    if not path.exists():
+    if not path.is_file():  # also a seed or file naming a folder ("")
         return f"source {path} does not exist"
-    if _normalise(e.quote) not in _normalise(path.read_text(errors="replace")):
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as err:
+        return f"source {path} cannot be read: {err.strerror or err}"
+    if _normalise(e.quote) not in _normalise(text):
         return f"quote of {e.id} is not in {path}"
     return None
