@@ -7,7 +7,7 @@ are all derived from these declarations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from harness.errors import UsageError
@@ -19,6 +19,11 @@ class Service:
     kind: str  # which module in harness/services runs it
     ports: tuple[str, ...]  # named ports the service listens on
     cluster: tuple[str, ...] = ()  # peers it forms a cluster with (names, itself included)
+    # TLS on its client-facing port (the certificates are made per running topology,
+    # see harness/certs.py); a monitoring port stays plain.
+    tls: bool = False
+    # Users that must log in, as (user, password) pairs; empty: no authentication.
+    users: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,11 @@ class Topology:
     description: str
     services: tuple[Service, ...]
     links: tuple[Link, ...] = field(default=())
+
+    @property
+    def tls(self) -> bool:
+        """Some service of this topology needs the per-run certificates."""
+        return any(s.tls for s in self.services)
 
     def service(self, name: str) -> Service:
         for s in self.services:
@@ -110,9 +120,29 @@ def artemis_brokers(count: int) -> Topology:
     return Topology(f"artemis-{count}", desc, services, tuple(links))
 
 
+# The one user of the authentication topologies. The password is no secret: a
+# throwaway server on loopback, and scenarios give clients a wrong one on purpose.
+AUTH_USER = ("harness", "harness-secret")
+
+
+def variant(base: Topology, suffix: str, description: str, *, tls: bool = False, users: tuple = ()) -> Topology:
+    """`base` with TLS and/or authentication on every service ("nats-single" + "tls")."""
+    services = tuple(replace(s, tls=tls, users=users) for s in base.services)
+    return Topology(f"{base.name}-{suffix}", f"{base.description}, {description}", services, base.links)
+
+
 @cache
 def registry() -> dict[str, Topology]:
-    tops = [nats_nodes(1), nats_nodes(3), artemis_brokers(3)]
+    single, one_broker = nats_nodes(1), artemis_brokers(1)
+    tops = [
+        single,
+        nats_nodes(3),
+        artemis_brokers(3),
+        variant(single, "tls", "TLS on its client port (a CA made per run)", tls=True),
+        variant(single, "auth", "users with passwords", users=(AUTH_USER,)),
+        variant(one_broker, "tls", "TLS on its AMQP acceptor (a CA made per run)", tls=True),
+        variant(one_broker, "auth", "security on: one user with a password, no anonymous access", users=(AUTH_USER,)),
+    ]
     return {t.name: t for t in tops}
 
 

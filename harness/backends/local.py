@@ -16,7 +16,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import ports, procs
+from harness import certs, ports, procs
 from harness.errors import EnvironmentFault
 from harness.procs import Proc, wait_until
 from harness.services import KINDS, Addresses, toxiproxy_server
@@ -42,6 +42,9 @@ class LocalTopology:
         self.services: dict[str, Proc] = {}
         self._claimed: list[int] = []
         self._paused: set[str] = set()
+        # The throwaway CA and server certificate of a topology with TLS, made
+        # once per instance into its workdir (harness/certs.py); None without TLS.
+        self.certs: certs.Certs | None = None
         self._down: set[str] = set()  # stopped on purpose (a kill fault): not a death
 
     # -- bring-up --
@@ -67,6 +70,8 @@ class LocalTopology:
         self.addrs.services = {sp: next(it) for sp in service_ports}
         self.addrs.links = {link.name: next(it) for link in topo.links}
         self.toxiproxy = ToxiproxyClient(self.addrs.host, self.addrs.api)
+        if topo.tls:
+            self.certs = certs.generate(self.workdir, f"{topo.name}/{self.instance}")
 
         self._start_toxiproxy()
         for link in topo.links:
@@ -134,7 +139,8 @@ class LocalTopology:
 
     def url(self, link: str) -> str:
         target = self.topology.link(link).to
-        scheme = self._service_module(target).SCHEME if target else "tcp"
+        # The service says which scheme its clients use (tls://, amqps:// with TLS).
+        scheme = self._service_module(target).scheme(self.topology.service(target)) if target else "tcp"
         return f"{scheme}://{self.addrs.link(link)}"
 
     def wire_events(self, since_ns: int, until_ns: int | None = None) -> list[dict]:
@@ -238,6 +244,7 @@ class LocalTopology:
             "addrs": self.addrs.to_json(),
             "ports": self._claimed,
             "urls": {x.name: self.url(x.name) for x in self.topology.links if x.role in ("client", "observer")},
+            "certs": self.certs.to_json() if self.certs else None,
         }
         ports.transfer(self._claimed, self.proxy_proc.pid, f"{self.topology.name}/{self.instance} (up)")
         procs.mark_detached(os.getpid(), info)

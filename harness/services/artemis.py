@@ -14,13 +14,16 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
-from harness import paths
+from harness import certs, paths
 from harness.errors import EnvironmentFault
 
 if TYPE_CHECKING:
@@ -54,8 +57,8 @@ BROKER_XML = """\
    <core xmlns="urn:activemq:core">
       <name>{name}</name>
       <persistence-enabled>false</persistence-enabled>
-      <security-enabled>false</security-enabled>
-      <!-- Unused without persistence; set so that the broker does not warn about them. -->
+      <security-enabled>{security}</security-enabled>
+{security_cache}      <!-- Unused without persistence; set so that the broker does not warn about them. -->
       <journal-type>NIO</journal-type>
       <journal-pool-files>10</journal-pool-files>
       <jmx-management-enabled>false</jmx-management-enabled>
@@ -66,7 +69,7 @@ BROKER_XML = """\
       <acceptors>
          <acceptor name="amqp">tcp://{listen}?{params}</acceptor>
       </acceptors>
-      <address-settings>
+{security_settings}      <address-settings>
          <address-setting match="#">
             <auto-create-addresses>true</auto-create-addresses>
             <auto-create-queues>true</auto-create-queues>
@@ -81,6 +84,11 @@ BROKER_XML = """\
 """
 
 
+def scheme(svc: Service) -> str:
+    """The URL scheme clients use for this broker: amqps:// on a TLS acceptor."""
+    return "amqps" if svc.tls else SCHEME
+
+
 def home() -> Path:
     """ARTEMIS_HOME: the distribution `make setup` installed."""
     entry = paths.manifest().get("binaries", {}).get("artemis")
@@ -93,9 +101,94 @@ def instance_dir(svc: Service, workdir: Path) -> Path:
     return workdir / svc.name
 
 
-def broker_xml(svc: Service, addrs: Addresses) -> str:
+# With security on, the one role every user of the service has may do everything
+# a client of the scenarios does (auto-create included); nobody else may do anything.
+ROLE = "harness"
+SECURITY_SETTINGS = """\
+      <security-settings>
+         <security-setting match="#">
+            <permission type="createNonDurableQueue" roles="{role}"/>
+            <permission type="deleteNonDurableQueue" roles="{role}"/>
+            <permission type="createDurableQueue" roles="{role}"/>
+            <permission type="deleteDurableQueue" roles="{role}"/>
+            <permission type="createAddress" roles="{role}"/>
+            <permission type="deleteAddress" roles="{role}"/>
+            <permission type="consume" roles="{role}"/>
+            <permission type="browse" roles="{role}"/>
+            <permission type="send" roles="{role}"/>
+         </security-setting>
+      </security-settings>
+"""
+
+# No authentication cache: by default the broker keeps a successful login for 10 s
+# (security-invalidation-interval) and would let a client back in with a password
+# that has just been changed; every login is checked against the users file.
+SECURITY_CACHE = """\
+      <authentication-cache-size>0</authentication-cache-size>
+      <authorization-cache-size>0</authorization-cache-size>
+"""
+
+# The JAAS domain bootstrap.xml names ("activemq"): users from the properties files
+# only. `artemis create --allow-anonymous` also lists the GuestLoginModule, which
+# logs in anyone without (or with wrong) credentials as a guest; it is left out, so
+# anonymous access is refused. reload=true re-reads the files when they change.
+LOGIN_CONFIG = """\
+/* Written by harness/services/artemis.py on every start; edits here are lost. */
+activemq {
+   org.apache.activemq.artemis.spi.core.security.jaas.PropertiesLoginModule required
+       debug=false
+       reload=true
+       org.apache.activemq.jaas.properties.user="artemis-users.properties"
+       org.apache.activemq.jaas.properties.role="artemis-roles.properties";
+};
+"""
+
+
+def acceptor_params(svc: Service, workdir: Path) -> str:
+    params = ACCEPTOR_PARAMS
+    if svc.tls:
+        tls = certs.at(workdir)
+        params += (
+            f";sslEnabled=true;keyStoreType=PKCS12;keyStorePath={tls.keystore};keyStorePassword={tls.keystore_password}"
+        )
+    return params
+
+
+def broker_xml(svc: Service, addrs: Addresses, workdir: Path | None = None) -> str:
     listen = escape(addrs.listen(svc.name, "amqp"))
-    return BROKER_XML.format(name=escape(svc.name), listen=listen, params=escape(ACCEPTOR_PARAMS))
+    params = acceptor_params(svc, workdir) if workdir is not None else ACCEPTOR_PARAMS
+    if svc.tls and workdir is None:
+        raise ValueError(f"{svc.name} has TLS: its certificates are in the workdir, which is needed")
+    return BROKER_XML.format(
+        name=escape(svc.name),
+        listen=listen,
+        params=escape(params),
+        security="true" if svc.users else "false",
+        security_settings=SECURITY_SETTINGS.format(role=ROLE) if svc.users else "",
+        security_cache=SECURITY_CACHE if svc.users else "",
+    )
+
+
+def _properties_escape(text: str) -> str:
+    """A key or value for a java.util.Properties file (the users and roles files)."""
+    out = []
+    for ch in text:
+        if ch in "\\=:#! " or not ch.isprintable() or ord(ch) > 126:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def write_security(svc: Service, inst: Path) -> None:
+    """The instance's login.config, users and roles for `svc.users` (security on)."""
+    etc = inst / "etc"
+    (etc / "login.config").write_text(LOGIN_CONFIG)
+    header = "# Written by harness/services/artemis.py on every start; edits here are lost.\n"
+    users = "".join(f"{_properties_escape(u)} = {_properties_escape(p)}\n" for u, p in svc.users)
+    (etc / "artemis-users.properties").write_text(header + users)
+    members = ",".join(_properties_escape(u) for u, _ in svc.users)
+    (etc / "artemis-roles.properties").write_text(header + f"{ROLE} = {members}\n")
 
 
 def _create(artemis_home: Path, instance: Path, name: str) -> None:
@@ -149,7 +242,9 @@ def launch(
     # A workdir that is kept (`harness up`) may hold an instance of another install.
     if not (inst / "bin" / "artemis").exists() or f"ARTEMIS_HOME='{artemis_home}'" not in _read(profile):
         _create(artemis_home, inst, svc.name)
-    (inst / "etc" / "broker.xml").write_text(broker_xml(svc, addrs))
+    (inst / "etc" / "broker.xml").write_text(broker_xml(svc, addrs, workdir))
+    if svc.users:
+        write_security(svc, inst)
     # Without persistence a broker starts empty, a restarted one too: drop page files.
     shutil.rmtree(inst / "data", ignore_errors=True)
     # The backend appends every run's console to one log: ready() and version()
@@ -171,8 +266,9 @@ def console(svc: Service, workdir: Path) -> str:
         return ""
 
 
-def _frame(body: bytes) -> bytes:
-    return struct.pack(">IBBH", 8 + len(body), 2, 0, 0) + body  # size, doff, AMQP frame, channel 0
+def _frame(body: bytes, kind: int = 0) -> bytes:
+    # size, doff, frame type (0 AMQP, 1 SASL), channel 0
+    return struct.pack(">IBBH", 8 + len(body), 2, kind, 0) + body
 
 
 # An AMQP 1.0 protocol header, an open (container-id "harness-ready") and a close:
@@ -181,29 +277,155 @@ _CID = b"harness-ready"
 _OPEN = _frame(b"\x00\x53\x10\xc0" + bytes([len(_CID) + 3, 1, 0xA1, len(_CID)]) + _CID)
 _CLOSE = _frame(b"\x00\x53\x18\x45")
 _HEADER = b"AMQP\x00\x01\x00\x00"
+_SASL_HEADER = b"AMQP\x03\x01\x00\x00"
+_SASL_MECHANISMS, _SASL_OUTCOME = b"\x00\x53\x40", b"\x00\x53\x44"
 
 
-def handshake(addr: str, timeout: float = 1.0) -> bool:
-    """An AMQP open and close completes at `addr` (a paused broker accepts the TCP
-    connection in the kernel, but never answers)."""
+def _sasl_init(mechanism: bytes, response: bytes | None) -> bytes:
+    """A sasl-init frame: the mechanism (sym8) and, if given, its initial response (vbin8)."""
+    fields = bytes([0xA3, len(mechanism)]) + mechanism
+    count = 1
+    if response is not None:
+        fields += bytes([0xA0, len(response)]) + response
+        count = 2
+    return _frame(b"\x00\x53\x41\xc0" + bytes([len(fields) + 1, count]) + fields, kind=1)
+
+
+class _Reader:
+    """Reads the broker's protocol header and frames off a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buf = sock, b""
+
+    def _need(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed by the broker")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def header(self) -> bytes:
+        return self._need(8)
+
+    def frame(self) -> bytes:
+        """The next frame's body (performative and payload); empty frames skipped."""
+        while True:
+            size, doff = struct.unpack(">IB", self._need(5))
+            self._need(3)
+            body = self._need(size - 8)[doff * 4 - 8 :]
+            if body:
+                return body
+
+
+def sasl_outcome(body: bytes) -> int | None:
+    """The code of a sasl-outcome frame body (0 ok, 1 auth failed, ...), None if it is not one."""
+    if not body.startswith(_SASL_OUTCOME):
+        return None
+    rest = body[3:]
+    # list8 (0xc0 size count) or list32 (0xd0 size4 count4), then the code as a ubyte (0x50)
+    first = rest[3:] if rest[:1] == b"\xc0" else rest[9:] if rest[:1] == b"\xd0" else b""
+    return first[1] if first[:1] == b"\x50" and len(first) > 1 else None
+
+
+def sasl(sock: socket.socket, mechanism: str, response: bytes | None, reader: _Reader | None = None) -> int | None:
+    """A SASL exchange on a fresh connection: the outcome's code (None if the broker
+    answered something else or closed). The broker's mechanisms are not checked: it
+    answers a mechanism it does not offer with a failed outcome, which is the answer.
+    Pass the `reader` that goes on reading the connection: the broker may send its
+    AMQP header right behind the outcome, in the same read."""
+    r = reader or _Reader(sock)
+    sock.sendall(_SASL_HEADER)
+    if r.header() != _SASL_HEADER:
+        return None
+    while not (body := r.frame()).startswith(_SASL_MECHANISMS):
+        pass
+    sock.sendall(_sasl_init(mechanism.encode(), response))
+    while True:
+        body = r.frame()
+        if body.startswith(_SASL_OUTCOME):
+            return sasl_outcome(body)
+
+
+def plain(user: str, password: str) -> bytes:
+    """SASL PLAIN's initial response: no authorization id, the user, the password."""
+    return b"\x00" + user.encode() + b"\x00" + password.encode()
+
+
+def client_tls(ca: Path) -> ssl.SSLContext:
+    """How the probe (and the tests) trust a TLS acceptor: the run's CA, the name checked."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def connect(addr: str, timeout: float = 1.0, tls: ssl.SSLContext | None = None) -> socket.socket:
     host, port = addr.rsplit(":", 1)
-    got = b""
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    if tls is None:
+        return sock
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        return tls.wrap_socket(sock, server_hostname=host)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def handshake(
+    addr: str, timeout: float = 1.0, *, tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None
+) -> bool:
+    """An AMQP open and close completes at `addr` (a paused broker accepts the TCP
+    connection in the kernel, but never answers). `tls`: over TLS, checking the
+    broker's certificate; `login`: after a SASL PLAIN login, which must succeed."""
+    try:
+        with connect(addr, timeout, tls) as s:
+            r = _Reader(s)
+            if login is not None and sasl(s, "PLAIN", plain(*login), r) != 0:
+                return False
             s.sendall(_HEADER + _OPEN + _CLOSE)
-            while b"\x00\x53\x18" not in got[8:]:  # until the broker's close
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
-    except OSError:
+            if r.header() != _HEADER:
+                return False
+            opened = False
+            while True:  # until the broker's close
+                body = r.frame()
+                opened |= body.startswith(b"\x00\x53\x10")
+                if body.startswith(b"\x00\x53\x18"):
+                    return opened
+    except (OSError, ValueError, struct.error):
         return False
-    return got.startswith(_HEADER) and b"\x00\x53\x10" in got
+
+
+def probe(svc: Service, addrs: Addresses, workdir: Path, timeout: float = 1.0) -> bool:
+    """The service's own acceptor completes a handshake the way it is configured:
+    over TLS with the run's CA, and logged in as its first user."""
+    tls = client_tls(certs.at(workdir).ca) if svc.tls else None
+    login = svc.users[0] if svc.users else None
+    return handshake(addrs.service(svc.name, "amqp"), timeout, tls=tls, login=login)
 
 
 def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
     """The broker says it is active, and its AMQP acceptor completes a handshake."""
-    return LIVE in console(svc, workdir) and handshake(addrs.service(svc.name, "amqp"))
+    return LIVE in console(svc, workdir) and probe(svc, addrs, workdir)
+
+
+def reload_users(
+    svc: Service, topo: Topology, addrs: Addresses, workdir: Path, instance: str, pid: int, users: tuple
+) -> None:
+    """Give the running broker other users (passwords): its users file is rewritten,
+    and the login module (reload=true) reads it again at the next login. Returns once
+    a login with the first new user succeeds. Open connections are left alone.
+    `launch` renders `svc.users` again on a restart."""
+    changed = replace(svc, users=tuple(users))
+    write_security(changed, instance_dir(svc, workdir))
+    gone = [u for u in svc.users if u not in changed.users]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        # In force: the new login works and a login that was dropped no longer does.
+        if probe(changed, addrs, workdir) and not any(probe(replace(svc, users=(u,)), addrs, workdir) for u in gone):
+            return
+        time.sleep(0.05)
+    raise EnvironmentFault(f"{svc.name} did not take its new users within 10 s", f"see {workdir}/{svc.name}.log")
 
 
 def version(svc: Service, addrs: Addresses, workdir: Path) -> str | None:

@@ -106,9 +106,19 @@ func decodeMs(raw json.RawMessage, dst *time.Duration) error {
 	return nil
 }
 
+func decodeText(raw json.RawMessage, dst *string) error {
+	if err := decode(raw, dst); err != nil {
+		return err
+	}
+	if *dst == "" {
+		return fmt.Errorf("empty")
+	}
+	return nil
+}
+
 type option struct {
 	name string
-	kind string // ms, bytes, count or bool: how the contract gives the value
+	kind string // ms, bytes, count, bool or text: how the contract gives the value
 	set  func(o *nats.Options, raw json.RawMessage) error
 }
 
@@ -127,6 +137,17 @@ var options = []option{
 	{"RetryOnFailedConnect", "bool", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.RetryOnFailedConnect) }},
 	{"NoRandomize", "bool", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.NoRandomize) }},
 	{"IgnoreDiscoveredServers", "bool", func(o *nats.Options, r json.RawMessage) error { return decode(r, &o.IgnoreDiscoveredServers) }},
+	// TLS: trust the CA in this PEM file (nats.RootCAs, which also sets Secure).
+	{"RootCAs", "text", func(o *nats.Options, r json.RawMessage) error {
+		var file string
+		if err := decodeText(r, &file); err != nil {
+			return err
+		}
+		return nats.RootCAs(file)(o)
+	}},
+	// Credentials, as nats.UserInfo sets them.
+	{"User", "text", func(o *nats.Options, r json.RawMessage) error { return decodeText(r, &o.User) }},
+	{"Password", "text", func(o *nats.Options, r json.RawMessage) error { return decodeText(r, &o.Password) }},
 	{"CustomReconnectDelay", "ms", func(o *nats.Options, r json.RawMessage) error {
 		var ms float64
 		if err := decode(r, &ms); err != nil {

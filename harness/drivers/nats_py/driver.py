@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import sys
 import time
 from importlib.metadata import version
@@ -30,11 +31,25 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "PingInterval": ("ping_interval", "ms"),
     "MaxPingsOut": ("max_outstanding_pings", "count"),
     "NoRandomize": ("dont_randomize", "bool"),
+    # TLS: trust the CA in this PEM file (connect()'s tls= SSL context, made from it).
+    "RootCAs": ("tls", "text"),
+    "User": ("user", "text"),
+    "Password": ("password", "text"),
 }
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """What nats.py is given for RootCAs: a client context trusting that CA (and,
+    as ssl.create_default_context does, checking the server's name)."""
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def convert(kind: str, value: Any) -> Any:
     """The contract's value in nats.py's unit; ValueError if it is of the wrong kind."""
+    if kind == "text":
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{value!r} is not a text value")
+        return value
     if (kind == "bool") != isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{value!r} is not a {kind} value")
     if kind == "ms":
@@ -183,6 +198,8 @@ class Driver:
         for name, value in self.config["options"].items():
             key, kind = OPTIONS[name]
             kwargs[key] = convert(kind, value)
+        if "tls" in kwargs:
+            kwargs["tls"] = tls_context(kwargs["tls"])
         emit("connect_started", servers=self.config["servers"])
         try:
             await self.nc.connect(
@@ -202,7 +219,10 @@ class Driver:
         await self.start_workload()
         return True
 
-    async def commands(self, connected: bool) -> None:
+    async def commands(self, connecting: asyncio.Task) -> None:
+        """Commands from stdin, read while connect() may still be running: nats.py's
+        first connect can retry for minutes (a refused login, say), and `stop` must
+        still end the driver then."""
         reader = asyncio.StreamReader()
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -216,13 +236,23 @@ class Driver:
             if name == "stop":
                 break
             if name == "publish":
+                # A publish waits for the first connect to end, whatever its outcome.
+                await asyncio.shield(connecting)
                 for _ in range(int(cmd["count"])):
                     await self.publish_one(int(cmd["size"]))
             else:
                 emit("driver_error", error=f"unknown command: {name}")
         for task in self.tasks:
             task.cancel()
-        if connected and not self.nc.is_closed:
+        if not connecting.done():
+            # Still in nats.py's first connect: end it, then close what it opened.
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connecting
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.nc.close(), 5)
+            return
+        if connecting.result() and not self.nc.is_closed:
             await self.nc.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), 5)
@@ -235,8 +265,8 @@ class Driver:
             language="python",
             runtime=f"python{sys.version.split()[0]}",
         )
-        connected = await self.connect()
-        await self.commands(connected)
+        connecting = asyncio.create_task(self.connect())
+        await self.commands(connecting)
         emit("stopped")
 
 
@@ -260,7 +290,9 @@ def main(argv: list[str]) -> int:
     for name, value in config["options"].items():
         try:
             convert(OPTIONS[name][1], value)
-        except ValueError as e:
+            if name == "RootCAs":
+                tls_context(value)
+        except (ValueError, OSError) as e:
             emit("driver_error", error=f"option {name}: {e}")
             return 2
     asyncio.run(Driver(config).run())

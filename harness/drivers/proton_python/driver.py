@@ -16,7 +16,7 @@ from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from proton import Delivery, Message
+from proton import Delivery, Endpoint, Message, SSLDomain
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, Backoff, Container, EventInjector
 
@@ -33,8 +33,15 @@ OPTIONS: dict[str, str] = {
     "reconnect_object": "text",
     "url_and_urls": "bool",
     "use_defaults_for": "text",
+    # TLS and credentials: the CA (a PEM file) an amqps:// server is checked against,
+    # and the user and password of SASL PLAIN (connect()'s user= and password=).
+    "ca": "text",
+    "username": "text",
+    "password": "text",
 }
 TEXT_VALUES = {"reconnect_object": {"doc-example"}, "use_defaults_for": {"port"}}
+# Text options that take any non-empty string (a path, a name, a secret).
+FREE_TEXT = {"ca", "username", "password"}
 
 OBSERVES = [
     "driver_started",
@@ -108,10 +115,17 @@ def check_options(options: dict) -> None:
             ok = isinstance(value, bool)
         elif kind == "ms":
             ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        elif name in FREE_TEXT:
+            ok = isinstance(value, str) and value != ""
         else:
             ok = value in TEXT_VALUES[name]
         if not ok:
             raise ValueError(f"option {name}: {value!r} is not a valid {kind} value")
+    if "password" in options and "username" not in options:
+        raise ValueError("password without username: proton ignores a password without a user")
+    if "ca" in options:
+        with open(options["ca"], "rb"):  # OSError if it cannot be read
+            pass
     # All three map to connect()'s single `reconnect` argument.
     delays = "initial_reconnect_delay" in options or "max_reconnect_delay" in options
     if options.get("reconnect") is False and (delays or "reconnect_object" in options):
@@ -135,6 +149,9 @@ def check_config(config: dict) -> None:
     if not isinstance(config["options"], dict):
         raise ValueError("options must be an object")
     check_options(config["options"])
+    if "ca" in config["options"] and not all(s.startswith("amqps://") for s in servers):
+        # proton applies an SSL domain to amqps:// URLs only: the CA would be ignored.
+        raise ValueError("option ca needs amqps:// servers")
 
 
 def strip_port(url: str) -> str:
@@ -247,6 +264,19 @@ class Driver(MessagingHandler):
         reconnect = self.reconnect_arg()
         if reconnect is not None:
             kwargs["reconnect"] = reconnect
+        if "ca" in self.options:
+            # A client domain trusting the run's CA and checking the server's name
+            # (proton's default for a client domain, set here explicitly).
+            domain = SSLDomain(SSLDomain.MODE_CLIENT)
+            domain.set_trusted_ca_db(self.options["ca"])
+            domain.set_peer_authentication(SSLDomain.VERIFY_PEER_NAME)
+            kwargs["ssl_domain"] = domain
+        if "username" in self.options:
+            # SASL PLAIN; the Python binding allows it over plain TCP by default
+            # (Container.allow_insecure_mechs is True), so nothing else is changed.
+            kwargs["user"] = self.options["username"]
+            if "password" in self.options:
+                kwargs["password"] = self.options["password"]
         emit("connect_started", servers=servers)
         try:
             self.conn = self.container.connect(**kwargs)
@@ -302,6 +332,12 @@ class Driver(MessagingHandler):
         t = time.monotonic_ns()
         self.lost(event, t)
         super().on_transport_error(event)
+        # MessagingHandler closes the connection itself on a condition it holds fatal
+        # (its fatal_conditions: amqp:unauthorized-access, a refused login): proton
+        # will not connect again, and this transport error is all it says about it.
+        conn = event.connection
+        if conn is not None and conn.state & Endpoint.LOCAL_CLOSED and not self.stopping:
+            self.report_closed(t, event.transport.condition if event.transport else None)
 
     def on_disconnected(self, event: Any) -> None:
         t = time.monotonic_ns()

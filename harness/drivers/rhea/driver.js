@@ -25,11 +25,19 @@ const OPTIONS = {
   reconnect_limit: 'count',
   connection_details: 'text',
   use_defaults_for: 'text',
+  // TLS and credentials: the CA (a PEM file, read and given as rhea's `ca`, which
+  // it hands to tls.connect) an amqps:// server is checked against, and rhea's
+  // `username` and `password` connect options (SASL PLAIN).
+  ca: 'text',
+  username: 'text',
+  password: 'text',
 };
 const TEXT_VALUES = {
   connection_details: ['round-robin', 'amq-javascript-example'],
   use_defaults_for: ['port', 'host-and-port'],
 };
+// Text options that take any non-empty string (a path, a name, a secret).
+const FREE_TEXT = ['ca', 'username', 'password'];
 
 const OBSERVES = [
   'driver_started', 'connect_started', 'connect_failed', 'attempt_failed',
@@ -64,9 +72,10 @@ function payload(seq, size) {
 }
 
 function urlOf(socket) {
-  if (!socket || !socket.remoteAddress) return 'amqp://?';
+  const scheme = socket && socket.encrypted ? 'amqps' : 'amqp';
+  if (!socket || !socket.remoteAddress) return `${scheme}://?`;
   const host = socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress;
-  return `amqp://${host}:${socket.remotePort}`;
+  return `${scheme}://${host}:${socket.remotePort}`;
 }
 
 // -- config --
@@ -76,15 +85,17 @@ function checkKind(name, kind, value) {
     bool: typeof value === 'boolean',
     ms: typeof value === 'number' && Number.isFinite(value) && value >= 0,
     count: Number.isInteger(value) && value >= 0,
-    text: typeof value === 'string' && TEXT_VALUES[name].includes(value),
+    text: typeof value === 'string' && (FREE_TEXT.includes(name) ? value !== '' : TEXT_VALUES[name].includes(value)),
   }[kind];
   if (!ok) throw new Error(`option ${name}: ${JSON.stringify(value)} is not a valid ${kind} value`);
 }
 
 function parseServer(s) {
   const u = new URL(s);
-  if (u.protocol !== 'amqp:' || !u.hostname || !u.port) throw new Error(`server ${s}: want amqp://host:port`);
-  return { hostname: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) };
+  if (!['amqp:', 'amqps:'].includes(u.protocol) || !u.hostname || !u.port) {
+    throw new Error(`server ${s}: want amqp://host:port or amqps://host:port`);
+  }
+  return { hostname: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), tls: u.protocol === 'amqps:' };
 }
 
 function readConfig(path) {
@@ -109,6 +120,18 @@ function readConfig(path) {
     throw new Error('workload.sub_pending_msgs_limit is not supported by the rhea driver');
   }
   if (w.handler_delay_ms) throw new Error('workload.handler_delay_ms is not supported by the rhea driver');
+  const tls = servers.some((s) => s.tls);
+  if (tls && !servers.every((s) => s.tls)) throw new Error('servers: amqps and amqp mixed');
+  // The documented connection_details functions return host and port only; rhea
+  // then connects over plain TCP whatever the first options said.
+  if (tls && (servers.length > 1 || c.options.connection_details)) {
+    throw new Error('rhea driver: TLS with a connection_details function cannot be expressed (it returns host and port only)');
+  }
+  if ('ca' in c.options && !tls) throw new Error('option ca needs amqps:// servers');
+  if ('password' in c.options && !('username' in c.options)) {
+    throw new Error('password without username: rhea uses a password only with a username');
+  }
+  if ('ca' in c.options) fs.readFileSync(c.options.ca); // unreadable: a config error
   return { config: c, servers };
 }
 
@@ -322,6 +345,11 @@ function run(config, servers) {
 
   const opts = {};
   for (const name of ['reconnect', 'initial_reconnect_delay', 'max_reconnect_delay', 'reconnect_limit']) {
+    if (name in config.options) opts[name] = config.options[name];
+  }
+  if (servers[0].tls) opts.transport = 'tls'; // what rhea itself makes of an amqps URL
+  if ('ca' in config.options) opts.ca = [fs.readFileSync(config.options.ca)];
+  for (const name of ['username', 'password']) {
     if (name in config.options) opts[name] = config.options[name];
   }
   const defaults = config.options.use_defaults_for;
