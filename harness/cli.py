@@ -305,6 +305,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  toxiproxy API  http://{live.addrs.host}:{live.addrs.api}")
     for link, url in info["urls"].items():
         print(f"  {link:<14} {url}")
+    for name, path in (info.get("certs") or {}).items():
+        print(f"  {name:<14} {path}")
     print("Stop it with `harness down`.")
     return 0
 

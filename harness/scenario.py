@@ -53,6 +53,7 @@ class Scenario:
     script: Callable[[Run], None]
     judge_fn: Callable[[Judge], None] | None = None
     module: str = ""
+    source: str = ""
 
     def judge(self, fn: Callable[[Judge], None]) -> Callable[[Judge], None]:
         self.judge_fn = fn
@@ -64,8 +65,13 @@ _REGISTRY: dict[str, Scenario] = {}
 
 def scenario(name: str, *, family: str, topology: str, checks: list[str]) -> Callable[[Callable], Scenario]:
     def wrap(script: Callable[[Run], None]) -> Scenario:
-        if name in _REGISTRY and _REGISTRY[name].module != script.__module__:
-            raise UsageError(f"scenario {name} is defined twice ({_REGISTRY[name].module}, {script.__module__})")
+        # A scenario is its file: the same file imported twice (pytest given the
+        # file by path imports it under another module name) is one definition.
+        source = str(Path(script.__code__.co_filename).resolve())
+        if name in _REGISTRY:
+            if _REGISTRY[name].source != source:
+                raise UsageError(f"scenario {name} is defined twice ({_REGISTRY[name].source}, {source})")
+            return _REGISTRY[name]
         s = Scenario(
             name,
             family,
@@ -74,6 +80,7 @@ def scenario(name: str, *, family: str, topology: str, checks: list[str]) -> Cal
             tuple(checks),
             script,
             module=script.__module__,
+            source=source,
         )
         _REGISTRY[name] = s
         return s
@@ -94,7 +101,8 @@ def load_file(path: Path) -> list[Scenario]:
         except Exception:
             del sys.modules[modname]
             raise
-    return [s for s in _REGISTRY.values() if s.module == modname]
+    here = str(path.resolve())
+    return [s for s in _REGISTRY.values() if s.source == here]
 
 
 def load_all(folder: Path | None = None) -> dict[str, Scenario]:

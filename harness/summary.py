@@ -18,6 +18,8 @@ def entry_line(entry: dict) -> str:
         return f"{entry['status'].upper()}: {entry['error']}"
     if entry.get("unsupported") and not entry["checks"]:
         return f"not applicable: {entry['unsupported']}"
+    if not entry["checks"]:
+        return "measured only (the documentation makes no claim here)"
     c = counts(entry)
     return f"{c['conforms']} conform, {c['deviates']} deviate, {c['not-measured']} not measured"
 
@@ -44,6 +46,8 @@ def table(results: dict) -> str:
             cell[(e["scenario"], e["client"])] = e["status"].upper()
         elif e.get("unsupported") and not e["checks"]:
             cell[(e["scenario"], e["client"])] = "n/a"
+        elif not e["checks"]:
+            cell[(e["scenario"], e["client"])] = "metrics"
         else:
             c = counts(e)
             cell[(e["scenario"], e["client"])] = f"{c['conforms']}/{c['deviates']}/{c['not-measured']}"
@@ -54,7 +58,10 @@ def table(results: dict) -> str:
     for s in scenarios:
         row = [s.ljust(w0)] + [cell.get((s, cl), "-").ljust(w) for cl, w in zip(clients, widths, strict=True)]
         lines.append("  ".join(row))
-    lines.append("cells: conforms/deviates/not-measured; n/a: the library lacks what the scenario needs")
+    lines.append(
+        "cells: conforms/deviates/not-measured; n/a: the library lacks what the scenario needs; "
+        "metrics: measured, no documented claim to judge"
+    )
     return "\n".join(lines)
 
 

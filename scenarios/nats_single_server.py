@@ -127,8 +127,6 @@ def judge_schedule(j: Judge, *, attempt_cost_ms: float = 0.0) -> None:
         j.within("ReconnectWait", iv, low, low + jitter, "intervals between attempts", documented=wait)
     if j.applies("ReconnectJitter"):
         judges.jitter(j, "ReconnectJitter", [v - wait - attempt_cost_ms for v in iv], jitter, wait + attempt_cost_ms)
-    if j.applies("ReconnectJitterTLS"):
-        j.not_measured("ReconnectJitterTLS", "this topology has no TLS listener; the TLS jitter needs one")
 
 
 def judge_give_up(j: Judge) -> None:
@@ -143,6 +141,7 @@ def protocol_bytes(subject: str, size: int) -> int:
 
 # -- scenarios ----------------------------------------------------------------
 
+# ReconnectJitterTLS is judged over TLS, in scenarios/tls_auth.py.
 SCHEDULE_CHECKS = [
     "AutoReconnect",
     "AllowReconnect",
@@ -150,7 +149,6 @@ SCHEDULE_CHECKS = [
     "ReconnectedCB",
     "ReconnectWait",
     "ReconnectJitter",
-    "ReconnectJitterTLS",
 ]
 
 

@@ -100,13 +100,13 @@ def test_an_entry_of_a_client_never_seen_is_reported_as_added(recorded_results, 
 
 def test_checks_that_appear_or_disappear(recorded_results, run):
     e = entry(run)
-    gone = next(c for c in e["checks"] if c["id"] == "ReconnectJitterTLS")
+    gone = next(c for c in e["checks"] if c["id"] == "ReconnectJitter")
     e["checks"].remove(gone)
     e["checks"].append({**copy.deepcopy(gone), "id": "ReconnectJitterMax", "detail": "new check"})
     c = compare.compare(recorded_results, run)
     only(c, checks_appeared=1, checks_disappeared=1)
     assert [x["check"] for x in c["checks_appeared"]] == ["ReconnectJitterMax"]
-    assert [x["check"] for x in c["checks_disappeared"]] == ["ReconnectJitterTLS"]
+    assert [x["check"] for x in c["checks_disappeared"]] == ["ReconnectJitter"]
 
 
 def test_a_status_change_is_reported_once_not_check_by_check(recorded_results, run):

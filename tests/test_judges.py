@@ -43,7 +43,6 @@ def test_refused_nats_go_conforms_as_recorded(recorded):
     v = verdicts(recorded("nats.single.refused", "nats-go"))
     assert v["ReconnectWait"] == "conforms"
     assert v["ReconnectJitter"] == "conforms"
-    assert v["ReconnectJitterTLS"] == "not-measured"
 
 
 def test_intervals_longer_than_wait_plus_jitter_deviate(recorded):

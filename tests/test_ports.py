@@ -72,17 +72,20 @@ def test_a_live_claim_is_respected(monkeypatch):
         ports.release([held])
 
 
-def _claim_many(q) -> None:
+def _claim_many(q, done) -> None:
     q.put(ports.claim(30, "parallel"))
+    # A claim lapses with its owner: stay alive until every process has claimed.
+    done.wait(30)
 
 
 def test_parallel_processes_never_share_a_port():
     ctx = multiprocessing.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=_claim_many, args=(q,)) for _ in range(4)]
+    q, done = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_claim_many, args=(q, done)) for _ in range(4)]
     for p in procs:
         p.start()
     claimed = [q.get(timeout=30) for _ in procs]
+    done.set()
     for p in procs:
         p.join(10)
     flat = [port for c in claimed for port in c]
