@@ -123,6 +123,23 @@ def binary_version(path: str, args: list[str]) -> tuple[int, ...] | None:
     return version_tuple(out.stdout + out.stderr)
 
 
+def go_install(pin: dict, env: dict[str, str]) -> None:
+    """`go install` the pinned package into $GOBIN."""
+    cmd = ["go", "install"]
+    if pin.get("ldflags"):
+        cmd.append(f"-ldflags={pin['ldflags']}")
+    if not pin.get("build_in_module"):
+        run([*cmd, f"{pin['package']}@v{pin['version']}"], env=env)
+        return
+    # `go install pkg@version` refuses a module whose go.mod has replace or exclude
+    # directives (docker compose's has excludes), so build in the module's own source
+    # tree, as its main module. Only $GOBIN is written: the module cache stays read-only.
+    ref = f"{pin['module']}@v{pin['version']}"
+    src = json.loads(run(["go", "mod", "download", "-json", ref], env=env).stdout)["Dir"]
+    rel = pin["package"].removeprefix(pin["module"])
+    run([*cmd, f".{rel}"], cwd=src, env=env)
+
+
 def ensure_go_server(name: str, pin: dict, manifest: dict) -> dict:
     want = pin["version"]
     entry = manifest.get("binaries", {}).get(name)
@@ -139,11 +156,7 @@ def ensure_go_server(name: str, pin: dict, manifest: dict) -> dict:
     t = time.monotonic()
     BIN.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=TOOLS) as gobin:
-        cmd = ["go", "install"]
-        if pin.get("ldflags"):
-            cmd.append(f"-ldflags={pin['ldflags']}")
-        cmd.append(f"{pin['package']}@v{want}")
-        run(cmd, env={**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"})
+        go_install(pin, {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"})
         built = list(Path(gobin).iterdir())
         if len(built) != 1:
             raise SetupError(f"go install of {pin['package']} produced {len(built)} files, expected 1")
@@ -253,9 +266,55 @@ def ensure_browser() -> None:
     say(f"browser: installed in {time.monotonic() - t:.0f}s")
 
 
+def plugin_dir() -> Path:
+    # The docker CLI looks for plugins in $DOCKER_CONFIG/cli-plugins (default ~/.docker).
+    config = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    return Path(config) / "cli-plugins"
+
+
+def link_cli_plugin(binary: Path) -> bool:
+    """Make `docker compose` run our docker-compose (the same binary serves both ways).
+    False if a plugin someone else installed is in the way."""
+    link = plugin_dir() / "docker-compose"
+    if link.is_symlink() and Path(os.readlink(link)) == binary:
+        return True
+    # Replace only what a set-up left (a link into some .tools/bin, or a dangling one):
+    # a docker-compose plugin the user installed is theirs to keep.
+    if link.is_symlink() and (not link.exists() or os.readlink(link).endswith("/.tools/bin/docker-compose")):
+        link.unlink()
+    if link.exists() or link.is_symlink():
+        say(f"docker-compose: leaving {link} as it is (not ours); `docker compose` runs that one")
+        return False
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(binary)
+    say(f"docker-compose: linked as docker CLI plugin {link}")
+    return True
+
+
+def check_compose(entry: dict) -> None:
+    """Both ways of running compose answer with the pinned version."""
+    binary = Path(entry["path"])
+    out = run([str(binary), "version"]).stdout.strip()
+    if entry["version"] not in out:
+        raise SetupError(f"`{binary} version` says {out!r}, expected {entry['version']}")
+    if not link_cli_plugin(binary):
+        return
+    if shutil.which("docker") is None:
+        say("docker-compose: no docker CLI on PATH, so only standalone `docker-compose` is available")
+        return
+    # The plugin is a convenience (the harness runs the binary itself): a warning, not a failure.
+    out = subprocess.run(["docker", "compose", "version"], text=True, capture_output=True)
+    if entry["version"] not in out.stdout:
+        say(f"docker-compose: `docker compose version` does not say {entry['version']}: {out.stdout or out.stderr!r}")
+        return
+    say(f"docker-compose: `docker-compose version` and `docker compose version` both say {out.stdout.split()[-1]}")
+
+
 def main() -> int:
     started = time.monotonic()
     with_browser = "--with-browser" in sys.argv[1:]
+    # Opt-in: the Compose CLI (a large Go build) and toxiproxy-cli, for the compose backend.
+    with_compose = "--with-compose" in sys.argv[1:]
     try:
         check_toolchains()
         TOOLS.mkdir(exist_ok=True)
@@ -266,10 +325,14 @@ def main() -> int:
         steps += [(n, ensure_go_driver, s) for n, s in PINS["go-driver"].items()]
         steps += [(n, ensure_dist, p) for n, p in PINS["dist"].items()]
         steps += [(n, ensure_npm_driver, s) for n, s in PINS["npm-driver"].items()]
+        if with_compose:
+            steps += [(n, ensure_go_server, p) for n, p in PINS["go-compose"].items()]
         for name, step, spec in steps:
             binaries[name] = step(name, spec, manifest)
             # Written after every step so an interrupted set-up keeps its progress.
             MANIFEST.write_text(json.dumps({**manifest, "binaries": binaries}, indent=2) + "\n")
+        if with_compose:
+            check_compose(binaries["docker-compose"])
         if with_browser:
             ensure_browser()
     except SetupError as e:
