@@ -1,4 +1,4 @@
-"""The two ways the harness itself can fail, each shown to the user as one line.
+"""How the harness itself fails or refuses, each shown to the user as one line.
 
 A deviation of a client library from its documentation is never one of these:
 that is a finding, recorded as a check verdict.
@@ -32,3 +32,11 @@ class EnvironmentFault(HarnessError):
     that did not come up, a driver that crashed. Never a verdict about a client."""
 
     exit_code = 3
+
+
+class Unavailable(HarnessError):
+    """The backend cannot run something the topology needs (a server that comes
+    only as a container image, say). A scenario on that topology is skipped with
+    this reason and nothing is judged; `harness up` refuses it in one line."""
+
+    exit_code = 2  # the wrong backend for this topology: bad input, not a broken machine

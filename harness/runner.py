@@ -19,7 +19,7 @@ from harness.backends import up as backend_up
 from harness.checks import Judge
 from harness.clock import now_ns
 from harness.drivers.registry import DriverSpec, describe
-from harness.errors import HarnessError
+from harness.errors import HarnessError, Unavailable
 from harness.scenario import NotSupported, Run, Scenario
 from harness.topology import get as get_topology
 
@@ -40,10 +40,18 @@ class TopologyPool:
         self.backend = backend
         self.workdir = workdir
         self.live: dict[str, Live] = {}
+        # Topologies this backend cannot run, with the reason: asked once, not per scenario.
+        self.unavailable: dict[str, Unavailable] = {}
 
     def get(self, name: str) -> Live:
+        if name in self.unavailable:
+            raise Unavailable(self.unavailable[name].what, self.unavailable[name].todo)
         if name not in self.live:
-            self.live[name] = backend_up(self.backend, get_topology(name), self.workdir / f"topology-{name}")
+            try:
+                self.live[name] = backend_up(self.backend, get_topology(name), self.workdir / f"topology-{name}")
+            except Unavailable as e:
+                self.unavailable[name] = e
+                raise
         return self.live[name]
 
     def close(self) -> None:
@@ -89,6 +97,7 @@ def run_entry(
     entry["workdir"] = str(workdir)
     run: Run | None = None
     unsupported: str | None = None
+    skipped: str | None = None
     try:
         live = pool.get(sc.topology)
         live.reset()
@@ -102,6 +111,9 @@ def run_entry(
             unsupported = str(e)
         finally:
             run.finish()
+    except Unavailable as e:
+        # The backend cannot run the topology at all: nothing ran, nothing is judged.
+        skipped = e.line()
     except HarnessError as e:
         entry["status"], entry["error"] = "error", e.line()
     except KeyboardInterrupt:
@@ -114,8 +126,10 @@ def run_entry(
     finally:
         if run is not None:
             _record(entry, run)
-    entry["unsupported"] = unsupported
-    if entry["status"] == "ok":
+    entry["unsupported"] = skipped or unsupported
+    if skipped is not None:
+        entry["skipped"] = skipped
+    if entry["status"] == "ok" and skipped is None:
         try:
             entry["metrics"], entry["checks"] = judge(entry, sc, unsupported)
         except Exception as e:

@@ -16,6 +16,8 @@ def counts(entry: dict) -> Counter:
 def entry_line(entry: dict) -> str:
     if entry["status"] != "ok":
         return f"{entry['status'].upper()}: {entry['error']}"
+    if entry.get("skipped"):
+        return f"skipped: {entry['skipped']}"
     if entry.get("unsupported") and not entry["checks"]:
         return f"not applicable: {entry['unsupported']}"
     if not entry["checks"]:
@@ -44,6 +46,8 @@ def table(results: dict) -> str:
     for e in entries:
         if e["status"] != "ok":
             cell[(e["scenario"], e["client"])] = e["status"].upper()
+        elif e.get("skipped"):
+            cell[(e["scenario"], e["client"])] = "skipped"
         elif e.get("unsupported") and not e["checks"]:
             cell[(e["scenario"], e["client"])] = "n/a"
         elif not e["checks"]:
@@ -62,6 +66,8 @@ def table(results: dict) -> str:
         "cells: conforms/deviates/not-measured; n/a: the library lacks what the scenario needs; "
         "metrics: measured, no documented claim to judge"
     )
+    for reason in sorted({e["skipped"] for e in entries if e.get("skipped")}):
+        lines.append(f"skipped (not run on this backend): {reason}")
     return "\n".join(lines)
 
 

@@ -120,6 +120,38 @@ def artemis_brokers(count: int) -> Topology:
     return Topology(f"artemis-{count}", desc, services, tuple(links))
 
 
+def router_network() -> Topology:
+    """skupper-router as the AMQ Interconnect chapter "Configuring network
+    connections" lays it out: two interior routers, an edge router, a broker.
+
+    r2 dials r1 (an inter-router connector on r2, the inter-router listener on r1),
+    e1 dials r1 (role edge: an edge router connects to an interior router), and r1
+    dials the broker b1 (a route-container connector). Each of these connections
+    is a route link of its own, named after the router that dials and the service
+    it reaches, so each can be dropped, delayed or partitioned alone. r1 and r2
+    have a normal listener for clients, with a client link and an observer link
+    each; e1's normal listener has no link (only its health check uses it).
+    harness/services/router.py derives every router's configuration from this.
+    The router exists only as a container image: a container backend runs it.
+    """
+    routers = (
+        Service("r1", "skupper-router", ("amqp", "inter-router", "edge")),
+        Service("r2", "skupper-router", ("amqp",)),
+        Service("e1", "skupper-router", ("amqp",)),
+    )
+    links = (
+        Link("r1-client", "r1", "amqp", "client"),
+        Link("r1-observer", "r1", "amqp", "observer"),
+        Link("r2-client", "r2", "amqp", "client"),
+        Link("r2-observer", "r2", "amqp", "observer"),
+        Link("route-r2-r1", "r1", "inter-router", "route", origin="r2"),
+        Link("route-e1-r1", "r1", "edge", "route", origin="e1"),
+        Link("route-r1-b1", "b1", "amqp", "route", origin="r1"),
+    )
+    desc = "skupper-router: interior r1 and r2, edge e1, an Artemis broker b1 behind r1 (container backend only)"
+    return Topology("router", desc, (*routers, Service("b1", "artemis", ("amqp",))), links)
+
+
 # The one user of the authentication topologies. The password is no secret: a
 # throwaway server on loopback, and scenarios give clients a wrong one on purpose.
 AUTH_USER = ("harness", "harness-secret")
@@ -142,6 +174,7 @@ def registry() -> dict[str, Topology]:
         variant(single, "auth", "users with passwords", users=(AUTH_USER,)),
         variant(one_broker, "tls", "TLS on its AMQP acceptor (a CA made per run)", tls=True),
         variant(one_broker, "auth", "security on: one user with a password, no anonymous access", users=(AUTH_USER,)),
+        router_network(),
     ]
     return {t.name: t for t in tops}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Protocol
 
-from harness.services import artemis, nats_server
+from harness.services import artemis, nats_server, router
 
 
 class Addressing(Protocol):
@@ -58,4 +58,4 @@ class Addresses:
         }
 
 
-KINDS: dict[str, ModuleType] = {nats_server.KIND: nats_server, artemis.KIND: artemis}
+KINDS: dict[str, ModuleType] = {nats_server.KIND: nats_server, artemis.KIND: artemis, router.KIND: router}

@@ -1,0 +1,172 @@
+"""skupper-router: the maintained successor of Qpid Dispatch Router and AMQ
+Interconnect, configured in the same language (qdrouterd.conf, called
+skrouterd.conf here). Source of the rules: ../shared/seeds/amq-interconnect-
+network-connections.txt.
+
+Everything in a router's configuration comes from the topology (harness/topology.py):
+- its mode: edge when it dials an interior router's edge listener (an edge router
+  connects to an interior router), interior otherwise;
+- a listener for each named port, the name giving its role: amqp is `normal`
+  (clients), inter-router and edge are the roles of the same name;
+- a connector for each route link it dials, named after the service it reaches;
+  its role is that of the listener it reaches on another router (inter-router or
+  edge), or route-container for any other server (a broker);
+- failoverUrls on an interior router's normal listener: the client links of the
+  routers it shares an inter-router connection with, as clients reach them.
+
+The router is published only as a container image; there is no binary for this
+machine. So the local backend cannot run it: launch() raises Unavailable with the
+reason, and the runner skips the scenario with that reason (nothing is judged).
+A container backend mounts what config() renders at CONFIG_PATH.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.errors import Unavailable
+from harness.services.artemis import handshake
+
+if TYPE_CHECKING:
+    from harness.services import Addresses, Addressing
+    from harness.topology import Link, Service, Topology
+
+KIND = "skupper-router"
+SCHEME = "amqp"
+# The router that Skupper 2.2.1, a released Skupper, runs by default
+# (skupperproject/skupper, internal/images/images.go); pinned like every other server.
+VERSION = "3.5.1"
+IMAGE = f"quay.io/skupper/skupper-router:{VERSION}"
+# The image's start script (launch.sh, its default command) copies the file that
+# QDROUTERD_CONF names to /tmp/skrouterd.conf, expands ${VARIABLES} in it (so a
+# container backend can put run-time ports into failoverUrls), and runs skrouterd
+# on the copy. The mounted file lives beside the image's own default config.
+CONFIG_PATH = "/etc/skupper-router/config/skrouterd.conf"
+ENVIRONMENT = {"QDROUTERD_CONF": CONFIG_PATH}
+# Fixed ports inside the container, by the names the topology gives them; the
+# image exposes 5672 and 55672, 45672 follows the same pattern for edge routers.
+PORTS = {"amqp": 5672, "inter-router": 55672, "edge": 45672}
+LISTENER_ROLES = {"amqp": "normal", "inter-router": "inter-router", "edge": "edge"}
+REASON = "the router runs only as a container image; use --backend compose on a machine with Docker"
+HEADER = "# Written by harness/services/router.py from the topology; edits here are lost."
+# "ROUTER (info) Version: 3.5.1", logged once the router is up.
+STARTED = re.compile(r"ROUTER \(info\) Version: (\S+)")
+
+
+def scheme(svc: Service) -> str:
+    """The URL scheme clients use for this router (no TLS listener is configured yet)."""
+    return "amqps" if svc.tls else SCHEME
+
+
+def dialled(svc: Service, topo: Topology) -> list[Link]:
+    """The route links this router dials: one connector each."""
+    return [x for x in topo.links if x.role == "route" and x.origin == svc.name]
+
+
+def mode(svc: Service, topo: Topology) -> str:
+    return "edge" if any(x.port == "edge" for x in dialled(svc, topo)) else "interior"
+
+
+def connector_role(link: Link, topo: Topology) -> str:
+    if link.to is None or link.port is None:
+        raise ValueError(f"{link.name} leads nowhere: a connector needs a service to reach")
+    target = topo.service(link.to)
+    if target.kind != KIND:
+        return "route-container"  # a broker: an AMQP container that holds known addresses
+    if link.port not in ("inter-router", "edge"):
+        raise ValueError(f"{link.name}: a router connects to another router's inter-router or edge listener")
+    return LISTENER_ROLES[link.port]
+
+
+def inter_router_peers(svc: Service, topo: Topology) -> list[str]:
+    """Routers at the other end of this router's inter-router connections, in link order."""
+    peers: list[str] = []
+    for x in topo.links:
+        if x.role == "route" and x.port == "inter-router" and svc.name in (x.origin, x.to):
+            peer = x.to if x.origin == svc.name else x.origin
+            if peer is not None and peer not in peers:
+                peers.append(peer)
+    return peers
+
+
+def _advertised(svc: Service, topo: Topology) -> list[tuple[Service, Link]]:
+    if mode(svc, topo) != "interior":
+        return []
+    peers = [topo.service(p) for p in inter_router_peers(svc, topo)]
+    return [(peer, x) for peer in peers for x in topo.links_to(peer.name, "client")]
+
+
+def failover_links(svc: Service, topo: Topology) -> list[str]:
+    """The links whose public addresses this router's normal listener advertises
+    as failoverUrls: the client links of its inter-router peers. A container
+    backend publishes these ports at run time, so it passes them in as variables."""
+    return [x.name for _, x in _advertised(svc, topo)]
+
+
+def failover_urls(svc: Service, topo: Topology, at: Addressing) -> list[str]:
+    """failoverUrls in the seed's form, [(amqp|amqps|ws|wss)://](HOST|IP ADDRESS)[:port]."""
+    return [f"{scheme(peer)}://{at.public(x.name)}" for peer, x in _advertised(svc, topo)]
+
+
+def _split(address: str) -> tuple[str, str]:
+    host, port = address.rsplit(":", 1)
+    return host, port
+
+
+def _block(entity: str, attributes: dict[str, str]) -> list[str]:
+    """One entity: `name {` alone on its line, `key: value` lines, `}` alone (the
+    router's parser needs exactly this; a `#` starts a comment anywhere)."""
+    return [f"{entity} {{", *(f"    {k}: {v}" for k, v in attributes.items()), "}", ""]
+
+
+def config(svc: Service, topo: Topology, at: Addressing) -> str:
+    """The router's skrouterd.conf. `at` places it: where it listens, how it dials
+    a link, and the public address of a link (what clients are told)."""
+    if svc.tls or svc.users:
+        raise ValueError(f"{svc.name}: TLS and users are not configured for routers yet")
+    if "amqp" not in svc.ports:
+        raise ValueError(f"{svc.name}: a router needs a normal listener (port 'amqp'); its health check uses it")
+    lines = [HEADER, ""]
+    lines += _block("router", {"mode": mode(svc, topo), "id": svc.name})
+    for port in svc.ports:
+        host, number = _split(at.listen(svc.name, port))
+        attributes = {"host": host, "port": number, "role": LISTENER_ROLES[port]}
+        urls = failover_urls(svc, topo, at) if port == "amqp" else []
+        if urls:
+            attributes["failoverUrls"] = ", ".join(urls)
+        lines += _block("listener", attributes)
+    for link in dialled(svc, topo):
+        host, number = _split(at.dial(link.name))
+        role = connector_role(link, topo)
+        lines += _block("connector", {"name": link.to or "", "host": host, "port": number, "role": role})
+    return "\n".join(lines)
+
+
+def healthcheck(svc: Service) -> list[str]:
+    """A container health test over AMQP: skstat (in the image) opens an AMQP
+    connection to the normal listener and asks the router's management for its
+    general statistics; it exits non-zero unless the router answers."""
+    return ["CMD", "skstat", "-b", f"127.0.0.1:{PORTS['amqp']}", "-g"]
+
+
+def launch(
+    svc: Service, topo: Topology, addrs: Addresses, workdir: Path, instance: str
+) -> tuple[list[str], dict | None]:
+    """The local backend's start: there is no router binary for this machine."""
+    raise Unavailable(REASON)
+
+
+def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
+    """An AMQP open and close completes on the router's normal listener."""
+    return handshake(addrs.service(svc.name, "amqp"))
+
+
+def version(svc: Service, addrs: Addresses, workdir: Path) -> str | None:
+    """The version the router logged at start (its log: <workdir>/<name>.log)."""
+    try:
+        m = STARTED.search((workdir / f"{svc.name}.log").read_text(errors="replace"))
+    except OSError:
+        return None
+    return m[1] if m else None
