@@ -8,7 +8,7 @@ HARNESS := .venv/bin/harness
 PYTEST  := .venv/bin/pytest
 WORKERS ?= 4
 
-.PHONY: setup setup-test demo test test-harness suite lint clean
+.PHONY: setup setup-test demo test test-harness suite lint clean setup-compose engine engine-stop compose-local
 
 setup:
 	python3 scripts/setup.py
@@ -34,6 +34,28 @@ lint: setup
 	.venv/bin/ruff check harness scenarios tests scripts
 	.venv/bin/ruff format --check harness scenarios tests scripts
 	cd harness/drivers/nats_go && test -z "$$(gofmt -l .)" && go vet ./...
+
+# The compose backend (opt-in). setup-compose builds the Compose CLI and toxiproxy-cli
+# from their Go modules (about 2 min). On a machine without Docker, `engine` installs
+# Podman (as root), serves the Docker API at .state/podman.sock and builds local images
+# of the servers from the set-up's own binaries; nothing is pulled.
+setup-compose: setup
+	python3 scripts/setup.py --with-compose
+
+engine: setup-compose
+	python3 scripts/engine.py install
+	python3 scripts/engine.py start
+	python3 scripts/engine.py images
+
+engine-stop:
+	python3 scripts/engine.py stop
+
+# The compose backend for real here: its tests, then the scenario suite on Podman
+# with compose.local.yaml (the router's scenarios skip: no router binary here).
+COMPOSE_ENV := DOCKER_HOST=unix://$(CURDIR)/.state/podman.sock HARNESS_COMPOSE_FILES=compose.local.yaml
+compose-local: engine
+	$(COMPOSE_ENV) $(PYTEST) tests/test_compose.py tests/test_compose_live.py
+	$(COMPOSE_ENV) $(PYTEST) scenarios --backend compose -n $(WORKERS) --junitxml=reports/junit-compose.xml
 
 clean:
 	$(HARNESS) down || true

@@ -318,8 +318,13 @@ def cmd_down(args: argparse.Namespace) -> int:
     reaped = procs.reap_orphans(include_detached=True)
     for rec in records:
         ports.release(rec.get("info", {}).get("ports", []))
+    from harness.backends import compose
+
+    projects = compose.reap_projects()
     ports.release_stale()
     print(f"Stopped {len(reaped)} process(es)" + (f": {', '.join(reaped)}" if reaped else "") + ".")
+    if projects:
+        print(f"Took down {len(projects)} Compose project(s) of runs that are gone: {', '.join(projects)}.")
     return 0
 
 

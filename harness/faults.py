@@ -16,6 +16,8 @@ Service faults:
   kill        SIGKILL; at the end the service is started again (same ports)
   pause       SIGSTOP, then SIGCONT
   restart     SIGTERM and start again (instantaneous)
+  isolate     the service's container leaves its network, then rejoins: a real
+              partition, below the proxies (compose backend only)
 
 `stream` picks the direction where it applies: upstream (client to server),
 downstream (server to client) or both. A link fault may name several links
@@ -34,7 +36,7 @@ from harness.errors import UsageError
 from harness.wire import open_connections
 
 LINK_KINDS = ("refuse", "reset", "blackhole", "latency", "bandwidth", "slicer", "limit_data", "partition")
-SERVICE_KINDS = ("kill", "pause", "restart")
+SERVICE_KINDS = ("kill", "pause", "restart", "isolate")
 STREAMS = {"upstream": ("upstream",), "downstream": ("downstream",), "both": ("upstream", "downstream")}
 _ids = itertools.count(1)
 
@@ -134,6 +136,8 @@ class Fault:
         elif k == "restart":
             live.stop(self.target)
             live.start(self.target)
+        elif k == "isolate":
+            live.disconnect(self.target)
 
     def revert(self, live: Live) -> None:
         k = self.kind
@@ -151,6 +155,8 @@ class Fault:
             live.start(self.target)
         elif k == "pause":
             live.resume(self.target)
+        elif k == "isolate":
+            live.reconnect(self.target)
 
 
 @dataclass

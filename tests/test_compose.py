@@ -1,8 +1,12 @@
-"""compose.yaml is generated from the topology: the committed files are what the code makes."""
+"""compose.yaml is generated from the topologies: the committed files are what the
+code makes, every link is a proxy, and no server reaches another around one."""
 
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from harness import compose, paths
 from harness.topology import get
@@ -15,17 +19,58 @@ def test_committed_files_equal_the_generated_ones():
         assert path.read_text() == text, f"{rel} is stale: run `harness compose --write`"
 
 
-def test_every_link_is_a_proxy_and_servers_dial_routes_through_it():
-    topo = get(compose.TOPOLOGY)
-    files = compose.render()
-    proxies = json.loads(files["compose/toxiproxy.json"])
+@pytest.mark.parametrize("name", compose.TOPOLOGIES)
+def test_every_link_is_a_proxy_of_its_own_toxiproxy(name):
+    topo = get(name)
+    services, files = compose.topology_services(topo)
+    proxies = json.loads(files[f"compose/{name}/toxiproxy.json"])
     assert {p["name"] for p in proxies} == {x.name for x in topo.links}
     assert len({p["listen"] for p in proxies}) == len(proxies)
+    toxiproxy = compose.service_name(topo, "toxiproxy")
     for svc in topo.services:
-        conf = files[f"compose/{svc.name}.conf"]
-        assert "nats-route://toxiproxy:" in conf
-        assert "nats-route://n" not in conf  # never straight to a peer
-        assert 'advertise: "toxiproxy:' in conf
-    yaml = files["compose.yaml"]
-    assert compose.NATS_IMAGE in yaml and compose.TOXIPROXY_IMAGE in yaml
-    assert yaml.count("healthcheck:") == 1 + len(topo.services)
+        assert services[compose.service_name(topo, svc.name)]["depends_on"] == {
+            toxiproxy: {"condition": "service_healthy"}
+        }
+    # Every upstream is a service of this topology (or the sink), on its fixed port.
+    own = {compose.service_name(topo, s.name) for s in topo.services}
+    for p in proxies:
+        host = p["upstream"].rsplit(":", 1)[0]
+        assert host in own or p["upstream"] == "127.0.0.1:1"
+    assert all("healthcheck" in s for s in services.values())
+
+
+def test_nats_routes_go_through_the_proxy_and_clients_learn_published_ports():
+    topo = get("nats-3")
+    services, files = compose.topology_services(topo)
+    for svc in topo.services:
+        conf = files[f"compose/nats-3/{svc.name}.conf"]
+        assert re.findall(r"nats-route://([\w-]+):", conf) == ["nats-3-toxiproxy"] * 2
+        assert 'advertise: "nats-3-toxiproxy:' in conf  # the sink, never a peer directly
+        cmd = services[f"nats-3-{svc.name}"]["command"]
+        assert cmd[-2:] == [
+            "--client_advertise",
+            f"127.0.0.1:${{HARNESS_NATS_3_{svc.name.upper()}_CLIENT:-" + cmd[-1].split(":-")[1],
+        ]
+
+
+def test_published_ports_are_run_time_variables_with_distinct_defaults():
+    defaults: list[int] = []
+    for name in compose.TOPOLOGIES:
+        services, _ = compose.topology_services(get(name))
+        for port in services[f"{name}-toxiproxy"]["ports"]:
+            m = re.fullmatch(r"127\.0\.0\.1:\$\{HARNESS_[A-Z0-9_]+:-(\d+)\}:(\d+)", port)
+            assert m, port  # loopback only, and a run can move it
+            defaults.append(int(m[1]))
+    assert len(defaults) == len(set(defaults))
+
+
+def test_the_local_override_names_an_image_or_why_there_is_none():
+    local = compose.local_override()
+    every = {n for t in compose.TOPOLOGIES for n in compose.topology_services(get(t))[0]}
+    assert set(local) == every
+    for name, block in local.items():
+        reason = block.get("labels", {}).get(compose.UNAVAILABLE)
+        assert block.get("image", "").startswith("localhost/harness/") or reason, name
+    assert [n for n, b in local.items() if compose.UNAVAILABLE in b.get("labels", {})] == [
+        compose.service_name(get("router"), s.name) for s in get("router").services if s.kind == "skupper-router"
+    ]

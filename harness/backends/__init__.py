@@ -29,25 +29,34 @@ class Live(Protocol):
     def resume(self, service: str) -> None: ...
     def start(self, service: str) -> None: ...
     def stop(self, service: str) -> None: ...
+    def disconnect(self, service: str) -> None: ...
+    def reconnect(self, service: str) -> None: ...
     def reset(self) -> None: ...
     def health(self) -> list[str]: ...
     def versions(self) -> dict[str, str]: ...
     def down(self) -> None: ...
 
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "compose")
 
 
 def check(backend: str) -> None:
     """Refuse, before anything starts, a backend that cannot run here."""
-    if backend == "compose":
-        raise UsageError("the compose backend is not built yet", "use --backend local (the default)")
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}", f"choose one of: {', '.join(BACKENDS)}")
+    if backend == "compose":
+        from harness.backends import compose
+
+        compose.engine()
+        compose.compose_command()
 
 
 def up(backend: str, topology: Topology, workdir: Path) -> Live:
     check(backend)
+    if backend == "compose":
+        from harness.backends.compose import ComposeTopology
+
+        return ComposeTopology.up(topology, workdir)
     from harness.backends.local import LocalTopology
 
     return LocalTopology.up(topology, workdir)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness import certs, ports, procs
-from harness.errors import EnvironmentFault
+from harness.errors import EnvironmentFault, Unavailable
 from harness.procs import Proc, wait_until
 from harness.services import KINDS, Addresses, toxiproxy_server
 from harness.topology import Topology
@@ -176,6 +176,14 @@ class LocalTopology:
     def stop(self, service: str) -> None:
         self._down.add(service)
         self.services[service].stop()
+
+    def disconnect(self, service: str) -> None:
+        raise Unavailable(
+            f"isolating {service} from its network needs a container per service", "use --backend compose"
+        )
+
+    def reconnect(self, service: str) -> None:
+        raise Unavailable(f"{service} was never isolated: the local backend cannot isolate a service")
 
     def health(self) -> list[str]:
         """What died that no fault stopped: a problem of the harness's environment,

@@ -1,0 +1,104 @@
+"""The compose backend against a real container engine (Docker, or Podman serving
+the Docker API: `make compose-local`). Skipped, with the reason, where no engine
+answers: `make test` does not bring one up."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from support import poll
+
+from harness import compose, ports
+from harness.backends import compose as backend
+from harness.errors import EnvironmentFault, HarnessError
+from harness.faults import Fault
+from harness.topology import get
+
+
+@pytest.fixture(scope="module")
+def engine():
+    try:
+        client = backend.engine()
+        backend.compose_command()
+    except HarnessError as e:
+        pytest.skip(f"no container engine for the compose backend: {e.line()}")
+    return client
+
+
+def project_containers(client, project: str) -> list:
+    return client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})
+
+
+def answers(address: str) -> bool:
+    """nats-server's INFO comes back through the proxy."""
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.settimeout(5)
+            return s.recv(4096).startswith(b"INFO ")
+    except OSError:
+        return False
+
+
+def test_a_topology_comes_up_serves_takes_faults_and_leaves_nothing(engine, tmp_path: Path):
+    live = backend.ComposeTopology.up(get("nats-single"), tmp_path)
+    project, claimed = live.project, list(live._claimed)
+    try:
+        assert len(project_containers(engine, project)) == 2
+        address = live.url("n1-client").split("://")[1]
+        assert answers(address)
+        # The wire log sees the connection through the proxy.
+        poll(
+            lambda: any(e["kind"] == "conn_accepted" and e["link"] == "n1-client" for e in live.wire_events(0)),
+            10,
+            "the connection in the Toxiproxy container's log",
+        )
+        # A real partition: the server leaves its network; the proxy can no longer reach it.
+        isolate = Fault("isolate", "n1")
+        isolate.apply(live)
+        assert not answers(address)
+        isolate.revert(live)
+        live._wait_ready(compose.service_name(live.topology, "n1"))
+        assert answers(address)
+        # Kill and start again; health stays clean because a fault did it.
+        live.kill("n1")
+        assert live.health() == []
+        live.start("n1")
+        assert answers(address)
+        assert live.versions()["nats-server"].endswith(":2.15.2-alpine")
+    finally:
+        live.down()
+    assert project_containers(engine, project) == []
+    assert not any(ports.listening(p) for p in claimed)
+
+
+def test_a_service_that_never_becomes_healthy_is_one_line_and_nothing_is_left(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text('services:\n  nats-single-n1:\n    command: ["-c", "/config/missing.conf"]\n')
+    files = [f for f in (backend.os.environ.get(backend.FILES_ENV) or "").split(":") if f]
+    monkeypatch.setenv(backend.FILES_ENV, ":".join([*files, str(broken)]))
+    made: list[str] = []
+    original = backend.ComposeTopology.__init__
+
+    def remember(self, *a, **kw):
+        original(self, *a, **kw)
+        made.append(self.project)
+
+    monkeypatch.setattr(backend.ComposeTopology, "__init__", remember)
+    with pytest.raises(EnvironmentFault) as e:
+        backend.ComposeTopology.up(get("nats-single"), tmp_path)
+    assert "nats-single-n1" in e.value.line() and "\n" not in e.value.line()
+    assert project_containers(engine, made[0]) == []
+
+
+def test_the_committed_compose_files_validate_with_compose(engine):
+    argv = backend.compose_command()
+    for f in backend.compose_files():
+        argv += ["-f", str(f)]
+    r = subprocess.run([*argv, "config", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
