@@ -40,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from setup import SetupError, run  # noqa: E402  (scripts/ is not a package)
+
 TOOLS = ROOT / ".tools"
 MANIFEST = TOOLS / "manifest.json"
 PINS = ROOT / "harness" / "pins.toml"
@@ -67,23 +70,13 @@ CONF_SETTINGS = (
 INPUTS_LABEL = "harness.inputs"
 
 
-class EngineError(Exception):
-    """One line for the user: what is wrong and what to do."""
+# One definition of the runner and its one-line error, shared with the set-up.
+EngineError = SetupError
 
 
 def say(msg: str) -> None:
     # stderr, so that stdout of `start` is only the export line (eval "$(engine.py start)").
     print(f"[engine] {msg}", file=sys.stderr, flush=True)
-
-
-def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
-    except FileNotFoundError as e:
-        raise EngineError(f"{cmd[0]} not found") from e
-    except subprocess.CalledProcessError as e:
-        tail = (e.stderr or e.stdout or "").strip().splitlines()[-5:]
-        raise EngineError(f"`{' '.join(cmd)}` failed: {' | '.join(tail)}") from e
 
 
 # --- install -----------------------------------------------------------------
