@@ -62,14 +62,16 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -
         return
     ratios = [b / a for a, b in itertools.pairwise(grow)]
     r = median(ratios)
-    off = [b for a, b in itertools.pairwise(grow) if abs(b - r * a) > 2 * slack_ms(b)]
+    # Both delays are measured, each within its slack; the earlier one is scaled by
+    # the factor, and so is its slack.
+    off = [b for a, b in itertools.pairwise(grow) if abs(b - r * a) > slack_ms(b) + r * slack_ms(a)]
     ok = r > 1.2 and not off
     j.verdict(
         check_id,
         ok,
         grow,
         f"{len(grow)} delays below the cap grow by a median factor of {r:.2f}; exponential growth means one "
-        f"factor > 1 for all, each within twice the measurement slack of factor x the delay before"
+        f"factor > 1 for all, each within its own slack plus factor x the slack of the delay before"
         + (f"; off: {off}" if off else ""),
         documented="increases exponentially",
         unit="ms",

@@ -173,3 +173,29 @@ def test_a_judge_that_skips_a_check_is_a_harness_bug(recorded, monkeypatch):
     monkeypatch.setattr(sc, "judge_fn", lambda j: None)
     with pytest.raises(AssertionError, match="no verdict"):
         runner.judge(e, sc)
+
+
+def delay_from_nth_attempt(entry: dict, n: int, by_ns: int) -> None:
+    """Every client event from the n-th attempt in the outage on happens `by_ns`
+    later: that one timer fired late, the library's schedule went on from there."""
+    down = entry["faults"][0]["start_ns"]
+    attempts = [x for x in entry["events"] if x.get("actor") == "client" and x["kind"] == "attempt"]
+    start = [x for x in attempts if x["t_ns"] >= down][n]["t_ns"]
+    for x in entry["events"]:
+        if x.get("actor") == "client" and x["t_ns"] >= start:
+            x["t_ns"] += by_ns
+    entry["events"].sort(key=lambda x: x["t_ns"])
+
+
+def test_one_late_timer_does_not_make_the_next_delay_deviate(recorded):
+    """As seen on a loaded host: one 400 ms delay took 426 ms, the 800 ms after it
+    was punctual, and 2 x 426 is 852. The earlier delay's slack scales with it."""
+    e = recorded("amqp.single.refused", "proton-python")
+    delay_from_nth_attempt(e, 3, 25_800_000)
+    assert verdicts(e)["reconnect.growth"] == "conforms"
+
+
+def test_a_delay_100_ms_off_the_schedule_deviates(recorded):
+    e = recorded("amqp.single.refused", "proton-python")
+    delay_from_nth_attempt(e, 3, 100_000_000)
+    assert verdicts(e)["reconnect.growth"] == "deviates"
