@@ -31,8 +31,8 @@ suite: setup
 	$(PYTEST) scenarios -n $(WORKERS) --junitxml=reports/junit.xml
 
 lint: setup
-	.venv/bin/ruff check harness scenarios tests scripts
-	.venv/bin/ruff format --check harness scenarios tests scripts
+	.venv/bin/ruff check harness scenarios tests scripts benchmarks
+	.venv/bin/ruff format --check harness scenarios tests scripts benchmarks
 	cd harness/drivers/nats_go && test -z "$$(gofmt -l .)" && go vet ./...
 
 # The compose backend (opt-in). setup-compose builds the Compose CLI and toxiproxy-cli

@@ -34,7 +34,7 @@ from harness.checks import Judge
 from harness.clock import now_ns
 from harness.drivers.process import DriverProcess
 from harness.drivers.registry import DriverSpec
-from harness.errors import HarnessError, UsageError
+from harness.errors import HarnessError, Unavailable, UsageError
 from harness.faults import Fault, FaultLog
 from harness.schedule import Schedule
 
@@ -233,6 +233,11 @@ class Run:
         `service`, for this scenario only; its name. The port is claimed like any
         other (a parallel run waits for it); NotSupported if something else has it."""
         name = f"{service}-port-{port}"
+        if not getattr(self.live, "proxies_on_host", False):
+            raise Unavailable(
+                f"a proxy on this host's port {port} needs Toxiproxy on the host",
+                f"the {self.live.backend} backend publishes only the ports it declares; use --backend local",
+            )
         if not ports.claim_exact(port, f"{self.scenario.name} ({self.client})"):
             raise NotSupported(f"port {port} is in use on this machine, so its default cannot be measured here")
         try:

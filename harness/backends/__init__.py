@@ -18,6 +18,9 @@ class Live(Protocol):
 
     topology: Topology
     backend: str
+    # Toxiproxy listens on this host, so a scenario may add a proxy on any port of
+    # it (a documented default such as 5672); in a container it cannot.
+    proxies_on_host: bool
     addrs: Addresses
     toxiproxy: ToxiproxyClient
     workdir: Path

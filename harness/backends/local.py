@@ -29,6 +29,7 @@ READY_TIMEOUT_S = 30
 
 class LocalTopology:
     backend = "local"
+    proxies_on_host = True
 
     def __init__(self, topology: Topology, workdir: Path, detached: bool = False) -> None:
         self.topology = topology
