@@ -121,6 +121,19 @@ def test_cells_without_a_verdict_say_why(recorded_results, rendered):
         assert hrefs[f"#{report_html.entry_anchor(e)}"] == "n/a"
 
 
+def test_a_skipped_entry_says_skipped_and_why_not_n_a(recorded_results):
+    res = copy.deepcopy(recorded_results)
+    e = res["entries"][0]
+    reason = "the router runs only as a container image"
+    e.update(checks=[], skipped=reason, unsupported=reason, events=[])
+    text = report_html.render(res)
+    hrefs = {a.get("href"): t for a, t in Page(text).links}
+    assert hrefs[f"#{report_html.entry_anchor(e)}"] == "skipped"
+    assert f"<b>skipped</b>: {reason}" in text
+    row = next(x for x in report_md.render(res).splitlines() if x.startswith(f"| `{e['scenario']}` "))
+    assert "skipped" in row and "n/a" not in row
+
+
 def test_header_versions_and_reproduce_commands(recorded_results, rendered):
     _, page = rendered
     words = page.all_text()

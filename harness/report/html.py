@@ -41,8 +41,13 @@ def all_clients(entries: list[dict]) -> list[str]:
     return sorted({e["client"] for e in entries})
 
 
+def skipped(entry: dict) -> bool:
+    """Not run on this backend (a topology it cannot bring up): nothing judged."""
+    return entry["status"] == "ok" and bool(entry.get("skipped"))
+
+
 def not_applicable(entry: dict) -> bool:
-    return entry["status"] == "ok" and bool(entry.get("unsupported")) and not entry["checks"]
+    return entry["status"] == "ok" and bool(entry.get("unsupported")) and not entry["checks"] and not skipped(entry)
 
 
 def check_ids(by_client: dict[str, dict]) -> list[str]:
@@ -60,6 +65,8 @@ def cell_state(entry: dict | None, check_id: str | None) -> str:
                 return c["verdict"]
     if entry["status"] != "ok":
         return entry["status"]
+    if skipped(entry):
+        return "skipped"
     if not_applicable(entry):
         return "n/a"
     return "none"
@@ -529,7 +536,8 @@ th { background: var(--bg2); font-weight: 600; }
 .v { display: inline-block; padding: 0 7px; border-radius: 10px; font-size: 12px; font-weight: 600;
   white-space: nowrap; }
 .v-conforms { background: var(--cb); color: var(--c); } .v-deviates { background: var(--db); color: var(--d); }
-.v-not-measured { background: var(--nb); color: var(--n); } .v-n\\/a { background: #f6f8fa; color: #8c959f; }
+.v-not-measured { background: var(--nb); color: var(--n); }
+.v-n\\/a, .v-skipped { background: #f6f8fa; color: #8c959f; }
 .v-error, .v-interrupted { background: var(--eb); color: var(--e); }
 .v-none, .v-not-run { color: #afb8c1; font-weight: 400; }
 table.matrix td.cell { text-align: center; } table.matrix td.scn { font-weight: 600; }
@@ -716,7 +724,7 @@ def _versions(entries: list[dict]) -> str:
 
 
 def _tally(entries: list[dict]) -> str:
-    head = "".join(f"<th>{_badge(v)}</th>" for v in (*VERDICTS, "n/a", "error"))
+    head = "".join(f"<th>{_badge(v)}</th>" for v in (*VERDICTS, "n/a", "skipped", "error"))
     rows = []
     for client in all_clients(entries):
         mine = [e for e in entries if e["client"] == client]
@@ -724,12 +732,16 @@ def _tally(entries: list[dict]) -> str:
         for e in mine:
             c.update(counts(e))
         na = sum(1 for e in mine if not_applicable(e))
+        skip = sum(1 for e in mine if skipped(e))
         err = sum(1 for e in mine if e["status"] != "ok")
         cells = "".join(f"<td class='num'>{c[v]}</td>" for v in VERDICTS)
-        rows.append(f"<tr><td><b>{_e(client)}</b></td>{cells}<td>{na}</td><td>{err}</td><td>{len(mine)}</td></tr>")
+        rows.append(
+            f"<tr><td><b>{_e(client)}</b></td>{cells}<td>{na}</td><td>{skip}</td><td>{err}</td><td>{len(mine)}</td></tr>"
+        )
     return (
         f"<table class='tally'><tr><th>client</th>{head}<th>entries</th></tr>{''.join(rows)}</table>"
         "<p class='small muted'>checks per verdict; n/a: entries the library cannot run (no checks apply); "
+        "skipped: entries this backend cannot run (the reason is in the entry); "
         "error: entries where the harness's environment failed.</p>"
     )
 
@@ -1039,6 +1051,8 @@ def _entry(entry: dict, plots: _Plots) -> str:
     is_open = " open" if state != "ok" else ""
     if entry["status"] != "ok":
         badges = _badge(entry["status"])
+    elif skipped(entry):
+        badges = _badge("skipped")
     elif not_applicable(entry):
         badges = _badge("n/a")
     else:
@@ -1057,7 +1071,9 @@ def _entry(entry: dict, plots: _Plots) -> str:
     ]
     if entry["status"] != "ok":
         body.append(f"<div class='err'><b>{_e(entry['status'])}</b>: {_e(entry.get('error') or '')}</div>")
-    if entry.get("unsupported"):
+    if skipped(entry):
+        body.append(f"<div class='note'><b>skipped</b>: {_e(entry['skipped'])}</div>")
+    elif entry.get("unsupported"):
         body.append(f"<div class='note'><b>unsupported</b>: {_e(entry['unsupported'])}</div>")
     body.append(_actors(entry))
     body.append(_links_faults(entry))

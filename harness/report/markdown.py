@@ -17,6 +17,7 @@ from harness.report.html import (
     is_number,
     not_applicable,
     number_list,
+    skipped,
 )
 from harness.summary import counts
 
@@ -44,6 +45,8 @@ def cell(entry: dict | None) -> str:
         return "·"
     if entry["status"] != "ok":
         return f"**{entry['status'].upper()}**"
+    if skipped(entry):
+        return "skipped"
     if not_applicable(entry):
         return "n/a"
     c = counts(entry)
@@ -79,7 +82,11 @@ def render(results: dict) -> str:
         out.append("|---|" + "---|" * len(clients))
         for scenario, by_client in scenarios.items():
             out.append(f"| {code(scenario)} | " + " | ".join(cell(by_client.get(c)) for c in clients) + " |")
-    out += ["", "Cells: conforms/deviates/not-measured; n/a: the library lacks what the scenario needs."]
+    out += [
+        "",
+        "Cells: conforms/deviates/not-measured; n/a: the library lacks what the scenario needs; "
+        "skipped: this backend cannot run the scenario's topology.",
+    ]
 
     devs = [(e, c) for e in entries for c in e["checks"] if c["verdict"] == "deviates"]
     if devs:
