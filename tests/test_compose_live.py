@@ -4,8 +4,10 @@ answers: `make test` does not bring one up."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,7 +82,7 @@ def test_a_service_that_never_becomes_healthy_is_one_line_and_nothing_is_left(
 ):
     broken = tmp_path / "broken.yaml"
     broken.write_text('services:\n  nats-single-n1:\n    command: ["-c", "/config/missing.conf"]\n')
-    files = [f for f in (backend.os.environ.get(backend.FILES_ENV) or "").split(":") if f]
+    files = [f for f in (os.environ.get(backend.FILES_ENV) or "").split(":") if f]
     monkeypatch.setenv(backend.FILES_ENV, ":".join([*files, str(broken)]))
     made: list[str] = []
     original = backend.ComposeTopology.__init__
@@ -102,3 +104,27 @@ def test_the_committed_compose_files_validate_with_compose(engine):
         argv += ["-f", str(f)]
     r = subprocess.run([*argv, "config", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_harness_down_takes_down_the_project_of_a_killed_run(engine, tmp_path: Path):
+    env = {**os.environ, "HARNESS_STATE_DIR": str(tmp_path / "state")}
+    harness = str(Path(sys.executable).parent / "harness")
+    argv = [harness, "run", "nats.single.giveup-default", "--client", "nats-go", "--backend", "compose"]
+    run = subprocess.Popen(
+        [*argv, "--out", str(tmp_path / "out")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    records = tmp_path / "state" / "compose"
+    try:
+        record = poll(lambda: list(records.glob("harness-*.json")), 120, "the run's project record")
+        project = record[0].stem
+        poll(lambda: project_containers(engine, project), 60, "the run's containers")
+    finally:
+        run.kill()
+        run.wait(10)
+    assert project_containers(engine, project), "a SIGKILLed run leaves its containers"
+    down = subprocess.run([harness, "down"], env=env, capture_output=True, text=True, timeout=180)
+    assert down.returncode == 0 and project in down.stdout, down.stdout + down.stderr
+    assert project_containers(engine, project) == []
