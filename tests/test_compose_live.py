@@ -98,6 +98,21 @@ def test_a_service_that_never_becomes_healthy_is_one_line_and_nothing_is_left(
     assert project_containers(engine, made[0]) == []
 
 
+def test_an_image_that_cannot_be_had_is_one_line_naming_the_service(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    missing = tmp_path / "missing.yaml"
+    missing.write_text('services:\n  nats-single-n1:\n    image: "localhost/harness/no-such-image:0"\n')
+    files = [f for f in (os.environ.get(backend.FILES_ENV) or "").split(":") if f]
+    monkeypatch.setenv(backend.FILES_ENV, ":".join([*files, str(missing)]))
+    before = {c.id for c in engine.containers.list(all=True)}
+    with pytest.raises(EnvironmentFault) as e:
+        backend.ComposeTopology.up(get("nats-single"), tmp_path)
+    line = e.value.line()
+    assert "nats-single-n1" in line and "cannot be pulled" in line and "\n" not in line, line
+    assert {c.id for c in engine.containers.list(all=True)} == before
+
+
 def test_the_committed_compose_files_validate_with_compose(engine):
     argv = backend.compose_command()
     for f in backend.compose_files():
