@@ -8,12 +8,97 @@ import itertools
 from statistics import median
 
 from harness.checks import SLACK_MS, Judge, slack_ms
-from harness.metrics import client_attempts, intervals_ms, link_of_url, ms
+from harness.metrics import client_attempts, intervals_ms, link_of_url, ms, summary, wire_connections
 from harness.timeline import Timeline
 
 # "A brief delay" is read as: a deliberate pause (longer than the measurement
 # slack, so not an immediate retry) of at most one second.
 BRIEF_MAX_MS = 1000.0
+
+
+def never_connected(j: Judge, why: str = "the client never connected, so there was nothing to cut") -> bool:
+    """True (and every applicable check not-measured) if the client never got
+    connected or no fault was made: there is nothing to judge."""
+    if j.tl.faults and j.tl.first(actor="client", kind="connected") is not None:
+        return False
+    for cid in j.applicable:
+        j.not_measured(cid, why)
+    return True
+
+
+def nats_schedule(
+    j: Judge, link: str, *, attempt_cost_ms: float = 0.0, jitter_check: str = "ReconnectJitter", note: str = ""
+) -> None:
+    """NATS attempts while `link` was down, against ReconnectWait plus the jitter
+    bound `jitter_check` names (ReconnectJitter, or ReconnectJitterTLS over TLS).
+
+    `attempt_cost_ms` is how long one failed attempt takes before the wait starts:
+    0 for a refused or reset connection, the Timeout for a blackholed one.
+    """
+    if never_connected(j):
+        return
+    cut = j.tl.faults[0]
+    down, up = cut["start_ns"], cut["end_ns"]
+    lost = j.tl.first(actor="client", kind="disconnected", after=down)
+    back = j.tl.first(actor="client", kind="reconnected", after=down)
+    attempts = client_attempts(j.tl, "client", down, up)
+    times = [a["t_ns"] for a in attempts]
+    iv = intervals_ms(times)
+    wait = j.option("client", "ReconnectWait")
+    bound = j.option("client", jitter_check)
+    wire = wire_connections(j.tl, [link], down, up)
+    reported = j.tl.select(actor="client", kind="attempt_failed", after=down, before=up)
+    j.metric("attempts_during_outage", len(attempts))
+    j.metric("attempt_times_ms", [j.tl.rel_ms(t) for t in times])
+    j.metric("intervals_ms", iv)
+    j.metric("intervals", summary(iv))
+    j.metric("disconnect_noticed_ms", ms(lost["t_ns"] - down) if lost else None)
+    j.metric("first_attempt_after_loss_ms", ms(times[0] - lost["t_ns"]) if lost and times else None)
+    j.metric("reconnected_after_heal_ms", ms(back["t_ns"] - up) if back else None)
+    j.metric("failed_attempts_reported_by_library", len(reported))
+    j.metric("wire_connections_during_outage", len(wire))
+    j.metric("wire_connection_ms", summary([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
+
+    if j.applies("AutoReconnect"):
+        j.verdict(
+            "AutoReconnect",
+            bool(attempts) and back is not None,
+            {"attempts": len(attempts), "reconnected": back is not None},
+            f"attempts while cut off, and a reconnect once healed{note}",
+            documented="reconnects by itself",
+        )
+    if j.applies("AllowReconnect"):
+        j.verdict(
+            "AllowReconnect",
+            bool(attempts),
+            len(attempts),
+            "with AllowReconnect left at its default, the client made reconnect attempts",
+            unit="attempts",
+        )
+    if j.applies("DisconnectedErrCB"):
+        n = len(j.tl.select(actor="client", kind="disconnected", after=down, before=up))
+        j.verdict(
+            "DisconnectedErrCB",
+            n == 1,
+            n,
+            "disconnected callbacks for the one loss of the connection",
+            documented="called on every disconnect",
+            unit="calls",
+        )
+    if j.applies("ReconnectedCB"):
+        j.verdict(
+            "ReconnectedCB",
+            back is not None,
+            back is not None,
+            "reconnected callback once the link healed",
+            documented="called on every reconnect",
+        )
+    if j.applies("ReconnectWait"):
+        low = wait + attempt_cost_ms
+        what = f"intervals between attempts (ReconnectWait plus up to {jitter_check} {bound:g} ms{note})"
+        j.within("ReconnectWait", iv, low, low + bound, what, documented=wait)
+    if j.applies(jitter_check):
+        jitter(j, jitter_check, [v - wait - attempt_cost_ms for v in iv], bound, wait + attempt_cost_ms)
 
 
 def attempt_marks(tl: Timeline, actor: str, after: int, before: int | None = None) -> list[dict]:

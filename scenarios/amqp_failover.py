@@ -48,14 +48,6 @@ def starts_seen(j: Judge) -> bool:
     return any(a["kind"] != "attempt_failed" for a in judges.attempt_marks(j.tl, "client", j.tl.t0_ns))
 
 
-def failed_over(j: Judge) -> bool:
-    if j.tl.faults and j.tl.first(actor="client", kind="connected") is not None:
-        return True
-    for cid in j.applicable:
-        j.not_measured(cid, "the client never connected, so there was nothing to fail over from")
-    return False
-
-
 @scenario(
     "amqp.failover.next",
     family="amqp",
@@ -89,7 +81,7 @@ def failover_next(run: Run) -> None:
 
 @failover_next.judge
 def _(j: Judge) -> None:
-    if not failed_over(j):
+    if judges.never_connected(j, "the client never connected, so there was nothing to fail over from"):
         return
     first = j.tl.first(actor="client", kind="connected")
     backs = j.tl.select(actor="client", kind="reconnected")
@@ -174,7 +166,7 @@ def all_cut(run: Run) -> None:
 
 @all_cut.judge
 def _(j: Judge) -> None:
-    if not failed_over(j):
+    if judges.never_connected(j, "the client never connected, so there was nothing to fail over from"):
         return
     down = j.tl.faults[0]["start_ns"]
     up = min(f["end_ns"] for f in j.tl.faults)

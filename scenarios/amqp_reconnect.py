@@ -33,12 +33,7 @@ def cut(run: Run, kind: str, outage_s: float, options: dict | None = None, **par
     run.sleep(0.3)
 
 
-def never_connected(j: Judge) -> bool:
-    if j.tl.faults and j.tl.first(actor="client", kind="connected") is not None:
-        return False
-    for cid in j.applicable:
-        j.not_measured(cid, "the client never connected to the broker, so there was nothing to cut")
-    return True
+BROKER_NEVER_CONNECTED = "the client never connected to the broker, so there was nothing to cut"
 
 
 @dataclass
@@ -92,7 +87,7 @@ def refused(run: Run) -> None:
 
 @refused.judge
 def _(j: Judge) -> None:
-    if never_connected(j):
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
@@ -127,7 +122,7 @@ def default_cap(run: Run) -> None:
 
 @default_cap.judge
 def _(j: Judge) -> None:
-    if never_connected(j):
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
@@ -142,7 +137,7 @@ def capped(run: Run) -> None:
 
 @capped.judge
 def _(j: Judge) -> None:
-    if never_connected(j):
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
@@ -162,7 +157,7 @@ def reset(run: Run) -> None:
 
 @reset.judge
 def _(j: Judge) -> None:
-    if never_connected(j):
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
@@ -197,7 +192,7 @@ def broker_down(run: Run) -> None:
 
 @broker_down.judge
 def _(j: Judge) -> None:
-    if never_connected(j):
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
@@ -237,7 +232,7 @@ def twice(run: Run) -> None:
 
 @twice.judge
 def _(j: Judge) -> None:
-    if never_connected(j) or len(j.tl.faults) < 2:
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.tl.faults) < 2:
         if not j.checks:
             for cid in j.applicable:
                 j.not_measured(cid, "the client did not come back from the first outage")
@@ -267,7 +262,7 @@ def reconnect_object(run: Run) -> None:
 
 @reconnect_object.judge
 def _(j: Judge) -> None:
-    if never_connected(j) or len(j.tl.faults) < 2:
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.tl.faults) < 2:
         for cid in j.applicable:
             j.not_measured(cid, "the client did not get through both outages")
         return
@@ -334,7 +329,7 @@ def _(j: Judge) -> None:
 
 
 def judge_limit(j: Judge, against: str) -> None:
-    if never_connected(j):
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     down = j.tl.faults[0]["start_ns"]
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
@@ -388,7 +383,7 @@ def no_reconnect(run: Run) -> None:
 
 @no_reconnect.judge
 def _(j: Judge) -> None:
-    if never_connected(j):
+    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     down = j.tl.faults[0]["start_ns"]
     attempts = judges.attempt_marks(j.tl, "client", down)

@@ -54,9 +54,7 @@ def failover(run: Run) -> None:
 
 @failover.judge
 def _(j: Judge) -> None:
-    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
-        for cid in j.applicable:
-            j.not_measured(cid, "the client never connected")
+    if judges.never_connected(j, "the client never connected"):
         return
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
     urls = j.links
@@ -175,9 +173,7 @@ def giveup(run: Run) -> None:
 
 @giveup.judge
 def _(j: Judge) -> None:
-    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
-        for cid in j.applicable:
-            j.not_measured(cid, "the client never connected")
+    if judges.never_connected(j, "the client never connected"):
         return
     judges.give_up(j, CLIENT_LINKS, "in all, over three servers,")
 
@@ -242,9 +238,7 @@ def custom_delay(run: Run) -> None:
 
 @custom_delay.judge
 def _(j: Judge) -> None:
-    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
-        for cid in j.applicable:
-            j.not_measured(cid, "the client never connected")
+    if judges.never_connected(j, "the client never connected"):
         return
     delay = j.actors["client"]["options"]["CustomReconnectDelay"]
     down = j.tl.faults[0]["start_ns"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from harness import judges
 from harness.checks import Judge, slack_ms
-from harness.metrics import client_attempts, intervals_ms, ledger, ms, summary, wire_connections
+from harness.metrics import client_attempts, ledger, ms, wire_connections
 from harness.scenario import Run, scenario
 
 CONNECT_S = 10.0
@@ -49,88 +49,8 @@ def cut_for_good(run: Run, options: dict | None, timeout_s: float) -> None:
 # -- judging helpers ----------------------------------------------------------
 
 
-def no_cut(j: Judge) -> bool:
-    """True (and every check not-measured) if the client never got connected."""
-    if j.tl.faults and j.tl.first(actor="client", kind="connected") is not None:
-        return False
-    for cid in j.applicable:
-        j.not_measured(cid, "the client never connected, so there was nothing to cut")
-    return True
-
-
-def judge_schedule(j: Judge, *, attempt_cost_ms: float = 0.0) -> None:
-    """Attempts while the link was down, against ReconnectWait + ReconnectJitter.
-
-    `attempt_cost_ms` is how long one failed attempt takes before the wait starts:
-    0 for a refused or reset connection, the Timeout for a blackholed one.
-    """
-    if no_cut(j):
-        return
-    cut = j.tl.faults[0]
-    down, up = cut["start_ns"], cut["end_ns"]
-    lost = j.tl.first(actor="client", kind="disconnected", after=down)
-    back = j.tl.first(actor="client", kind="reconnected", after=down)
-    attempts = client_attempts(j.tl, "client", down, up)
-    times = [a["t_ns"] for a in attempts]
-    iv = intervals_ms(times)
-    wait = j.option("client", "ReconnectWait")
-    jitter = j.option("client", "ReconnectJitter")
-    wire = wire_connections(j.tl, ["n1-client"], down, up)
-    reported = j.tl.select(actor="client", kind="attempt_failed", after=down, before=up)
-    j.metric("attempts_during_outage", len(attempts))
-    j.metric("attempt_times_ms", [j.tl.rel_ms(t) for t in times])
-    j.metric("intervals_ms", iv)
-    j.metric("intervals", summary(iv))
-    j.metric("disconnect_noticed_ms", ms(lost["t_ns"] - down) if lost else None)
-    j.metric("first_attempt_after_loss_ms", ms(times[0] - lost["t_ns"]) if lost and times else None)
-    j.metric("reconnected_after_heal_ms", ms(back["t_ns"] - up) if back else None)
-    j.metric("failed_attempts_reported_by_library", len(reported))
-    j.metric("wire_connections_during_outage", len(wire))
-    j.metric("wire_connection_ms", summary([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
-
-    if j.applies("AutoReconnect"):
-        j.verdict(
-            "AutoReconnect",
-            bool(attempts) and back is not None,
-            {"attempts": len(attempts), "reconnected": back is not None},
-            "attempts while cut off, and a reconnect once healed",
-            documented="reconnects by itself",
-        )
-    if j.applies("AllowReconnect"):
-        j.verdict(
-            "AllowReconnect",
-            bool(attempts),
-            len(attempts),
-            "with AllowReconnect left at its default, the client made reconnect attempts",
-            unit="attempts",
-        )
-    if j.applies("DisconnectedErrCB"):
-        n = len(j.tl.select(actor="client", kind="disconnected", after=down, before=up))
-        j.verdict(
-            "DisconnectedErrCB",
-            n == 1,
-            n,
-            "disconnected callbacks for the one loss of the connection",
-            documented="called on every disconnect",
-            unit="calls",
-        )
-    if j.applies("ReconnectedCB"):
-        j.verdict(
-            "ReconnectedCB",
-            back is not None,
-            back is not None,
-            "reconnected callback once the link healed",
-            documented="called on every reconnect",
-        )
-    if j.applies("ReconnectWait"):
-        low = wait + attempt_cost_ms
-        j.within("ReconnectWait", iv, low, low + jitter, "intervals between attempts", documented=wait)
-    if j.applies("ReconnectJitter"):
-        judges.jitter(j, "ReconnectJitter", [v - wait - attempt_cost_ms for v in iv], jitter, wait + attempt_cost_ms)
-
-
 def judge_give_up(j: Judge) -> None:
-    if not no_cut(j):
+    if not judges.never_connected(j):
         judges.give_up(j, ["n1-client"], "to the one server")
 
 
@@ -160,7 +80,7 @@ def refused(run: Run) -> None:
 
 @refused.judge
 def _(j: Judge) -> None:
-    judge_schedule(j)
+    judges.nats_schedule(j, "n1-client")
 
 
 @scenario(
@@ -176,7 +96,7 @@ def reset(run: Run) -> None:
 
 @reset.judge
 def _(j: Judge) -> None:
-    judge_schedule(j)
+    judges.nats_schedule(j, "n1-client")
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"] or j.tl.t1_ns
     wire = wire_connections(j.tl, ["n1-client"], down, up)
     reported = j.tl.select(actor="client", kind="attempt_failed", after=down, before=up)
@@ -199,7 +119,7 @@ def _(j: Judge) -> None:
     timeout = j.option("client", "Timeout")
     wait = j.option("client", "ReconnectWait")
     jitter = j.option("client", "ReconnectJitter")
-    judge_schedule(j, attempt_cost_ms=timeout)
+    judges.nats_schedule(j, "n1-client", attempt_cost_ms=timeout)
     if not j.tl.faults:
         return
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
@@ -257,7 +177,7 @@ def stale(run: Run) -> None:
 
 @stale.judge
 def _(j: Judge) -> None:
-    if no_cut(j):
+    if judges.never_connected(j):
         return
     down = j.tl.faults[0]["start_ns"]
     lost = j.tl.first(actor="client", kind="disconnected", after=down)
@@ -324,7 +244,7 @@ def no_reconnect(run: Run) -> None:
 
 @no_reconnect.judge
 def _(j: Judge) -> None:
-    if no_cut(j):
+    if judges.never_connected(j):
         return
     down = j.tl.faults[0]["start_ns"]
     attempts = client_attempts(j.tl, "client", down)
@@ -389,7 +309,7 @@ def publish_while_cut(run: Run) -> None:
 
 @publish_while_cut.judge
 def _(j: Judge) -> None:
-    if no_cut(j):
+    if judges.never_connected(j):
         return
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
     subject = j.actors["client"]["workload"]["subject"]
@@ -513,7 +433,7 @@ RESUBSCRIBE_GRACE_MS = 1000
 
 @resubscribe.judge
 def _(j: Judge) -> None:
-    if no_cut(j):
+    if judges.never_connected(j):
         return
     down = j.tl.faults[0]["start_ns"]
     back = j.tl.first(actor="client", kind="reconnected", after=down)

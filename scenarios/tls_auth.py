@@ -27,7 +27,7 @@ from harness import judges
 from harness.certs import Certs
 from harness.checks import Judge, slack_ms
 from harness.errors import EnvironmentFault
-from harness.metrics import client_attempts, intervals_ms, ms, summary, wire_connections
+from harness.metrics import client_attempts, intervals_ms, ms, wire_connections
 from harness.scenario import NotSupported, Run, scenario
 from harness.services import KINDS
 from harness.topology import AUTH_USER
@@ -87,15 +87,6 @@ def set_password(run: Run, password: str) -> None:
     )
 
 
-def never_connected(j: Judge) -> bool:
-    """True (and every check not-measured) if the client never got connected."""
-    if j.tl.faults and j.tl.first(actor="client", kind="connected") is not None:
-        return False
-    for cid in j.applicable:
-        j.not_measured(cid, "the client never connected, so there was nothing to cut")
-    return True
-
-
 # -- NATS over TLS --------------------------------------------------------------
 
 
@@ -121,63 +112,23 @@ def nats_tls_refused(run: Run) -> None:
 @nats_tls_refused.judge
 def _(j: Judge) -> None:
     """As nats.single.refused judges a plain link, with the TLS jitter bound."""
-    if never_connected(j):
+    judges.nats_schedule(j, NATS_LINK, jitter_check="ReconnectJitterTLS", note=", TLS in use")
+    if not j.tl.faults:
         return
     cut = j.tl.faults[0]
-    down, up = cut["start_ns"], cut["end_ns"]
-    lost = j.tl.first(actor="client", kind="disconnected", after=down)
-    back = j.tl.first(actor="client", kind="reconnected", after=down)
-    attempts = client_attempts(j.tl, "client", down, up)
-    times = [a["t_ns"] for a in attempts]
-    iv = intervals_ms(times)
+    attempts = client_attempts(j.tl, "client", cut["start_ns"], cut["end_ns"])
     wait = j.option("client", "ReconnectWait")
-    jitter = j.option("client", "ReconnectJitterTLS")
     plain_jitter = j.exp("ReconnectJitter").value
-    extra = [v - wait for v in iv]
-    j.metric("attempts_during_outage", len(attempts))
-    j.metric("attempt_times_ms", [j.tl.rel_ms(t) for t in times])
-    j.metric("intervals_ms", iv)
-    j.metric("intervals", summary(iv))
-    j.metric("disconnect_noticed_ms", ms(lost["t_ns"] - down) if lost else None)
-    j.metric("reconnected_after_heal_ms", ms(back["t_ns"] - up) if back else None)
     j.metric("connected_url", (j.tl.first(actor="client", kind="connected") or {}).get("url"))
     # Which bound the library used: extra delays beyond the plain (no TLS) jitter bound.
     j.metric(
         "extra_delays_above_plain_jitter_bound",
-        sum(1 for x in extra if x > plain_jitter + slack_ms(wait + plain_jitter)),
+        sum(
+            1
+            for v in intervals_ms([a["t_ns"] for a in attempts])
+            if v - wait > plain_jitter + slack_ms(wait + plain_jitter)
+        ),
     )
-    j.verdict(
-        "AutoReconnect",
-        bool(attempts) and back is not None,
-        {"attempts": len(attempts), "reconnected": back is not None},
-        "attempts while cut off, and a reconnect (with a new TLS handshake) once healed",
-        documented="reconnects by itself",
-    )
-    n = len(j.tl.select(actor="client", kind="disconnected", after=down, before=up))
-    j.verdict(
-        "DisconnectedErrCB",
-        n == 1,
-        n,
-        "disconnected callbacks for the one loss of the connection",
-        documented="called on every disconnect",
-        unit="calls",
-    )
-    j.verdict(
-        "ReconnectedCB",
-        back is not None,
-        back is not None,
-        "reconnected callback once the link healed",
-        documented="called on every reconnect",
-    )
-    j.within(
-        "ReconnectWait",
-        iv,
-        wait,
-        wait + jitter,
-        f"intervals between attempts (ReconnectWait plus up to ReconnectJitterTLS {jitter:g} ms, TLS in use)",
-        documented=wait,
-    )
-    judges.jitter(j, "ReconnectJitterTLS", extra, jitter, wait)
 
 
 # -- AMQP over TLS ----------------------------------------------------------------
