@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from harness import __version__, paths
-from harness.contracts import problems
+from harness.contracts import problems, read_json
 from harness.drivers import registry
 from harness.errors import UsageError
 
@@ -60,14 +60,9 @@ def write(entry: dict, backend: str, user_options: dict, workdir: Path) -> Path:
 
 def load(path: Path) -> dict:
     """A bundle from its folder or file, or one line naming the file and the problem."""
-    if path.is_dir():
-        path = path / FILENAME
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no replay bundle here", "give a run's work/<scenario>--<client> folder") from None
-    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
-        raise UsageError(f"{path}: not a readable replay bundle ({e})") from None
+    path, data = read_json(
+        path, FILENAME, "replay bundle", "no replay bundle here", "give a run's work/<scenario>--<client> folder"
+    )
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UsageError(f"{path}: not a replay bundle")
     if data.get("version") != VERSION:

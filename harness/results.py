@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from harness import __version__
-from harness.contracts import problems
+from harness.contracts import problems, read_json
 from harness.errors import UsageError
 
 SCHEMA = "fault-harness/results"
@@ -77,14 +77,7 @@ def write(results: dict, out_dir: Path) -> Path:
 
 def load(path: Path) -> dict:
     """Read a results file, or fail with one line naming the file and the problem."""
-    if path.is_dir():
-        path = path / FILENAME
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such results file") from None
-    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
-        raise UsageError(f"{path}: not a readable results file ({e})") from None
+    path, data = read_json(path, FILENAME, "results file", "no such results file")
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise UsageError(f"{path}: not a harness results file")
     if data.get("schema_version") != SCHEMA_VERSION:

@@ -26,3 +26,18 @@ def problems(name: str, instance: object) -> list[str]:
         where = "/".join(str(p) for p in err.absolute_path) or "(top)"
         out.append(f"{where}: {err.message}")
     return out
+
+
+def read_json(path: Path, filename: str, what: str, missing: str, todo: str | None = None) -> tuple[Path, object]:
+    """A JSON document from `path`, or from `filename` in it if it is a folder: the
+    file read and its data, or one line naming the file and the problem."""
+    from harness.errors import UsageError
+
+    if path.is_dir():
+        path = path / filename
+    try:
+        return path, json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: {missing}", todo) from None
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
+        raise UsageError(f"{path}: not a readable {what} ({e})") from None
