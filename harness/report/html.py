@@ -112,6 +112,15 @@ def number_list(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(is_number(x) for x in v)
 
 
+def units(c: dict) -> tuple[str, str]:
+    """The unit suffix of a check's documented and observed values (" ms"), where
+    they are numbers; "" otherwise."""
+    unit = f" {c['unit']}" if c["unit"] else ""
+    documented = unit if is_number(c["documented"]) else ""
+    observed = unit if is_number(c["observed"]) or number_list(c["observed"]) else ""
+    return documented, observed
+
+
 def int_ranges(seq: list[int]) -> list[str]:
     """[1, 2, 3, 7, 9, 10, 11, 12] -> ['1–3', '7', '9–12'] (runs of 3 or more)."""
     out: list[str] = []
@@ -752,8 +761,7 @@ def _deviations(entries: list[dict]) -> str:
         for c in e["checks"]:
             if c["verdict"] != "deviates":
                 continue
-            unit = f" {c['unit']}" if c["unit"] and is_number(c["documented"]) else ""
-            ounit = f" {c['unit']}" if c["unit"] and (is_number(c["observed"]) or number_list(c["observed"])) else ""
+            unit, ounit = units(c)
             items.append(
                 f"<li><a href='#{_e(check_anchor(e, c['id']))}'><b>{_e(e['scenario'])}</b> / {_e(e['client'])} / "
                 f"<code>{_e(c['id'])}</code></a>: documented <code>{_e(compact(c['documented']))}{_e(unit)}</code>, "

@@ -14,10 +14,9 @@ from harness.report.html import (
     compact,
     families,
     family_clients,
-    is_number,
     not_applicable,
-    number_list,
     skipped,
+    units,
 )
 from harness.summary import counts
 
@@ -92,8 +91,7 @@ def render(results: dict) -> str:
     if devs:
         out += ["", f"### Deviations from the documentation ({len(devs)})", ""]
         for e, c in devs:
-            unit = f" {c['unit']}" if c["unit"] and is_number(c["documented"]) else ""
-            ounit = f" {c['unit']}" if c["unit"] and (is_number(c["observed"]) or number_list(c["observed"])) else ""
+            unit, ounit = units(c)
             out.append(
                 f"- {code(e['scenario'])} / **{text(e['client'])}** / {code(c['id'])}: "
                 f"documented {code(compact(c['documented'], 6) + unit)}, "
