@@ -8,6 +8,7 @@ client recovers: connection back, links re-attached, messages flowing again.
 
 from __future__ import annotations
 
+from harness import judges
 from harness.checks import Judge
 from harness.metrics import ledger, ms
 from harness.scenario import Run, scenario
@@ -43,8 +44,7 @@ def send_while_cut(run: Run) -> None:
 
 @send_while_cut.judge
 def _(j: Judge) -> None:
-    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
-        j.not_measured("reconnect.recovers", "the sender never connected")
+    if judges.never_connected(j, "the sender never connected"):
         return
     down = j.tl.faults[0]["start_ns"]
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
@@ -104,8 +104,7 @@ def receiver(run: Run) -> None:
 
 @receiver.judge
 def _(j: Judge) -> None:
-    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
-        j.not_measured("reconnect.recovers", "the receiver never connected")
+    if judges.never_connected(j, "the receiver never connected"):
         return
     down = j.tl.faults[0]["start_ns"]
     back = j.tl.first(actor="client", kind="reconnected", after=down)
