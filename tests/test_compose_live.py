@@ -114,10 +114,7 @@ def test_an_image_that_cannot_be_had_is_one_line_naming_the_service(
 
 
 def test_the_committed_compose_files_validate_with_compose(engine):
-    argv = backend.compose_command()
-    for f in backend.compose_files():
-        argv += ["-f", str(f)]
-    r = subprocess.run([*argv, "config", "--quiet"], capture_output=True, text=True)
+    r = subprocess.run([*backend.compose_argv(), "config", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
 

@@ -60,6 +60,15 @@ def compose_files() -> list[Path]:
     return files
 
 
+def compose_argv(project: str | None = None) -> list[str]:
+    """The Compose command line with our compose files (and a project name), to
+    which a subcommand is added."""
+    argv = compose_command()
+    for f in compose_files():
+        argv += ["-f", str(f)]
+    return [*argv, "-p", project] if project else argv
+
+
 def engine():
     """A Docker SDK client of the engine DOCKER_HOST names (Docker or Podman)."""
     import docker
@@ -142,10 +151,7 @@ class ComposeTopology:
         return [self.at.toxiproxy] + [compose.service_name(self.topology, s.name) for s in self.topology.services]
 
     def _compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        argv = compose_command()
-        for f in compose_files():
-            argv += ["-f", str(f)]
-        argv += ["-p", self.project, *args]
+        argv = [*compose_argv(self.project), *args]
         env = {**os.environ, **self._env}
         try:
             r = subprocess.run(
@@ -341,12 +347,9 @@ def reap_projects() -> list[str]:
             rec = json.loads(path.read_text())
             if ports.process_start_time(rec["pid"]) == rec["start"]:
                 continue  # its run is still going
-            argv = compose_command()
-            for f in compose_files():
-                argv += ["-f", str(f)]
             env = {**os.environ, **rec.get("env", {})}
             subprocess.run(
-                [*argv, "-p", rec["project"], "down", "--volumes", "--remove-orphans", "--timeout", "2"],
+                [*compose_argv(rec["project"]), "down", "--volumes", "--remove-orphans", "--timeout", "2"],
                 cwd=paths.ROOT,
                 env=env,
                 capture_output=True,
