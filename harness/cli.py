@@ -18,9 +18,10 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import backends, options, paths, procs, results, summary
+from harness import backends, options, paths, procs, results
 from harness.errors import HarnessError, UsageError
 from harness.progress import Progress
+from harness.report import terminal
 
 EPILOG = """examples:
   harness list                                     scenarios and clients
@@ -234,7 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         res["entries"].append(entry)
         results.write(res, out)
         took = (entry["ended_ns"] - entry["started_ns"]) / 1e9 if entry["ended_ns"] else 0
-        progress.finished(f"{entry['scenario']} / {entry['client']}", f"{summary.entry_line(entry)} ({took:.1f}s)")
+        progress.finished(f"{entry['scenario']} / {entry['client']}", f"{terminal.entry_line(entry)} ({took:.1f}s)")
 
     complete = False
     pool = TopologyPool(args.backend, out / "work")
@@ -256,7 +257,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _link_latest(out)
         if res["entries"] and not args.pairs_file:
             print()
-            print(summary.render(res))
+            print(terminal.render(res))
             report_path = _write_report(res, out)
             if report_path:
                 latest = paths.REPORTS / "latest" / report_path.name
@@ -279,7 +280,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     print("Scenarios:")
     for name, sc in sorted(load_all().items()):
-        print(f"  {name:<36} [{sc.family}, {sc.topology}] {sc.summary}")
+        print(f"  {name:<36} [{sc.family}, {sc.topology}] {sc.description}")
         if args.verbose:
             print(f"  {'':<36} checks: {', '.join(sc.checks)}")
     print("Clients:")
@@ -318,6 +319,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     reaped = procs.reap_orphans(include_detached=True)
     for rec in records:
         ports.release(rec.get("info", {}).get("ports", []))
+
     from harness.backends import compose
 
     projects = compose.reap_projects()
@@ -383,7 +385,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         progress.started(key)
         entry = run_entry(sc, spec, pool, out / "work" / f"{sc.name}--{spec.name}", data["seed"], data["options"])
-        progress.finished(key, summary.entry_line(entry))
+        progress.finished(key, terminal.entry_line(entry))
     finally:
         progress.close()
         pool.close()
@@ -449,13 +451,13 @@ def cmd_stability(args: argparse.Namespace) -> int:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from harness import compose
+    from harness import compose_file
 
     if args.write:
-        for path in compose.write():
+        for path in compose_file.write():
             print(f"wrote {path.relative_to(paths.ROOT)}")
     else:
-        print(compose.render()["compose.yaml"], end="")
+        print(compose_file.render()["compose.yaml"], end="")
     return 0
 
 

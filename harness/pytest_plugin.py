@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import backends, baseline, options, paths, results, summary
+from harness import backends, baseline, options, paths, results
 from harness.drivers import registry
 from harness.errors import HarnessError
+from harness.report import terminal
 from harness.runner import TopologyPool, entry_seed, run_entry
 from harness.scenario import Scenario, load_file
 
@@ -218,7 +219,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if res is None:
         return
     terminalreporter.section("harness results")
-    terminalreporter.write_line(summary.render(res))
+    terminalreporter.write_line(terminal.render(res))
     out = config.getoption("harness_out")
     terminalreporter.write_line(f"Results: {out / results.FILENAME}")
     if _REPORT_ERROR in config.stash:

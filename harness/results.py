@@ -21,7 +21,7 @@ from harness.contracts import problems, read_json
 from harness.errors import UsageError
 
 SCHEMA = "fault-harness/results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILENAME = "results.json"
 
 

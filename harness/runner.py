@@ -13,24 +13,20 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import expectations, metrics, replay, timeline
+from harness import replay
 from harness.backends import Live
 from harness.backends import up as backend_up
-from harness.checks import Judge
 from harness.clock import now_ns
 from harness.drivers.registry import DriverSpec, describe
 from harness.errors import HarnessError, Unavailable
+from harness.judging import outcome, timeline
+from harness.judging.entry import judge
 from harness.scenario import NotSupported, Run, Scenario
 from harness.topology import get as get_topology
 
 
 def entry_seed(base: int, scenario: str, client: str) -> int:
     return (base + zlib.crc32(f"{scenario}/{client}".encode())) % 2**31
-
-
-def applicable_checks(sc: Scenario, exps: dict) -> list[str]:
-    """The scenario's declared checks that have an expectation for this client."""
-    return [c for c in sc.checks if c in exps]
 
 
 class TopologyPool:
@@ -64,7 +60,7 @@ class TopologyPool:
 def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, backend: str, seed: int) -> dict:
     return {
         "scenario": sc.name,
-        "summary": sc.summary,
+        "description": sc.description,
         "client": spec.name,
         "client_version": desc["library_version"],
         "library": desc["library"],
@@ -86,6 +82,7 @@ def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, backend: str, seed: 
         "metrics": {},
         "checks": [],
         "unsupported": None,
+        "skipped": None,
     }
 
 
@@ -126,16 +123,15 @@ def run_entry(
     finally:
         if run is not None:
             _record(entry, run)
-    entry["unsupported"] = skipped or unsupported
-    if skipped is not None:
-        entry["skipped"] = skipped
+    entry["unsupported"], entry["skipped"] = unsupported, skipped
     if entry["status"] == "ok" and skipped is None:
         try:
-            entry["metrics"], entry["checks"] = judge(entry, sc, unsupported)
+            entry["metrics"], entry["checks"] = judge(entry, sc)
         except Exception as e:
             (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
             entry["status"] = "error"
             entry["error"] = f"harness bug while judging: {type(e).__name__}: {e} (see {workdir}/harness-traceback.txt)"
+    entry["outcome"] = outcome.decide(entry)
     if entry["status"] != "interrupted":
         replay.write(entry, pool.backend, dict(user_options or {}), workdir)
     return entry
@@ -156,36 +152,6 @@ def _record(entry: dict, run: Run) -> None:
     problems = run.live.health() + [p for d in run.drivers.values() for p in d.problems]
     if problems and entry["status"] == "ok":
         entry["status"], entry["error"] = "error", problems[0]
-
-
-def judge(entry: dict, sc: Scenario, unsupported: str | None = None) -> tuple[dict, list[dict]]:
-    """Metrics and checks of an entry, from what it recorded and nothing else (so a
-    recorded entry can be judged again). Raises if the judge is broken."""
-    exps = expectations.for_client(entry["client"], entry["family"])
-    applicable = applicable_checks(sc, exps)
-    tl = timeline.Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
-    j = Judge(tl, entry["links"], exps, entry["client"], entry["actors"], applicable)
-    if unsupported:
-        for cid in applicable:
-            j.not_measured(cid, unsupported)
-    else:
-        assert sc.judge_fn is not None, f"scenario {sc.name} has no judge"
-        sc.judge_fn(j)
-        missing = [c for c in applicable if c not in {x["id"] for x in j.checks}]
-        if missing:
-            raise AssertionError(f"judge gave no verdict for {', '.join(missing)}")
-    return {**j.metrics, "client_vs_wire_ms": client_vs_wire(tl, entry["links"])}, j.checks
-
-
-def client_vs_wire(tl: timeline.Timeline, links: dict[str, str]) -> dict | None:
-    """Attempts seen both by a client (with their URL) and on the wire: client stamp
-    minus wire stamp. A check of the shared clock and of the stamping path."""
-    gaps = []
-    for actor in {e["actor"] for e in tl.select(source="client")}:
-        attempts = [a for a in tl.select(actor=actor, kind="attempt") if a.get("url")]
-        wire = metrics.wire_connections(tl, list(links), tl.t0_ns)
-        gaps += metrics.client_wire_gaps(attempts, wire, links)
-    return metrics.summary(gaps)
 
 
 def run_pairs(

@@ -30,12 +30,12 @@ from pathlib import Path
 
 from harness import paths, ports
 from harness.backends import Live
-from harness.checks import Judge
 from harness.clock import now_ns
 from harness.drivers.process import DriverProcess
 from harness.drivers.registry import DriverSpec
 from harness.errors import HarnessError, Unavailable, UsageError
 from harness.faults import Fault, FaultLog
+from harness.judging import Judge
 from harness.schedule import Schedule
 
 
@@ -48,7 +48,7 @@ class Scenario:
     name: str
     family: str
     topology: str
-    summary: str
+    description: str
     checks: tuple[str, ...]
     script: Callable[[Run], None]
     judge_fn: Callable[[Judge], None] | None = None

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from statistics import median
 
-from harness.checks import slack_ms
-
 
 def _numbers(observed: object) -> list[float] | None:
     if isinstance(observed, bool):
@@ -35,7 +33,7 @@ def analyze(runs: list[dict]) -> dict:
     verdicts: dict[tuple[str, str, str], list[str | None]] = {}
     statuses: dict[tuple[str, str], list[str | None]] = {}
     medians: dict[tuple[str, str, str], list[float]] = {}
-    bands: dict[tuple[str, str, str], tuple[float, float, str | None]] = {}
+    bands: dict[tuple[str, str, str], tuple[dict, str | None]] = {}
     for i, res in enumerate(runs):
         for e in res["entries"]:
             pair = (e["scenario"], e["client"])
@@ -46,7 +44,7 @@ def analyze(runs: list[dict]) -> dict:
                 values = _numbers(c["observed"])
                 if values and c.get("band"):
                     medians.setdefault(key, []).append(median(values))
-                    bands[key] = (c["band"][0], c["band"][1], c.get("unit"))
+                    bands[key] = (c["band"], c.get("unit"))
     flips = [
         {"scenario": k[0], "client": k[1], "check": k[2], "verdicts": v}
         for k, v in sorted(verdicts.items())
@@ -61,9 +59,9 @@ def analyze(runs: list[dict]) -> dict:
     for key, ms in sorted(medians.items()):
         if len(ms) < 2:
             continue
-        low, high, unit = bands[key]
-        timed = unit in (None, "ms")
-        tolerance = (high - low) + (slack_ms(low) + slack_ms(high) if timed else 0.0)
+        # The width of the band the check was judged against, slack included.
+        band, unit = bands[key]
+        tolerance = band["hi"] - band["lo"]
         spread = max(ms) - min(ms)
         if spread > tolerance:
             wide.append(

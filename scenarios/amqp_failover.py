@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import itertools
 
-from harness import judges
-from harness.checks import Judge
-from harness.metrics import ms
+from harness.judging import Judge, schedules
+from harness.judging.metrics import ms
 from harness.scenario import Run, scenario
 
 CONNECT_S = 15.0
@@ -39,13 +38,13 @@ def link_of(j: Judge, e: dict) -> str | None:
 
 def tried(j: Judge, after: int, before: int | None) -> list[str | None]:
     """Links of every attempt in order; the successful one (reconnected) last."""
-    out = [link_of(j, e) for e in judges.attempt_marks(j.tl, "client", after, before)]
+    out = [link_of(j, e) for e in schedules.attempt_marks(j.tl, "client", after, before)]
     return out
 
 
 def starts_seen(j: Judge) -> bool:
     """Whether the client reports attempt starts (the successful one included)."""
-    return any(a["kind"] != "attempt_failed" for a in judges.attempt_marks(j.tl, "client", j.tl.t0_ns))
+    return any(a["kind"] != "attempt_failed" for a in schedules.attempt_marks(j.tl, "client", j.tl.t0_ns))
 
 
 @scenario(
@@ -81,7 +80,7 @@ def failover_next(run: Run) -> None:
 
 @failover_next.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, "the client never connected, so there was nothing to fail over from"):
+    if schedules.never_connected(j, "the client never connected, so there was nothing to fail over from"):
         return
     first = j.tl.first(actor="client", kind="connected")
     backs = j.tl.select(actor="client", kind="reconnected")
@@ -166,15 +165,15 @@ def all_cut(run: Run) -> None:
 
 @all_cut.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, "the client never connected, so there was nothing to fail over from"):
+    if schedules.never_connected(j, "the client never connected, so there was nothing to fail over from"):
         return
     down = j.tl.faults[0]["start_ns"]
     up = min(f["end_ns"] for f in j.tl.faults)
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
-    marks = judges.attempt_marks(j.tl, "client", down, up)
+    marks = schedules.attempt_marks(j.tl, "client", down, up)
     order = [link_of(j, e) for e in marks]
-    delays = judges.delays_ms(loss["t_ns"], marks) if loss else []
+    delays = schedules.delays_ms(loss["t_ns"], marks) if loss else []
     j.metric("attempt_order", order)
     j.metric("delays_ms", delays)
     j.metric("reconnected_to", link_of(j, {**back, "kind": "reconnected"}) if back else None)
@@ -288,7 +287,7 @@ def reconnect_false_list(run: Run) -> None:
 
 @reconnect_false_list.judge
 def _(j: Judge) -> None:
-    marks = judges.attempt_marks(j.tl, "client", j.tl.t0_ns)
+    marks = schedules.attempt_marks(j.tl, "client", j.tl.t0_ns)
     order = [link_of(j, e) for e in marks]
     connected = j.tl.first(actor="client", kind="connected")
     failures = j.tl.select(actor="client", kind="attempt_failed")

@@ -8,9 +8,8 @@ client recovers: connection back, links re-attached, messages flowing again.
 
 from __future__ import annotations
 
-from harness import judges
-from harness.checks import Judge
-from harness.metrics import ledger, ms
+from harness.judging import Judge, schedules
+from harness.judging.metrics import ledger, ms
 from harness.scenario import Run, scenario
 
 CONNECT_S = 15.0
@@ -44,7 +43,7 @@ def send_while_cut(run: Run) -> None:
 
 @send_while_cut.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, "the sender never connected"):
+    if schedules.never_connected(j, "the sender never connected"):
         return
     down = j.tl.faults[0]["start_ns"]
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
@@ -104,7 +103,7 @@ def receiver(run: Run) -> None:
 
 @receiver.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, "the receiver never connected"):
+    if schedules.never_connected(j, "the receiver never connected"):
         return
     down = j.tl.faults[0]["start_ns"]
     back = j.tl.first(actor="client", kind="reconnected", after=down)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness import judges
-from harness.checks import Judge, slack_ms
-from harness.metrics import ms, summary, wire_connections
+from harness.judging import Judge, schedules, slack_ms
+from harness.judging.metrics import ms, stats, wire_connections
 from harness.scenario import Run, scenario
 
 CONNECT_S = 15.0
@@ -41,7 +40,7 @@ class Outage:
     down: int  # fault start
     up: int  # fault end
     loss: dict | None  # the client's disconnected event
-    attempts: list[dict]  # one event per attempt (see judges.attempt_marks)
+    attempts: list[dict]  # one event per attempt (see schedules.attempt_marks)
     delays: list[float]  # before each attempt: the first from the loss
     back: dict | None  # the client's reconnected event
 
@@ -50,8 +49,8 @@ def outage(j: Judge, index: int = 0) -> Outage:
     f = j.tl.faults[index]
     down, up = f["start_ns"], f["end_ns"] or j.tl.t1_ns
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
-    attempts = judges.attempt_marks(j.tl, "client", down, up)
-    delays = judges.delays_ms(loss["t_ns"], attempts) if loss else []
+    attempts = schedules.attempt_marks(j.tl, "client", down, up)
+    delays = schedules.delays_ms(loss["t_ns"], attempts) if loss else []
     return Outage(down, up, loss, attempts, delays, j.tl.first(actor="client", kind="reconnected", after=down))
 
 
@@ -87,7 +86,7 @@ def refused(run: Run) -> None:
 
 @refused.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
@@ -98,8 +97,8 @@ def _(j: Judge) -> None:
         "with no reconnect option, the client tried again and reconnected once healed",
         documented="reconnect enabled by default",
     )
-    judges.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
-    judges.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
+    schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
     relinked = j.tl.select(actor="client", kind="link_opened", after=o.back["t_ns"] if o.back else o.up)
     j.verdict(
         "reconnect.recovers",
@@ -122,11 +121,11 @@ def default_cap(run: Run) -> None:
 
 @default_cap.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
-    judges.cap(j, "reconnect.max_delay", o.delays, j.exp("reconnect.max_delay").value)
+    schedules.cap(j, "reconnect.max_delay", o.delays, j.exp("reconnect.max_delay").value)
 
 
 @scenario("amqp.single.cap", family="amqp", topology="artemis-3", checks=["max_reconnect_delay", "reconnect.growth"])
@@ -137,13 +136,13 @@ def capped(run: Run) -> None:
 
 @capped.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
-    judges.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
     if j.applies("max_reconnect_delay"):
-        judges.cap(j, "max_reconnect_delay", o.delays, cap_of(j))
+        schedules.cap(j, "max_reconnect_delay", o.delays, cap_of(j))
 
 
 # -- a peer that accepts and then drops -------------------------------------------
@@ -157,14 +156,14 @@ def reset(run: Run) -> None:
 
 @reset.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
     wire = wire_connections(j.tl, [LINK], o.down, o.up)
     j.metric("wire_connections_during_outage", len(wire))
-    j.metric("wire_connection_ms", summary([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
-    judges.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    j.metric("wire_connection_ms", stats([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
+    schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
     j.verdict(
         "reconnect.recovers",
         o.back is not None,
@@ -192,12 +191,12 @@ def broker_down(run: Run) -> None:
 
 @broker_down.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
     record_schedule(j, o)
     j.metric("wire_connections_during_outage", len(wire_connections(j.tl, [LINK], o.down, o.up)))
-    judges.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
     j.verdict(
         "reconnect.recovers",
         o.back is not None,
@@ -232,7 +231,7 @@ def twice(run: Run) -> None:
 
 @twice.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.tl.faults) < 2:
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.tl.faults) < 2:
         if not j.checks:
             for cid in j.applicable:
                 j.not_measured(cid, "the client did not come back from the first outage")
@@ -246,7 +245,7 @@ def _(j: Judge) -> None:
         "second_outage_starts_afresh",
         None if None in firsts else bool(abs(firsts[0] - firsts[1]) <= 2 * slack_ms(max(firsts))),
     )
-    judges.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
+    schedules.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
 
 
 @scenario(
@@ -262,7 +261,7 @@ def reconnect_object(run: Run) -> None:
 
 @reconnect_object.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.tl.faults) < 2:
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.tl.faults) < 2:
         for cid in j.applicable:
             j.not_measured(cid, "the client did not get through both outages")
         return
@@ -329,18 +328,18 @@ def _(j: Judge) -> None:
 
 
 def judge_limit(j: Judge, against: str) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     down = j.tl.faults[0]["start_ns"]
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
-    attempts = judges.attempt_marks(j.tl, "client", down)
+    attempts = schedules.attempt_marks(j.tl, "client", down)
     closed = j.tl.first(actor="client", kind="closed", after=down)
     n = j.actors["client"]["options"]["reconnect_limit"]
     counted = [a for a in attempts if closed is None or a["t_ns"] <= closed["t_ns"]]
     j.metric("attempts_after_loss", len(attempts))
     j.metric("attempts_before_closed", len(counted) if closed else None)
     j.metric("told_application", closed.get("error") if closed else None)
-    j.metric("delays_ms", judges.delays_ms(loss["t_ns"], attempts)[:40] if loss else [])
+    j.metric("delays_ms", schedules.delays_ms(loss["t_ns"], attempts)[:40] if loss else [])
     j.verdict(
         "reconnect_limit",
         closed is not None and len(counted) == n,
@@ -383,10 +382,10 @@ def no_reconnect(run: Run) -> None:
 
 @no_reconnect.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, BROKER_NEVER_CONNECTED):
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     down = j.tl.faults[0]["start_ns"]
-    attempts = judges.attempt_marks(j.tl, "client", down)
+    attempts = schedules.attempt_marks(j.tl, "client", down)
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     j.metric("attempts_after_loss", len(attempts))
     j.verdict(

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import time
 
-from harness.checks import SLACK_MS, Judge, slack_ms
-from harness.metrics import intervals_ms, ledger, ms, summary, wire_connections
+from harness.judging import SLACK_MS, Band, Judge, slack_ms
+from harness.judging.metrics import intervals_ms, ledger, ms, stats, wire_connections
 from harness.scenario import Run, scenario
 from harness.wire import open_connections
 
@@ -98,7 +98,7 @@ def flow_metrics(j: Judge) -> dict | None:
             for e in j.tl.select(actor="observer", kind="received")
             if e["seq"] in sent_at and sent_at[e["seq"]] >= lo and (hi is None or sent_at[e["seq"]] < hi)
         ]
-        j.metric(f"delivery_ms_{name}", summary(took))
+        j.metric(f"delivery_ms_{name}", stats(took))
     outcomes: dict[str, int] = {}
     for e in j.tl.select(actor="client", kind="settled"):
         outcomes[e["outcome"]] = outcomes.get(e["outcome"], 0) + 1
@@ -135,7 +135,7 @@ def reconnect_check(j: Judge, link: str, after_ns: int) -> None:
         f"'immediately' read as within the {SLACK_MS:g} ms measurement slack",
         documented="immediately",
         unit="ms",
-        band=(0, 0),
+        band=Band(0, 0, 0.0, slack_ms(0)),
     )
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from harness import judges
-from harness.checks import Judge, slack_ms
-from harness.metrics import client_attempts, intervals_ms, link_of_url, ms, summary, wire_connections
+from harness.judging import Band, Judge, schedules, slack_ms
+from harness.judging.metrics import client_attempts, intervals_ms, link_of_url, ms, stats, wire_connections
 from harness.scenario import Run, scenario
 
 CONNECT_S = 10.0
@@ -54,7 +53,7 @@ def failover(run: Run) -> None:
 
 @failover.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, "the client never connected"):
+    if schedules.never_connected(j, "the client never connected"):
         return
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
     urls = j.links
@@ -138,12 +137,13 @@ def _(j: Judge) -> None:
     j.metric("gaps_within_passes_ms", [g for g in pauses if g <= wait / 2])
     j.metric("backoffs_ms", backoffs)
     j.metric("per_server_intervals_ms", per_server)
-    j.metric("per_server_intervals", summary([v for vs in per_server.values() for v in vs]))
+    j.metric("per_server_intervals", stats([v for vs in per_server.values() for v in vs]))
     if not backoffs:
         j.not_measured("ReconnectWait", "no pause between passes over the server list was observed")
         return
-    lo, hi = wait - slack_ms(wait), wait + jitter + slack_ms(wait + jitter)
-    outside = [b for b in backoffs if not lo <= b <= hi]
+    band = Band.around(wait, wait + jitter)
+    lo, hi = band.lo, band.hi
+    outside = band.outside(backoffs)
     j.verdict(
         "ReconnectWait",
         not outside and not too_soon,
@@ -155,7 +155,7 @@ def _(j: Judge) -> None:
         + (f"; outside: {outside}" if outside else "")
         + (f"; too soon: {too_soon}" if too_soon else ""),
         documented=wait,
-        band=(wait, wait + jitter),
+        band=band,
     )
 
 
@@ -173,9 +173,9 @@ def giveup(run: Run) -> None:
 
 @giveup.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, "the client never connected"):
+    if schedules.never_connected(j, "the client never connected"):
         return
-    judges.give_up(j, CLIENT_LINKS, "in all, over three servers,")
+    schedules.give_up(j, CLIENT_LINKS, "in all, over three servers,")
 
 
 @scenario("nats.cluster.discovered", family="nats", topology="nats-3", checks=["DiscoveredServersCB"])
@@ -238,7 +238,7 @@ def custom_delay(run: Run) -> None:
 
 @custom_delay.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j, "the client never connected"):
+    if schedules.never_connected(j, "the client never connected"):
         return
     delay = j.actors["client"]["options"]["CustomReconnectDelay"]
     down = j.tl.faults[0]["start_ns"]

@@ -8,9 +8,8 @@ scenario has one, goes through n1-observer, which is never faulted.
 
 from __future__ import annotations
 
-from harness import judges
-from harness.checks import Judge, slack_ms
-from harness.metrics import client_attempts, ledger, ms, wire_connections
+from harness.judging import Band, Judge, schedules, slack_ms
+from harness.judging.metrics import client_attempts, ledger, ms, wire_connections
 from harness.scenario import Run, scenario
 
 CONNECT_S = 10.0
@@ -50,8 +49,8 @@ def cut_for_good(run: Run, options: dict | None, timeout_s: float) -> None:
 
 
 def judge_give_up(j: Judge) -> None:
-    if not judges.never_connected(j):
-        judges.give_up(j, ["n1-client"], "to the one server")
+    if not schedules.never_connected(j):
+        schedules.give_up(j, ["n1-client"], "to the one server")
 
 
 def protocol_bytes(subject: str, size: int) -> int:
@@ -80,7 +79,7 @@ def refused(run: Run) -> None:
 
 @refused.judge
 def _(j: Judge) -> None:
-    judges.nats_schedule(j, "n1-client")
+    schedules.nats_schedule(j, "n1-client")
 
 
 @scenario(
@@ -96,7 +95,7 @@ def reset(run: Run) -> None:
 
 @reset.judge
 def _(j: Judge) -> None:
-    judges.nats_schedule(j, "n1-client")
+    schedules.nats_schedule(j, "n1-client")
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"] or j.tl.t1_ns
     wire = wire_connections(j.tl, ["n1-client"], down, up)
     reported = j.tl.select(actor="client", kind="attempt_failed", after=down, before=up)
@@ -119,7 +118,7 @@ def _(j: Judge) -> None:
     timeout = j.option("client", "Timeout")
     wait = j.option("client", "ReconnectWait")
     jitter = j.option("client", "ReconnectJitter")
-    judges.nats_schedule(j, "n1-client", attempt_cost_ms=timeout)
+    schedules.nats_schedule(j, "n1-client", attempt_cost_ms=timeout)
     if not j.tl.faults:
         return
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
@@ -152,7 +151,7 @@ def _(j: Judge) -> None:
         f"ms, or [{timeout}, {timeout + jitter}] ms when inferred (± {slack_ms(timeout):g} ms measurement slack)"
         + (f"; outside: {outside}" if outside else ""),
         documented=timeout,
-        band=(timeout, timeout + jitter),
+        band=Band.around(timeout, timeout + jitter),
     )
 
 
@@ -177,7 +176,7 @@ def stale(run: Run) -> None:
 
 @stale.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j):
+    if schedules.never_connected(j):
         return
     down = j.tl.faults[0]["start_ns"]
     lost = j.tl.first(actor="client", kind="disconnected", after=down)
@@ -244,7 +243,7 @@ def no_reconnect(run: Run) -> None:
 
 @no_reconnect.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j):
+    if schedules.never_connected(j):
         return
     down = j.tl.faults[0]["start_ns"]
     attempts = client_attempts(j.tl, "client", down)
@@ -309,7 +308,7 @@ def publish_while_cut(run: Run) -> None:
 
 @publish_while_cut.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j):
+    if schedules.never_connected(j):
         return
     down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
     subject = j.actors["client"]["workload"]["subject"]
@@ -382,7 +381,7 @@ def _(j: Judge) -> None:
             "band is the size +/- one message",
             documented=size,
             unit="bytes",
-            band=(size - per_msg, size + per_msg),
+            band=Band(size - per_msg, size + per_msg, 0.0, 0.0),
         )
 
     capacity("ReconnectBufSize")
@@ -433,7 +432,7 @@ RESUBSCRIBE_GRACE_MS = 1000
 
 @resubscribe.judge
 def _(j: Judge) -> None:
-    if judges.never_connected(j):
+    if schedules.never_connected(j):
         return
     down = j.tl.faults[0]["start_ns"]
     back = j.tl.first(actor="client", kind="reconnected", after=down)

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness import judges
 from harness.certs import Certs
-from harness.checks import Judge, slack_ms
 from harness.errors import EnvironmentFault
-from harness.metrics import client_attempts, intervals_ms, ms, wire_connections
+from harness.judging import Judge, schedules, slack_ms
+from harness.judging.metrics import client_attempts, intervals_ms, ms, wire_connections
 from harness.scenario import NotSupported, Run, scenario
 from harness.services import KINDS
 from harness.topology import AUTH_USER
@@ -112,7 +111,7 @@ def nats_tls_refused(run: Run) -> None:
 @nats_tls_refused.judge
 def _(j: Judge) -> None:
     """As nats.single.refused judges a plain link, with the TLS jitter bound."""
-    judges.nats_schedule(j, NATS_LINK, jitter_check="ReconnectJitterTLS", note=", TLS in use")
+    schedules.nats_schedule(j, NATS_LINK, jitter_check="ReconnectJitterTLS", note=", TLS in use")
     if not j.tl.faults:
         return
     cut = j.tl.faults[0]
@@ -170,8 +169,8 @@ def _(j: Judge) -> None:
         f = j.tl.faults[0]
         down, up = f["start_ns"], f["end_ns"] or j.tl.t1_ns
         loss = j.tl.first(actor="client", kind="disconnected", after=down)
-        attempts = judges.attempt_marks(j.tl, "client", down, up)
-        delays = judges.delays_ms(loss["t_ns"], attempts) if loss else []
+        attempts = schedules.attempt_marks(j.tl, "client", down, up)
+        delays = schedules.delays_ms(loss["t_ns"], attempts) if loss else []
         back = j.tl.first(actor="client", kind="reconnected", after=down)
     else:
         for cid in j.applicable:
@@ -190,10 +189,10 @@ def _(j: Judge) -> None:
         "with no reconnect option, the client tried again over amqps and reconnected once healed",
         documented="reconnect enabled by default",
     )
-    judges.first_delay(j, "reconnect.first_delay", delays[0] if delays else None, "the connection was lost")
+    schedules.first_delay(j, "reconnect.first_delay", delays[0] if delays else None, "the connection was lost")
     opts = j.actors["client"]["options"]
     cap = opts.get("max_reconnect_delay", j.exp("reconnect.max_delay").value)
-    judges.growth(j, "reconnect.growth", delays, cap)
+    schedules.growth(j, "reconnect.growth", delays, cap)
     relinked = j.tl.select(actor="client", kind="link_opened", after=back["t_ns"] if back else up)
     j.verdict(
         "reconnect.recovers",
@@ -211,7 +210,7 @@ def record_refusals(j: Judge, link: str, since: int, until: int | None, prefix: 
     """What a client refused at login did from `since`: attempts, gaps, giving up, and
     every error text it was told (metrics only)."""
     until = until or j.tl.t1_ns
-    attempts = judges.attempt_marks(j.tl, "client", since, until)
+    attempts = schedules.attempt_marks(j.tl, "client", since, until)
     gave_up = j.tl.first(actor="client", kind=("closed", "connect_failed"), after=since, before=until)
     wire = wire_connections(j.tl, [link], since, until)
     told: dict[str, dict[str, int]] = {}

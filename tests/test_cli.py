@@ -23,7 +23,7 @@ from support import poll
 
 from harness import expectations, paths, ports, results
 from harness.drivers import registry
-from harness.runner import applicable_checks
+from harness.judging.entry import applicable_checks
 from harness.scenario import load_all
 
 HARNESS = str(Path(paths.python()).parent / "harness")

@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from harness.checks import slack_ms
 from harness.errors import UsageError
+from harness.judging import slack_ms
 from harness.report import compare
 
 SCENARIO, CLIENT = "nats.single.refused", "nats-go"
@@ -326,8 +326,8 @@ def test_load_pair_names_a_file_of_another_schema_version(tmp_path, recorded_res
     good = tmp_path / "results.json"
     good.write_text(json.dumps(recorded_results))
     other = tmp_path / "other.json"
-    other.write_text(json.dumps({**recorded_results, "schema_version": 2}))
+    other.write_text(json.dumps({**recorded_results, "schema_version": 99}))
     with pytest.raises(UsageError) as e:
         compare.load_pair(other, good)
-    assert str(other) in e.value.line() and "schema version 2" in e.value.line()
+    assert str(other) in e.value.line() and "schema version 99" in e.value.line()
     assert "\n" not in e.value.line()

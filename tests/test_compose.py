@@ -8,31 +8,31 @@ import re
 
 import pytest
 
-from harness import compose, paths
+from harness import compose_file, paths
 from harness.topology import get
 
 
 def test_committed_files_equal_the_generated_ones():
-    for rel, text in compose.render().items():
+    for rel, text in compose_file.render().items():
         path = paths.ROOT / rel
         assert path.exists(), f"{rel} is missing: run `harness compose --write`"
         assert path.read_text() == text, f"{rel} is stale: run `harness compose --write`"
 
 
-@pytest.mark.parametrize("name", compose.TOPOLOGIES)
+@pytest.mark.parametrize("name", compose_file.TOPOLOGIES)
 def test_every_link_is_a_proxy_of_its_own_toxiproxy(name):
     topo = get(name)
-    services, files = compose.topology_services(topo)
+    services, files = compose_file.topology_services(topo)
     proxies = json.loads(files[f"compose/{name}/toxiproxy.json"])
     assert {p["name"] for p in proxies} == {x.name for x in topo.links}
     assert len({p["listen"] for p in proxies}) == len(proxies)
-    toxiproxy = compose.service_name(topo, "toxiproxy")
+    toxiproxy = compose_file.service_name(topo, "toxiproxy")
     for svc in topo.services:
-        assert services[compose.service_name(topo, svc.name)]["depends_on"] == {
+        assert services[compose_file.service_name(topo, svc.name)]["depends_on"] == {
             toxiproxy: {"condition": "service_healthy"}
         }
     # Every upstream is a service of this topology (or the sink), on its fixed port.
-    own = {compose.service_name(topo, s.name) for s in topo.services}
+    own = {compose_file.service_name(topo, s.name) for s in topo.services}
     for p in proxies:
         host = p["upstream"].rsplit(":", 1)[0]
         assert host in own or p["upstream"] == "127.0.0.1:1"
@@ -41,7 +41,7 @@ def test_every_link_is_a_proxy_of_its_own_toxiproxy(name):
 
 def test_nats_routes_go_through_the_proxy_and_clients_learn_published_ports():
     topo = get("nats-3")
-    services, files = compose.topology_services(topo)
+    services, files = compose_file.topology_services(topo)
     for svc in topo.services:
         conf = files[f"compose/nats-3/{svc.name}.conf"]
         assert re.findall(r"nats-route://([\w-]+):", conf) == ["nats-3-toxiproxy"] * 2
@@ -55,8 +55,8 @@ def test_nats_routes_go_through_the_proxy_and_clients_learn_published_ports():
 
 def test_published_ports_are_run_time_variables_with_distinct_defaults():
     defaults: list[int] = []
-    for name in compose.TOPOLOGIES:
-        services, _ = compose.topology_services(get(name))
+    for name in compose_file.TOPOLOGIES:
+        services, _ = compose_file.topology_services(get(name))
         for port in services[f"{name}-toxiproxy"]["ports"]:
             m = re.fullmatch(r"127\.0\.0\.1:\$\{HARNESS_[A-Z0-9_]+:-(\d+)\}:(\d+)", port)
             assert m, port  # loopback only, and a run can move it
@@ -65,12 +65,12 @@ def test_published_ports_are_run_time_variables_with_distinct_defaults():
 
 
 def test_the_local_override_names_an_image_or_why_there_is_none():
-    local = compose.local_override()
-    every = {n for t in compose.TOPOLOGIES for n in compose.topology_services(get(t))[0]}
+    local = compose_file.local_override()
+    every = {n for t in compose_file.TOPOLOGIES for n in compose_file.topology_services(get(t))[0]}
     assert set(local) == every
     for name, block in local.items():
-        reason = block.get("labels", {}).get(compose.UNAVAILABLE)
+        reason = block.get("labels", {}).get(compose_file.UNAVAILABLE)
         assert block.get("image", "").startswith("localhost/harness/") or reason, name
-    assert [n for n, b in local.items() if compose.UNAVAILABLE in b.get("labels", {})] == [
-        compose.service_name(get("router"), s.name) for s in get("router").services if s.kind == "skupper-router"
+    assert [n for n, b in local.items() if compose_file.UNAVAILABLE in b.get("labels", {})] == [
+        compose_file.service_name(get("router"), s.name) for s in get("router").services if s.kind == "skupper-router"
     ]

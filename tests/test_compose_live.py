@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support import poll
 
-from harness import compose, ports
+from harness import compose_file, ports
 from harness.backends import compose as backend
 from harness.errors import EnvironmentFault, HarnessError
 from harness.faults import Fault
@@ -63,7 +63,7 @@ def test_a_topology_comes_up_serves_takes_faults_and_leaves_nothing(engine, tmp_
         isolate.apply(live)
         assert not answers(address)
         isolate.revert(live)
-        live._wait_ready(compose.service_name(live.topology, "n1"))
+        live._wait_ready(compose_file.service_name(live.topology, "n1"))
         assert answers(address)
         # Kill and start again; health stays clean because a fault did it.
         live.kill("n1")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness import runner
+from harness.judging.entry import judge
 from harness.scenario import load_all
 
 
 def verdicts(entry: dict, unsupported: str | None = None) -> dict[str, str]:
-    _, checks = runner.judge(entry, load_all()[entry["scenario"]], unsupported)
+    if unsupported is not None:
+        entry["unsupported"] = unsupported
+    _, checks = judge(entry, load_all()[entry["scenario"]])
     return {c["id"]: c["verdict"] for c in checks}
 
 
@@ -32,7 +34,7 @@ def test_recorded_entries_judge_the_same_again(recorded_results):
     for entry in recorded_results["entries"]:
         if entry["scenario"] not in scenarios:
             continue
-        _, checks = runner.judge(entry, scenarios[entry["scenario"]], entry.get("unsupported"))
+        _, checks = judge(entry, scenarios[entry["scenario"]])
         again = {c["id"]: c["verdict"] for c in checks}
         if again != {c["id"]: c["verdict"] for c in entry["checks"]}:
             differ.append((entry["scenario"], entry["client"]))
@@ -172,7 +174,7 @@ def test_a_judge_that_skips_a_check_is_a_harness_bug(recorded, monkeypatch):
     sc = load_all()["nats.single.giveup"]
     monkeypatch.setattr(sc, "judge_fn", lambda j: None)
     with pytest.raises(AssertionError, match="no verdict"):
-        runner.judge(e, sc)
+        judge(e, sc)
 
 
 def delay_from_nth_attempt(entry: dict, n: int, by_ns: int) -> None:

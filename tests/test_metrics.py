@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness import metrics
-from harness.timeline import Timeline, merge
+from harness.judging import metrics
+from harness.judging.timeline import Timeline, merge
 
 MS = 1_000_000
 
@@ -15,8 +15,8 @@ def ev(t_ms: float, kind: str, actor: str = "client", **kw) -> dict:
 def test_intervals_and_summary():
     assert metrics.intervals_ms([0, 2 * 10**9, 5 * 10**9]) == [2000.0, 3000.0]
     assert metrics.intervals_ms([7]) == []
-    assert metrics.summary([3.0, 1.0, 2.0]) == {"n": 3, "min": 1.0, "median": 2.0, "max": 3.0}
-    assert metrics.summary([]) is None
+    assert metrics.stats([3.0, 1.0, 2.0]) == {"n": 3, "min": 1.0, "median": 2.0, "max": 3.0}
+    assert metrics.stats([]) is None
 
 
 def test_client_attempts_prefers_attempt_starts():

@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from harness import baseline, cli, compose, expectations, options, paths, ports, procs, replay, results
+from harness import baseline, cli, compose_file, expectations, options, paths, ports, procs, replay, results
 from harness.contracts import HERE as CONTRACTS
 from harness.contracts import problems
 from harness.drivers import registry
@@ -926,7 +926,7 @@ def isolated_cli(tmp_path, monkeypatch):
 
     monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
     monkeypatch.setattr(os, "fork", refuse)
-    monkeypatch.setattr(compose, "write", refuse)
+    monkeypatch.setattr(compose_file, "write", refuse)
     return tmp_path, started
 
 

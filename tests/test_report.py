@@ -20,8 +20,8 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from harness import report, results
-from harness.checks import slack_ms
 from harness.errors import UsageError
+from harness.judging import slack_ms
 from harness.report import html as report_html
 from harness.report import markdown as report_md
 
@@ -210,9 +210,10 @@ def test_check_values_chart_shows_band_and_slack(recorded):
     check = next(c for c in e["checks"] if c["id"] == "ReconnectWait")
     spec = report_html.values_spec(check)
     slack, band, values = spec["data"]
-    lo, hi = check["band"]
+    lo, hi = check["band"]["documented"]
     assert min(band["y"]) == lo and max(band["y"]) == hi
-    assert min(slack["y"]) == lo - slack_ms(lo) and max(slack["y"]) == hi + slack_ms(hi)
+    assert min(slack["y"]) == check["band"]["lo"] == lo - slack_ms(lo)
+    assert max(slack["y"]) == check["band"]["hi"] == hi + slack_ms(hi)
     assert values["y"] == check["observed"] and spec["layout"]["yaxis"]["type"] == "linear"
     # An exponential schedule (100 ms .. 60 s) is drawn on a log axis.
     e = recorded("amqp.single.default-cap", "rhea")
@@ -271,7 +272,7 @@ def test_harness_errors_show_as_errors(recorded_results, recorded):
 def test_data_is_escaped(recorded_results, recorded):
     e = recorded("nats.single.refused", "nats-go")
     evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-    e["summary"] = evil
+    e["description"] = evil
     e["checks"][0]["detail"] = evil
     e["metrics"][evil] = evil
     e["events"][2]["url"] = evil

@@ -40,7 +40,7 @@ def test_writing_an_invalid_document_is_refused(tmp_path):
         ("{not json", "not a readable results file"),
         (json.dumps({"hello": 1}), "not a harness results file"),
         (json.dumps({"schema": "fault-harness/results", "schema_version": 0}), "schema version 0 is not supported"),
-        (json.dumps({"schema": "fault-harness/results", "schema_version": 1, "run": {}}), "corrupt"),
+        (json.dumps({"schema": "fault-harness/results", "schema_version": 2, "run": {}}), "corrupt"),
     ],
 )
 def test_bad_files_name_the_file_and_the_problem(tmp_path, content, message):

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness import paths, results, runner, summary
+from harness import paths, results
 from harness.drivers import registry
 from harness.errors import Unavailable
+from harness.judging.entry import judge
+from harness.report import terminal
 from harness.runner import TopologyPool, run_entry
 from harness.scenario import load_all
 from harness.services import KINDS, Addresses, router
@@ -383,14 +385,15 @@ def test_a_router_scenario_is_skipped_and_judged_nothing(tmp_path, spawned):
         pool.close()
     assert set(pool.unavailable) == {"router"}
     for e in entries:
-        assert (e["status"], e["error"], e["skipped"], e["unsupported"]) == ("ok", None, router.REASON, router.REASON)
+        assert (e["status"], e["error"], e["skipped"], e["unsupported"]) == ("ok", None, router.REASON, None)
+            assert e["outcome"] == {"result": "skipped", "reason": router.REASON, "counts": e["outcome"]["counts"]}
         assert e["checks"] == [] and e["events"] == []
-        assert summary.entry_line(e) == f"skipped: {router.REASON}"
+        assert terminal.entry_line(e) == f"skipped: {router.REASON}"
     doc = results.new("local", 1)
     doc["entries"] = entries
     results.finish(doc, True)
     assert results.validate(doc) == []
-    assert f"skipped (not run on this backend): {router.REASON}" in summary.render(doc)
+    assert f"skipped (not run on this backend): {router.REASON}" in terminal.render(doc)
     assert spawned and not [p.name for p in spawned if p.alive()]
 
 
@@ -442,7 +445,7 @@ def verdicts(name: str, events: list[dict], fault: tuple[str, str, float, float]
         "links": {},
         "actors": {},
     }
-    _, checks = runner.judge(entry, load_all()[name])
+    _, checks = judge(entry, load_all()[name])
     return {c["id"]: c["verdict"] for c in checks}
 
 

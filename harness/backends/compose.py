@@ -27,7 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import compose, paths, ports
+from harness import compose_file, paths, ports
 from harness.errors import EnvironmentFault, Unavailable, UsageError
 from harness.services import Addresses
 from harness.topology import Topology
@@ -112,18 +112,18 @@ class ComposeTopology:
     proxies_on_host = False
 
     def __init__(self, topology: Topology, workdir: Path) -> None:
-        if topology.name not in compose.TOPOLOGIES:
+        if topology.name not in compose_file.TOPOLOGIES:
             # TLS and authentication need per-run certificates and users mounted in:
             # the local backend's scenarios.
             raise Unavailable(
                 f"topology {topology.name} runs on the local backend only",
-                f"compose runs {', '.join(compose.TOPOLOGIES)}",
+                f"compose runs {', '.join(compose_file.TOPOLOGIES)}",
             )
         self.topology = topology
         self.workdir = workdir
         self.instance = uuid.uuid4().hex[:8]
         self.project = f"harness-{self.instance}"
-        self.at = compose.ComposeAddresses(topology)
+        self.at = compose_file.ComposeAddresses(topology)
         self.addrs = Addresses()
         self.toxiproxy = ToxiproxyClient(self.addrs.host, 0)
         self.wire: WireLog | None = None
@@ -148,7 +148,7 @@ class ComposeTopology:
         return live
 
     def _names(self) -> list[str]:
-        return [self.at.toxiproxy] + [compose.service_name(self.topology, s.name) for s in self.topology.services]
+        return [self.at.toxiproxy] + [compose_file.service_name(self.topology, s.name) for s in self.topology.services]
 
     def _compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         argv = [*compose_argv(self.project), *args]
@@ -167,7 +167,7 @@ class ComposeTopology:
     def _check_available(self) -> None:
         config = json.loads(self._compose("config", "--format", "json").stdout)
         for name in self._names():
-            reason = (config["services"].get(name, {}).get("labels") or {}).get(compose.UNAVAILABLE)
+            reason = (config["services"].get(name, {}).get("labels") or {}).get(compose_file.UNAVAILABLE)
             if reason:
                 raise Unavailable(f"{name} cannot run on this engine: {reason}")
 
@@ -175,12 +175,12 @@ class ComposeTopology:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.client = engine()
         self._check_available()
-        published = [x.name for x in self.topology.links if compose.published(x.role)]
+        published = [x.name for x in self.topology.links if compose_file.published(x.role)]
         self._claimed = ports.claim(1 + len(published), f"{self.topology.name}/{self.project}")
         self.addrs.api = self._claimed[0]
         self.addrs.links = dict(zip(published, self._claimed[1:], strict=True))
-        self._env = {compose.port_variable(self.topology, "api"): str(self.addrs.api)}
-        self._env |= {compose.port_variable(self.topology, x): str(p) for x, p in self.addrs.links.items()}
+        self._env = {compose_file.port_variable(self.topology, "api"): str(self.addrs.api)}
+        self._env |= {compose_file.port_variable(self.topology, x): str(p) for x, p in self.addrs.links.items()}
         PROJECTS.mkdir(parents=True, exist_ok=True)
         record = {"project": self.project, "pid": os.getpid(), "start": ports.process_start_time(os.getpid())}
         (PROJECTS / f"{self.project}.json").write_text(json.dumps({**record, "env": self._env}))
@@ -260,7 +260,7 @@ class ComposeTopology:
         return self.wire.events(since_ns, until_ns) if self.wire else []
 
     def _svc(self, service: str):
-        return self._container(compose.service_name(self.topology, service))
+        return self._container(compose_file.service_name(self.topology, service))
 
     def kill(self, service: str) -> None:
         self._down.add(service)
@@ -274,7 +274,7 @@ class ComposeTopology:
 
     def start(self, service: str) -> None:
         self._svc(service).start()
-        self._wait_ready(compose.service_name(self.topology, service))
+        self._wait_ready(compose_file.service_name(self.topology, service))
         self._down.discard(service)
 
     def stop(self, service: str) -> None:
@@ -289,7 +289,7 @@ class ComposeTopology:
 
     def reconnect(self, service: str) -> None:
         net = self.client.networks.get(f"{self.project}_{self.topology.name}")
-        net.connect(self._svc(service), aliases=[compose.service_name(self.topology, service)])
+        net.connect(self._svc(service), aliases=[compose_file.service_name(self.topology, service)])
         self._cut.discard(service)
 
     def health(self) -> list[str]:
@@ -325,7 +325,7 @@ class ComposeTopology:
         """The image each service ran, and the Toxiproxy server's own version."""
         out = {"toxiproxy": self.toxiproxy.version()}
         for s in self.topology.services:
-            out[s.kind] = self.images.get(compose.service_name(self.topology, s.name), "unknown")
+            out[s.kind] = self.images.get(compose_file.service_name(self.topology, s.name), "unknown")
         out["toxiproxy-image"] = self.images.get(self.at.toxiproxy, "unknown")
         return out
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import results
-from harness.checks import KERNEL_TIMER_SLACK, KERNEL_TIMER_SLACK_MAX_MS, SLACK_MS, slack_ms
+from harness.judging.bands import KERNEL_TIMER_SLACK, KERNEL_TIMER_SLACK_MAX_MS, SLACK_MS, slack_ms
 
 # Both runs need this many values of a timing before their spread counts as noise.
 SPREAD_MIN_VALUES = 3

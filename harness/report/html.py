@@ -18,8 +18,8 @@ from collections import Counter, defaultdict
 from html import escape
 from typing import Any
 
-from harness.checks import VERDICTS, slack_ms
-from harness.summary import counts
+from harness.judging import VERDICTS
+from harness.report.terminal import counts
 
 # ---------------------------------------------------------------------------
 # The model shared with the Markdown summary
@@ -425,9 +425,10 @@ def values_spec(check: dict) -> dict:
     data: list[dict] = []
     outer = None
     if band:
-        lo, hi = band
-        outer = (lo - slack_ms(lo), hi + slack_ms(hi)) if unit == "ms" else (lo, hi)
-        floor = min(v for v in [*positive, *(b for b in (*band, *outer) if b > 0)]) / 2 if log else None
+        # The band the check was judged against, as stored with it: never recomputed.
+        lo, hi = band["documented"]
+        outer = (band["lo"], band["hi"])
+        floor = min(v for v in [*positive, *(b for b in (lo, hi, *outer) if b > 0)]) / 2 if log else None
         xs = [0.5, n + 0.5, n + 0.5, 0.5, 0.5]
 
         def poly(a: float, b: float) -> list[float]:
@@ -790,7 +791,7 @@ def _matrix(entries: list[dict]) -> str:
         rows = []
         for scenario, by_client in scenarios.items():
             ids: list[str | None] = list(check_ids(by_client)) or [None]
-            summary = next(iter(by_client.values()))["summary"]
+            summary = next(iter(by_client.values()))["description"]
             for i, cid in enumerate(ids):
                 cells = []
                 for client in clients:
@@ -901,7 +902,7 @@ def _checks(entry: dict, plots: _Plots) -> str:
     charts = []
     for c in entry["checks"]:
         src = c["source"]
-        band = f"[{num(c['band'][0])}, {num(c['band'][1])}]" if c.get("band") else ""
+        band = f"[{num(c['band']['documented'][0])}, {num(c['band']['documented'][1])}]" if c.get("band") else ""
         rows.append(
             f"<tr id='{_e(check_anchor(entry, c['id']))}' class='row-{_e(c['verdict'])}'>"
             f"<td class='mono'><a href='#{_e(check_anchor(entry, c['id']))}'>{_e(c['id'])}</a></td>"
@@ -1105,7 +1106,7 @@ def _sections(entries: list[dict], plots: _Plots) -> str:
     for family, scenarios in families(entries).items():
         out.append(f"<h2 id='f-{_e(slug(family))}'>{_e(family)}: scenarios</h2>")
         for scenario, by_client in scenarios.items():
-            summary = next(iter(by_client.values()))["summary"]
+            summary = next(iter(by_client.values()))["description"]
             out.append(
                 f"<h3 id='s-{_e(slug(scenario))}' class='mono'>{_e(scenario)}</h3>"
                 f"<p class='scenario-summary'>{_e(summary)}</p>"

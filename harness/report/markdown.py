@@ -18,7 +18,7 @@ from harness.report.html import (
     skipped,
     units,
 )
-from harness.summary import counts
+from harness.report.terminal import counts
 
 _SPECIAL = "\\`*_[]<>|#"
 

@@ -9,7 +9,7 @@ from collections import Counter
 from itertools import pairwise
 from statistics import median
 
-from harness.timeline import Timeline
+from harness.judging.timeline import Timeline
 
 
 def ms(ns: int | float) -> float:
@@ -89,7 +89,7 @@ def client_wire_gaps(
     return gaps
 
 
-def summary(values: list[float]) -> dict | None:
+def stats(values: list[float]) -> dict | None:
     if not values:
         return None
     return {"n": len(values), "min": min(values), "median": round(median(values), 3), "max": max(values)}

@@ -7,9 +7,10 @@ from __future__ import annotations
 import itertools
 from statistics import median
 
-from harness.checks import SLACK_MS, Judge, slack_ms
-from harness.metrics import client_attempts, intervals_ms, link_of_url, ms, summary, wire_connections
-from harness.timeline import Timeline
+from harness.judging.bands import SLACK_MS, Band, slack_ms
+from harness.judging.judge import Judge
+from harness.judging.metrics import client_attempts, intervals_ms, link_of_url, ms, stats, wire_connections
+from harness.judging.timeline import Timeline
 
 # "A brief delay" is read as: a deliberate pause (longer than the measurement
 # slack, so not an immediate retry) of at most one second.
@@ -51,13 +52,13 @@ def nats_schedule(
     j.metric("attempts_during_outage", len(attempts))
     j.metric("attempt_times_ms", [j.tl.rel_ms(t) for t in times])
     j.metric("intervals_ms", iv)
-    j.metric("intervals", summary(iv))
+    j.metric("intervals", stats(iv))
     j.metric("disconnect_noticed_ms", ms(lost["t_ns"] - down) if lost else None)
     j.metric("first_attempt_after_loss_ms", ms(times[0] - lost["t_ns"]) if lost and times else None)
     j.metric("reconnected_after_heal_ms", ms(back["t_ns"] - up) if back else None)
     j.metric("failed_attempts_reported_by_library", len(reported))
     j.metric("wire_connections_during_outage", len(wire))
-    j.metric("wire_connection_ms", summary([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
+    j.metric("wire_connection_ms", stats([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
 
     if j.applies("AutoReconnect"):
         j.verdict(
@@ -131,7 +132,7 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None
         f"measurement slack (not an immediate retry) and at most {BRIEF_MAX_MS:g} ms",
         documented="a brief delay",
         unit="ms",
-        band=(SLACK_MS, BRIEF_MAX_MS),
+        band=Band(SLACK_MS, BRIEF_MAX_MS, 0.0, slack_ms(BRIEF_MAX_MS)),
     )
 
 
@@ -191,7 +192,7 @@ def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_aft
         + (f"{len(over)} above it: {over}" if over else "none above it"),
         documented=cap_ms,
         unit="ms",
-        band=(0, cap_ms),
+        band=Band(0, cap_ms, 0.0, slack_ms(cap_ms)),
     )
 
 
@@ -219,7 +220,9 @@ def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float, bas
         f"documented uniform in [0, {jitter_ms:g}] ms, so the largest should exceed {threshold:.1f} ms "
         "(0.1% false alarm)"
     )
-    j.verdict(check_id, inside and random_enough, extra, detail, documented=jitter_ms, band=(0, jitter_ms))
+    j.verdict(
+        check_id, inside and random_enough, extra, detail, documented=jitter_ms, band=Band(0, jitter_ms, tol, tol)
+    )
 
 
 def give_up(j: Judge, links: list[str], what: str) -> None:

@@ -1,17 +1,13 @@
-"""Checks: one documented expectation held against a timeline, with a verdict.
+"""The judge: what a scenario's judging function works with (the timeline, the
+expectations that apply to this client, the options each actor ran with) and the
+one place a check's verdict is recorded.
 
-Verdicts:
+Verdicts of documentation claims:
   conforms      what was measured agrees with the documentation
   deviates      it does not; the check says what was documented and what was seen
   not-measured  it could not be measured here, and the check says why
 
-Timing bands come from the documentation (a value, plus its documented jitter).
-On top of a band goes the measurement slack, slack_ms(): a fixed SLACK_MS for the
-distance between an event and its timestamp (timer wake-up, callback dispatch, a
-busy CPU), plus the timer slack Linux itself allows a sleeping event loop: 0.1% of
-the wait, at most 100 ms (poll/epoll timeouts of normal-priority tasks, see
-select_estimate_accuracy in the kernel's fs/select.c). Its derivation is in
-docs/decisions.md; it is never widened to make a run pass.
+A timing check stores the band it was judged against (harness/judging/bands.py).
 """
 
 from __future__ import annotations
@@ -19,19 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from harness.expectations import Expectation
-from harness.timeline import Timeline
+from harness.judging.bands import Band
+from harness.judging.timeline import Timeline
 
 VERDICTS = ("conforms", "deviates", "not-measured")
-
-# See docs/decisions.md, "Measurement slack".
-SLACK_MS = 20.0
-KERNEL_TIMER_SLACK = 0.001
-KERNEL_TIMER_SLACK_MAX_MS = 100.0
-
-
-def slack_ms(wait_ms: float = 0.0) -> float:
-    """How far a measured wait of about `wait_ms` may sit from the truth."""
-    return SLACK_MS + min(KERNEL_TIMER_SLACK * max(wait_ms, 0.0), KERNEL_TIMER_SLACK_MAX_MS)
 
 
 class Judge:
@@ -82,7 +69,7 @@ class Judge:
         *,
         documented: Any = None,
         unit: str | None = None,
-        band: tuple[float, float] | None = None,
+        band: Band | None = None,
     ) -> None:
         if check_id not in self.applicable:
             raise KeyError(f"check {check_id} is not declared by this scenario or has no expectation for this client")
@@ -94,7 +81,7 @@ class Judge:
                 "documented": e.value if documented is None else documented,
                 "observed": observed,
                 "unit": unit if unit is not None else e.unit,
-                "band": list(band) if band is not None else None,
+                "band": band.to_json() if band is not None else None,
                 "detail": detail,
                 "source": e.source(),
             }
@@ -126,15 +113,15 @@ class Judge:
         if not values:
             self.not_measured(check_id, f"no {what} was observed", documented=documented, unit=unit)
             return
-        lo, hi = low - slack_ms(low), high + slack_ms(high)
-        outside = [v for v in values if not lo <= v <= hi]
+        band = Band.around(low, high)
+        outside = band.outside(values)
         detail = (
             f"{len(values)} {what}, documented band [{low:g}, {high:g}] {unit} "
-            f"(measured [{lo:g}, {hi:g}] with the measurement slack)"
+            f"(measured [{band.lo:g}, {band.hi:g}] with the measurement slack)"
         )
         if outside:
             detail += f"; outside: {', '.join(f'{v:g}' for v in outside)}"
-        self.verdict(check_id, not outside, values, detail, documented=documented, unit=unit, band=(low, high))
+        self.verdict(check_id, not outside, values, detail, documented=documented, unit=unit, band=band)
 
     def metric(self, name: str, value: Any) -> Any:
         self.metrics[name] = value

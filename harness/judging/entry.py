@@ -1,0 +1,57 @@
+"""Judging one entry from what it recorded, and nothing else, so that a recorded
+entry can be judged again (tests, `harness stability`, a changed judge)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness import expectations
+from harness.judging import metrics, outcome
+from harness.judging.judge import Judge
+from harness.judging.timeline import Timeline
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
+
+
+def applicable_checks(sc: Scenario, exps: dict) -> list[str]:
+    """The scenario's declared checks that have an expectation for this client."""
+    return [c for c in sc.checks if c in exps]
+
+
+def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
+    """Metrics and checks of an entry. Raises if the scenario's judge is broken
+    (the runner turns that into an error entry, never a verdict)."""
+    exps = expectations.for_client(entry["client"], entry["family"])
+    applicable = applicable_checks(sc, exps)
+    tl = Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
+    j = Judge(tl, entry["links"], exps, entry["client"], entry["actors"], applicable)
+    unsupported = entry.get("unsupported")
+    if unsupported:
+        for cid in applicable:
+            j.not_measured(cid, unsupported)
+    else:
+        assert sc.judge_fn is not None, f"scenario {sc.name} has no judge"
+        sc.judge_fn(j)
+        missing = [c for c in applicable if c not in {x["id"] for x in j.checks}]
+        if missing:
+            raise AssertionError(f"judge gave no verdict for {', '.join(missing)}")
+    return {**j.metrics, "client_vs_wire_ms": client_vs_wire(tl, entry["links"])}, j.checks
+
+
+def judge_again(entry: dict, sc: Scenario) -> dict:
+    """The entry judged anew from its record: metrics, checks and outcome replaced."""
+    entry["metrics"], entry["checks"] = judge(entry, sc)
+    entry["outcome"] = outcome.decide(entry)
+    return entry
+
+
+def client_vs_wire(tl: Timeline, links: dict[str, str]) -> dict | None:
+    """Attempts seen both by a client (with their URL) and on the wire: client stamp
+    minus wire stamp. A check of the shared clock and of the stamping path."""
+    gaps = []
+    for actor in {e["actor"] for e in tl.select(source="client")}:
+        attempts = [a for a in tl.select(actor=actor, kind="attempt") if a.get("url")]
+        wire = metrics.wire_connections(tl, list(links), tl.t0_ns)
+        gaps += metrics.client_wire_gaps(attempts, wire, links)
+    return metrics.stats(gaps)

@@ -1,0 +1,71 @@
+"""An entry's outcome: decided once, when the entry is judged, and stored in it.
+
+Every report, the terminal table, compare, the baseline gate and the pytest
+plugin read `entry["outcome"]`; none of them works it out again from the
+entry's status, its checks or its reasons. Vocabulary: docs/judging.md.
+
+  error          the harness's environment failed; nothing is judged
+  interrupted    the run was stopped before the entry finished
+  skipped        the backend cannot run the scenario's topology; nothing ran
+  not-applicable the library lacks what the scenario needs (no check applies)
+  metrics-only   measured, but the documentation makes no claim to judge here
+  deviates       at least one check deviates
+  not-measured   no check deviates, and at least one could not be measured
+  conforms       every check conforms
+
+Checks merge as Jepsen's checker merges validity: a deviation outweighs an
+unknown, and an unknown outweighs a pass, so a partly measured entry never
+reads "conforms".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from harness.judging.judge import VERDICTS
+
+OUTCOMES = (
+    "error",
+    "interrupted",
+    "skipped",
+    "not-applicable",
+    "metrics-only",
+    "deviates",
+    "not-measured",
+    "conforms",
+)
+# Worst first: the merge of several verdicts is the first that occurs.
+_MERGE = ("deviates", "not-measured", "conforms")
+
+
+def counts(checks: list[dict]) -> dict[str, int]:
+    """How many checks have each verdict (every verdict named, zeros included)."""
+    c = Counter(x["verdict"] for x in checks)
+    return {v: c.get(v, 0) for v in VERDICTS}
+
+
+def merge(verdicts: list[str]) -> str:
+    """One word for several verdicts: the worst of them."""
+    for v in _MERGE:
+        if v in verdicts:
+            return v
+    raise ValueError("no verdicts to merge")
+
+
+def decide(entry: dict) -> dict:
+    """The outcome of a judged (or failed) entry: its word, why (one line, or
+    None), and the verdict counts."""
+    tally = counts(entry["checks"])
+    if entry["status"] in ("error", "interrupted"):
+        return _outcome(entry["status"], entry["error"], tally)
+    if entry.get("skipped"):
+        return _outcome("skipped", entry["skipped"], tally)
+    if not entry["checks"]:
+        if entry.get("unsupported"):
+            return _outcome("not-applicable", entry["unsupported"], tally)
+        return _outcome("metrics-only", "measured only: the documentation makes no claim here", tally)
+    return _outcome(merge([c["verdict"] for c in entry["checks"]]), entry.get("unsupported"), tally)
+
+
+def _outcome(result: str, reason: str | None, tally: dict[str, int]) -> dict:
+    return {"result": result, "reason": reason, "counts": tally}
