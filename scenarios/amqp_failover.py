@@ -84,14 +84,14 @@ def _(j: Judge) -> None:
         return
     first = j.tl.first(actor="client", kind="connected")
     backs = j.tl.select(actor="client", kind="reconnected")
-    cut1 = j.tl.faults[0]
-    order1 = tried(j, cut1["start_ns"], backs[0]["t_ns"] if backs else None)
+    cut1 = j.outage()
+    order1 = tried(j, cut1.start_ns, backs[0]["t_ns"] if backs else None)
     j.metric("connected_first_to", link_of(j, {**first, "kind": "connected"}))
     j.metric("first_loss_attempts", order1)
     j.metric("first_loss_reconnected_to", link_of(j, {**backs[0], "kind": "reconnected"}) if backs else None)
-    if len(j.tl.faults) > 1 and len(backs) > 1:
-        cut2 = j.tl.faults[1]
-        j.metric("second_loss_attempts", tried(j, cut2["start_ns"], backs[1]["t_ns"]))
+    if len(j.outages()) > 1 and len(backs) > 1:
+        cut2 = j.outage(1)
+        j.metric("second_loss_attempts", tried(j, cut2.start_ns, backs[1]["t_ns"]))
         j.metric("second_loss_reconnected_to", link_of(j, {**backs[1], "kind": "reconnected"}))
 
     if j.applies("urls.next"):
@@ -111,9 +111,8 @@ def _(j: Judge) -> None:
                 seq,
                 "links tried after the loss, in order, the successful one last"
                 + (f"; not followed by the next in the list: {wrong}" if wrong else ""),
-                documented="the next in the list",
             )
-    details_checks(j, cut1["start_ns"], backs[0]["t_ns"] if backs else None)
+    details_checks(j, cut1.start_ns, backs[0]["t_ns"] if backs else None)
 
 
 def details_checks(j: Judge, after: int, before: int | None) -> None:
@@ -129,7 +128,6 @@ def details_checks(j: Judge, after: int, before: int | None) -> None:
             len(window) == attempts,
             {"calls": len(window), "attempts": attempts},
             "connection_details calls against connection attempts (failed ones plus the one that succeeded)",
-            documented="once for each connection attempt",
             unit="calls",
         )
     if j.applies("connection_details.round_robin"):
@@ -140,7 +138,6 @@ def details_checks(j: Judge, after: int, before: int | None) -> None:
             bool(order) and order == want,
             order,
             "links the documented function returned, call after call (expected a1, a2, a3, a1, ...)",
-            documented="repeating round-robin over the hosts",
         )
 
 
@@ -167,8 +164,8 @@ def all_cut(run: Run) -> None:
 def _(j: Judge) -> None:
     if schedules.never_connected(j, "the client never connected, so there was nothing to fail over from"):
         return
-    down = j.tl.faults[0]["start_ns"]
-    up = min(f["end_ns"] for f in j.tl.faults)
+    down = j.outage().start_ns
+    up = min(o.end_ns for o in j.outages())
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
     marks = schedules.attempt_marks(j.tl, "client", down, up)
@@ -190,7 +187,6 @@ def _(j: Judge) -> None:
                 ok,
                 known,
                 "after the last URL in the list, the next attempt",
-                documented="starts over from the first",
             )
     details_checks(j, down, back["t_ns"] if back else None)
 
@@ -229,7 +225,6 @@ def _(j: Judge) -> None:
         ok,
         got[:10],
         f"what the example as printed returned, call after call, against the listed hosts {listed}",
-        documented="round-robin over the listed hosts",
     )
 
 
@@ -251,7 +246,7 @@ def url_and_urls(run: Run) -> None:
 def _(j: Judge) -> None:
     failed = j.tl.first(actor="client", kind="connect_failed")
     connected = j.tl.first(actor="client", kind="connected")
-    order = tried(j, j.tl.t0_ns, j.tl.faults[0]["end_ns"])
+    order = tried(j, j.tl.t0_ns, j.outage().end_ns)
     j.metric("attempts_while_a1_cut", order[:20])
     j.metric("connected_to", link_of(j, connected) if connected else None)
     detail = (
@@ -265,7 +260,6 @@ def _(j: Judge) -> None:
         failed is not None,
         {"error": failed["error"] if failed else None},
         detail,
-        documented="an error",
     )
 
 
@@ -301,7 +295,6 @@ def _(j: Judge) -> None:
             not later and connected is None,
             {"attempts_after_first_failure": len(later), "connected": connected is not None},
             "reconnect false, first endpoint refused: attempts after that first failure",
-            documented="no further attempt",
         )
     if j.applies("urls.next"):
         went_on = connected is not None and link_of(j, connected) == LINKS[1]
@@ -315,7 +308,6 @@ def _(j: Judge) -> None:
                 if went_on
                 else f"attempts went only to {sorted({x for x in order if x})}, a2 never tried"
             ),
-            documented="the next in the list",
         )
     if j.applies("connection_details.per_attempt"):
         calls = j.tl.select(actor="client", kind="connection_details_cb")
@@ -325,6 +317,5 @@ def _(j: Judge) -> None:
             len(calls) == attempts,
             {"calls": len(calls), "attempts": attempts},
             "connection_details calls against connection attempts",
-            documented="once for each connection attempt",
             unit="calls",
         )

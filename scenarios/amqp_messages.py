@@ -45,7 +45,7 @@ def send_while_cut(run: Run) -> None:
 def _(j: Judge) -> None:
     if schedules.never_connected(j, "the sender never connected"):
         return
-    down = j.tl.faults[0]["start_ns"]
+    down = j.outage().start_ns
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     phases = {
@@ -74,7 +74,6 @@ def _(j: Judge) -> None:
         flowing,
         {"reconnected": back is not None, "delivered_after_reconnect": after.get("delivered", 0)},
         "the sender reconnected and messages it sent afterwards reached the observer",
-        documented="recovers from lost connections",
     )
 
 
@@ -105,7 +104,7 @@ def receiver(run: Run) -> None:
 def _(j: Judge) -> None:
     if schedules.never_connected(j, "the receiver never connected"):
         return
-    down = j.tl.faults[0]["start_ns"]
+    down = j.outage().start_ns
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     relinked = j.tl.select(actor="client", kind="link_opened", after=back["t_ns"] if back else j.tl.t1_ns)
     got = {e["seq"] for e in j.tl.select(actor="client", kind="received")}
@@ -130,5 +129,4 @@ def _(j: Judge) -> None:
             "received_after_reconnect": first_after is not None,
         },
         "the receiver reconnected, its link was attached again by the library, and messages arrived",
-        documented="recovers from lost connections",
     )

@@ -46,8 +46,8 @@ class Outage:
 
 
 def outage(j: Judge, index: int = 0) -> Outage:
-    f = j.tl.faults[index]
-    down, up = f["start_ns"], f["end_ns"] or j.tl.t1_ns
+    f = j.outage(index)
+    down, up = f.start_ns, f.until_ns
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
     attempts = schedules.attempt_marks(j.tl, "client", down, up)
     delays = schedules.delays_ms(loss["t_ns"], attempts) if loss else []
@@ -95,7 +95,6 @@ def _(j: Judge) -> None:
         bool(o.attempts) and o.back is not None,
         {"attempts": len(o.attempts), "reconnected": o.back is not None},
         "with no reconnect option, the client tried again and reconnected once healed",
-        documented="reconnect enabled by default",
     )
     schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
     schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
@@ -105,7 +104,6 @@ def _(j: Judge) -> None:
         o.back is not None,
         {"reconnected": o.back is not None, "links_reopened": len(relinked)},
         "the connection came back after the link healed",
-        documented="recovers from lost connections",
     )
 
 
@@ -169,7 +167,6 @@ def _(j: Judge) -> None:
         o.back is not None,
         o.back is not None,
         "the connection came back after the heal",
-        documented="recovers from lost connections",
     )
 
 
@@ -202,7 +199,6 @@ def _(j: Judge) -> None:
         o.back is not None,
         o.back is not None,
         "the connection came back once the broker was up again",
-        documented="recovers from lost connections",
     )
 
 
@@ -231,10 +227,8 @@ def twice(run: Run) -> None:
 
 @twice.judge
 def _(j: Judge) -> None:
-    if schedules.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.tl.faults) < 2:
-        if not j.checks:
-            for cid in j.applicable:
-                j.not_measured(cid, "the client did not come back from the first outage")
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.outages()) < 2:
+        j.nothing_measured("the client did not come back from the first outage")
         return
     firsts = []
     for i in range(2):
@@ -261,9 +255,8 @@ def reconnect_object(run: Run) -> None:
 
 @reconnect_object.judge
 def _(j: Judge) -> None:
-    if schedules.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.tl.faults) < 2:
-        for cid in j.applicable:
-            j.not_measured(cid, "the client did not get through both outages")
+    if schedules.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.outages()) < 2:
+        j.nothing_measured("the client did not get through both outages")
         return
     next_ok, reset_ok = True, True
     pairs, resets_seen = [], []
@@ -294,7 +287,6 @@ def _(j: Judge) -> None:
         pairs,
         "(delay next() returned, wait before the attempt) per attempt; each within the measurement slack"
         + (f"; off: {off}" if off else ""),
-        documented="next() gives the delay in seconds",
         unit="ms",
     )
     j.verdict(
@@ -303,7 +295,6 @@ def _(j: Judge) -> None:
         resets_seen,
         "reset() calls between the last successful open and the first attempt of each outage (1 expected), "
         "and while attempting (0 expected)",
-        documented="called once before the reconnect process begins",
     )
 
 
@@ -330,7 +321,7 @@ def _(j: Judge) -> None:
 def judge_limit(j: Judge, against: str) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
-    down = j.tl.faults[0]["start_ns"]
+    down = j.outage().start_ns
     loss = j.tl.first(actor="client", kind="disconnected", after=down)
     attempts = schedules.attempt_marks(j.tl, "client", down)
     closed = j.tl.first(actor="client", kind="closed", after=down)
@@ -384,7 +375,7 @@ def no_reconnect(run: Run) -> None:
 def _(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
-    down = j.tl.faults[0]["start_ns"]
+    down = j.outage().start_ns
     attempts = schedules.attempt_marks(j.tl, "client", down)
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     j.metric("attempts_after_loss", len(attempts))
@@ -393,7 +384,6 @@ def _(j: Judge) -> None:
         not attempts and back is None,
         {"attempts": len(attempts), "reconnected": back is not None},
         "with reconnect false: no attempt after the loss, no reconnect after the heal",
-        documented=False,
     )
 
 
@@ -429,7 +419,6 @@ def _(j: Judge) -> None:
         ok,
         {"connected": opened is not None, "connections_on_5672": len(wire)},
         what,
-        documented=5672,
         unit="port",
     )
     if j.applies("host.default"):
@@ -438,5 +427,4 @@ def _(j: Judge) -> None:
             ok,
             {"connected": opened is not None, "connections_on_5672": len(wire)},
             "given neither host nor port, connected to localhost:5672",
-            documented="localhost",
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from harness.judging import SLACK_MS, Band, Judge, slack_ms
+from harness.judging import SLACK_MS, Band, Judge, Outage, slack_ms
 from harness.judging.metrics import intervals_ms, ledger, ms, stats, wire_connections
 from harness.scenario import Run, scenario
 from harness.wire import open_connections
@@ -56,11 +56,6 @@ def lasting(conns: list[dict]) -> list[dict]:
     return [c for c in conns if c["closed_ns"] is None or c["duration_ms"] >= LASTING_MS]
 
 
-def nothing_to_judge(j: Judge, why: str) -> None:
-    for cid in j.applicable:
-        j.not_measured(cid, why)
-
-
 # -- the inter-router connection under traffic -------------------------------------
 
 
@@ -82,13 +77,13 @@ def end_flow(run: Run) -> None:
     run.sleep(1.5)  # let the observer take what the routers still hold
 
 
-def flow_metrics(j: Judge) -> dict | None:
+def flow_metrics(j: Judge) -> Outage | None:
     """The fault, the fate of every message by phase, delivery times, and the
     inter-router connections the wire saw; None when there was no fault."""
-    if not j.tl.faults or j.tl.first(actor="observer", kind="received") is None:
+    if not j.outages() or j.tl.first(actor="observer", kind="received") is None:
         return None
-    fault = j.tl.faults[0]
-    down, up = fault["start_ns"], fault["end_ns"] or j.tl.t1_ns
+    fault = j.outage()
+    down, up = fault.start_ns, fault.until_ns
     phases = {"before_fault": (j.tl.t0_ns, down), "during_fault": (down, up), "after_fault": (up, None)}
     j.metric("ledger", ledger(j.tl, "client", ["observer"], phases))
     sent_at = {e["seq"]: e["t_ns"] for e in j.tl.select(actor="client", kind="published")}
@@ -133,7 +128,6 @@ def reconnect_check(j: Judge, link: str, after_ns: int) -> None:
         delay,
         f"the router's first new connection on {link} came {delay:g} ms after the established one closed; "
         f"'immediately' read as within the {SLACK_MS:g} ms measurement slack",
-        documented="immediately",
         unit="ms",
         band=Band(0, 0, 0.0, slack_ms(0)),
     )
@@ -157,9 +151,9 @@ def inter_router_drop(run: Run) -> None:
 def _(j: Judge) -> None:
     fault = flow_metrics(j)
     if fault is None:
-        nothing_to_judge(j, "no message crossed the inter-router link before the fault")
+        j.nothing_measured("no message crossed the inter-router link before the fault")
         return
-    reconnect_check(j, INTER_ROUTER, fault["start_ns"])
+    reconnect_check(j, INTER_ROUTER, fault.start_ns)
 
 
 @scenario("amqp.router.inter-router.delay", family="amqp", topology="router", checks=[])
@@ -199,9 +193,9 @@ def inter_router_partition(run: Run) -> None:
 def _(j: Judge) -> None:
     fault = flow_metrics(j)
     if fault is None:
-        nothing_to_judge(j, "no message crossed the inter-router link before the partition")
+        j.nothing_measured("no message crossed the inter-router link before the partition")
         return
-    healed = fault["end_ns"] or j.tl.t1_ns
+    healed = fault.until_ns
     again = lasting(wire_connections(j.tl, [INTER_ROUTER], healed))
     back = j.metric("reestablished_after_heal_ms", ms(again[0]["t_ns"] - healed) if again else None)
     # A partition refuses connections, and a refused attempt never reaches the wire:
@@ -213,7 +207,6 @@ def _(j: Judge) -> None:
         f"after a {PARTITION_S:g} s partition, r2's inter-router connector "
         + (f"connected again {back:g} ms after the heal" if back is not None else "never connected again")
         + " (refused attempts during the partition are invisible on the wire)",
-        documented="retries until the connection is established",
     )
 
 
@@ -244,11 +237,11 @@ def broker_lost(run: Run) -> None:
 
 @broker_lost.judge
 def _(j: Judge) -> None:
-    if not j.tl.faults:
-        nothing_to_judge(j, "the broker was never killed: r1 was not connected to it, or the client never connected")
+    if not j.outages():
+        j.nothing_measured("the broker was never killed: r1 was not connected to it, or the client never connected")
         return
-    kill = j.tl.faults[0]
-    down, back = kill["start_ns"], kill["end_ns"] or j.tl.t1_ns
+    kill = j.outage()
+    down, back = kill.start_ns, kill.until_ns
     j.metric("client_disconnected", j.tl.first(actor="client", kind="disconnected", after=down) is not None)
     reconnect_check(j, BROKER, down)
     # While the broker is down, Toxiproxy still accepts each attempt and closes it
@@ -265,7 +258,6 @@ def _(j: Judge) -> None:
         f"{len(tries)} attempts during the {BROKER_DOWN_S:g} s the broker was down, then "
         + ("a lasting connection once it was back" if again is not None else "no lasting connection")
         + "; 'continually' read as more than one attempt while down and retrying until established",
-        documented="continually, until established",
     )
 
 
@@ -288,11 +280,11 @@ def failover_urls(run: Run) -> None:
 
 @failover_urls.judge
 def _(j: Judge) -> None:
-    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
-        nothing_to_judge(j, "the client never connected to r1")
+    if not j.outages() or j.tl.first(actor="client", kind="connected") is None:
+        j.nothing_measured("the client never connected to r1")
         return
-    cut = j.tl.faults[0]
-    down, up = cut["start_ns"], cut["end_ns"] or j.tl.t1_ns
+    cut = j.outage()
+    down, up = cut.start_ns, cut.until_ns
     # Only the client uses these two links here: every connection on them is its attempt.
     order = [c["link"] for c in wire_connections(j.tl, ["r1-client", "r2-client"], down, up)]
     j.metric("attempt_order", order)
@@ -307,5 +299,4 @@ def _(j: Judge) -> None:
         f"r1's link was reset for {FAILOVER_CUT_S:g} s; attempts in order: "
         + (", ".join(order[:12]) or "none")
         + ("" if via_r2 else "; the advertised r2 URL was never used to reestablish the connection"),
-        documented="the client reconnects through the failover URLs",
     )

@@ -55,7 +55,7 @@ def failover(run: Run) -> None:
 def _(j: Judge) -> None:
     if schedules.never_connected(j, "the client never connected"):
         return
-    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
+    down, up = j.outage().start_ns, j.outage().end_ns
     urls = j.links
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     lost = j.tl.select(actor="client", kind="disconnected", after=down, before=back["t_ns"] if back else up)
@@ -72,14 +72,12 @@ def _(j: Judge) -> None:
         target in ("n2-client", "n3-client"),
         target,
         "given only n1, the client reconnected to a server the cluster told it about",
-        documented="a server it knows, given or learned",
     )
     j.verdict(
         "DisconnectedErrCB",
         len(lost) == 1,
         len(lost),
         "disconnected callbacks for the one loss",
-        documented="called on every disconnect",
         unit="calls",
     )
     j.verdict(
@@ -87,7 +85,6 @@ def _(j: Judge) -> None:
         back is not None,
         back is not None,
         "reconnected callback after failing over",
-        documented="called on every reconnect",
     )
 
 
@@ -110,10 +107,10 @@ def all_cut(run: Run) -> None:
 
 @all_cut.judge
 def _(j: Judge) -> None:
-    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
+    if not j.outages() or j.tl.first(actor="client", kind="connected") is None:
         j.not_measured("ReconnectWait", "the client never connected")
         return
-    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
+    down, up = j.outage().start_ns, j.outage().end_ns
     wait = j.option("client", "ReconnectWait")
     jitter = j.option("client", "ReconnectJitter")
     # Every attempt reached the wire (the links reset, they do not refuse), with
@@ -199,7 +196,7 @@ def discovered(run: Run) -> None:
 
 @discovered.judge
 def _(j: Judge) -> None:
-    rejoined = j.tl.faults[0]["end_ns"]
+    rejoined = j.outage().end_ns
     n3 = j.links["n3-client"]
     events = j.tl.select(actor="client", kind="servers_discovered", after=rejoined)
     hit = next((e for e in events if n3 in e["servers"]), None)
@@ -210,7 +207,6 @@ def _(j: Judge) -> None:
         hit is not None,
         [e["servers"] for e in events],
         "discovered-servers callback naming n3 after n3 joined the cluster",
-        documented="called when a server joins",
     )
 
 
@@ -241,8 +237,8 @@ def _(j: Judge) -> None:
     if schedules.never_connected(j, "the client never connected"):
         return
     delay = j.actors["client"]["options"]["CustomReconnectDelay"]
-    down = j.tl.faults[0]["start_ns"]
-    up = max(f["end_ns"] for f in j.tl.faults)
+    down = j.outage().start_ns
+    up = max(o.end_ns for o in j.outages())
     urls = j.links
     lost_url = j.tl.first(actor="client", kind="connected")["url"]
     calls = j.tl.select(actor="client", kind="reconnect_delay_cb", after=down, before=up)
@@ -273,14 +269,12 @@ def _(j: Judge) -> None:
         every,
         tried_before,
         "servers tried since the previous call (the lost server counts as tried), at each call",
-        documented="after every URL was tried",
     )
     j.verdict(
         "CustomReconnectDelayCB.attempts",
         [c["attempts"] for c in calls] == made,
         {"passed": [c["attempts"] for c in calls], "attempts_made": made},
         "argument of each call against the reconnect attempts made before it",
-        documented="current number of attempts",
     )
     j.within(
         "CustomReconnectDelayCB.delay",

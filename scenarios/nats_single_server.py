@@ -96,7 +96,7 @@ def reset(run: Run) -> None:
 @reset.judge
 def _(j: Judge) -> None:
     schedules.nats_schedule(j, "n1-client")
-    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"] or j.tl.t1_ns
+    down, up = j.outage().start_ns, j.outage().until_ns
     wire = wire_connections(j.tl, ["n1-client"], down, up)
     reported = j.tl.select(actor="client", kind="attempt_failed", after=down, before=up)
     j.metric("wire_attempts_not_reported_by_library", max(0, len(wire) - len(reported)))
@@ -119,9 +119,9 @@ def _(j: Judge) -> None:
     wait = j.option("client", "ReconnectWait")
     jitter = j.option("client", "ReconnectJitter")
     schedules.nats_schedule(j, "n1-client", attempt_cost_ms=timeout)
-    if not j.tl.faults:
+    if not j.outages():
         return
-    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
+    down, up = j.outage().start_ns, j.outage().end_ns
     wire = wire_connections(j.tl, ["n1-client"], down, up)
     # When did the library give up on each silent attempt? Where it reports the
     # failure, that report; otherwise its next attempt, less the wait before it
@@ -178,7 +178,7 @@ def stale(run: Run) -> None:
 def _(j: Judge) -> None:
     if schedules.never_connected(j):
         return
-    down = j.tl.faults[0]["start_ns"]
+    down = j.outage().start_ns
     lost = j.tl.first(actor="client", kind="disconnected", after=down)
     pi = j.option("client", "PingInterval")
     pings = j.option("client", "MaxPingsOut")
@@ -245,7 +245,7 @@ def no_reconnect(run: Run) -> None:
 def _(j: Judge) -> None:
     if schedules.never_connected(j):
         return
-    down = j.tl.faults[0]["start_ns"]
+    down = j.outage().start_ns
     attempts = client_attempts(j.tl, "client", down)
     closed = j.tl.first(actor="client", kind="closed", after=down)
     lost = j.tl.select(actor="client", kind="disconnected", after=down, before=closed["t_ns"] if closed else None)
@@ -263,14 +263,12 @@ def _(j: Judge) -> None:
         closed is not None,
         closed is not None,
         "closed callback after the loss",
-        documented="called when no longer connected",
     )
     j.verdict(
         "DisconnectedErrCB",
         len(lost) == 1,
         len(lost),
         "disconnected callbacks for the loss",
-        documented="called on every disconnect",
         unit="calls",
     )
 
@@ -310,7 +308,7 @@ def publish_while_cut(run: Run) -> None:
 def _(j: Judge) -> None:
     if schedules.never_connected(j):
         return
-    down, up = j.tl.faults[0]["start_ns"], j.tl.faults[0]["end_ns"]
+    down, up = j.outage().start_ns, j.outage().end_ns
     subject = j.actors["client"]["workload"]["subject"]
     lost = j.tl.first(actor="client", kind="disconnected", after=down)
     back = j.tl.first(actor="client", kind="reconnected", after=down)
@@ -398,7 +396,6 @@ def _(j: Judge) -> None:
             "missing": missing[:20],
         },
         "messages accepted while reconnecting, delivered to the observer after the reconnect",
-        documented="buffered publishes are sent after reconnect",
         unit="messages",
     )
 
@@ -434,11 +431,11 @@ RESUBSCRIBE_GRACE_MS = 1000
 def _(j: Judge) -> None:
     if schedules.never_connected(j):
         return
-    down = j.tl.faults[0]["start_ns"]
+    down = j.outage().start_ns
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     subscribes = j.tl.select(actor="client", kind="subscribed")
     if back is None:
-        j.deviates("Resubscribe", None, "the subscriber never reconnected", documented="re-established")
+        j.deviates("Resubscribe", None, "the subscriber never reconnected")
         return
     stop = next((m["t_ns"] for m in j.tl.marks("stop") if m.get("to") == "observer"), None)
     published = j.tl.select(
@@ -466,7 +463,6 @@ def _(j: Judge) -> None:
         },
         f"messages published from {RESUBSCRIBE_GRACE_MS} ms after the reconnect, received by the subscriber "
         "that subscribed once",
-        documented="subscriptions re-established",
         unit="messages",
     )
 
@@ -485,20 +481,19 @@ def first_connect_refused(run: Run) -> None:
 
 @first_connect_refused.judge
 def _(j: Judge) -> None:
-    cut = j.tl.faults[0]
+    cut = j.outage()
     tried = j.tl.select(actor="client", kind=("attempt", "attempt_failed"))
     failed = j.tl.first(actor="client", kind="connect_failed")
     connected = j.tl.first(actor="client", kind="connected")
     j.metric("attempts", len(client_attempts(j.tl, "client", j.tl.t0_ns)))
-    j.metric("connect_failed_after_ms", ms(failed["t_ns"] - cut["start_ns"]) if failed else None)
-    j.metric("connected_after_heal_ms", ms(connected["t_ns"] - cut["end_ns"]) if connected else None)
+    j.metric("connect_failed_after_ms", ms(failed["t_ns"] - cut.start_ns) if failed else None)
+    j.metric("connected_after_heal_ms", ms(connected["t_ns"] - cut.end_ns) if connected else None)
     retried = connected is not None or len(client_attempts(j.tl, "client", j.tl.t0_ns)) > 1
     j.verdict(
         "RetryOnFailedConnect",
         failed is not None and not retried,
         {"connect_failed": failed is not None, "retried": retried, "attempt_events": len(tried)},
         "default: the first connect fails at once and is not retried",
-        documented=False,
     )
 
 
@@ -520,7 +515,7 @@ def retry_on_failed_connect(run: Run) -> None:
 
 @retry_on_failed_connect.judge
 def _(j: Judge) -> None:
-    heal = j.tl.faults[0]["end_ns"]
+    heal = j.outage().end_ns
     rec = j.tl.first(actor="client", kind="reconnected", after=heal)
     con = j.tl.first(actor="client", kind="connected", after=heal)
     j.metric("callback_when_established", "reconnected" if rec else "connected" if con else None)
@@ -530,7 +525,6 @@ def _(j: Judge) -> None:
         rec is not None,
         {"reconnected_callback": rec is not None, "connected_callback": con is not None},
         "callback the library called when the retried first connect succeeded",
-        documented="ReconnectHandler invoked",
     )
 
 
@@ -558,7 +552,6 @@ def _(j: Judge) -> None:
         closed is not None,
         {"closed_callback": closed is not None, "attempts": len(attempts)},
         "closed callback after the retried first connect ran out of attempts",
-        documented="ClosedHandler invoked",
     )
 
 
@@ -588,6 +581,5 @@ def _(j: Judge) -> None:
         bool(slow),
         len(slow),
         "async error callbacks naming a slow consumer after the subscriber fell behind",
-        documented="called on slow consumer errors",
         unit="calls",
     )

@@ -112,10 +112,10 @@ def nats_tls_refused(run: Run) -> None:
 def _(j: Judge) -> None:
     """As nats.single.refused judges a plain link, with the TLS jitter bound."""
     schedules.nats_schedule(j, NATS_LINK, jitter_check="ReconnectJitterTLS", note=", TLS in use")
-    if not j.tl.faults:
+    if not j.outages():
         return
-    cut = j.tl.faults[0]
-    attempts = client_attempts(j.tl, "client", cut["start_ns"], cut["end_ns"])
+    cut = j.outage()
+    attempts = client_attempts(j.tl, "client", cut.start_ns, cut.end_ns)
     wait = j.option("client", "ReconnectWait")
     plain_jitter = j.exp("ReconnectJitter").value
     j.metric("connected_url", (j.tl.first(actor="client", kind="connected") or {}).get("url"))
@@ -163,19 +163,18 @@ def _(j: Judge) -> None:
             connected is not None,
             {"connected": connected is not None, "url": connected["url"] if connected else None},
             "an amqps:// URL connected to a broker whose acceptor accepts TLS only",
-            documented="amqps: TCP with SSL/TLS",
         )
-    if j.tl.faults and connected is not None:
-        f = j.tl.faults[0]
-        down, up = f["start_ns"], f["end_ns"] or j.tl.t1_ns
+    if j.outages() and connected is not None:
+        f = j.outage()
+        down, up = f.start_ns, f.until_ns
         loss = j.tl.first(actor="client", kind="disconnected", after=down)
         attempts = schedules.attempt_marks(j.tl, "client", down, up)
         delays = schedules.delays_ms(loss["t_ns"], attempts) if loss else []
         back = j.tl.first(actor="client", kind="reconnected", after=down)
     else:
-        for cid in j.applicable:
-            if cid != "scheme.amqps":
-                j.not_measured(cid, "the client never connected to the broker, so there was nothing to cut")
+        j.nothing_measured(
+            "the client never connected to the broker, so there was nothing to cut", unless=("scheme.amqps",)
+        )
         return
     j.metric("attempts_during_outage", len(attempts))
     j.metric("attempts_seen_as", sorted({a["kind"] for a in attempts}))
@@ -187,7 +186,6 @@ def _(j: Judge) -> None:
         bool(attempts) and back is not None,
         {"attempts": len(attempts), "reconnected": back is not None},
         "with no reconnect option, the client tried again over amqps and reconnected once healed",
-        documented="reconnect enabled by default",
     )
     schedules.first_delay(j, "reconnect.first_delay", delays[0] if delays else None, "the connection was lost")
     opts = j.actors["client"]["options"]
@@ -199,7 +197,6 @@ def _(j: Judge) -> None:
         back is not None,
         {"reconnected": back is not None, "links_reopened": len(relinked)},
         "the TLS connection came back after the link healed",
-        documented="recovers from lost connections",
     )
 
 
@@ -283,22 +280,22 @@ def judge_wrong_from_start(j: Judge, link: str) -> None:
 
 
 def judge_password_changed(j: Judge, link: str) -> None:
-    if not j.tl.faults or j.tl.first(actor="client", kind="connected") is None:
+    if not j.outages() or j.tl.first(actor="client", kind="connected") is None:
         j.metric("connected_with_right_password", False)
         return
     j.metric("connected_with_right_password", True)
-    f = j.tl.faults[0]
+    f = j.outage()
     changed = next((m["t_ns"] for m in j.tl.marks("password_changed")), None)
     restored = [m["t_ns"] for m in j.tl.marks("password_changed")][1:]
     stop = next((m["t_ns"] for m in j.tl.marks("stop") if m.get("to") == "client"), None)
     until = min([t for t in [stop, *restored] if t is not None], default=None)
-    lost = j.tl.first(actor="client", kind="disconnected", after=f["start_ns"])
+    lost = j.tl.first(actor="client", kind="disconnected", after=f.start_ns)
     j.metric("disconnect_error", lost.get("error") if lost else None)
-    j.metric("password_changed_after_cut_ms", ms(changed - f["start_ns"]) if changed else None)
+    j.metric("password_changed_after_cut_ms", ms(changed - f.start_ns) if changed else None)
     # During the cut every attempt is refused by the proxy; from the heal on each one
     # reaches the server and is refused at login.
-    record_refusals(j, link, f["start_ns"], f["end_ns"], prefix="cut_")
-    record_refusals(j, link, f["end_ns"], until, prefix="after_heal_")
+    record_refusals(j, link, f.start_ns, f.end_ns, prefix="cut_")
+    record_refusals(j, link, f.end_ns, until, prefix="after_heal_")
 
 
 @scenario("nats.auth.wrong-password", family="nats", topology="nats-single-auth", checks=[])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from harness import expectations, paths
@@ -24,7 +26,7 @@ def test_every_quote_is_verbatim_in_its_source(exp):
 def test_a_changed_quote_is_noticed():
     f = next(f for f in FILES if "seed" in f.source)
     e = f.expectations[0]
-    bent = expectations.Expectation(e.id, e.claim, e.quote + " Surely.", e.value, e.unit, e.doc, e.where)
+    bent = dataclasses.replace(e, quote=e.quote + " Surely.")
     assert "is not in" in expectations.quote_problem(f, bent)
 
 

@@ -29,9 +29,15 @@ class Expectation:
     claim: str
     quote: str
     value: Any
+    short: str | None  # the claim in a few words, shown where there is no value
     unit: str | None
     doc: str  # title of the source document
     where: str  # seed file name, or package:file
+
+    @property
+    def documented(self) -> Any:
+        """What a check shows as documented: the value, else the claim's short form."""
+        return self.value if self.value is not None else self.short
 
     def source(self) -> dict:
         return {"document": self.doc, "file": self.where, "quote": self.quote}
@@ -65,7 +71,7 @@ def parse_file(path: Path) -> ExpectationFile:
     src = data["source"]
     where = src["seed"] if "seed" in src else f"{src['package']}:{src['file']}"  # seed may be "" (schema allows)
     exps = tuple(
-        Expectation(e["id"], e["claim"], e["quote"], e.get("value"), e.get("unit"), src["title"], where)
+        Expectation(e["id"], e["claim"], e["quote"], e.get("value"), e.get("short"), e.get("unit"), src["title"], where)
         for e in data["expectation"]
     )
     return ExpectationFile(path, data.get("family"), data.get("client"), src, exps)

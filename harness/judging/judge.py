@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.expectations import Expectation
 from harness.judging.bands import Band
+from harness.judging.outage import Outage, outages
 from harness.judging.timeline import Timeline
 
 VERDICTS = ("conforms", "deviates", "not-measured")
@@ -48,6 +49,15 @@ class Judge:
     def applies(self, check_id: str) -> bool:
         return check_id in self.applicable
 
+    def outages(self) -> list[Outage]:
+        """Every fault of the run, in order (harness/judging/outage.py)."""
+        return outages(self.tl)
+
+    def outage(self, index: int = 0) -> Outage:
+        """The run's `index`-th fault; an IndexError (a judge bug, so an error entry,
+        never a verdict) if there are fewer."""
+        return self.outages()[index]
+
     def exp(self, check_id: str) -> Expectation:
         return self.expectations[check_id]
 
@@ -78,7 +88,7 @@ class Judge:
             {
                 "id": check_id,
                 "verdict": verdict,
-                "documented": e.value if documented is None else documented,
+                "documented": e.documented if documented is None else documented,
                 "observed": observed,
                 "unit": unit if unit is not None else e.unit,
                 "band": band.to_json() if band is not None else None,
@@ -98,6 +108,14 @@ class Judge:
 
     def not_measured(self, check_id: str, reason: str, **kw: Any) -> None:
         self._add(check_id, "not-measured", None, reason, **kw)
+
+    def nothing_measured(self, reason: str, *, unless: tuple[str, ...] = ()) -> None:
+        """Every applicable check that has no verdict yet (and is not in `unless`)
+        is not-measured, for `reason`: the one way a judge says "nothing to judge"."""
+        judged = {c["id"] for c in self.checks}
+        for cid in self.applicable:
+            if cid not in judged and cid not in unless:
+                self.not_measured(cid, reason)
 
     def within(
         self,

@@ -20,10 +20,9 @@ BRIEF_MAX_MS = 1000.0
 def never_connected(j: Judge, why: str = "the client never connected, so there was nothing to cut") -> bool:
     """True (and every applicable check not-measured) if the client never got
     connected or no fault was made: there is nothing to judge."""
-    if j.tl.faults and j.tl.first(actor="client", kind="connected") is not None:
+    if j.outages() and j.tl.first(actor="client", kind="connected") is not None:
         return False
-    for cid in j.applicable:
-        j.not_measured(cid, why)
+    j.nothing_measured(why)
     return True
 
 
@@ -38,8 +37,8 @@ def nats_schedule(
     """
     if never_connected(j):
         return
-    cut = j.tl.faults[0]
-    down, up = cut["start_ns"], cut["end_ns"]
+    cut = j.outage()
+    down, up = cut.start_ns, cut.end_ns
     lost = j.tl.first(actor="client", kind="disconnected", after=down)
     back = j.tl.first(actor="client", kind="reconnected", after=down)
     attempts = client_attempts(j.tl, "client", down, up)
@@ -66,7 +65,6 @@ def nats_schedule(
             bool(attempts) and back is not None,
             {"attempts": len(attempts), "reconnected": back is not None},
             f"attempts while cut off, and a reconnect once healed{note}",
-            documented="reconnects by itself",
         )
     if j.applies("AllowReconnect"):
         j.verdict(
@@ -83,7 +81,6 @@ def nats_schedule(
             n == 1,
             n,
             "disconnected callbacks for the one loss of the connection",
-            documented="called on every disconnect",
             unit="calls",
         )
     if j.applies("ReconnectedCB"):
@@ -92,7 +89,6 @@ def nats_schedule(
             back is not None,
             back is not None,
             "reconnected callback once the link healed",
-            documented="called on every reconnect",
         )
     if j.applies("ReconnectWait"):
         low = wait + attempt_cost_ms
@@ -130,7 +126,6 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None
         delay,
         f"first attempt {delay:g} ms after {what}; 'a brief delay' read as more than the {SLACK_MS:g} ms "
         f"measurement slack (not an immediate retry) and at most {BRIEF_MAX_MS:g} ms",
-        documented="a brief delay",
         unit="ms",
         band=Band(SLACK_MS, BRIEF_MAX_MS, 0.0, slack_ms(BRIEF_MAX_MS)),
     )
@@ -159,7 +154,6 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -
         f"{len(grow)} delays below the cap grow by a median factor of {r:.2f}; exponential growth means one "
         f"factor > 1 for all, each within its own slack plus factor x the slack of the delay before"
         + (f"; off: {off}" if off else ""),
-        documented="increases exponentially",
         unit="ms",
     )
 
@@ -230,7 +224,7 @@ def give_up(j: Judge, links: list[str], what: str) -> None:
     judged as a total against MaxReconnect (the documentation's reading), with the
     count per server as evidence."""
     max_reconnect = j.option("client", "MaxReconnect")
-    down = j.tl.faults[0]["start_ns"]
+    down = j.outage().start_ns
     closed = j.tl.first(actor="client", kind="closed", after=down)
     attempts = client_attempts(j.tl, "client", down, closed["t_ns"] if closed else None)
     per = {link: sum(1 for a in attempts if link_of_url(a.get("url"), j.links) == link) for link in links}
@@ -261,5 +255,4 @@ def give_up(j: Judge, links: list[str], what: str) -> None:
             closed is not None,
             closed is not None,
             "closed callback once the client stopped trying",
-            documented="called when no longer connected",
         )
