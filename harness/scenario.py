@@ -8,7 +8,7 @@ resulting timeline into checks. Scenario files live in scenarios/, one per theme
         ...
 
     @refused.judge
-    def _(j: Judge) -> None:
+    def judge_refused(j: Judge) -> None:
         ...
 
 The script only acts and records; the judge only reads the timeline. Data flows

@@ -10,15 +10,11 @@ from __future__ import annotations
 import itertools
 
 from harness.judging import Judge, schedules
-from harness.judging.metrics import ms
+from harness.judging.metrics import hostport, link_of_address, link_of_url, ms
 from harness.scenario import Run, scenario
 
 CONNECT_S = 15.0
 LINKS = ["a1-client", "a2-client", "a3-client"]
-
-
-def hostport(url: str | None) -> str | None:
-    return url.split("://", 1)[-1].rstrip("/") if url else None
 
 
 def link_of(j: Judge, e: dict) -> str | None:
@@ -30,10 +26,7 @@ def link_of(j: Judge, e: dict) -> str | None:
         target = hostport(e.get("url"))
     if target is None:
         return None
-    for link, url in j.links.items():
-        if hostport(url) == target:
-            return link
-    return f"elsewhere ({target})"
+    return link_of_address(target, j.links) or f"elsewhere ({target})"
 
 
 def tried(j: Judge, after: int, before: int | None) -> list[str | None]:
@@ -60,7 +53,8 @@ def failover_next(run: Run) -> None:
     if first is None:
         return
     run.sleep(0.5)
-    on = next((link for link in LINKS if hostport(run.url(link)) == hostport(first["url"])), LINKS[0])
+    brokers = {link: run.url(link) for link in LINKS}
+    on = link_of_url(first["url"], brokers) or LINKS[0]
     cut1 = run.fault("refuse", on)
     back = run.wait("client", "reconnected", 10, after_ns=cut1.start_ns)
     run.sleep(1.0)
@@ -68,7 +62,7 @@ def failover_next(run: Run) -> None:
     if back is None:
         return
     run.sleep(1.0)
-    now_on = next((link for link in LINKS if hostport(run.url(link)) == hostport(back["url"])), None)
+    now_on = link_of_url(back["url"], brokers)
     if now_on is None:
         return
     cut2 = run.fault("refuse", now_on)
@@ -79,7 +73,7 @@ def failover_next(run: Run) -> None:
 
 
 @failover_next.judge
-def _(j: Judge) -> None:
+def judge_failover_next(j: Judge) -> None:
     if schedules.never_connected(j, "the client never connected, so there was nothing to fail over from"):
         return
     first = j.tl.first(actor="client", kind="connected")
@@ -161,7 +155,7 @@ def all_cut(run: Run) -> None:
 
 
 @all_cut.judge
-def _(j: Judge) -> None:
+def judge_all_cut(j: Judge) -> None:
     if schedules.never_connected(j, "the client never connected, so there was nothing to fail over from"):
         return
     down = j.outage().start_ns
@@ -208,7 +202,7 @@ def amq_javascript_example(run: Run) -> None:
 
 
 @amq_javascript_example.judge
-def _(j: Judge) -> None:
+def judge_amq_javascript_example(j: Judge) -> None:
     calls = j.tl.select(actor="client", kind="connection_details_cb")
     got = [{"host": c["host"], "port": c["port"]} for c in calls]
     listed = [hostport(j.links[x]) for x in LINKS[:2]]
@@ -243,7 +237,7 @@ def url_and_urls(run: Run) -> None:
 
 
 @url_and_urls.judge
-def _(j: Judge) -> None:
+def judge_url_and_urls(j: Judge) -> None:
     failed = j.tl.first(actor="client", kind="connect_failed")
     connected = j.tl.first(actor="client", kind="connected")
     order = tried(j, j.tl.t0_ns, j.outage().end_ns)
@@ -280,7 +274,7 @@ def reconnect_false_list(run: Run) -> None:
 
 
 @reconnect_false_list.judge
-def _(j: Judge) -> None:
+def judge_reconnect_false_list(j: Judge) -> None:
     marks = schedules.attempt_marks(j.tl, "client", j.tl.t0_ns)
     order = [link_of(j, e) for e in marks]
     connected = j.tl.first(actor="client", kind="connected")

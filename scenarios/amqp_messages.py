@@ -42,7 +42,7 @@ def send_while_cut(run: Run) -> None:
 
 
 @send_while_cut.judge
-def _(j: Judge) -> None:
+def judge_send_while_cut(j: Judge) -> None:
     if schedules.never_connected(j, "the sender never connected"):
         return
     down = j.outage().start_ns
@@ -101,7 +101,7 @@ def receiver(run: Run) -> None:
 
 
 @receiver.judge
-def _(j: Judge) -> None:
+def judge_receiver(j: Judge) -> None:
     if schedules.never_connected(j, "the receiver never connected"):
         return
     down = j.outage().start_ns

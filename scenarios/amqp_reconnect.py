@@ -85,7 +85,7 @@ def refused(run: Run) -> None:
 
 
 @refused.judge
-def _(j: Judge) -> None:
+def judge_refused(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
@@ -118,7 +118,7 @@ def default_cap(run: Run) -> None:
 
 
 @default_cap.judge
-def _(j: Judge) -> None:
+def judge_default_cap(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
@@ -133,7 +133,7 @@ def capped(run: Run) -> None:
 
 
 @capped.judge
-def _(j: Judge) -> None:
+def judge_capped(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
@@ -153,7 +153,7 @@ def reset(run: Run) -> None:
 
 
 @reset.judge
-def _(j: Judge) -> None:
+def judge_reset(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
@@ -187,7 +187,7 @@ def broker_down(run: Run) -> None:
 
 
 @broker_down.judge
-def _(j: Judge) -> None:
+def judge_broker_down(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     o = outage(j)
@@ -226,7 +226,7 @@ def twice(run: Run) -> None:
 
 
 @twice.judge
-def _(j: Judge) -> None:
+def judge_twice(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.outages()) < 2:
         j.nothing_measured("the client did not come back from the first outage")
         return
@@ -254,7 +254,7 @@ def reconnect_object(run: Run) -> None:
 
 
 @reconnect_object.judge
-def _(j: Judge) -> None:
+def judge_reconnect_object(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED) or len(j.outages()) < 2:
         j.nothing_measured("the client did not get through both outages")
         return
@@ -314,11 +314,11 @@ def limit(run: Run) -> None:
 
 
 @limit.judge
-def _(j: Judge) -> None:
-    judge_limit(j, "a refused link")
+def judge_limit(j: Judge) -> None:
+    reconnect_limit(j, "a refused link")
 
 
-def judge_limit(j: Judge, against: str) -> None:
+def reconnect_limit(j: Judge, against: str) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     down = j.outage().start_ns
@@ -354,8 +354,8 @@ def reset_limit(run: Run) -> None:
 
 
 @reset_limit.judge
-def _(j: Judge) -> None:
-    judge_limit(j, "a peer that accepts and resets every connection")
+def judge_reset_limit(j: Judge) -> None:
+    reconnect_limit(j, "a peer that accepts and resets every connection")
 
 
 @scenario("amqp.single.no-reconnect", family="amqp", topology="artemis-3", checks=["reconnect.false"])
@@ -372,7 +372,7 @@ def no_reconnect(run: Run) -> None:
 
 
 @no_reconnect.judge
-def _(j: Judge) -> None:
+def judge_no_reconnect(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
     down = j.outage().start_ns
@@ -406,7 +406,7 @@ def defaults(run: Run) -> None:
 
 
 @defaults.judge
-def _(j: Judge) -> None:
+def judge_defaults(j: Judge) -> None:
     link = next((m["link"] for m in j.tl.marks("fixed_link")), None)
     opened = j.tl.first(actor="client", kind="connected")
     wire = wire_connections(j.tl, [link], j.tl.t0_ns) if link else []

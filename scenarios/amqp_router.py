@@ -148,7 +148,7 @@ def inter_router_drop(run: Run) -> None:
 
 
 @inter_router_drop.judge
-def _(j: Judge) -> None:
+def judge_inter_router_drop(j: Judge) -> None:
     fault = flow_metrics(j)
     if fault is None:
         j.nothing_measured("no message crossed the inter-router link before the fault")
@@ -170,7 +170,7 @@ def inter_router_delay(run: Run) -> None:
 
 
 @inter_router_delay.judge
-def _(j: Judge) -> None:
+def judge_inter_router_delay(j: Judge) -> None:
     # Measured only: the documentation makes no claim about a slow connection.
     flow_metrics(j)
 
@@ -190,7 +190,7 @@ def inter_router_partition(run: Run) -> None:
 
 
 @inter_router_partition.judge
-def _(j: Judge) -> None:
+def judge_inter_router_partition(j: Judge) -> None:
     fault = flow_metrics(j)
     if fault is None:
         j.nothing_measured("no message crossed the inter-router link before the partition")
@@ -236,7 +236,7 @@ def broker_lost(run: Run) -> None:
 
 
 @broker_lost.judge
-def _(j: Judge) -> None:
+def judge_broker_lost(j: Judge) -> None:
     if not j.outages():
         j.nothing_measured("the broker was never killed: r1 was not connected to it, or the client never connected")
         return
@@ -279,7 +279,7 @@ def failover_urls(run: Run) -> None:
 
 
 @failover_urls.judge
-def _(j: Judge) -> None:
+def judge_failover_urls(j: Judge) -> None:
     if not j.outages() or j.tl.first(actor="client", kind="connected") is None:
         j.nothing_measured("the client never connected to r1")
         return

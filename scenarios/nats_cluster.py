@@ -52,7 +52,7 @@ def failover(run: Run) -> None:
 
 
 @failover.judge
-def _(j: Judge) -> None:
+def judge_failover(j: Judge) -> None:
     if schedules.never_connected(j, "the client never connected"):
         return
     down, up = j.outage().start_ns, j.outage().end_ns
@@ -106,7 +106,7 @@ def all_cut(run: Run) -> None:
 
 
 @all_cut.judge
-def _(j: Judge) -> None:
+def judge_all_cut(j: Judge) -> None:
     if not j.outages() or j.tl.first(actor="client", kind="connected") is None:
         j.not_measured("ReconnectWait", "the client never connected")
         return
@@ -169,7 +169,7 @@ def giveup(run: Run) -> None:
 
 
 @giveup.judge
-def _(j: Judge) -> None:
+def judge_giveup(j: Judge) -> None:
     if schedules.never_connected(j, "the client never connected"):
         return
     schedules.give_up(j, CLIENT_LINKS, "in all, over three servers,")
@@ -195,7 +195,7 @@ def discovered(run: Run) -> None:
 
 
 @discovered.judge
-def _(j: Judge) -> None:
+def judge_discovered(j: Judge) -> None:
     rejoined = j.outage().end_ns
     n3 = j.links["n3-client"]
     events = j.tl.select(actor="client", kind="servers_discovered", after=rejoined)
@@ -233,7 +233,7 @@ def custom_delay(run: Run) -> None:
 
 
 @custom_delay.judge
-def _(j: Judge) -> None:
+def judge_custom_delay(j: Judge) -> None:
     if schedules.never_connected(j, "the client never connected"):
         return
     delay = j.actors["client"]["options"]["CustomReconnectDelay"]

@@ -78,7 +78,7 @@ def refused(run: Run) -> None:
 
 
 @refused.judge
-def _(j: Judge) -> None:
+def judge_refused(j: Judge) -> None:
     schedules.nats_schedule(j, "n1-client")
 
 
@@ -94,7 +94,7 @@ def reset(run: Run) -> None:
 
 
 @reset.judge
-def _(j: Judge) -> None:
+def judge_reset(j: Judge) -> None:
     schedules.nats_schedule(j, "n1-client")
     down, up = j.outage().start_ns, j.outage().until_ns
     wire = wire_connections(j.tl, ["n1-client"], down, up)
@@ -114,7 +114,7 @@ def blackhole(run: Run) -> None:
 
 
 @blackhole.judge
-def _(j: Judge) -> None:
+def judge_blackhole(j: Judge) -> None:
     timeout = j.option("client", "Timeout")
     wait = j.option("client", "ReconnectWait")
     jitter = j.option("client", "ReconnectJitter")
@@ -175,7 +175,7 @@ def stale(run: Run) -> None:
 
 
 @stale.judge
-def _(j: Judge) -> None:
+def judge_stale(j: Judge) -> None:
     if schedules.never_connected(j):
         return
     down = j.outage().start_ns
@@ -209,7 +209,7 @@ def giveup(run: Run) -> None:
 
 
 @giveup.judge
-def _(j: Judge) -> None:
+def judge_giveup(j: Judge) -> None:
     judge_give_up(j)
 
 
@@ -220,7 +220,7 @@ def giveup_default(run: Run) -> None:
 
 
 @giveup_default.judge
-def _(j: Judge) -> None:
+def judge_giveup_default(j: Judge) -> None:
     judge_give_up(j)
 
 
@@ -242,7 +242,7 @@ def no_reconnect(run: Run) -> None:
 
 
 @no_reconnect.judge
-def _(j: Judge) -> None:
+def judge_no_reconnect(j: Judge) -> None:
     if schedules.never_connected(j):
         return
     down = j.outage().start_ns
@@ -305,7 +305,7 @@ def publish_while_cut(run: Run) -> None:
 
 
 @publish_while_cut.judge
-def _(j: Judge) -> None:
+def judge_publish_while_cut(j: Judge) -> None:
     if schedules.never_connected(j):
         return
     down, up = j.outage().start_ns, j.outage().end_ns
@@ -428,7 +428,7 @@ RESUBSCRIBE_GRACE_MS = 1000
 
 
 @resubscribe.judge
-def _(j: Judge) -> None:
+def judge_resubscribe(j: Judge) -> None:
     if schedules.never_connected(j):
         return
     down = j.outage().start_ns
@@ -480,7 +480,7 @@ def first_connect_refused(run: Run) -> None:
 
 
 @first_connect_refused.judge
-def _(j: Judge) -> None:
+def judge_first_connect_refused(j: Judge) -> None:
     cut = j.outage()
     tried = j.tl.select(actor="client", kind=("attempt", "attempt_failed"))
     failed = j.tl.first(actor="client", kind="connect_failed")
@@ -514,7 +514,7 @@ def retry_on_failed_connect(run: Run) -> None:
 
 
 @retry_on_failed_connect.judge
-def _(j: Judge) -> None:
+def judge_retry_on_failed_connect(j: Judge) -> None:
     heal = j.outage().end_ns
     rec = j.tl.first(actor="client", kind="reconnected", after=heal)
     con = j.tl.first(actor="client", kind="connected", after=heal)
@@ -543,7 +543,7 @@ def retry_giveup(run: Run) -> None:
 
 
 @retry_giveup.judge
-def _(j: Judge) -> None:
+def judge_retry_giveup(j: Judge) -> None:
     closed = j.tl.first(actor="client", kind="closed")
     attempts = client_attempts(j.tl, "client", j.tl.t0_ns, closed["t_ns"] if closed else None)
     j.metric("attempts_before_closed", len(attempts))
@@ -570,7 +570,7 @@ def slow_consumer(run: Run) -> None:
 
 
 @slow_consumer.judge
-def _(j: Judge) -> None:
+def judge_slow_consumer(j: Judge) -> None:
     errors = j.tl.select(actor="client", kind="async_error")
     received = j.tl.select(actor="client", kind="received")
     j.metric("received", len(received))

@@ -109,7 +109,7 @@ def nats_tls_refused(run: Run) -> None:
 
 
 @nats_tls_refused.judge
-def _(j: Judge) -> None:
+def judge_nats_tls_refused(j: Judge) -> None:
     """As nats.single.refused judges a plain link, with the TLS jitter bound."""
     schedules.nats_schedule(j, NATS_LINK, jitter_check="ReconnectJitterTLS", note=", TLS in use")
     if not j.outages():
@@ -153,7 +153,7 @@ def amqp_tls_refused(run: Run) -> None:
 
 
 @amqp_tls_refused.judge
-def _(j: Judge) -> None:
+def judge_amqp_tls_refused(j: Judge) -> None:
     connected = j.tl.first(actor="client", kind="connected")
     if j.applies("scheme.amqps"):
         # The acceptor speaks TLS only (tests/test_tls_auth_live.py checks that a plain
@@ -305,7 +305,7 @@ def nats_wrong_password(run: Run) -> None:
 
 
 @nats_wrong_password.judge
-def _(j: Judge) -> None:
+def judge_nats_wrong_password(j: Judge) -> None:
     judge_wrong_from_start(j, NATS_LINK)
 
 
@@ -316,7 +316,7 @@ def nats_password_changed(run: Run) -> None:
 
 
 @nats_password_changed.judge
-def _(j: Judge) -> None:
+def judge_nats_password_changed(j: Judge) -> None:
     judge_password_changed(j, NATS_LINK)
 
 
@@ -327,7 +327,7 @@ def amqp_wrong_password(run: Run) -> None:
 
 
 @amqp_wrong_password.judge
-def _(j: Judge) -> None:
+def judge_amqp_wrong_password(j: Judge) -> None:
     judge_wrong_from_start(j, AMQP_LINK)
 
 
@@ -338,5 +338,5 @@ def amqp_password_changed(run: Run) -> None:
 
 
 @amqp_password_changed.judge
-def _(j: Judge) -> None:
+def judge_amqp_password_changed(j: Judge) -> None:
     judge_password_changed(j, AMQP_LINK)

@@ -54,15 +54,21 @@ def wire_connections(tl: Timeline, links: list[str], after: int, before: int | N
     return out
 
 
+def hostport(url: str | None) -> str | None:
+    """The host:port of a URL (scheme and trailing slash dropped)."""
+    return url.split("://", 1)[-1].rstrip("/") if url else None
+
+
+def link_of_address(address: str | None, urls: dict[str, str]) -> str | None:
+    """Which link (urls: link name -> URL) listens at `address` (host:port)."""
+    if not address:
+        return None
+    return next((link for link, u in urls.items() if hostport(u) == address), None)
+
+
 def link_of_url(url: str | None, urls: dict[str, str]) -> str | None:
     """Which link a client URL goes through (urls: link name -> URL)."""
-    if not url:
-        return None
-    hostport = url.split("://", 1)[-1].rstrip("/")
-    for link, u in urls.items():
-        if u.split("://", 1)[-1] == hostport:
-            return link
-    return None
+    return link_of_address(hostport(url), urls)
 
 
 def client_wire_gaps(
