@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 from harness import paths, ports
 from harness.backends import Live
@@ -220,6 +221,16 @@ class Run:
         d = DriverProcess(self.spec, actor, config, self.workdir)
         self.drivers[actor] = d
         return d
+
+    def connect(self, actor: str, links: list[str], *, timeout: float, settle: float = 0.5, **start: Any) -> bool:
+        """The prelude of most scripts: start `actor` on `links` (`start` as for
+        start()), wait until it is connected, let it settle before any fault. False
+        if it never connected: the judge finds that, the script just stops."""
+        self.start(actor, links, **start)
+        if self.wait(actor, "connected", timeout) is None:
+            return False
+        self.sleep(settle)
+        return True
 
     def hold_port(self, port: int) -> None:
         """Keep a well-known port (claimed, nothing listening) for this scenario, so a

@@ -143,10 +143,8 @@ def details_checks(j: Judge, after: int, before: int | None) -> None:
 )
 def all_cut(run: Run) -> None:
     """Three brokers, all cut for 4 s: passes over the list, the delays in and between them, starting over."""
-    run.start("client", LINKS)
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", LINKS, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     cut = run.fault("refuse", ",".join(LINKS))
     run.sleep(4.0)
     cut.end()

@@ -21,10 +21,8 @@ LINK = "a1-client"
 
 def cut(run: Run, kind: str, outage_s: float, options: dict | None = None, **params) -> None:
     """Connect, cut the link for `outage_s`, heal, wait for the way back."""
-    run.start("client", [LINK], options=options)
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", [LINK], options=options, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     f = run.fault(kind, LINK, **params)
     run.sleep(outage_s)
     f.end()
@@ -175,10 +173,8 @@ def judge_reset(j: Judge) -> None:
 )
 def broker_down(run: Run) -> None:
     """The broker killed for 10 s: the proxy accepts each attempt and closes it (no upstream)."""
-    run.start("client", [LINK])
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", [LINK], timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     f = run.fault("kill", "a1")
     run.sleep(10.0)
     f.end()  # starts the broker again and waits until it is ready
@@ -304,10 +300,8 @@ def judge_reconnect_object(j: Judge) -> None:
 @scenario("amqp.single.limit", family="amqp", topology="artemis-3", checks=["reconnect_limit"])
 def limit(run: Run) -> None:
     """reconnect_limit 3, the broker's link refused for good: attempts before giving up, and what the app is told."""
-    run.start("client", [LINK], options={"reconnect_limit": 3})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", [LINK], options={"reconnect_limit": 3}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     f = run.fault("refuse", LINK)
     run.wait("client", "closed", 20, after_ns=f.start_ns)
     run.sleep(2.0)  # an attempt after giving up would show
@@ -344,10 +338,8 @@ def reconnect_limit(j: Judge, against: str) -> None:
 @scenario("amqp.single.reset-limit", family="amqp", topology="artemis-3", checks=["reconnect_limit"])
 def reset_limit(run: Run) -> None:
     """reconnect_limit 3 against a peer that accepts every connection and resets it: does the limit still end it?"""
-    run.start("client", [LINK], options={"reconnect_limit": 3})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", [LINK], options={"reconnect_limit": 3}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     f = run.fault("reset", LINK)
     run.wait("client", "closed", 15, after_ns=f.start_ns)
     run.sleep(1.0)
@@ -361,10 +353,8 @@ def judge_reset_limit(j: Judge) -> None:
 @scenario("amqp.single.no-reconnect", family="amqp", topology="artemis-3", checks=["reconnect.false"])
 def no_reconnect(run: Run) -> None:
     """reconnect false, the link refused: no attempt must follow."""
-    run.start("client", [LINK], options={"reconnect": False})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", [LINK], options={"reconnect": False}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     f = run.fault("refuse", LINK)
     run.sleep(3.0)
     f.end()

@@ -40,10 +40,8 @@ def attempted_links(j: Judge, after: int, before: int | None) -> list[dict]:
 )
 def failover(run: Run) -> None:
     """Client given n1 only; n1's link refused for 6 s: where it goes, in what order, how fast."""
-    run.start("client", ["n1-client"])
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", ["n1-client"], timeout=CONNECT_S, settle=1.0):
         return
-    run.sleep(1.0)
     cut = run.fault("refuse", "n1-client")
     run.wait("client", "reconnected", 8, after_ns=cut.start_ns)
     run.sleep(max(0.0, 6.0 - (run.mark("healing") - cut.start_ns) / 1e9))
@@ -94,10 +92,8 @@ ALL_CUT_S = 9.0
 @scenario("nats.cluster.all-cut", family="nats", topology="nats-3", checks=["ReconnectWait"])
 def all_cut(run: Run) -> None:
     """Client given all three; every client link resets connections for 9 s: passes over the list."""
-    run.start("client", CLIENT_LINKS)
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", CLIENT_LINKS, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     cut = run.fault("reset", ",".join(CLIENT_LINKS))
     run.sleep(ALL_CUT_S)
     cut.end()
@@ -159,10 +155,8 @@ def judge_all_cut(j: Judge) -> None:
 @scenario("nats.cluster.giveup", family="nats", topology="nats-3", checks=["MaxReconnect", "ClosedCB"])
 def giveup(run: Run) -> None:
     """Client given all three, MaxReconnect 3; all three refused for good: attempts until it closes."""
-    run.start("client", CLIENT_LINKS, options={"MaxReconnect": 3})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", CLIENT_LINKS, options={"MaxReconnect": 3}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     run.fault("refuse", ",".join(CLIENT_LINKS))
     run.wait("client", "closed", 40)
     run.sleep(0.3)
@@ -179,10 +173,8 @@ def judge_giveup(j: Judge) -> None:
 def discovered(run: Run) -> None:
     """n3 down when the client (given n1) connects; n3 comes back and joins the cluster."""
     down = run.fault("kill", "n3")
-    run.start("client", ["n1-client"])
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", ["n1-client"], timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     down.end()  # starts n3 again and waits until it is routed to its peers
     run.wait(
         "client",
@@ -221,10 +213,8 @@ CUSTOM_DELAY_MS = 300
 )
 def custom_delay(run: Run) -> None:
     """Client given all three with a custom reconnect delay of 300 ms; all three refused for 2 s."""
-    run.start("client", CLIENT_LINKS, options={"CustomReconnectDelay": CUSTOM_DELAY_MS})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", CLIENT_LINKS, options={"CustomReconnectDelay": CUSTOM_DELAY_MS}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     cut = run.fault("refuse", ",".join(CLIENT_LINKS))
     run.sleep(2.0)
     cut.end()

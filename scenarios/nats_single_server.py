@@ -23,10 +23,8 @@ BLACKHOLE_OUTAGE_S = 15.0
 
 
 def cut_and_heal(run: Run, kind: str, outage_s: float, options: dict | None = None, **params) -> None:
-    run.start("client", ["n1-client"], options=options)
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", ["n1-client"], options=options, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     cut = run.fault(kind, "n1-client", **params)
     run.sleep(outage_s)
     cut.end()
@@ -36,10 +34,8 @@ def cut_and_heal(run: Run, kind: str, outage_s: float, options: dict | None = No
 
 def cut_for_good(run: Run, options: dict | None, timeout_s: float) -> None:
     """Cut the only server and never heal: wait for the client to give up."""
-    run.start("client", ["n1-client"], options=options)
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", ["n1-client"], options=options, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     run.fault("refuse", "n1-client")
     run.wait("client", ("closed", "connect_failed"), timeout_s)
     run.sleep(0.3)
@@ -163,10 +159,8 @@ STALE_PING_MS = 1000
 @scenario("nats.single.stale", family="nats", topology="nats-single", checks=["PingInterval", "MaxPingsOut"])
 def stale(run: Run) -> None:
     """Blackhole under an open connection (nothing flows, nothing closes), PingInterval 1 s."""
-    run.start("client", ["n1-client"], options={"PingInterval": STALE_PING_MS})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", ["n1-client"], options={"PingInterval": STALE_PING_MS}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     hole = run.fault("blackhole", "n1-client")
     run.wait("client", "disconnected", 10, after_ns=hole.start_ns)
     run.sleep(0.5)
@@ -232,10 +226,8 @@ def judge_giveup_default(j: Judge) -> None:
 )
 def no_reconnect(run: Run) -> None:
     """AllowReconnect off, the link refused: the client must close without trying again."""
-    run.start("client", ["n1-client"], options={"AllowReconnect": False})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", ["n1-client"], options={"AllowReconnect": False}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     cut = run.fault("refuse", "n1-client")
     run.wait("client", "closed", 10, after_ns=cut.start_ns)
     run.sleep(2.5)  # longer than ReconnectWait: an attempt would show
@@ -289,10 +281,10 @@ def publish_while_cut(run: Run) -> None:
     run.start("observer", ["n1-observer"], subscribe=True)
     if run.wait("observer", "subscribed", CONNECT_S) is None:
         return
-    run.start("client", ["n1-client"], publish={"rate": PUB_RATE, "size": PUB_SIZE})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect(
+        "client", ["n1-client"], publish={"rate": PUB_RATE, "size": PUB_SIZE}, timeout=CONNECT_S, settle=1.0
+    ):
         return
-    run.sleep(1.0)
     cut = run.fault("refuse", "n1-client")
     run.wait("client", "publish_failed", 20, after_ns=cut.start_ns)
     run.sleep(1.0)

@@ -97,10 +97,8 @@ def set_password(run: Run, password: str) -> None:
 )
 def nats_tls_refused(run: Run) -> None:
     """One TLS server, its link refused for 16 s, defaults plus the run's CA: ReconnectJitterTLS."""
-    run.start("client", [NATS_LINK], options={"RootCAs": str(certs_of(run).ca)})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", [NATS_LINK], options={"RootCAs": str(certs_of(run).ca)}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     cut = run.fault("refuse", NATS_LINK)
     run.sleep(NATS_TLS_OUTAGE_S)
     cut.end()
@@ -141,10 +139,8 @@ def judge_nats_tls_refused(j: Judge) -> None:
 )
 def amqp_tls_refused(run: Run) -> None:
     """One broker with a TLS acceptor (amqps), its link refused for 12 s, defaults plus the run's CA."""
-    run.start("client", [AMQP_LINK], options={"ca": str(certs_of(run).ca)})
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", [AMQP_LINK], options={"ca": str(certs_of(run).ca)}, timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     f = run.fault("refuse", AMQP_LINK)
     run.sleep(AMQP_TLS_OUTAGE_S)
     f.end()
@@ -256,10 +252,8 @@ def wrong_from_start(run: Run, link: str) -> None:
 def password_changed(run: Run, link: str) -> None:
     """Connect with the right password; cut the link; the server's password changes;
     heal. Every reconnect attempt now meets a login the server refuses."""
-    run.start("client", [link], options=credentials(run, AUTH_USER[1]))
-    if run.wait("client", "connected", CONNECT_S) is None:
+    if not run.connect("client", [link], options=credentials(run, AUTH_USER[1]), timeout=CONNECT_S):
         return
-    run.sleep(0.5)
     cut = run.fault("refuse", link)
     try:
         set_password(run, WRONG_PASSWORD + "-now-the-servers")
