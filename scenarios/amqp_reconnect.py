@@ -9,8 +9,6 @@ those are not-measured for them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from harness.judging import Judge, schedules, slack_ms
 from harness.judging.metrics import ms, stats, wire_connections
 from harness.scenario import Run, scenario
@@ -33,26 +31,7 @@ def cut(run: Run, kind: str, outage_s: float, options: dict | None = None, **par
 BROKER_NEVER_CONNECTED = "the client never connected to the broker, so there was nothing to cut"
 
 
-@dataclass
-class Outage:
-    down: int  # fault start
-    up: int  # fault end
-    loss: dict | None  # the client's disconnected event
-    attempts: list[dict]  # one event per attempt (see schedules.attempt_marks)
-    delays: list[float]  # before each attempt: the first from the loss
-    back: dict | None  # the client's reconnected event
-
-
-def outage(j: Judge, index: int = 0) -> Outage:
-    f = j.outage(index)
-    down, up = f.start_ns, f.until_ns
-    loss = j.tl.first(actor="client", kind="disconnected", after=down)
-    attempts = schedules.attempt_marks(j.tl, "client", down, up)
-    delays = schedules.delays_ms(loss["t_ns"], attempts) if loss else []
-    return Outage(down, up, loss, attempts, delays, j.tl.first(actor="client", kind="reconnected", after=down))
-
-
-def record_schedule(j: Judge, o: Outage, prefix: str = "") -> None:
+def record_schedule(j: Judge, o: schedules.Recovery, prefix: str = "") -> None:
     j.metric(f"{prefix}attempts_during_outage", len(o.attempts))
     j.metric(f"{prefix}attempts_seen_as", sorted({a["kind"] for a in o.attempts}))
     j.metric(f"{prefix}delays_ms", o.delays)
@@ -86,7 +65,7 @@ def refused(run: Run) -> None:
 def judge_refused(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
-    o = outage(j)
+    o = schedules.recovery(j)
     record_schedule(j, o)
     j.verdict(
         "reconnect.default",
@@ -119,7 +98,7 @@ def default_cap(run: Run) -> None:
 def judge_default_cap(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
-    o = outage(j)
+    o = schedules.recovery(j)
     record_schedule(j, o)
     schedules.cap(j, "reconnect.max_delay", o.delays, j.exp("reconnect.max_delay").value)
 
@@ -134,7 +113,7 @@ def capped(run: Run) -> None:
 def judge_capped(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
-    o = outage(j)
+    o = schedules.recovery(j)
     record_schedule(j, o)
     schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
     if j.applies("max_reconnect_delay"):
@@ -154,7 +133,7 @@ def reset(run: Run) -> None:
 def judge_reset(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
-    o = outage(j)
+    o = schedules.recovery(j)
     record_schedule(j, o)
     wire = wire_connections(j.tl, [LINK], o.down, o.up)
     j.metric("wire_connections_during_outage", len(wire))
@@ -186,7 +165,7 @@ def broker_down(run: Run) -> None:
 def judge_broker_down(j: Judge) -> None:
     if schedules.never_connected(j, BROKER_NEVER_CONNECTED):
         return
-    o = outage(j)
+    o = schedules.recovery(j)
     record_schedule(j, o)
     j.metric("wire_connections_during_outage", len(wire_connections(j.tl, [LINK], o.down, o.up)))
     schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
@@ -228,7 +207,7 @@ def judge_twice(j: Judge) -> None:
         return
     firsts = []
     for i in range(2):
-        o = outage(j, i)
+        o = schedules.recovery(j, i)
         record_schedule(j, o, prefix=f"outage{i + 1}_")
         firsts.append(o.delays[0] if o.delays else None)
     j.metric(
@@ -257,7 +236,7 @@ def judge_reconnect_object(j: Judge) -> None:
     next_ok, reset_ok = True, True
     pairs, resets_seen = [], []
     for i in range(2):
-        o = outage(j, i)
+        o = schedules.recovery(j, i)
         opened = [e for e in j.tl.select(actor="client", kind=("connected", "reconnected")) if e["t_ns"] < o.down][-1]
         first = o.attempts[0]["t_ns"] if o.attempts else o.up
         before = j.tl.select(actor="client", kind="backoff_reset", after=opened["t_ns"], before=first)

@@ -5,6 +5,7 @@ cap, jitter. Each turns measurements into one check with the band it used and wh
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from statistics import median
 
 from harness.judging.bands import SLACK_MS, Band, slack_ms
@@ -113,6 +114,29 @@ def delays_ms(loss_ns: int, attempts: list[dict]) -> list[float]:
     """Delay before each attempt: the first from the loss, the rest from the
     attempt before (for a refused connection an attempt fails at once)."""
     return intervals_ms([loss_ns] + [a["t_ns"] for a in attempts])
+
+
+@dataclass
+class Recovery:
+    """What the client did in one outage: its loss, its attempts, the delay before
+    each, and its way back."""
+
+    down: int  # fault start
+    up: int  # fault end (or the run's end)
+    loss: dict | None  # the client's disconnected event
+    attempts: list[dict]  # one event per attempt (see attempt_marks)
+    delays: list[float]  # before each attempt: the first from the loss
+    back: dict | None  # the client's reconnected event
+
+
+def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
+    """The client's recovery from the run's `index`-th outage."""
+    f = j.outage(index)
+    down, up = f.start_ns, f.until_ns
+    loss = j.tl.first(actor=actor, kind="disconnected", after=down)
+    attempts = attempt_marks(j.tl, actor, down, up)
+    delays = delays_ms(loss["t_ns"], attempts) if loss else []
+    return Recovery(down, up, loss, attempts, delays, j.tl.first(actor=actor, kind="reconnected", after=down))
 
 
 def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None:
