@@ -201,3 +201,38 @@ def test_a_delay_100_ms_off_the_schedule_deviates(recorded):
     e = recorded("amqp.single.refused", "proton-python")
     delay_from_nth_attempt(e, 3, 100_000_000)
     assert verdicts(e)["reconnect.growth"] == "deviates"
+
+
+def gave_up_after(entry: dict, n: int, max_reconnect: int) -> dict:
+    """The recorded refused run as if the client had MaxReconnect `max_reconnect` and
+    closed after its n-th attempt of the outage (nothing after that)."""
+    down = entry["faults"][0]["start_ns"]
+    attempts = [
+        x for x in entry["events"] if x.get("actor") == "client" and x["kind"] == "attempt" and x["t_ns"] > down
+    ]
+    cut_at = attempts[n - 1]["t_ns"] + 1
+    entry["events"] = [x for x in entry["events"] if x.get("actor") != "client" or x["t_ns"] < cut_at]
+    entry["events"].append({"t_ns": cut_at, "source": "client", "actor": "client", "kind": "closed", "error": None})
+    entry["events"].sort(key=lambda x: x["t_ns"])
+    entry["actors"]["client"]["options"] = {"MaxReconnect": max_reconnect}
+    return entry
+
+
+def test_giving_up_as_the_users_max_reconnect_says_is_not_a_deviation(recorded):
+    """Seen by a user: MaxReconnect 5 in their options, nats.go gave up after 5
+    attempts, and AutoReconnect and ReconnectedCB were reported as deviations."""
+    v = verdicts(gave_up_after(recorded("nats.single.refused", "nats-go"), 3, 3))
+    assert v["AutoReconnect"] == v["ReconnectedCB"] == "not-measured"
+    assert v["AllowReconnect"] == "conforms" and v["ReconnectWait"] == "conforms"
+
+
+def test_giving_up_before_max_reconnect_still_deviates(recorded):
+    v = verdicts(gave_up_after(recorded("nats.single.refused", "nats-go"), 3, 60))
+    assert v["AutoReconnect"] == v["ReconnectedCB"] == "deviates"
+
+
+def test_allow_reconnect_off_in_the_options_leaves_the_reconnect_claims_unjudged(recorded):
+    e = recorded("nats.single.refused", "nats-go")
+    e["actors"]["client"]["options"] = {"AllowReconnect": False}
+    v = verdicts(e)
+    assert v["AutoReconnect"] == v["ReconnectedCB"] == v["AllowReconnect"] == "not-measured"

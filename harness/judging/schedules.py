@@ -59,15 +59,22 @@ def nats_schedule(
     j.metric("failed_attempts_reported_by_library", len(reported))
     j.metric("wire_connections_during_outage", len(wire))
     j.metric("wire_connection_ms", stats([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
+    # Judged against what the client ran with: an option that makes not coming
+    # back correct leaves nothing to judge in the claims about coming back.
+    why_not_back = configured_not_to_return(j, attempts, down, up)
+    off = j.option("client", "AllowReconnect") is False
+    for cid in ("AutoReconnect", "ReconnectedCB", *(("AllowReconnect",) if off else ())):
+        if why_not_back and j.applies(cid):
+            j.not_measured(cid, why_not_back)
 
-    if j.applies("AutoReconnect"):
+    if j.applies("AutoReconnect") and not why_not_back:
         j.verdict(
             "AutoReconnect",
             bool(attempts) and back is not None,
             {"attempts": len(attempts), "reconnected": back is not None},
             f"attempts while cut off, and a reconnect once healed{note}",
         )
-    if j.applies("AllowReconnect"):
+    if j.applies("AllowReconnect") and not off:
         j.verdict(
             "AllowReconnect",
             bool(attempts),
@@ -84,7 +91,7 @@ def nats_schedule(
             "disconnected callbacks for the one loss of the connection",
             unit="calls",
         )
-    if j.applies("ReconnectedCB"):
+    if j.applies("ReconnectedCB") and not why_not_back:
         j.verdict(
             "ReconnectedCB",
             back is not None,
@@ -97,6 +104,22 @@ def nats_schedule(
         j.within("ReconnectWait", iv, low, low + bound, what, documented=wait)
     if j.applies(jitter_check):
         jitter(j, jitter_check, [v - wait - attempt_cost_ms for v in iv], bound, wait + attempt_cost_ms)
+
+
+def configured_not_to_return(j: Judge, attempts: list[dict], down: int, up: int | None) -> str | None:
+    """Why the options the NATS client ran with make it correct not to reconnect
+    during this outage (AllowReconnect off, or MaxReconnect used up before the link
+    healed, as the client's closed event shows), else None."""
+    if j.option("client", "AllowReconnect") is False:
+        return "the client ran with AllowReconnect false, so it is not meant to reconnect"
+    limit = j.option("client", "MaxReconnect")
+    closed = j.tl.first(actor="client", kind="closed", after=down, before=up)
+    if closed is not None and isinstance(limit, int) and 0 <= limit <= len(attempts):
+        return (
+            f"the client ran with MaxReconnect {limit} and gave up after {len(attempts)} attempts, before the "
+            "link healed; with that option coming back is not expected, so it cannot be judged in this outage"
+        )
+    return None
 
 
 def attempt_marks(tl: Timeline, actor: str, after: int, before: int | None = None) -> list[dict]:
