@@ -307,9 +307,14 @@ class Run:
         self.drivers[actor].stop()
 
     def finish(self) -> None:
-        """End every fault still on and stop every driver (also after an error)."""
+        """End every fault still on and stop every driver (also after an error). A fault
+        that would not end is raised once everything else is cleaned up."""
+        failed: list[Exception] = []
         for af in list(self._active):
-            af.end()
+            try:
+                af.end()
+            except Exception as e:
+                failed.append(e)
         # Last started, first stopped: publishers usually start after the
         # subscribers that watch them, and must stop before them.
         for name, d in reversed(self.drivers.items()):
@@ -324,3 +329,5 @@ class Run:
                     self.live.toxiproxy.delete(name)
             ports.release([port])
         self._fixed.clear()
+        if failed:
+            raise failed[0]

@@ -125,6 +125,20 @@ class Schedule:
                 delay = t0 / 1e9 + until_s - now_ns() / 1e9
                 if delay > 0:
                     time.sleep(delay)
-        finally:
-            for fault, rec in active.values():
-                log.end(fault, rec, live)
+        except BaseException:
+            _end_all(active, log, live)  # what went wrong first is what is raised
+            raise
+        first = _end_all(active, log, live)
+        if first is not None:
+            raise first
+
+
+def _end_all(active: dict[int, tuple[Fault, dict]], log: FaultLog, live: Live) -> Exception | None:
+    """End every fault still on, also when one will not end; the first such failure."""
+    failed: list[Exception] = []
+    for fault, rec in active.values():
+        try:
+            log.end(fault, rec, live)
+        except Exception as e:
+            failed.append(e)
+    return failed[0] if failed else None

@@ -4,6 +4,12 @@ toxiproxy-python keeps the server address as class state (APIConsumer.host/port)
 so two servers cannot be driven side by side through it. Every call here binds the
 address under one lock first. What the library lacks (updating a toxic, request
 timeouts, errors a person can read) is added here and nowhere else.
+
+toxiproxy-python raises only on a 400, 404 or 409 answer and returns any other one
+as if it had worked: a 500 (Toxiproxy could not listen again, say) went by
+unnoticed. Every request it makes passes its module's validate_response, so that
+is replaced here by one that refuses every answer outside 2xx; `_bound` turns the
+refusal into an EnvironmentFault naming what was asked and what the API answered.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ import threading
 from collections.abc import Iterator
 
 import requests
+import toxiproxy.api
 from toxiproxy.api import APIConsumer
-from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
+from toxiproxy.exceptions import ProxyExists
 from toxiproxy.proxy import Proxy
 from toxiproxy.server import Toxiproxy
 
@@ -23,6 +30,27 @@ from harness.errors import EnvironmentFault
 
 _bind_lock = threading.RLock()
 TIMEOUT_S = 10
+
+
+class _Refused(Exception):
+    """An answer of the Toxiproxy API outside 2xx, in one line."""
+
+    def __init__(self, response: requests.Response) -> None:
+        try:
+            # Toxiproxy 2.x answers an error as {"error": "...", "status": 500}.
+            detail = str(response.json()["error"])
+        except (ValueError, KeyError, TypeError):
+            detail = response.text
+        super().__init__(f"HTTP {response.status_code}: {' '.join(detail.split()) or response.reason}")
+
+
+def _validate(response: requests.Response) -> requests.Response:
+    if not 200 <= response.status_code < 300:
+        raise _Refused(response)
+    return response
+
+
+toxiproxy.api.validate_response = _validate  # what every toxiproxy-python request returns through
 
 
 class ToxiproxyClient:
@@ -44,9 +72,10 @@ class ToxiproxyClient:
                     f"toxiproxy at {self.host}:{self.port} is not answering ({what})",
                     "is toxiproxy-server still running? see its log",
                 ) from e
-            except (ProxyExists, NotFound, InvalidToxic) as e:
-                detail = e.args[0].decode() if e.args and isinstance(e.args[0], bytes) else str(e)
-                raise EnvironmentFault(f"toxiproxy refused to {what}: {detail.strip()}") from e
+            except _Refused as e:
+                raise EnvironmentFault(f"toxiproxy refused to {what}: {e}") from e
+            except ProxyExists as e:  # toxiproxy-python's own check, before any request
+                raise EnvironmentFault(f"toxiproxy refused to {what}: {e}") from e
 
     @staticmethod
     def _proxy(name: str) -> Proxy:
@@ -99,8 +128,7 @@ class ToxiproxyClient:
                 json={"attributes": attributes},
                 timeout=TIMEOUT_S,
             )
-            if r.status_code != 200:
-                raise EnvironmentFault(f"toxiproxy refused to update toxic {name} on {proxy}: {r.text.strip()}")
+            _validate(r)
 
     def reset(self) -> None:
         """Enable every proxy and remove every toxic."""
@@ -113,6 +141,13 @@ class ToxiproxyClient:
                 name: {"listen": p.listen, "upstream": p.upstream, "enabled": p.enabled}
                 for name, p in tp.proxies().items()
             }
+
+    def proxy(self, name: str) -> dict:
+        """One proxy's state as the server reports it: listen, upstream, enabled."""
+        proxies = self.proxies()
+        if name not in proxies:
+            raise EnvironmentFault(f"toxiproxy has no proxy {name}")
+        return proxies[name]
 
     def toxics(self, proxy: str) -> list[str]:
         with self._bound(f"list toxics of {proxy}"):

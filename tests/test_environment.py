@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 import textwrap
 from pathlib import Path
@@ -126,3 +127,40 @@ def test_a_misbehaving_driver_is_an_environment_error(pool, tmp_path, mode, word
     assert_environment_error(entry, *words)
     raw = (tmp_path / "w" / "client.events.jsonl").read_text()
     assert json.loads(raw.splitlines()[0])["kind"] == "driver_started"  # the raw lines are kept for a look
+
+
+def test_a_fault_that_cannot_be_reverted_is_an_environment_error(pool, tmp_path):
+    """A user's case: while a link was refused another process took the proxy's port, so
+    re-enabling it failed. The entry is an error with that line, never a deviation, and
+    everything else (the other fault, the driver) is still cleaned up."""
+    folder = tmp_path / "fake"
+    folder.mkdir()
+    (folder / "driver.py").write_text(FAKE.format(mode="ok"))
+    spec = DriverSpec("fake-ok", "nats", "python", (sys.executable, "{here}/driver.py"), folder)
+    squatters: list[socket.socket] = []
+
+    def script(run: Run) -> None:
+        run.start("client", ["n1-client"])
+        run.wait("client", "connected", 5)
+        run.fault("refuse", "n1-client")
+        run.fault("latency", "n1-observer", latency_ms=10)
+        host, port = run.live.toxiproxy.proxy("n1-client")["listen"].rsplit(":", 1)
+        s = socket.socket()
+        squatters.append(s)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))
+        s.listen()
+        # Both faults are still on when the script ends: Run.finish() ends them.
+
+    try:
+        entry = run_entry(scenario(script), spec, pool, tmp_path / "w", 1)
+        live = pool.live["nats-single"]
+        assert live.toxiproxy.toxics("n1-observer") == [], "the other fault was not ended"
+    finally:
+        for s in squatters:
+            s.close()
+    assert_environment_error(entry, "fault refuse on n1-client was not reverted", "address already in use")
+    assert entry["outcome"]["result"] == "error"
+    refuse, latency = entry["faults"]
+    assert "reverted_ns" not in refuse and "reverted_ns" in latency
+    assert [e["kind"] for e in entry["events"] if e.get("actor") == "client"][-1] == "stopped"

@@ -1,4 +1,4 @@
-"""Each fault kind of harness/faults.py does what its docstring says, against a real
+"""Each fault kind of harness/faults/ does what its docstring says, against a real
 nats-server behind a real Toxiproxy (the local backend's "nats-single" topology).
 
 The client side is a raw TCP socket on the n1-client link: a nats-server sends a
@@ -26,7 +26,7 @@ from support import poll, topology_fixture
 
 from harness import topology
 from harness.backends.local import LocalTopology
-from harness.errors import UsageError
+from harness.errors import EnvironmentFault, UsageError
 from harness.faults import Fault, FaultLog
 from harness.ports import process_start_time
 from harness.wire import open_connections
@@ -476,7 +476,7 @@ def test_links_cut_together_cut_the_busy_one_last(live, connect, busy):
     poll(lambda: busy in open_connections(live.wire_events(0)), 5.0, f"the wire log to show the open {busy}")
     fault = Fault("refuse", "n1-client,n1-observer")
     now_busy = open_connections(live.wire_events(0))
-    order = fault._links(live)
+    order = fault.action.links(live)
     flags = [link in now_busy for link in order]
     assert busy in now_busy and flags == sorted(flags), f"idle links first, busy last: {order}, busy {now_busy}"
     fault.apply(live)
@@ -492,3 +492,54 @@ def test_links_cut_together_cut_the_busy_one_last(live, connect, busy):
 def test_a_fault_naming_an_unknown_link_is_a_usage_error(live):
     with pytest.raises(UsageError, match="no link"):
         Fault("refuse", "n1-client,n9-client").apply(live)
+
+
+# -- a fault that did not take --
+
+
+@contextlib.contextmanager
+def squatter(address: str) -> Iterator[socket.socket]:
+    """Another process's listener on a proxy's port while the proxy is disabled (as a
+    user saw: Toxiproxy could not listen again, answered 500, and logged "bind:
+    address already in use")."""
+    host, port = address.rsplit(":", 1)
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the closed connections' TIME_WAIT
+        s.bind((host, int(port)))
+        s.listen()
+        yield s
+    finally:
+        s.close()
+
+
+def test_a_refuse_that_cannot_be_reverted_is_an_environment_fault(live, connect):
+    log = FaultLog()
+    fault = Fault("refuse", LINK)
+    rec = log.begin(fault, live)
+    assert "applied_ns" in rec
+    listen = live.toxiproxy.proxy(LINK)["listen"]
+    with squatter(listen), pytest.raises(EnvironmentFault) as e:
+        log.end(fault, rec, live)
+    line = e.value.line()
+    assert line.startswith(f"fault refuse on {LINK} was not reverted: toxiproxy refused to enable proxy {LINK}: "), line
+    assert "address already in use" in line and "\n" not in line
+    assert "reverted_ns" not in rec, "an unconfirmed revert must not be stamped"
+    assert live.toxiproxy.proxy(LINK)["enabled"] is False
+    live.reset()  # the port is free again: nothing is left disabled
+    read_info(connect())
+
+
+def test_a_confirmation_reads_the_real_state(live):
+    """Each kind's confirmation measures the state, not the call: asked while the fault
+    is not in force, it names what it saw."""
+    latency = Fault("latency", LINK, {"latency_ms": 1, "stream": "upstream"})
+    assert (
+        latency.action.confirm_applied(live)
+        == f"proxy {LINK} has no toxic latency-{latency.id}-upstream (it has: none)"
+    )
+    assert Fault("refuse", LINK).action.confirm_applied(live) == f"proxy {LINK} is still enabled"
+    assert Fault("refuse", LINK).action.confirm_reverted(live) is None
+    with pytest.raises(EnvironmentFault, match="fault kill on n1 was not applied: n1 is running, not stopped"):
+        Fault("kill", "n1")._confirmed("applied", live, lambda live: None, Fault("kill", "n1").action.confirm_applied)
+    assert Fault("pause", "n1").action.confirm_reverted(live) is None

@@ -55,8 +55,11 @@ class RecordingTopology:
     """Stands in for a running topology: records the faults' calls (the schedule's
     own timing logic is what is under test here, not a server)."""
 
+    proxies_on_host = False  # nothing to listen on: a proxy's state is its enabled flag
+
     def __init__(self) -> None:
         self.calls: list[tuple[float, str, str, bool]] = []
+        self.enabled = {"a": True, "b": True}
         self.t0 = time.monotonic()
         self.toxiproxy = self
         self.topology = Topology(
@@ -68,6 +71,10 @@ class RecordingTopology:
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         self.calls.append((time.monotonic() - self.t0, "set_enabled", name, enabled))
+        self.enabled[name] = enabled
+
+    def proxy(self, name: str) -> dict:
+        return {"enabled": self.enabled[name], "listen": "127.0.0.1:1"}
 
 
 def test_play_applies_and_reverts_on_time_and_reverts_what_is_left():

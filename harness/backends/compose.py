@@ -292,6 +292,16 @@ class ComposeTopology:
         net.connect(self._svc(service), aliases=[compose_file.service_name(self.topology, service)])
         self._cut.discard(service)
 
+    def service_state(self, service: str) -> str:
+        c = self._svc(service)
+        c.reload()
+        return c.status if c.status in ("running", "paused") else "stopped"
+
+    def isolated(self, service: str) -> bool:
+        c = self._svc(service)
+        c.reload()
+        return f"{self.project}_{self.topology.name}" not in c.attrs["NetworkSettings"]["Networks"]
+
     def health(self) -> list[str]:
         out = []
         for name in self._names():

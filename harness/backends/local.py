@@ -186,6 +186,15 @@ class LocalTopology:
     def reconnect(self, service: str) -> None:
         raise Unavailable(f"{service} was never isolated: the local backend cannot isolate a service")
 
+    def service_state(self, service: str) -> str:
+        proc = self.services[service]
+        if not proc.alive():
+            return "stopped"
+        return "paused" if proc.stopped() else "running"
+
+    def isolated(self, service: str) -> bool:
+        return False  # disconnect() is refused here
+
     def health(self) -> list[str]:
         """What died that no fault stopped: a problem of the harness's environment,
         which must never be judged as something the client library did."""
