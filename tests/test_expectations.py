@@ -65,3 +65,9 @@ def test_timing_values_have_units():
         for e in f.expectations:
             if isinstance(e.value, int | float) and not isinstance(e.value, bool):
                 assert e.unit in ("ms", "bytes", "attempts", "pings", "port"), e.id
+
+
+def test_every_expectation_says_what_a_check_shows_as_documented():
+    """A value or a short form: scenario code never writes a documented string of its own."""
+    bare = [f"{f.path.name}:{e.id}" for f in FILES for e in f.expectations if e.value is None and not e.short]
+    assert bare == []
