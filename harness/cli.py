@@ -204,11 +204,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
     pairs = _pairs(args)
-    known: dict[str, str] = {}
-    for spec in {s for _, s in pairs}:
-        # Fails early, before any server starts, if a driver is missing.
-        known |= registry.describe(spec)["options"]
-    user_options = options.load(args.options, known) if args.options else {}
+    # Fails early, before any server starts, if a driver is missing or an option bad.
+    types = {spec.name: registry.option_types(spec) for spec in sorted({s for _, s in pairs}, key=lambda s: s.name)}
+    user_options = options.load(args.options, types) if args.options else {}
 
     procs.reap_orphans()
     out = args.out or _default_out()
