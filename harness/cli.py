@@ -2,7 +2,8 @@
 
 Every failure reaches the user as one line and a non-zero exit: 2 for bad input,
 3 for the environment (a missing binary, a port in use, a server that does not
-come up), 130 for Ctrl-C. Whatever was started is stopped before exiting.
+come up), 130 for Ctrl-C, 143 for SIGTERM. Whatever was started is stopped before
+exiting.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import backends, options, paths, procs, results
-from harness.errors import HarnessError, UsageError
+from harness import __version__, backends, options, paths, procs, results
+from harness.errors import HarnessError, Stopped, UsageError, interruption, stop_exit_code
 from harness.progress import Progress
 from harness.report import terminal
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
@@ -391,7 +393,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         results.finish(res, entry is not None and entry["status"] != "interrupted")
         results.write(res, out)
     if entry["status"] == "interrupted":
-        raise KeyboardInterrupt
+        raise interruption(entry["error"])
     _write_report(res, out)
     changed = replay.agreement(data, entry)
     if changed:
@@ -427,7 +429,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
                     stdout=f,
                     stderr=subprocess.STDOUT,
                 ).returncode
-            if rc in (2, 130):
+            if rc in (2, 130, 143):
                 raise UsageError(f"run {i} stopped (exit {rc})", f"see {log}")
             res = results.load(out / f"run-{i}")
             runs.append(res)
@@ -467,8 +469,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM takes the same path as Ctrl-C: tear down, write what was gathered.
-    raise KeyboardInterrupt
+    # SIGTERM takes the same path as Ctrl-C (tear down, write what was gathered),
+    # naming the signal in the entry, the message and the exit code.
+    raise Stopped(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -495,9 +498,10 @@ def main(argv: list[str] | None = None) -> int:
         # One line, also when it quotes a path or value with a line break in it.
         print(f"harness: {' '.join(e.line().splitlines())}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("harness: interrupted; everything it started has been stopped", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = e.reason if isinstance(e, Stopped) else "interrupted"
+        print(f"harness: {what}; everything it started has been stopped", file=sys.stderr)
+        return stop_exit_code(e)
     except BrokenPipeError:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115

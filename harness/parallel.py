@@ -4,8 +4,8 @@ processes, each with its own topologies, merged back into one results.json.
 Each job is a plain `harness run` of the pairs it was given (an internal
 --pairs-file), writing to OUT/jobs/<n>. Its progress lines are relayed under one
 running count. Ctrl-C reaches only this process (jobs run in their own session),
-so it is passed on (as SIGTERM, which a job handles the same way), and every job
-still writes what it gathered.
+so it is passed on (the same signal: a job handles SIGINT and SIGTERM alike, and
+records which), and every job still writes what it gathered.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness import procs, results
 from harness.drivers.registry import DriverSpec
+from harness.errors import Stopped
 from harness.progress import DONE, STARTED, Progress
 from harness.scenario import Scenario
 
@@ -86,10 +87,11 @@ def run(
     try:
         for c, _ in children:
             c.popen.wait()
-    except KeyboardInterrupt:
-        # SIGTERM takes a job down the same way as Ctrl-C (cli._terminate).
+    except KeyboardInterrupt as e:
+        # Each job is stopped by the signal that stopped this process (cli._terminate),
+        # so its entries record the same reason.
         for c, _ in children:
-            c.signal(signal.SIGTERM)
+            c.signal(e.signum if isinstance(e, Stopped) else signal.SIGINT)
         for c, _ in children:
             try:
                 c.popen.wait(60)

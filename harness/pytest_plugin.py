@@ -22,7 +22,7 @@ import pytest
 
 from harness import backends, baseline, options, paths, results
 from harness.drivers import registry
-from harness.errors import HarnessError
+from harness.errors import HarnessError, interruption
 from harness.report import terminal
 from harness.runner import TopologyPool, entry_seed, run_entry
 from harness.scenario import Scenario, load_file
@@ -169,7 +169,7 @@ class ScenarioItem(pytest.Item):
         with open(parts / f"{_worker_id(config)}-{os.getpid()}.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
         if entry["status"] == "interrupted":
-            raise KeyboardInterrupt
+            raise interruption(entry["error"])
         if entry.get("skipped"):
             # The backend cannot run the topology: a skip with the reason, never a pass.
             pytest.skip(entry["skipped"])

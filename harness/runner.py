@@ -18,7 +18,7 @@ from harness.backends import Live
 from harness.backends import up as backend_up
 from harness.clock import now_ns
 from harness.drivers.registry import DriverSpec, describe
-from harness.errors import HarnessError, Unavailable
+from harness.errors import HarnessError, Unavailable, interruption, stop_reason
 from harness.judging import outcome, timeline
 from harness.judging.entry import judge
 from harness.scenario import NotSupported, Run, Scenario
@@ -113,9 +113,9 @@ def run_entry(
         skipped = e.line()
     except HarnessError as e:
         entry["status"], entry["error"] = "error", e.line()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # Kept and returned: the caller records what was gathered, then stops.
-        entry["status"], entry["error"] = "interrupted", "interrupted by the user"
+        entry["status"], entry["error"] = "interrupted", stop_reason(e)
     except Exception as e:
         (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
         entry["status"] = "error"
@@ -171,4 +171,4 @@ def run_pairs(
         entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options)
         on_entry(i, entry)
         if entry["status"] == "interrupted":
-            raise KeyboardInterrupt
+            raise interruption(entry["error"])
