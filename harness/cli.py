@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default: reports/runs/<time>-<id>, linked from reports/latest)",
     )
+    r.add_argument(
+        "--force",
+        "--overwrite",
+        action="store_true",
+        help="write into an --out folder that holds an earlier run's results.json (default: refuse)",
+    )
     r.add_argument("--seed", type=int, default=1, help="base seed for every scenario's randomness (default 1)")
     r.add_argument(
         "--jobs",
@@ -120,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
         "bundle", type=Path, metavar="FOLDER", help="a run's work/<scenario>--<client> folder (or its replay.json)"
     )
     rl.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports/runs/<time>-replay)")
+    rl.add_argument(
+        "--force",
+        "--overwrite",
+        action="store_true",
+        help="write into an --out folder that holds an earlier run's results.json (default: refuse)",
+    )
     st = sub.add_parser(
         "stability",
         help="run scenarios N times back to back and report any verdict that flipped",
@@ -161,6 +173,19 @@ def _write_report(res: dict, out: Path) -> Path | None:
         print(f"harness: could not write the report: {type(e).__name__}: {e}", file=sys.stderr)
         return None
     return html
+
+
+def _output_folder(out: Path, res: dict, force: bool) -> None:
+    """Make the output folder and write its first results.json (no entries, incomplete),
+    so an unwritable folder fails here, before any server starts. An earlier run's
+    results are not overwritten unless asked to."""
+    if (out / results.FILENAME).exists() and not force:
+        raise UsageError(f"{out} holds an earlier run's {results.FILENAME}", "give another --out, or add --force")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        results.write(res, out)
+    except OSError as e:
+        raise UsageError(f"cannot use {out} as the output folder: {e.strerror or e}") from None
 
 
 def _link_latest(out: Path) -> None:
@@ -212,12 +237,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     procs.reap_orphans()
     out = args.out or _default_out()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot use {out} as the output folder: {e.strerror or e}") from None
     res = results.new(args.backend, args.seed)
     res["run"]["options"] = user_options
+    # A job of --jobs writes into the folder the parent made for it.
+    _output_folder(out, res, args.force or bool(args.pairs_file))
     total = len(pairs)
     jobs = min(args.jobs, total)
     if not args.pairs_file:
@@ -336,7 +359,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     res = results.load(args.results)
     folder = args.results if args.results.is_dir() else args.results.parent
     started = time.monotonic()
-    html, md = report.write(res, folder)
+    try:
+        html, md = report.write(res, folder)
+    except OSError as e:
+        raise UsageError(f"cannot write the report {e.filename or folder}: {e.strerror or e}") from None
     took = time.monotonic() - started
     print(f"Report: {html} ({html.stat().st_size / 1e6:.1f} MB), summary: {md} (written in {took:.1f}s)")
     return 0
@@ -374,9 +400,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"Installed versions differ from the recorded run: {'; '.join(differ)}", flush=True)
     procs.reap_orphans()
     out = args.out or _default_out("replay")
-    out.mkdir(parents=True, exist_ok=True)
     res = results.new(data["backend"], data["seed"])
     res["run"]["options"] = data["options"]
+    _output_folder(out, res, args.force)
     key = f"{sc.name} / {spec.name}"
     print(f"Replaying {key} with seed {data['seed']}; output in {out}", flush=True)
     progress = Progress(1)
@@ -415,7 +441,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
         if not args.times or args.times < 2:
             raise UsageError("say how many runs (at least 2), e.g. harness stability 5 'nats.*'")
         out = args.out or _default_out("stability")
-        out.mkdir(parents=True, exist_ok=True)
+        _writable(out)
         patterns = args.scenarios or ["*"]
         extra = [f"--client={c}" for c in args.client or []] + ["--jobs", str(args.jobs)]
         runs = []
@@ -443,11 +469,21 @@ def cmd_stability(args: argparse.Namespace) -> int:
     text = stability.render_text(a)
     print(text)
     if out:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "stability.json").write_text(json.dumps(a, indent=1))
-        (out / "stability.txt").write_text(text + "\n")
+        _writable(out)
+        try:
+            (out / "stability.json").write_text(json.dumps(a, indent=1))
+            (out / "stability.txt").write_text(text + "\n")
+        except OSError as e:
+            raise UsageError(f"cannot write the stability report into {out}: {e.strerror or e}") from None
         print(f"Stability report: {out / 'stability.txt'}")
     return 1 if a["flips"] or a["status_flips"] else 0
+
+
+def _writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot use {out} as the output folder: {e.strerror or e}") from None
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -506,6 +542,12 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 1
+    except OSError as e:
+        # The last resort for a file the system refused (read-only, full, a folder
+        # where a file should be): still one line, never a traceback.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"harness: {where}{e.strerror or e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ def run_entry(
     desc = describe(spec)
     entry = _base_entry(sc, spec, desc, pool.backend, seed)
     entry["workdir"] = str(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)  # also when nothing runs: replay.json goes here
     run: Run | None = None
     unsupported: str | None = None
     skipped: str | None = None
@@ -167,7 +168,6 @@ def run_pairs(
         if on_start:
             on_start(i, sc, spec)
         wd = workdir / f"{sc.name}--{spec.name}"
-        wd.mkdir(parents=True, exist_ok=True)
         entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options)
         on_entry(i, entry)
         if entry["status"] == "interrupted":

@@ -297,6 +297,32 @@ def test_out_is_a_file_is_one_line(harness: Harness, tmp_path: Path):
     assert_one_line(r, 2, str(afile))
 
 
+def test_out_onto_an_earlier_run_is_refused_in_one_line(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    results.write(results.new("local", 1), out)
+    before = (out / results.FILENAME).read_text()
+    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out))
+    assert_one_line(r, 2, str(out), "earlier run", "--force")
+    assert harness.children() == {} and (out / results.FILENAME).read_text() == before
+
+
+def test_report_that_cannot_be_written_is_one_line(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    results.write(results.new("local", 1), out)
+    (out / "report.html").mkdir()  # as a read-only folder would (the tests may run as root, who can write anyway)
+    assert_one_line(harness.run("report", str(out)), 2, "cannot write the report", "report.html")
+    (tmp_path / "dir" / results.FILENAME).mkdir(parents=True)
+    assert_one_line(harness.run("report", str(tmp_path / "dir")), 2, "results.json", "not a readable results file")
+
+
+def test_unwritable_out_is_one_line_before_anything_starts(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    (out / results.FILENAME).mkdir(parents=True)  # results.json cannot be written there
+    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out), "--force")
+    assert_one_line(r, 2, "cannot use", str(out))
+    assert harness.children() == {}
+
+
 def test_boolean_duration_option_is_one_line_exit_2(harness: Harness, tmp_path: Path):
     opts = tmp_path / "opts.toml"
     opts.write_text("ReconnectWait = true\n")
@@ -371,7 +397,8 @@ def test_list_names_every_scenario_and_client(harness: Harness):
 
 def test_short_run_writes_valid_results(harness: Harness, tmp_path: Path):
     out = tmp_path / "out"
-    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out), timeout=120)
+    results.write(results.new("local", 1), out)  # an earlier run's: --force writes over it
+    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out), "--force", timeout=120)
     assert r.returncode == 0, f"stdout: {r.stdout}\nstderr: {r.stderr}"
     assert "Traceback" not in r.stdout + r.stderr
     res = results.load(out / results.FILENAME)
