@@ -58,8 +58,9 @@ def run(
     cost: dict[tuple[str, str], float],
     progress: Progress,
 ) -> bool:
-    """Run the pairs in `jobs` processes; fill res["entries"] in the pairs' order.
-    True if every job finished its pairs."""
+    """Run the pairs in `jobs` processes; fill res["entries"] in the pairs' order,
+    rewriting OUT/results.json (incomplete) each time a job finishes an entry, so a
+    killed run leaves what was done. True if every job finished its pairs."""
     groups = split(pairs, jobs, cost)
     total = len(pairs)
     children: list[tuple[procs.Proc, Path]] = []
@@ -72,6 +73,24 @@ def run(
         child = procs.spawn(f"harness job {n}", argv, log=jdir / "job.stderr", stdout=subprocess.PIPE)
         children.append((child, jdir))
 
+    lock = threading.Lock()
+
+    def gather() -> bool:
+        """res["entries"] from every job's results.json; True if every job says complete."""
+        by_pair: dict[tuple[str, str], dict] = {}
+        complete = True
+        for _, jdir in children:
+            try:
+                part = results.load(jdir)
+            except Exception:
+                complete = False
+                continue
+            complete &= part["complete"]
+            for e in part["entries"]:
+                by_pair[(e["scenario"], e["client"])] = e
+        res["entries"] = [by_pair[(sc.name, sp.name)] for sc, sp in pairs if (sc.name, sp.name) in by_pair]
+        return complete
+
     def relay(child: procs.Proc) -> None:
         assert child.popen.stdout is not None
         for raw in iter(child.popen.stdout.readline, b""):
@@ -80,6 +99,9 @@ def run(
                 progress.started(m["key"])
             elif m := DONE.match(line):
                 progress.finished(m["key"], m["text"])
+                with lock:  # the job wrote its results.json before saying so
+                    gather()
+                    results.write(res, out)
 
     readers = [threading.Thread(target=relay, args=(c,), daemon=True) for c, _ in children]
     for t in readers:
@@ -101,17 +123,8 @@ def run(
     finally:
         for t in readers:
             t.join(5)
-        by_pair: dict[tuple[str, str], dict] = {}
-        complete = True
-        for c, jdir in children:
+        for c, _ in children:
             procs.forget(c)
-            try:
-                part = results.load(jdir)
-            except Exception:
-                complete = False
-                continue
-            complete &= part["complete"]
-            for e in part["entries"]:
-                by_pair[(e["scenario"], e["client"])] = e
-        res["entries"] = [by_pair[(sc.name, sp.name)] for sc, sp in pairs if (sc.name, sp.name) in by_pair]
+        with lock:
+            complete = gather()
     return complete and len(res["entries"]) == total

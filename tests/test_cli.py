@@ -538,6 +538,29 @@ def test_killed_run_children_die_and_down_reaps(harness: Harness, tmp_path: Path
     assert survivors == {}, f"children outlived the SIGKILLed harness by {died_in:.1f}s: {survivors}"
 
 
+def _finished_entries(out: Path) -> int:
+    try:
+        return len(results.load(out / results.FILENAME)["entries"])
+    except Exception:  # not written yet: the run is starting
+        return 0
+
+
+def test_killed_run_keeps_the_entries_it_finished(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    p, stdout, stderr = harness.start("run", SHORT, LONG, "--client", "nats-go", "--out", str(out))
+    poll(lambda: p.poll() is not None or _finished_entries(out) >= 1, 90)
+    assert p.poll() is None, f"harness exited early ({p.returncode}): {stdout.read_text()} {stderr.read_text()}"
+    p.kill()
+    p.wait(10)
+    res = results.load(out / results.FILENAME)  # valid: every write was a rename of a whole file
+    assert res["complete"] is False and res["run"]["finished_at"] is None
+    assert [(e["scenario"], e["client"], e["status"]) for e in res["entries"]] == [(SHORT, "nats-go", "ok")]
+    poll(lambda: harness.children() == {}, 10)  # the parent-death signal took the second pair's processes
+    r = harness.run("down", timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert harness.children() == {}
+
+
 # -- up / down ----------------------------------------------------------------
 
 
