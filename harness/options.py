@@ -58,7 +58,7 @@ class OptionType:
             return False
         if self.kind != "ms" and not isinstance(value, int):  # 5.0 is no count: Go's int refuses it
             return False
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # (an int may be too big for isfinite)
             return False
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 

@@ -49,6 +49,7 @@ def test_toml_and_json(tmp_path):
         ("o.toml", "ReconnectWait = inf\n", "from 0 to"),
         ("o.toml", "ReconnectWait = nan\n", "from 0 to"),
         ("o.json", '{"ReconnectWait": 1e400}', "from 0 to"),
+        ("o.json", '{"MaxReconnect": 1' + "0" * 400 + "}", "from -1 to"),  # too big even for a float
     ],
 )
 def test_bad_files_are_one_clear_error(tmp_path, name, text, message):
