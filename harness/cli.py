@@ -34,6 +34,9 @@ EPILOG = """examples:
   harness replay /tmp/r1/work/nats.single.refused--nats-go   run it again, same seed
   harness up --topology nats-3                     keep a topology running to poke at
   harness down                                     stop what `harness up` started (and any leftovers)
+
+exit codes: 0 every scenario ran (deviations are findings), 2 bad input, 3 the environment
+failed, 130 Ctrl-C, 143 SIGTERM (everything started is stopped; results so far are kept)
 """
 
 
@@ -88,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         "--options",
         type=Path,
         metavar="FILE",
-        help="TOML or JSON table of library options for the client under test (e.g. ReconnectWait = 500)",
+        help="TOML or JSON table of library options for the client under test (e.g. ReconnectWait = 500); "
+        "each value is checked against the option's type and range before anything starts",
     )
 
     ls = sub.add_parser("list", help="list scenarios, clients and topologies")
