@@ -2,7 +2,8 @@
 
 Every failure reaches the user as one line and a non-zero exit: 2 for bad input,
 3 for the environment (a missing binary, a port in use, a server that does not
-come up), 130 for Ctrl-C. Whatever was started is stopped before exiting.
+come up), 130 for Ctrl-C, 143 for SIGTERM. Whatever was started is stopped before
+exiting.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import backends, options, paths, procs, results
-from harness.errors import HarnessError, UsageError
+from harness import __version__, backends, options, paths, procs, results
+from harness.errors import HarnessError, Stopped, UsageError, interruption, stop_exit_code
 from harness.progress import Progress
 from harness.report import terminal
 
@@ -33,6 +34,9 @@ EPILOG = """examples:
   harness replay /tmp/r1/work/nats.single.refused--nats-go   run it again, same seed
   harness up --topology nats-3                     keep a topology running to poke at
   harness down                                     stop what `harness up` started (and any leftovers)
+
+exit codes: 0 every scenario ran (deviations are findings), 2 bad input, 3 the environment
+failed, 130 Ctrl-C, 143 SIGTERM (everything started is stopped; results so far are kept)
 """
 
 
@@ -44,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
@@ -66,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (default: reports/runs/<time>-<id>, linked from reports/latest)",
     )
+    r.add_argument(
+        "--force",
+        "--overwrite",
+        action="store_true",
+        help="write into an --out folder that holds an earlier run's results.json (default: refuse)",
+    )
     r.add_argument("--seed", type=int, default=1, help="base seed for every scenario's randomness (default 1)")
     r.add_argument(
         "--jobs",
@@ -80,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
         "--options",
         type=Path,
         metavar="FILE",
-        help="TOML or JSON table of library options for the client under test (e.g. ReconnectWait = 500)",
+        help="TOML or JSON table of library options for the client under test (e.g. ReconnectWait = 500); "
+        "each value is checked against the option's type and range before anything starts",
     )
 
     ls = sub.add_parser("list", help="list scenarios, clients and topologies")
@@ -118,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
         "bundle", type=Path, metavar="FOLDER", help="a run's work/<scenario>--<client> folder (or its replay.json)"
     )
     rl.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports/runs/<time>-replay)")
+    rl.add_argument(
+        "--force",
+        "--overwrite",
+        action="store_true",
+        help="write into an --out folder that holds an earlier run's results.json (default: refuse)",
+    )
     st = sub.add_parser(
         "stability",
         help="run scenarios N times back to back and report any verdict that flipped",
@@ -159,6 +177,19 @@ def _write_report(res: dict, out: Path) -> Path | None:
         print(f"harness: could not write the report: {type(e).__name__}: {e}", file=sys.stderr)
         return None
     return html
+
+
+def _output_folder(out: Path, res: dict, force: bool) -> None:
+    """Make the output folder and write its first results.json (no entries, incomplete),
+    so an unwritable folder fails here, before any server starts. An earlier run's
+    results are not overwritten unless asked to."""
+    if (out / results.FILENAME).exists() and not force:
+        raise UsageError(f"{out} holds an earlier run's {results.FILENAME}", "give another --out, or add --force")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        results.write(res, out)
+    except OSError as e:
+        raise UsageError(f"cannot use {out} as the output folder: {e.strerror or e}") from None
 
 
 def _link_latest(out: Path) -> None:
@@ -204,20 +235,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
     pairs = _pairs(args)
-    known: dict[str, str] = {}
-    for spec in {s for _, s in pairs}:
-        # Fails early, before any server starts, if a driver is missing.
-        known |= registry.describe(spec)["options"]
-    user_options = options.load(args.options, known) if args.options else {}
+    # Fails early, before any server starts, if a driver is missing or an option bad.
+    types = {spec.name: registry.option_types(spec) for spec in sorted({s for _, s in pairs}, key=lambda s: s.name)}
+    user_options = options.load(args.options, types) if args.options else {}
 
     procs.reap_orphans()
     out = args.out or _default_out()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot use {out} as the output folder: {e.strerror or e}") from None
     res = results.new(args.backend, args.seed)
     res["run"]["options"] = user_options
+    # A job of --jobs writes into the folder the parent made for it.
+    _output_folder(out, res, args.force or bool(args.pairs_file))
     total = len(pairs)
     jobs = min(args.jobs, total)
     if not args.pairs_file:
@@ -336,7 +363,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     res = results.load(args.results)
     folder = args.results if args.results.is_dir() else args.results.parent
     started = time.monotonic()
-    html, md = report.write(res, folder)
+    try:
+        html, md = report.write(res, folder)
+    except OSError as e:
+        raise UsageError(f"cannot write the report {e.filename or folder}: {e.strerror or e}") from None
     took = time.monotonic() - started
     print(f"Report: {html} ({html.stat().st_size / 1e6:.1f} MB), summary: {md} (written in {took:.1f}s)")
     return 0
@@ -374,9 +404,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"Installed versions differ from the recorded run: {'; '.join(differ)}", flush=True)
     procs.reap_orphans()
     out = args.out or _default_out("replay")
-    out.mkdir(parents=True, exist_ok=True)
     res = results.new(data["backend"], data["seed"])
     res["run"]["options"] = data["options"]
+    _output_folder(out, res, args.force)
     key = f"{sc.name} / {spec.name}"
     print(f"Replaying {key} with seed {data['seed']}; output in {out}", flush=True)
     progress = Progress(1)
@@ -393,7 +423,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         results.finish(res, entry is not None and entry["status"] != "interrupted")
         results.write(res, out)
     if entry["status"] == "interrupted":
-        raise KeyboardInterrupt
+        raise interruption(entry["error"])
     _write_report(res, out)
     changed = replay.agreement(data, entry)
     if changed:
@@ -415,7 +445,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
         if not args.times or args.times < 2:
             raise UsageError("say how many runs (at least 2), e.g. harness stability 5 'nats.*'")
         out = args.out or _default_out("stability")
-        out.mkdir(parents=True, exist_ok=True)
+        _writable(out)
         patterns = args.scenarios or ["*"]
         extra = [f"--client={c}" for c in args.client or []] + ["--jobs", str(args.jobs)]
         runs = []
@@ -429,7 +459,7 @@ def cmd_stability(args: argparse.Namespace) -> int:
                     stdout=f,
                     stderr=subprocess.STDOUT,
                 ).returncode
-            if rc in (2, 130):
+            if rc in (2, 130, 143):
                 raise UsageError(f"run {i} stopped (exit {rc})", f"see {log}")
             res = results.load(out / f"run-{i}")
             runs.append(res)
@@ -443,11 +473,21 @@ def cmd_stability(args: argparse.Namespace) -> int:
     text = stability.render_text(a)
     print(text)
     if out:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "stability.json").write_text(json.dumps(a, indent=1))
-        (out / "stability.txt").write_text(text + "\n")
+        _writable(out)
+        try:
+            (out / "stability.json").write_text(json.dumps(a, indent=1))
+            (out / "stability.txt").write_text(text + "\n")
+        except OSError as e:
+            raise UsageError(f"cannot write the stability report into {out}: {e.strerror or e}") from None
         print(f"Stability report: {out / 'stability.txt'}")
     return 1 if a["flips"] or a["status_flips"] else 0
+
+
+def _writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot use {out} as the output folder: {e.strerror or e}") from None
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -469,8 +509,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    # SIGTERM takes the same path as Ctrl-C: tear down, write what was gathered.
-    raise KeyboardInterrupt
+    # SIGTERM takes the same path as Ctrl-C (tear down, write what was gathered),
+    # naming the signal in the entry, the message and the exit code.
+    raise Stopped(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,13 +538,20 @@ def main(argv: list[str] | None = None) -> int:
         # One line, also when it quotes a path or value with a line break in it.
         print(f"harness: {' '.join(e.line().splitlines())}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("harness: interrupted; everything it started has been stopped", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = e.reason if isinstance(e, Stopped) else "interrupted"
+        print(f"harness: {what}; everything it started has been stopped", file=sys.stderr)
+        return stop_exit_code(e)
     except BrokenPipeError:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 1
+    except OSError as e:
+        # The last resort for a file the system refused (read-only, full, a folder
+        # where a file should be): still one line, never a traceback.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"harness: {where}{e.strerror or e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ processes, each with its own topologies, merged back into one results.json.
 Each job is a plain `harness run` of the pairs it was given (an internal
 --pairs-file), writing to OUT/jobs/<n>. Its progress lines are relayed under one
 running count. Ctrl-C reaches only this process (jobs run in their own session),
-so it is passed on (as SIGTERM, which a job handles the same way), and every job
-still writes what it gathered.
+so it is passed on (the same signal: a job handles SIGINT and SIGTERM alike, and
+records which), and every job still writes what it gathered.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness import procs, results
 from harness.drivers.registry import DriverSpec
+from harness.errors import Stopped
 from harness.progress import DONE, STARTED, Progress
 from harness.scenario import Scenario
 
@@ -57,8 +58,9 @@ def run(
     cost: dict[tuple[str, str], float],
     progress: Progress,
 ) -> bool:
-    """Run the pairs in `jobs` processes; fill res["entries"] in the pairs' order.
-    True if every job finished its pairs."""
+    """Run the pairs in `jobs` processes; fill res["entries"] in the pairs' order,
+    rewriting OUT/results.json (incomplete) each time a job finishes an entry, so a
+    killed run leaves what was done. True if every job finished its pairs."""
     groups = split(pairs, jobs, cost)
     total = len(pairs)
     children: list[tuple[procs.Proc, Path]] = []
@@ -71,38 +73,13 @@ def run(
         child = procs.spawn(f"harness job {n}", argv, log=jdir / "job.stderr", stdout=subprocess.PIPE)
         children.append((child, jdir))
 
-    def relay(child: procs.Proc) -> None:
-        assert child.popen.stdout is not None
-        for raw in iter(child.popen.stdout.readline, b""):
-            line = raw.decode(errors="replace").rstrip()
-            if m := STARTED.match(line):
-                progress.started(m["key"])
-            elif m := DONE.match(line):
-                progress.finished(m["key"], m["text"])
+    lock = threading.Lock()
 
-    readers = [threading.Thread(target=relay, args=(c,), daemon=True) for c, _ in children]
-    for t in readers:
-        t.start()
-    try:
-        for c, _ in children:
-            c.popen.wait()
-    except KeyboardInterrupt:
-        # SIGTERM takes a job down the same way as Ctrl-C (cli._terminate).
-        for c, _ in children:
-            c.signal(signal.SIGTERM)
-        for c, _ in children:
-            try:
-                c.popen.wait(60)
-            except subprocess.TimeoutExpired:
-                c.stop(grace=1)
-        raise
-    finally:
-        for t in readers:
-            t.join(5)
+    def gather() -> bool:
+        """res["entries"] from every job's results.json; True if every job says complete."""
         by_pair: dict[tuple[str, str], dict] = {}
         complete = True
-        for c, jdir in children:
-            procs.forget(c)
+        for _, jdir in children:
             try:
                 part = results.load(jdir)
             except Exception:
@@ -112,4 +89,42 @@ def run(
             for e in part["entries"]:
                 by_pair[(e["scenario"], e["client"])] = e
         res["entries"] = [by_pair[(sc.name, sp.name)] for sc, sp in pairs if (sc.name, sp.name) in by_pair]
+        return complete
+
+    def relay(child: procs.Proc) -> None:
+        assert child.popen.stdout is not None
+        for raw in iter(child.popen.stdout.readline, b""):
+            line = raw.decode(errors="replace").rstrip()
+            if m := STARTED.match(line):
+                progress.started(m["key"])
+            elif m := DONE.match(line):
+                progress.finished(m["key"], m["text"])
+                with lock:  # the job wrote its results.json before saying so
+                    gather()
+                    results.write(res, out)
+
+    readers = [threading.Thread(target=relay, args=(c,), daemon=True) for c, _ in children]
+    for t in readers:
+        t.start()
+    try:
+        for c, _ in children:
+            c.popen.wait()
+    except KeyboardInterrupt as e:
+        # Each job is stopped by the signal that stopped this process (cli._terminate),
+        # so its entries record the same reason.
+        for c, _ in children:
+            c.signal(e.signum if isinstance(e, Stopped) else signal.SIGINT)
+        for c, _ in children:
+            try:
+                c.popen.wait(60)
+            except subprocess.TimeoutExpired:
+                c.stop(grace=1)
+        raise
+    finally:
+        for t in readers:
+            t.join(5)
+        for c, _ in children:
+            procs.forget(c)
+        with lock:
+            complete = gather()
     return complete and len(res["entries"]) == total

@@ -22,7 +22,7 @@ import pytest
 
 from harness import backends, baseline, options, paths, results
 from harness.drivers import registry
-from harness.errors import HarnessError
+from harness.errors import HarnessError, interruption
 from harness.report import terminal
 from harness.runner import TopologyPool, entry_seed, run_entry
 from harness.scenario import Scenario, load_file
@@ -89,10 +89,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _is_worker(config):
         try:
             backends.check(config.getoption("backend"))
+            _check_options(config)
         except HarnessError as e:
             raise pytest.UsageError(e.line()) from None
         config.stash[_SESSION] = uuid.uuid4().hex[:12]
         config.stash[_STARTED] = results.now_iso()
+
+
+def _check_options(config: pytest.Config) -> None:
+    """A bad --harness-options value fails the session before any server starts."""
+    user = config.getoption("harness_options")
+    if user:
+        wanted = config.getoption("harness_client")
+        specs = [registry.get(c) for c in wanted] if wanted else list(registry.all_drivers().values())
+        options.load(user, {spec.name: registry.option_types(spec) for spec in specs})
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -150,7 +160,7 @@ class ScenarioItem(pytest.Item):
             known = baseline.load(config.getoption("harness_baseline"))
             seed = entry_seed(config.getoption("harness_seed"), self.scenario.name, self.client)
             user = config.getoption("harness_options")
-            user_options = options.load(user, registry.describe(spec)["options"]) if user else {}
+            user_options = options.load(user, {spec.name: registry.option_types(spec)}) if user else {}
             entry = run_entry(self.scenario, spec, self._pool(), workdir, seed, user_options)
         except HarnessError as e:
             raise ScenarioFailure(f"harness error: {e.line()}") from None
@@ -159,7 +169,7 @@ class ScenarioItem(pytest.Item):
         with open(parts / f"{_worker_id(config)}-{os.getpid()}.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
         if entry["status"] == "interrupted":
-            raise KeyboardInterrupt
+            raise interruption(entry["error"])
         if entry.get("skipped"):
             # The backend cannot run the topology: a skip with the reason, never a pass.
             pytest.skip(entry["skipped"])

@@ -2,7 +2,9 @@
 
 The schema is harness/contracts/results.schema.json (versioned; described in
 docs/results-schema.md). Everything written is validated first; everything read
-is checked for its schema version before use.
+is checked for its schema version before use. A run writes the file before its
+first entry and again after each (complete = false), always whole, by rename, so
+a run killed at any moment leaves a valid file holding what it finished.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from harness.backends import Live
 from harness.backends import up as backend_up
 from harness.clock import now_ns
 from harness.drivers.registry import DriverSpec, describe
-from harness.errors import HarnessError, Unavailable
+from harness.errors import HarnessError, Unavailable, interruption, stop_reason
 from harness.judging import outcome, timeline
 from harness.judging.entry import judge
 from harness.scenario import NotSupported, Run, Scenario
@@ -92,6 +92,7 @@ def run_entry(
     desc = describe(spec)
     entry = _base_entry(sc, spec, desc, pool.backend, seed)
     entry["workdir"] = str(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)  # also when nothing runs: replay.json goes here
     run: Run | None = None
     unsupported: str | None = None
     skipped: str | None = None
@@ -113,9 +114,9 @@ def run_entry(
         skipped = e.line()
     except HarnessError as e:
         entry["status"], entry["error"] = "error", e.line()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # Kept and returned: the caller records what was gathered, then stops.
-        entry["status"], entry["error"] = "interrupted", "interrupted by the user"
+        entry["status"], entry["error"] = "interrupted", stop_reason(e)
     except Exception as e:
         (workdir / "harness-traceback.txt").write_text(traceback.format_exc())
         entry["status"] = "error"
@@ -167,8 +168,7 @@ def run_pairs(
         if on_start:
             on_start(i, sc, spec)
         wd = workdir / f"{sc.name}--{spec.name}"
-        wd.mkdir(parents=True, exist_ok=True)
         entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options)
         on_entry(i, entry)
         if entry["status"] == "interrupted":
-            raise KeyboardInterrupt
+            raise interruption(entry["error"])

@@ -21,15 +21,16 @@ from pathlib import Path
 import pytest
 from support import poll
 
-from harness import expectations, paths, ports, results
+from harness import __version__, expectations, paths, ports, results
 from harness.drivers import registry
+from harness.errors import Stopped, interruption, stop_exit_code, stop_reason
 from harness.judging.entry import applicable_checks
 from harness.scenario import load_all
 
 HARNESS = str(Path(paths.python()).parent / "harness")
 if not Path(HARNESS).exists():
     HARNESS = str(paths.ROOT / ".venv" / "bin" / "harness")
-TOOLS_BIN = paths.TOOLS / "bin"
+TOOLS_BIN = paths.TOOLS.resolve() / "bin"  # as the manifest names them, also from a worktree
 # What `pgrep -f` is asked about for the host-wide counts in assertion messages.
 PGREP = {
     "nats-server": str(TOOLS_BIN / "nats-server"),
@@ -213,7 +214,12 @@ OPTION_FILES = {
     "invalid-toml": ("opts.toml", "ReconnectWait = \n", ["not valid TOML", "opts.toml"]),
     "invalid-json": ("opts.json", '{"ReconnectWait": }', ["not valid JSON", "opts.json"]),
     "unknown-option": ("opts.toml", "NoSuchOption = 1\n", ["unknown option", "NoSuchOption"]),
-    "string-value": ("opts.toml", 'ReconnectWait = "500"\n', ["ReconnectWait", "is not a duration in milliseconds"]),
+    "string-value": ("opts.toml", 'ReconnectWait = "500"\n', ["ReconnectWait", "takes a duration in milliseconds"]),
+    # Seen passing the check, then failing in the Go driver as an environment error.
+    "float-count": ("opts.toml", "MaxReconnect = 5.0\n", ["MaxReconnect = 5.0", "nats-go takes a whole number"]),
+    "huge-float-count": ("opts.toml", "MaxReconnect = 1e18\n", ["MaxReconnect = 1e+18", "from -1 to"]),
+    "negative-duration": ("opts.toml", "ReconnectWait = -1\n", ["ReconnectWait = -1", "from 0 to 9223372036854"]),
+    "duration-past-int64-ns": ("opts.toml", "Timeout = 9223372036855\n", ["Timeout", "from 0 to 9223372036854"]),
     "not-a-table": ("opts.json", "[500]", ["must hold a table"]),
 }
 
@@ -291,6 +297,32 @@ def test_out_is_a_file_is_one_line(harness: Harness, tmp_path: Path):
     assert_one_line(r, 2, str(afile))
 
 
+def test_out_onto_an_earlier_run_is_refused_in_one_line(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    results.write(results.new("local", 1), out)
+    before = (out / results.FILENAME).read_text()
+    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out))
+    assert_one_line(r, 2, str(out), "earlier run", "--force")
+    assert harness.children() == {} and (out / results.FILENAME).read_text() == before
+
+
+def test_report_that_cannot_be_written_is_one_line(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    results.write(results.new("local", 1), out)
+    (out / "report.html").mkdir()  # as a read-only folder would (the tests may run as root, who can write anyway)
+    assert_one_line(harness.run("report", str(out)), 2, "cannot write the report", "report.html")
+    (tmp_path / "dir" / results.FILENAME).mkdir(parents=True)
+    assert_one_line(harness.run("report", str(tmp_path / "dir")), 2, "results.json", "not a readable results file")
+
+
+def test_unwritable_out_is_one_line_before_anything_starts(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    (out / results.FILENAME).mkdir(parents=True)  # results.json cannot be written there
+    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out), "--force")
+    assert_one_line(r, 2, "cannot use", str(out))
+    assert harness.children() == {}
+
+
 def test_boolean_duration_option_is_one_line_exit_2(harness: Harness, tmp_path: Path):
     opts = tmp_path / "opts.toml"
     opts.write_text("ReconnectWait = true\n")
@@ -327,6 +359,18 @@ def test_help(harness: Harness):
     assert r.stderr == ""
 
 
+def test_version(harness: Harness):
+    r = harness.run("--version")
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"harness {__version__}\n", "")
+
+
+def test_python_dash_m_harness(harness: Harness):
+    r = subprocess.run(
+        [paths.python(), "-m", "harness", "--version"], capture_output=True, text=True, env=harness.env, timeout=60
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, f"harness {__version__}"), r.stderr
+
+
 def test_run_help(harness: Harness):
     r = harness.run("run", "--help")
     assert r.returncode == 0, r.stderr
@@ -353,7 +397,8 @@ def test_list_names_every_scenario_and_client(harness: Harness):
 
 def test_short_run_writes_valid_results(harness: Harness, tmp_path: Path):
     out = tmp_path / "out"
-    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out), timeout=120)
+    results.write(results.new("local", 1), out)  # an earlier run's: --force writes over it
+    r = harness.run("run", SHORT, "--client", "nats-go", "--out", str(out), "--force", timeout=120)
     assert r.returncode == 0, f"stdout: {r.stdout}\nstderr: {r.stderr}"
     assert "Traceback" not in r.stdout + r.stderr
     res = results.load(out / results.FILENAME)
@@ -390,6 +435,17 @@ def _started_scenario(p: subprocess.Popen, stdout: Path, out: Path, h: Harness, 
         return False
     events = out / "work" / driver_dir / "client.events.jsonl"
     return events.exists() and '"connected"' in events.read_text()
+
+
+def test_a_recorded_interruption_is_raised_again_with_its_signal():
+    for e in (KeyboardInterrupt(), Stopped(signal.SIGTERM)):
+        again = interruption(stop_reason(e))
+        assert (type(again), stop_reason(again), stop_exit_code(again)) == (type(e), stop_reason(e), stop_exit_code(e))
+    assert (stop_reason(Stopped(signal.SIGTERM)), stop_exit_code(Stopped(signal.SIGTERM))) == (
+        "stopped by SIGTERM",
+        143,
+    )
+    assert (stop_reason(KeyboardInterrupt()), stop_exit_code(KeyboardInterrupt())) == ("interrupted by the user", 130)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -429,15 +485,19 @@ def test_signal_during_run_stops_everything(harness: Harness, tmp_path: Path, si
     )
     print(numbers)
     err, so = stderr.read_text(), stdout.read_text()
-    assert rc == 130, f"{numbers}\nstdout: {so}\nstderr: {err}"
+    assert rc == 128 + sig, f"{numbers}\nstdout: {so}\nstderr: {err}"  # 130 for Ctrl-C, 143 for SIGTERM
     assert took < 20, numbers
     assert len(during) == 3, numbers  # toxiproxy-server, nats-server, the driver
     assert len(run_ports) == 6 and len(listening_during) >= 4, numbers
     assert "Traceback" not in so + err
     lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("harness: interrupted"), err
+    said = "interrupted" if sig == signal.SIGINT else "stopped by SIGTERM"
+    assert len(lines) == 1 and lines[0].startswith(f"harness: {said}"), err
     res = results.load(out / results.FILENAME)
     assert res["complete"] is False
+    reason = "interrupted by the user" if sig == signal.SIGINT else "stopped by SIGTERM"
+    assert [(e["status"], e["error"]) for e in res["entries"]] == [("interrupted", reason)]
+    assert res["entries"][0]["outcome"]["reason"] == reason
     assert after == {}, numbers
     assert listening_after == [] and unbindable == [], numbers
 
@@ -476,6 +536,29 @@ def test_killed_run_children_die_and_down_reaps(harness: Harness, tmp_path: Path
     assert len(run_ports) == 6 and unbindable == [], (run_ports, unbindable)
     # Children of a killed harness must not outlive it: they get the parent-death signal.
     assert survivors == {}, f"children outlived the SIGKILLed harness by {died_in:.1f}s: {survivors}"
+
+
+def _finished_entries(out: Path) -> int:
+    try:
+        return len(results.load(out / results.FILENAME)["entries"])
+    except Exception:  # not written yet: the run is starting
+        return 0
+
+
+def test_killed_run_keeps_the_entries_it_finished(harness: Harness, tmp_path: Path):
+    out = tmp_path / "out"
+    p, stdout, stderr = harness.start("run", SHORT, LONG, "--client", "nats-go", "--out", str(out))
+    poll(lambda: p.poll() is not None or _finished_entries(out) >= 1, 90)
+    assert p.poll() is None, f"harness exited early ({p.returncode}): {stdout.read_text()} {stderr.read_text()}"
+    p.kill()
+    p.wait(10)
+    res = results.load(out / results.FILENAME)  # valid: every write was a rename of a whole file
+    assert res["complete"] is False and res["run"]["finished_at"] is None
+    assert [(e["scenario"], e["client"], e["status"]) for e in res["entries"]] == [(SHORT, "nats-go", "ok")]
+    poll(lambda: harness.children() == {}, 10)  # the parent-death signal took the second pair's processes
+    r = harness.run("down", timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert harness.children() == {}
 
 
 # -- up / down ----------------------------------------------------------------

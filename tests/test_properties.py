@@ -160,16 +160,22 @@ def option_maps() -> list[dict[str, str]]:
 
 
 def kind_ok(kind: str, v: object) -> bool:
-    """What a value of each option kind must be (docs/driver-contract.md)."""
+    """What a value of each option kind must be (docs/driver-contract.md), in the kind's default range."""
     if kind == "bool":
         return isinstance(v, bool)
     if kind == "text":
-        return isinstance(v, str)
+        return isinstance(v, str) and v != ""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return False
-    if isinstance(v, int):
-        return True
-    return math.isfinite(v) and (kind == "ms" or v.is_integer())
+    if kind != "ms" and not isinstance(v, int):  # 5.0 is no count
+        return False
+    low, high = options.DEFAULT_RANGES[kind]
+    return (isinstance(v, int) or math.isfinite(v)) and low <= v <= high
+
+
+def typed(known: dict[str, str]) -> dict:
+    """A name -> kind map as options.load takes it: one client, each kind's default range."""
+    return {"c": {name: options.option_type(kind) for name, kind in known.items()}}
 
 
 def good_value(kind: str) -> st.SearchStrategy:
@@ -239,7 +245,7 @@ def test_options_files_give_a_checked_table_or_one_usage_error(option_maps, tmp_
         path.write_bytes(raw)
         expected = _expected_options(raw, form, known)
         try:
-            got = options.load(path, known)
+            got = options.load(path, typed(known))
         except UsageError as e:
             assert one_line(e.line()) and str(path) in e.line(), e.line()
             assert expected in (None, UsageError), f"refused a valid file: {e.line()}"
@@ -270,7 +276,7 @@ def _expected_options(raw: bytes, form: str | None, known: dict[str, str]) -> ob
 def test_options_directory_and_missing_file(tmp_path):
     for path in (tmp_path, tmp_path / "missing.toml"):
         with pytest.raises(UsageError) as e:
-            options.load(path, {"ReconnectWait": "ms"})
+            options.load(path, typed({"ReconnectWait": "ms"}))
         assert one_line(e.value.line()) and str(path) in e.value.line()
 
 
@@ -974,10 +980,10 @@ def test_command_line_gives_an_exit_code_and_one_line_errors(isolated_cli, recor
 @pytest.mark.parametrize(
     ("name", "raw", "message"),
     [
-        ("o.toml", b"MaxReconnect = inf\n", "is not a whole number"),  # was OverflowError
-        ("o.toml", b"MaxReconnect = nan\n", "is not a whole number"),  # was ValueError
-        ("o.json", b'{"MaxReconnect": 1e400}', "is not a whole number"),  # was OverflowError
-        ("o.toml", b"ReconnectWait = nan\n", "is not a duration"),  # was accepted
+        ("o.toml", b"MaxReconnect = inf\n", "takes a whole number"),  # was OverflowError
+        ("o.toml", b"MaxReconnect = nan\n", "takes a whole number"),  # was ValueError
+        ("o.json", b'{"MaxReconnect": 1e400}', "takes a whole number"),  # was OverflowError
+        ("o.toml", b"ReconnectWait = nan\n", "takes a duration"),  # was accepted
         ("o.toml", b"\xff\xfe", "is not UTF-8 text"),  # was UnicodeDecodeError
         ("o.json", b"[" * 100_000 + b"]" * 100_000, "is not valid JSON"),  # was RecursionError
         ("o.toml", b"a = " + b"[" * 5000 + b"]" * 5000, "is not valid TOML"),  # was RecursionError
@@ -986,17 +992,19 @@ def test_command_line_gives_an_exit_code_and_one_line_errors(isolated_cli, recor
 def test_regression_options(tmp_path, name, raw, message):
     (tmp_path / name).write_bytes(raw)
     with pytest.raises(UsageError) as e:
-        options.load(tmp_path / name, {"MaxReconnect": "count", "ReconnectWait": "ms"})
+        options.load(tmp_path / name, typed({"MaxReconnect": "count", "ReconnectWait": "ms"}))
     assert message in e.value.line() and one_line(e.value.line())
 
 
 def test_regression_text_options_are_accepted(tmp_path):
     # A `text` option (connection_details, reconnect_object, ...) was refused as "is not text".
     (tmp_path / "o.toml").write_text('connection_details = "round-robin"\n')
-    assert options.load(tmp_path / "o.toml", {"connection_details": "text"}) == {"connection_details": "round-robin"}
+    assert options.load(tmp_path / "o.toml", typed({"connection_details": "text"})) == {
+        "connection_details": "round-robin"
+    }
     (tmp_path / "o.toml").write_text("connection_details = 1\n")
-    with pytest.raises(UsageError, match="is not text"):
-        options.load(tmp_path / "o.toml", {"connection_details": "text"})
+    with pytest.raises(UsageError, match="takes non-empty text"):
+        options.load(tmp_path / "o.toml", typed({"connection_details": "text"}))
 
 
 @pytest.mark.parametrize("loader", [results.load, replay.load])

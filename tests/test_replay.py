@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-from pathlib import Path
+import sys
 
 import pytest
 
@@ -14,7 +14,8 @@ from harness import replay
 from harness.contracts import problems
 from harness.errors import UsageError
 
-HARNESS = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "harness")
+# This interpreter's harness (also from a worktree without its own .venv).
+HARNESS = [sys.executable, "-m", "harness"]
 
 
 def test_every_recorded_entry_makes_a_valid_bundle(recorded_results):
@@ -75,7 +76,7 @@ def test_agreement_lists_each_changed_verdict(recorded):
 
 def test_a_real_replay_agrees_and_a_changed_record_does_not(tmp_path):
     run = subprocess.run(
-        [HARNESS, "run", "nats.single.no-reconnect", "--client", "nats-go", "--out", str(tmp_path / "a")],
+        [*HARNESS, "run", "nats.single.no-reconnect", "--client", "nats-go", "--out", str(tmp_path / "a")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -83,7 +84,7 @@ def test_a_real_replay_agrees_and_a_changed_record_does_not(tmp_path):
     assert run.returncode == 0, run.stderr
     bundle = tmp_path / "a" / "work" / "nats.single.no-reconnect--nats-go"
     again = subprocess.run(
-        [HARNESS, "replay", str(bundle), "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=120
+        [*HARNESS, "replay", str(bundle), "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=120
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Verdicts agree" in again.stdout and "Installed versions differ" not in again.stdout
@@ -92,9 +93,28 @@ def test_a_real_replay_agrees_and_a_changed_record_does_not(tmp_path):
     data["versions"]["client"]["version"] = "v0.0.1"
     (bundle / "replay.json").write_text(json.dumps(data))
     differ = subprocess.run(
-        [HARNESS, "replay", str(bundle), "--out", str(tmp_path / "c")], capture_output=True, text=True, timeout=120
+        [*HARNESS, "replay", str(bundle), "--out", str(tmp_path / "c")], capture_output=True, text=True, timeout=120
     )
     assert differ.returncode == 1, differ.stdout + differ.stderr
     out = differ.stdout
     assert out.index("Installed versions differ") < out.index("Replaying")  # said before running
     assert "ClosedCB: deviates -> conforms" in out
+
+
+def test_replay_of_an_entry_whose_client_lacks_the_feature(recorded_results, tmp_path):
+    # Nothing ran for it (no work folder files): the replay is one short run, no traceback.
+    entry = next(e for e in recorded_results["entries"] if e["unsupported"] and e["client"] == "nats-py")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    replay.write(entry, "local", {}, bundle)
+    r = subprocess.run(
+        [*HARNESS, "replay", str(bundle), "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0 and "Verdicts agree" in r.stdout, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    # Into the same folder again: refused in one line, unless --force.
+    again = subprocess.run(
+        [*HARNESS, "replay", str(bundle), "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 2 and again.stderr.count("\n") == 1, again.stderr
+    assert "holds an earlier run's results.json" in again.stderr and "--force" in again.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 from harness import paths
 from harness.contracts import problems
 from harness.errors import EnvironmentFault, UsageError
+from harness.options import OptionType, option_type
 
 DRIVERS = Path(__file__).resolve().parent
 
@@ -24,6 +25,9 @@ class DriverSpec:
     language: str
     command: tuple[str, ...]
     folder: Path
+    # driver.toml's [options]: option name -> (min, max) where the driver's range
+    # differs from its kind's default (None keeps the default).
+    ranges: tuple[tuple[str, int | None, int | None], ...] = ()
 
     def argv(self) -> list[str]:
         bin_dir = str(paths.TOOLS / "bin")
@@ -39,8 +43,17 @@ def all_drivers() -> dict[str, DriverSpec]:
     out = {}
     for toml in sorted(DRIVERS.glob("*/driver.toml")):
         d = tomllib.loads(toml.read_text())
-        out[d["name"]] = DriverSpec(d["name"], d["family"], d["language"], tuple(d["command"]), toml.parent)
+        ranges = tuple(_range(toml, name, r) for name, r in d.get("options", {}).items())
+        out[d["name"]] = DriverSpec(d["name"], d["family"], d["language"], tuple(d["command"]), toml.parent, ranges)
     return out
+
+
+def _range(toml: Path, name: str, declared: object) -> tuple[str, int | None, int | None]:
+    ok = isinstance(declared, dict) and set(declared) <= {"min", "max"}
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in declared.values())  # type: ignore[union-attr]
+    if not ok:
+        raise EnvironmentFault(f"{toml}: option {name} must be a table of whole-number min and max")
+    return name, declared.get("min"), declared.get("max")  # type: ignore[union-attr]
 
 
 def get(name: str) -> DriverSpec:
@@ -80,3 +93,13 @@ def describe(spec: DriverSpec) -> dict:
     if bad:
         raise EnvironmentFault(f"driver for {spec.name} breaks the describe contract: {bad[0]}")
     return desc
+
+
+def option_types(spec: DriverSpec) -> dict[str, OptionType]:
+    """Every option the driver describes, with its kind and the range it accepts."""
+    kinds = describe(spec)["options"]
+    declared = {name: (low, high) for name, low, high in spec.ranges}
+    stray = sorted(set(declared) - set(kinds))
+    if stray:
+        raise EnvironmentFault(f"{spec.folder / 'driver.toml'} gives a range for {stray[0]}, which the driver lacks")
+    return {name: option_type(kind, *declared.get(name, (None, None))) for name, kind in kinds.items()}
