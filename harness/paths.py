@@ -17,8 +17,9 @@ MANIFEST = TOOLS / "manifest.json"
 REPORTS = ROOT / "reports"
 SCENARIOS = ROOT / "scenarios"
 SEEDS = ROOT.parent / "shared" / "seeds"
-# Per-user runtime state: port claims and the record of what `harness up` started.
-STATE = Path(os.environ.get("HARNESS_STATE_DIR") or f"/tmp/fault-harness-{os.getuid()}")
+# Per-user runtime state: port claims and the record of what `harness up` started (not the
+# container engine's .state/ folder of scripts/engine.py).
+RUNTIME_STATE = Path(os.environ.get("HARNESS_STATE_DIR") or f"/tmp/fault-harness-{os.getuid()}")
 
 
 @cache

@@ -47,13 +47,15 @@ TOOLS = ROOT / ".tools"
 MANIFEST = TOOLS / "manifest.json"
 PINS = ROOT / "harness" / "pins.toml"
 IMAGES = ROOT / "compose" / "images"
-STATE = ROOT / ".state"
-SOCK = STATE / "podman.sock"
-PIDFILE = STATE / "podman.pid"
-LOG = STATE / "podman.log"
+# The engine's own folder in the checkout (socket, pids, logs, build contexts); not the
+# harness's per-user runtime state (harness/paths.py RUNTIME_STATE).
+ENGINE_STATE = ROOT / ".state"
+SOCK = ENGINE_STATE / "podman.sock"
+PIDFILE = ENGINE_STATE / "podman.pid"
+LOG = ENGINE_STATE / "podman.log"
 DOCKER_HOST = f"unix://{SOCK}"
-TICKER_PIDFILE = STATE / "healthchecks.pid"
-TICKER_LOG = STATE / "healthchecks.log"
+TICKER_PIDFILE = ENGINE_STATE / "healthchecks.pid"
+TICKER_LOG = ENGINE_STATE / "healthchecks.log"
 DEFAULT_HEALTH_INTERVAL = 30.0  # Docker's, for a healthcheck that sets none
 HEALTH_POLL = 0.5  # how often the runner looks for new containers and due checks
 
@@ -240,7 +242,7 @@ def require_podman() -> None:
 def spawn(cmd: list[str], log: Path, pidfile: Path) -> subprocess.Popen:
     """A background process in its own session: neither a Ctrl-C in this terminal nor the
     end of this shell stops it; `engine.py stop` does, by the pid in pidfile."""
-    STATE.mkdir(exist_ok=True)
+    ENGINE_STATE.mkdir(exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
     pidfile.write_text(f"{proc.pid}\n")
@@ -390,7 +392,7 @@ def build_static(name: str, dest: Path) -> Path:
     """The pinned Go binary built with cgo off, for a binary that is linked dynamically."""
     pin = go_pin(name)
     say(f"{name}: not statically linked; building v{pin['version']} with CGO_ENABLED=0")
-    with tempfile.TemporaryDirectory(dir=STATE) as gobin:
+    with tempfile.TemporaryDirectory(dir=ENGINE_STATE) as gobin:
         cmd = ["go", "install"]
         if pin.get("ldflags"):
             cmd.append(f"-ldflags={pin['ldflags']}")
@@ -408,7 +410,7 @@ def static_binary(name: str) -> Path:
     path = Path(entry["path"])
     if is_static(path):
         return path
-    cached = STATE / "static" / name
+    cached = ENGINE_STATE / "static" / name
     if cached.exists() and cached.stat().st_mtime >= path.stat().st_mtime and is_static(cached):
         return cached
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -606,8 +608,8 @@ def build(image: Image, force: bool) -> None:
         say(f"{image.tag}: up to date ({info['size'] / 1e6:.0f} MB, inputs {digest})")
         return
     say(f"{image.tag}: building (inputs {digest})")
-    STATE.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=STATE, prefix="build-") as tmp:
+    ENGINE_STATE.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ENGINE_STATE, prefix="build-") as tmp:
         ctx = Path(tmp)
         shutil.copytree(IMAGES / image.folder, ctx, dirs_exist_ok=True)
         image.fill(ctx)
@@ -672,8 +674,8 @@ def status_lines() -> list[str]:
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
     """One engine.py at a time changes things (parallel test workers may all call start)."""
-    STATE.mkdir(exist_ok=True)
-    with open(STATE / "engine.lock", "w") as lock:
+    ENGINE_STATE.mkdir(exist_ok=True)
+    with open(ENGINE_STATE / "engine.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 

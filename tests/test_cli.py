@@ -723,7 +723,7 @@ def isolated_cli(tmp_path, monkeypatch):
     """State, reports and the working folder under tmp_path; every process start and compose
     --write refused and recorded."""
     state = tmp_path / "state"
-    monkeypatch.setattr(paths, "STATE", state)
+    monkeypatch.setattr(paths, "RUNTIME_STATE", state)
     monkeypatch.setattr(ports, "CLAIMS", state / "ports")
     monkeypatch.setattr(procs, "RECORDS", state / "procs")
     monkeypatch.setattr(paths, "REPORTS", tmp_path / "reports")
