@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import EnvironmentFault
-from harness.paths import STATE
+from harness.paths import RUNTIME_STATE
 
-CLAIMS = STATE / "ports"
+CLAIMS = RUNTIME_STATE / "ports"
 
 
 def process_start_time(pid: int) -> str | None:

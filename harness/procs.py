@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import IO
 
 from harness.errors import EnvironmentFault
-from harness.paths import STATE
+from harness.paths import RUNTIME_STATE
 from harness.ports import process_start_time
 
-RECORDS = STATE / "procs"
+RECORDS = RUNTIME_STATE / "procs"
 SETPRIV = shutil.which("setpriv")
 
 

@@ -39,21 +39,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from setup import SetupError, run  # noqa: E402  (scripts/ is not a package)
+from _common import (
+    MANIFEST,
+    PINS_FILE,
+    ROOT,
+    ScriptError,
+    apt_get_install,
+    can_apt_get,
+    exit_code,
+    go_install,
+    read_manifest,
+    run,
+    teller,
+)
 
-TOOLS = ROOT / ".tools"
-MANIFEST = TOOLS / "manifest.json"
-PINS = ROOT / "harness" / "pins.toml"
 IMAGES = ROOT / "compose" / "images"
-STATE = ROOT / ".state"
-SOCK = STATE / "podman.sock"
-PIDFILE = STATE / "podman.pid"
-LOG = STATE / "podman.log"
+# The engine's own folder in the checkout (socket, pids, logs, build contexts); not the
+# harness's per-user runtime state (harness/paths.py RUNTIME_STATE).
+ENGINE_STATE = ROOT / ".state"
+SOCK = ENGINE_STATE / "podman.sock"
+PIDFILE = ENGINE_STATE / "podman.pid"
+LOG = ENGINE_STATE / "podman.log"
 DOCKER_HOST = f"unix://{SOCK}"
-TICKER_PIDFILE = STATE / "healthchecks.pid"
-TICKER_LOG = STATE / "healthchecks.log"
+TICKER_PIDFILE = ENGINE_STATE / "healthchecks.pid"
+TICKER_LOG = ENGINE_STATE / "healthchecks.log"
 DEFAULT_HEALTH_INTERVAL = 30.0  # Docker's, for a healthcheck that sets none
 HEALTH_POLL = 0.5  # how often the runner looks for new containers and due checks
 
@@ -70,13 +79,8 @@ CONF_SETTINGS = (
 INPUTS_LABEL = "harness.inputs"
 
 
-# One definition of the runner and its one-line error, shared with the set-up.
-EngineError = SetupError
-
-
-def say(msg: str) -> None:
-    # stderr, so that stdout of `start` is only the export line (eval "$(engine.py start)").
-    print(f"[engine] {msg}", file=sys.stderr, flush=True)
+# stderr, so that stdout of `start` is only the export line (eval "$(engine.py start)").
+say = teller("engine", stderr=True)
 
 
 # --- install -----------------------------------------------------------------
@@ -100,13 +104,11 @@ def missing_packages() -> list[str]:
 
 
 def apt_install(packages: list[str]) -> None:
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise EngineError(f"missing {', '.join(packages)}: install them (Debian: apt-get install {' '.join(packages)})")
+    if not can_apt_get():
+        raise ScriptError(f"missing {', '.join(packages)}: install them (Debian: apt-get install {' '.join(packages)})")
     say(f"installing {', '.join(packages)} (apt-get)")
     t = time.monotonic()
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run(["apt-get", "update", "-qq"], env=env)
-    run(["apt-get", "install", "-y", "-qq", *packages], env=env)
+    apt_get_install(packages)
     say(f"installed in {time.monotonic() - t:.0f}s")
 
 
@@ -148,7 +150,7 @@ def ensure_containers_conf() -> None:
     try:
         have = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise EngineError(f"{path} is not valid TOML ({e}): fix it and rerun") from e
+        raise ScriptError(f"{path} is not valid TOML ({e}): fix it and rerun") from e
     changed = False
     for table, key, value in CONF_SETTINGS:
         current = have.get(table, {}).get(key, None)
@@ -156,14 +158,14 @@ def ensure_containers_conf() -> None:
             continue
         if current is not None:
             # An explicit choice someone made: not ours to overwrite.
-            raise EngineError(f"{path} sets {table}.{key} = {current!r}; this machine needs {value!r}: edit it")
+            raise ScriptError(f"{path} sets {table}.{key} = {current!r}; this machine needs {value!r}: edit it")
         text = with_setting(text, table, key, value)
         changed = True
     if not changed:
         say(f"{path}: settings already there")
         return
     if not settings_present(text):  # an edit of a layout this does not understand
-        raise EngineError(f"could not add the settings to {path}: add them by hand ({CONF_SETTINGS})")
+        raise ScriptError(f"could not add the settings to {path}: add them by hand ({CONF_SETTINGS})")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     say(f"{path}: written")
@@ -234,13 +236,13 @@ def ticker_pid() -> int | None:
 
 def require_podman() -> None:
     if shutil.which("podman") is None:
-        raise EngineError("podman is not installed: run `python3 scripts/engine.py install` first")
+        raise ScriptError("podman is not installed: run `python3 scripts/engine.py install` first")
 
 
 def spawn(cmd: list[str], log: Path, pidfile: Path) -> subprocess.Popen:
     """A background process in its own session: neither a Ctrl-C in this terminal nor the
     end of this shell stops it; `engine.py stop` does, by the pid in pidfile."""
-    STATE.mkdir(exist_ok=True)
+    ENGINE_STATE.mkdir(exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
     pidfile.write_text(f"{proc.pid}\n")
@@ -254,9 +256,9 @@ def wait_for_api(proc: subprocess.Popen, timeout: float = 30.0) -> None:
             return
         if proc.poll() is not None:
             tail = " | ".join(LOG.read_text().strip().splitlines()[-3:])
-            raise EngineError(f"podman system service exited ({proc.returncode}): {tail} (log: {LOG})")
+            raise ScriptError(f"podman system service exited ({proc.returncode}): {tail} (log: {LOG})")
         time.sleep(0.2)
-    raise EngineError(f"podman system service did not answer on {SOCK} within {timeout:.0f}s (log: {LOG})")
+    raise ScriptError(f"podman system service did not answer on {SOCK} within {timeout:.0f}s (log: {LOG})")
 
 
 def start_service() -> None:
@@ -265,7 +267,7 @@ def start_service() -> None:
         say(f"podman API service already running (pid {pid})")
         return
     if pid is not None:
-        raise EngineError(f"podman service pid {pid} runs but {SOCK} does not answer: run `engine.py stop` first")
+        raise ScriptError(f"podman service pid {pid} runs but {SOCK} does not answer: run `engine.py stop` first")
     SOCK.unlink(missing_ok=True)  # left by a service that was killed
     proc = spawn(["podman", "system", "service", "--time=0", DOCKER_HOST], LOG, PIDFILE)
     wait_for_api(proc)
@@ -371,30 +373,28 @@ def cmd_healthchecks(_: argparse.Namespace) -> None:
 # --- images --------------------------------------------------------------------
 
 
-def load_manifest() -> dict:
-    try:
-        return json.loads(MANIFEST.read_text()).get("binaries", {})
-    except (OSError, ValueError) as e:
-        raise EngineError(f"{MANIFEST} is missing or unreadable: run `python3 scripts/setup.py --with-compose`") from e
+def installed_binaries() -> dict:
+    """The manifest's binaries (format: the docstring of scripts/setup.py, which writes it)."""
+    manifest = read_manifest()
+    if manifest is None:
+        raise ScriptError(f"{MANIFEST} is missing or unreadable: run `python3 scripts/setup.py --with-compose`")
+    return manifest.get("binaries", {})
 
 
 def go_pin(name: str) -> dict:
-    pins = tomllib.loads(PINS.read_text())
+    pins = tomllib.loads(PINS_FILE.read_text())
     for section in ("go", "go-compose"):
         if name in pins.get(section, {}):
             return pins[section][name]
-    raise EngineError(f"no pin for {name} in {PINS}")
+    raise ScriptError(f"no pin for {name} in {PINS_FILE}")
 
 
 def build_static(name: str, dest: Path) -> Path:
     """The pinned Go binary built with cgo off, for a binary that is linked dynamically."""
     pin = go_pin(name)
     say(f"{name}: not statically linked; building v{pin['version']} with CGO_ENABLED=0")
-    with tempfile.TemporaryDirectory(dir=STATE) as gobin:
-        cmd = ["go", "install"]
-        if pin.get("ldflags"):
-            cmd.append(f"-ldflags={pin['ldflags']}")
-        run([*cmd, f"{pin['package']}@v{pin['version']}"], env={**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"})
+    with tempfile.TemporaryDirectory(dir=ENGINE_STATE) as gobin:
+        go_install(pin, {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"})
         (built,) = Path(gobin).iterdir()
         shutil.move(str(built), dest)
     return dest
@@ -402,13 +402,13 @@ def build_static(name: str, dest: Path) -> Path:
 
 def static_binary(name: str) -> Path:
     """A set-up binary that can run FROM scratch (rebuilt into .state/static if need be)."""
-    entry = load_manifest().get(name)
+    entry = installed_binaries().get(name)
     if not entry or not Path(entry["path"]).exists():
-        raise EngineError(f"{name} is not installed: run `python3 scripts/setup.py --with-compose`")
+        raise ScriptError(f"{name} is not installed: run `python3 scripts/setup.py --with-compose`")
     path = Path(entry["path"])
     if is_static(path):
         return path
-    cached = STATE / "static" / name
+    cached = ENGINE_STATE / "static" / name
     if cached.exists() and cached.stat().st_mtime >= path.stat().st_mtime and is_static(cached):
         return cached
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -417,7 +417,7 @@ def static_binary(name: str) -> Path:
 
 def busybox() -> Path:
     if not (BUSYBOX.exists() and is_static(BUSYBOX)):
-        raise EngineError(f"{BUSYBOX} (static) not found: run `python3 scripts/engine.py install`")
+        raise ScriptError(f"{BUSYBOX} (static) not found: run `python3 scripts/engine.py install`")
     return BUSYBOX
 
 
@@ -464,14 +464,14 @@ def fill_nats(ctx: Path) -> None:
 def host_java_home() -> Path:
     java = shutil.which("java")
     if java is None:
-        raise EngineError("no java on PATH: the artemis image copies the host's JVM (install openjdk-17-jre-headless)")
+        raise ScriptError("no java on PATH: the artemis image copies the host's JVM (install openjdk-17-jre-headless)")
     return Path(java).resolve().parent.parent
 
 
 def artemis_home() -> Path:
-    entry = load_manifest().get("artemis")
+    entry = installed_binaries().get("artemis")
     if not entry or not (Path(entry["path"]) / "bin" / "artemis").exists():
-        raise EngineError("Artemis is not installed: run `python3 scripts/setup.py`")
+        raise ScriptError("Artemis is not installed: run `python3 scripts/setup.py`")
     return Path(entry["path"])
 
 
@@ -606,8 +606,8 @@ def build(image: Image, force: bool) -> None:
         say(f"{image.tag}: up to date ({info['size'] / 1e6:.0f} MB, inputs {digest})")
         return
     say(f"{image.tag}: building (inputs {digest})")
-    STATE.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=STATE, prefix="build-") as tmp:
+    ENGINE_STATE.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ENGINE_STATE, prefix="build-") as tmp:
         ctx = Path(tmp)
         shutil.copytree(IMAGES / image.folder, ctx, dirs_exist_ok=True)
         image.fill(ctx)
@@ -639,7 +639,7 @@ def cmd_images(args: argparse.Namespace) -> None:
     known = [i.folder for i in IMAGE_LIST]
     unknown = [name for name in args.only if name not in known]
     if unknown:
-        raise EngineError(f"no image called {', '.join(unknown)}: choose from {', '.join(known)}")
+        raise ScriptError(f"no image called {', '.join(unknown)}: choose from {', '.join(known)}")
     for image in IMAGE_LIST:
         if not args.only or image.folder in args.only:
             build(image, args.force)
@@ -672,8 +672,8 @@ def status_lines() -> list[str]:
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
     """One engine.py at a time changes things (parallel test workers may all call start)."""
-    STATE.mkdir(exist_ok=True)
-    with open(STATE / "engine.lock", "w") as lock:
+    ENGINE_STATE.mkdir(exist_ok=True)
+    with open(ENGINE_STATE / "engine.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -710,22 +710,16 @@ def main() -> int:
         "status": cmd_status,
         "healthchecks": cmd_healthchecks,
     }
-    try:
+
+    def body() -> None:
         if args.command in ("status", "healthchecks"):
             handlers[args.command](args)
         else:
             with locked():
                 handlers[args.command](args)
-    except EngineError as e:
-        print(f"engine: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # a folder or file this cannot write, say: still one line
-        print(f"engine: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("engine: interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    # OSError too: a folder or file this cannot write, say, is still one line.
+    return exit_code("engine", body, one_line=(ScriptError, OSError))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,19 @@
 Stdlib only: it runs before the virtualenv exists. Idempotent: every step
 compares a stamp (versions, source hashes) and skips work already done, so a
 second run takes seconds. Results go to .tools/manifest.json, which the harness
-reads to find its binaries.
+reads to find its binaries (harness/paths.py), as does scripts/engine.py.
+
+The manifest, written after every step (so an interrupted set-up keeps its progress):
+
+    {"binaries": {NAME: {"path": str, "version": str, "source": str, "pin": str, ...}}}
+
+NAME is a pin's name in harness/pins.toml (toxiproxy-server, nats-server, artemis,
+driver-nats-go, ...). `path` is the binary (for a distribution: its home folder; for
+an npm driver: its driver.js); `version` the version installed (for a driver: a digest
+of its sources); `source` where it came from: "built", "PATH", "maven-central" or "npm";
+`pin` what it was installed for (the pinned version, or the sources' digest), which a
+second run compares to skip the step. A distribution also records the `java` major
+version it was checked with.
 """
 
 from __future__ import annotations
@@ -27,35 +39,30 @@ if sys.version_info < (3, 11):  # noqa: UP036 - runs under whatever python3 the 
 
 import tomllib
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import (
+    BIN,
+    MANIFEST,
+    PINS_FILE,
+    ROOT,
+    TOOLS,
+    ScriptError,
+    apt_get_install,
+    can_apt_get,
+    exit_code,
+    go_install,
+    read_manifest,
+    run,
+    teller,
+)
+
 VENV = ROOT / ".venv"
-TOOLS = ROOT / ".tools"
-BIN = TOOLS / "bin"
-MANIFEST = TOOLS / "manifest.json"
-PINS = tomllib.loads((ROOT / "harness" / "pins.toml").read_text())
-
-
-class SetupError(Exception):
-    """One line for the user: what is wrong and what to do."""
-
-
-def say(msg: str) -> None:
-    print(f"[setup] {msg}", flush=True)
+PINS = tomllib.loads(PINS_FILE.read_text())
+say = teller("setup")
 
 
 def version_tuple(text: str) -> tuple[int, ...] | None:
     m = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
     return tuple(int(x) for x in m.groups()) if m else None
-
-
-def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
-    except FileNotFoundError as e:
-        raise SetupError(f"{cmd[0]} not found") from e
-    except subprocess.CalledProcessError as e:
-        tail = (e.stderr or e.stdout or "").strip().splitlines()[-5:]
-        raise SetupError(f"`{' '.join(cmd)}` failed: {' | '.join(tail)}") from e
 
 
 def digest(paths: list[Path], extra: str = "") -> str:
@@ -66,23 +73,16 @@ def digest(paths: list[Path], extra: str = "") -> str:
     return h.hexdigest()[:16]
 
 
-def load_manifest() -> dict:
-    try:
-        return json.loads(MANIFEST.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def check_toolchains() -> None:
     go = shutil.which("go")
     if go is None:
-        raise SetupError("Go is not installed: install Go 1.26 or newer (https://go.dev/dl/) and rerun make setup")
+        raise ScriptError("Go is not installed: install Go 1.26 or newer (https://go.dev/dl/) and rerun make setup")
     out = run(["go", "version"]).stdout
     v = version_tuple(out.replace("go1.", "1.", 1) + " 0.0.0")
     # GOTOOLCHAIN=auto lets go >= 1.21 fetch the toolchain a module asks for
     # through the module proxy, so only older releases are refused here.
     if v is None or v < (1, 21, 0):
-        raise SetupError(f"{out.strip()} is too old: install Go 1.21 or newer (1.26 preferred)")
+        raise ScriptError(f"{out.strip()} is too old: install Go 1.21 or newer (1.26 preferred)")
 
 
 def ensure_venv() -> None:
@@ -123,23 +123,6 @@ def binary_version(path: str, args: list[str]) -> tuple[int, ...] | None:
     return version_tuple(out.stdout + out.stderr)
 
 
-def go_install(pin: dict, env: dict[str, str]) -> None:
-    """`go install` the pinned package into $GOBIN."""
-    cmd = ["go", "install"]
-    if pin.get("ldflags"):
-        cmd.append(f"-ldflags={pin['ldflags']}")
-    if not pin.get("build_in_module"):
-        run([*cmd, f"{pin['package']}@v{pin['version']}"], env=env)
-        return
-    # `go install pkg@version` refuses a module whose go.mod has replace or exclude
-    # directives (docker compose's has excludes), so build in the module's own source
-    # tree, as its main module. Only $GOBIN is written: the module cache stays read-only.
-    ref = f"{pin['module']}@v{pin['version']}"
-    src = json.loads(run(["go", "mod", "download", "-json", ref], env=env).stdout)["Dir"]
-    rel = pin["package"].removeprefix(pin["module"])
-    run([*cmd, f".{rel}"], cwd=src, env=env)
-
-
 def ensure_go_server(name: str, pin: dict, manifest: dict) -> dict:
     want = pin["version"]
     entry = manifest.get("binaries", {}).get(name)
@@ -159,7 +142,7 @@ def ensure_go_server(name: str, pin: dict, manifest: dict) -> dict:
         go_install(pin, {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"})
         built = list(Path(gobin).iterdir())
         if len(built) != 1:
-            raise SetupError(f"go install of {pin['package']} produced {len(built)} files, expected 1")
+            raise ScriptError(f"go install of {pin['package']} produced {len(built)} files, expected 1")
         shutil.move(str(built[0]), BIN / name)
     say(f"{name}: built in {time.monotonic() - t:.0f}s")
     return {"path": str(BIN / name), "version": want, "source": "built", "pin": want}
@@ -198,7 +181,7 @@ def ensure_dist(name: str, pin: dict, manifest: dict) -> dict:
     java = java_major()
     if java is None or java < pin["java_minimum"]:
         found = f"Java {java}" if java else "no java on PATH"
-        raise SetupError(
+        raise ScriptError(
             f"{name} needs Java {pin['java_minimum']} or newer ({found}): "
             f"install a JDK, e.g. apt install openjdk-{pin['java_minimum']}-jre-headless"
         )
@@ -215,10 +198,10 @@ def ensure_dist(name: str, pin: dict, manifest: dict) -> dict:
             with urllib.request.urlopen(pin["url"], timeout=120) as r, open(archive, "wb") as f:
                 shutil.copyfileobj(r, f)
         except OSError as e:
-            raise SetupError(f"could not download {pin['url']}: {e}") from e
+            raise ScriptError(f"could not download {pin['url']}: {e}") from e
         got = hashlib.sha512(archive.read_bytes()).hexdigest()
         if got != pin["sha512"]:
-            raise SetupError(f"{archive.name} does not match its pinned sha512 (got {got[:16]}...)")
+            raise ScriptError(f"{archive.name} does not match its pinned sha512 (got {got[:16]}...)")
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
         shutil.rmtree(home, ignore_errors=True)
@@ -237,7 +220,7 @@ def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:
     src = ROOT / spec["dir"]
     files = [src / "package.json", src / "package-lock.json"]
     if shutil.which("node") is None or shutil.which("npm") is None:
-        raise SetupError("Node.js is not installed: install Node.js 18 or newer (with npm) and rerun make setup")
+        raise ScriptError("Node.js is not installed: install Node.js 18 or newer (with npm) and rerun make setup")
     want = digest(files)
     entry = manifest.get("binaries", {}).get(name)
     if entry and (src / "node_modules").is_dir() and entry.get("pin") == want:
@@ -256,13 +239,11 @@ def ensure_browser() -> None:
     if found:
         say(f"browser: {found}")
         return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise SetupError("the report test needs Chromium: install it (Debian: apt install chromium) and rerun")
+    if not can_apt_get():
+        raise ScriptError("the report test needs Chromium: install it (Debian: apt install chromium) and rerun")
     say("browser: installing Debian's chromium (apt-get)")
     t = time.monotonic()
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run(["apt-get", "update", "-qq"], env=env)
-    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], env=env)
+    apt_get_install(["chromium"], "--no-install-recommends")
     say(f"browser: installed in {time.monotonic() - t:.0f}s")
 
 
@@ -296,7 +277,7 @@ def check_compose(entry: dict) -> None:
     binary = Path(entry["path"])
     out = run([str(binary), "version"]).stdout.strip()
     if entry["version"] not in out:
-        raise SetupError(f"`{binary} version` says {out!r}, expected {entry['version']}")
+        raise ScriptError(f"`{binary} version` says {out!r}, expected {entry['version']}")
     if not link_cli_plugin(binary):
         return
     if shutil.which("docker") is None:
@@ -310,39 +291,35 @@ def check_compose(entry: dict) -> None:
     say(f"docker-compose: `docker-compose version` and `docker compose version` both say {out.stdout.split()[-1]}")
 
 
-def main() -> int:
+def set_up() -> None:
     started = time.monotonic()
     with_browser = "--with-browser" in sys.argv[1:]
     # Opt-in: the Compose CLI (a large Go build) and toxiproxy-cli, for the compose backend.
     with_compose = "--with-compose" in sys.argv[1:]
-    try:
-        check_toolchains()
-        TOOLS.mkdir(exist_ok=True)
-        ensure_venv()
-        manifest = load_manifest()
-        binaries = dict(manifest.get("binaries", {}))
-        steps = [(n, ensure_go_server, p) for n, p in PINS["go"].items()]
-        steps += [(n, ensure_go_driver, s) for n, s in PINS["go-driver"].items()]
-        steps += [(n, ensure_dist, p) for n, p in PINS["dist"].items()]
-        steps += [(n, ensure_npm_driver, s) for n, s in PINS["npm-driver"].items()]
-        if with_compose:
-            steps += [(n, ensure_go_server, p) for n, p in PINS["go-compose"].items()]
-        for name, step, spec in steps:
-            binaries[name] = step(name, spec, manifest)
-            # Written after every step so an interrupted set-up keeps its progress.
-            MANIFEST.write_text(json.dumps({**manifest, "binaries": binaries}, indent=2) + "\n")
-        if with_compose:
-            check_compose(binaries["docker-compose"])
-        if with_browser:
-            ensure_browser()
-    except SetupError as e:
-        print(f"setup: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("setup: interrupted; run make setup again to finish", file=sys.stderr)
-        return 130
+    check_toolchains()
+    TOOLS.mkdir(exist_ok=True)
+    ensure_venv()
+    manifest = read_manifest() or {}
+    binaries = dict(manifest.get("binaries", {}))
+    steps = [(n, ensure_go_server, p) for n, p in PINS["go"].items()]
+    steps += [(n, ensure_go_driver, s) for n, s in PINS["go-driver"].items()]
+    steps += [(n, ensure_dist, p) for n, p in PINS["dist"].items()]
+    steps += [(n, ensure_npm_driver, s) for n, s in PINS["npm-driver"].items()]
+    if with_compose:
+        steps += [(n, ensure_go_server, p) for n, p in PINS["go-compose"].items()]
+    for name, step, spec in steps:
+        binaries[name] = step(name, spec, manifest)
+        # Written after every step so an interrupted set-up keeps its progress.
+        MANIFEST.write_text(json.dumps({**manifest, "binaries": binaries}, indent=2) + "\n")
+    if with_compose:
+        check_compose(binaries["docker-compose"])
+    if with_browser:
+        ensure_browser()
     say(f"done in {time.monotonic() - started:.0f}s")
-    return 0
+
+
+def main() -> int:
+    return exit_code("setup", set_up, interrupted="interrupted; run make setup again to finish")
 
 
 if __name__ == "__main__":

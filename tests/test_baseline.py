@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 import tomllib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import (
+    DEPTHS,
+    SETTINGS,
+    TEXT,
+    TOML_VALUES,
+    Counter,
+    deep,
+    fragments,
+    one_line,
+    to_toml,
+    value_at,
+    value_paths,
+)
 
 from harness import baseline, expectations
 from harness.drivers import registry
@@ -95,3 +111,86 @@ def test_committed_baseline_names_real_scenarios_clients_and_checks():
         assert cid in scenarios[sc].checks or cid.split("@")[0] in scenarios[sc].checks
         assert len(k.evidence) > 40, f"{sc}/{cl}/{cid}: evidence should say what was seen and why"
     assert tomllib.loads(baseline.DEFAULT.read_text()) is not None
+
+
+# -- property: any baseline ----------------------------------------------------
+
+REAL_BASELINE = tomllib.loads(baseline.DEFAULT.read_text())
+BASELINE_KEYS = ["deviation", "scenario", "client", "check", "evidence"]
+
+
+@st.composite
+def mutated_baselines(draw) -> dict:
+    """The real baseline, a few deviations of it, with keys dropped, values retyped, extras added."""
+    deviations = copy.deepcopy(REAL_BASELINE.get("deviation", []))
+    doc = {"deviation": draw(st.lists(st.sampled_from(deviations), max_size=3)) if deviations else []}
+    doc = copy.deepcopy(doc)
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from(value_paths(doc)))
+        op = draw(st.sampled_from(["drop", "retype", "extra", "empty", "field"]))
+        target = value_at(doc, path)
+        devs = doc.get("deviation")
+        tables = [d for d in devs if isinstance(d, dict)] if isinstance(devs, list) else []
+        if op == "field" and tables:  # one field of one deviation, of another type
+            draw(st.sampled_from(tables))[draw(st.sampled_from(BASELINE_KEYS[1:]))] = draw(TOML_VALUES)
+        if op == "drop" and path:
+            del value_at(doc, path[:-1])[path[-1]]
+        elif op == "retype" and path:
+            value_at(doc, path[:-1])[path[-1]] = draw(TOML_VALUES | st.just(""))
+        elif op == "extra" and isinstance(target, dict):
+            target[draw(st.sampled_from(BASELINE_KEYS) | TEXT)] = draw(TOML_VALUES)
+        elif op == "empty" and isinstance(target, list | dict):
+            target.clear()
+    return doc
+
+
+def test_baselines_load_or_give_one_usage_error(tmp_path, record_property):
+    count = Counter(record_property, "baselines")
+    inputs = st.one_of(
+        mutated_baselines().map(lambda d: to_toml(d).encode()),
+        st.dictionaries(st.sampled_from(BASELINE_KEYS) | TEXT, TOML_VALUES, max_size=3).map(
+            lambda d: to_toml(d).encode()
+        ),
+        fragments([*BASELINE_KEYS, "[[deviation]]", '"""']).map(str.encode),
+        st.binary(max_size=40),
+        st.tuples(DEPTHS, st.sampled_from(["toml-array", "toml-table"])).map(lambda d: deep(*d).encode()),
+    )
+
+    @settings(max_examples=600, **SETTINGS)
+    @given(inputs)
+    def prop(raw):
+        count()
+        path = tmp_path / "baseline.toml"
+        path.write_bytes(raw)
+        try:
+            known = baseline.load(path)
+        except UsageError as e:
+            assert one_line(e.line()) and str(path) in e.line(), e.line()
+            count.saw("UsageError")
+            return
+        count.saw("loaded")
+        for key, k in known.items():
+            assert key == (k.scenario, k.client, k.check)
+            assert all(isinstance(x, str) for x in (k.scenario, k.client, k.check, k.evidence))
+
+    prop()
+    count.done()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"\xff", "is not valid TOML"),  # UnicodeDecodeError
+        (b"deviation = 1\n", "must be a list"),  # TypeError
+        (b"deviation = [1]\n", "must be a list"),  # AttributeError
+        (b'[[deviation]]\nscenario = 1\nclient = "c"\ncheck = "k"\nevidence = 2\n', "must be text"),  # AttributeError
+        (b"a = " + b"[" * 5000 + b"]" * 5000, "is not valid TOML"),  # RecursionError
+    ],
+)
+def test_regression_baseline(tmp_path, raw, message):
+    (tmp_path / "b.toml").write_bytes(raw)
+    with pytest.raises(UsageError) as e:
+        baseline.load(tmp_path / "b.toml")
+    assert message in e.value.line() and one_line(e.value.line())
+    with pytest.raises(UsageError, match="cannot read baseline"):  # IsADirectoryError
+        baseline.load(tmp_path)

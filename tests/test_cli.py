@@ -4,24 +4,37 @@ Every harness subprocess of a test gets its own HARNESS_STATE_DIR (port claims a
 process records) and a unique HARNESS_TEST_TAG in its environment. Every process it
 starts inherits that environment, so the processes of one test can be told apart
 from those of other tests running in parallel, also after the harness is gone.
+
+At the end, the property: any command line, run in-process (cli.main) with every process
+start refused, gives an exit code and at most one line of error (strategies.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import gzip
+import io
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import DEPTHS, JSON_VALUES, SETTINGS, TEXT, TOML_VALUES, Counter, deep, fragments, one_line, to_toml
 from support import poll
 
-from harness import __version__, expectations, paths, ports, results
+from harness import __version__, cli, compose_file, expectations, paths, ports, procs, replay, results
 from harness.drivers import registry
 from harness.errors import Stopped, interruption, stop_exit_code, stop_reason
 from harness.judging.entry import applicable_checks
@@ -600,3 +613,256 @@ def test_broker_without_java_is_an_environment_error_in_one_line(harness: Harnes
     entry = results.load(tmp_path / "out")["entries"][0]
     assert entry["status"] == "error" and entry["checks"] == []
     assert harness.children() == {}
+
+
+# -- property: any command line, run in-process --------------------------------
+
+DATA = Path(__file__).parent / "data"
+SCENARIOS = sorted(load_all())
+COMMANDS = ["list", "run", "report", "compare", "replay", "compose", "baseline", "down"]
+FLAGS = {
+    "list": ["--verbose", "-v"],
+    "run": ["--client", "--backend", "--out", "--seed", "--jobs", "-j", "--pairs-file", "--options"],
+    "report": [],
+    "compare": ["--html"],
+    "replay": ["--out"],
+    "compose": [],  # never --write
+    "baseline": [],
+    "down": [],
+}
+TAKES_VALUE = {"--client", "--backend", "--out", "--seed", "--jobs", "-j", "--pairs-file", "--options", "--html"}
+POSITIONALS = {"run": (0, 3), "report": (1, 1), "compare": (2, 2), "replay": (1, 1), "baseline": (1, 1)}
+
+
+def names_a_scenario(token: str) -> bool:
+    return any(fnmatch(n, token) or n == token for n in SCENARIOS)
+
+
+def safe_text(token: str) -> bool:
+    """Text that is no scenario, never writes outside the test's folder (it runs in a temporary
+    working folder: no absolute path, also not as --flag=/path, no way up), and that argv can
+    carry (no NUL)."""
+    return (
+        token != "up"  # after a junk first token, any token may become the command
+        and "\0" not in token
+        and not token.startswith("/")
+        and "=/" not in token
+        and ".." not in token
+        and not token.startswith("--w")  # compose --write, abbreviated
+        and not names_a_scenario(token)
+    )
+
+
+def _recorded_entry() -> dict:
+    with gzip.open(DATA / "recorded-suite.json.gz", "rt") as f:
+        return json.load(f)["entries"][0]
+
+
+@st.composite
+def file_contents(draw, entry: dict, kind: str | None = None) -> str | bytes:
+    """What a file handed to the command line holds: noise, JSON, a valid results file, a replay
+    bundle of a scenario that does not exist."""
+    kinds = ["results", "text", "bytes", "json", "results-bad", "bundle", "pairs", "toml", "results", "deep", "deep"]
+    kind = kind or draw(st.sampled_from(kinds))
+    if kind == "text":
+        return draw(fragments(['"schema"', '"fault-harness/results"', '"entries"']))
+    if kind == "bytes":
+        return draw(st.binary(max_size=30))
+    if kind == "deep":
+        depth = draw(st.sampled_from([1000, 5000, 100_000]) | DEPTHS)
+        return deep(depth, draw(st.sampled_from(["json-array", "json-object", "json-array", "toml-table"])))
+    if kind == "json":
+        return json.dumps(draw(JSON_VALUES))
+    if kind == "toml":
+        return to_toml(draw(st.dictionaries(TEXT, TOML_VALUES, max_size=3)))
+    if kind in ("results", "results-bad"):
+        res = results.new("local", draw(st.integers(0, 5)), ["harness", "run"])
+        results.finish(res, draw(st.booleans()))
+        if draw(st.booleans()):
+            res["entries"] = [copy.deepcopy(entry)]
+        if kind == "results-bad":
+            key = draw(st.sampled_from(["schema", "schema_version", "run", "entries", "complete"]))
+            res[key] = draw(JSON_VALUES)
+        return json.dumps(res)
+    if kind == "pairs":  # none naming a real scenario: an empty list runs nothing
+        pairs = draw(st.lists(st.lists(TEXT.filter(lambda t: t not in SCENARIOS), max_size=3), max_size=3))
+        return json.dumps(pairs)
+    if kind == "options":
+        names = ["", "ReconnectWait", "reconnect", "connection_details"]
+        return to_toml(draw(st.dictionaries(st.sampled_from(names) | TEXT, TOML_VALUES, max_size=2)))
+    name = draw(TEXT.filter(lambda t: t not in SCENARIOS))
+    data = replay.bundle(entry, "local", {}) | {"scenario": name}
+    if draw(st.booleans()):
+        data[draw(st.sampled_from(sorted(data)))] = draw(JSON_VALUES)
+    return json.dumps(data)
+
+
+def starts_nothing(content: str | bytes) -> bool:
+    """A file that, if it ends up as --pairs-file (abbreviations included), names no real pair."""
+    try:
+        listed = json.loads(content)
+    except (ValueError, RecursionError):
+        return True
+    return not isinstance(listed, list) or not any(name in str(listed) for name in SCENARIOS)
+
+
+@st.composite
+def argvs(draw, entry: dict) -> tuple[list[str], dict[str, str | bytes]]:
+    """(argv, files to create first: name -> content). File values are written as `@name`."""
+    files: dict[str, str | bytes] = {}
+
+    def rarely() -> bool:  # one time in ten (hypothesis favours the ends of an integer range)
+        return draw(st.sampled_from(range(10))) == 7
+
+    def value(content_kind: str | None = None) -> str:
+        what = (
+            "file"
+            if content_kind
+            else draw(st.sampled_from(["file", "folder", "text", "file", "folder", "missing", "number", "a run"]))
+        )
+        if what == "text":
+            return draw(TEXT.filter(safe_text))
+        if what == "number":
+            return str(draw(st.sampled_from([0, -1, 1, 2, 10**6, 10**30, -(10**30)]) | st.integers()))
+        if what == "missing":
+            odd = draw(st.sampled_from(["", "a\nb", "x\ry", "tab\tz", "\u2028", " ", "é", "[x]"]))
+            return f"@missing-{odd}{draw(st.integers(0, 9))}" + draw(st.sampled_from(["", "/results.json"]))
+        name = f"f{len(files)}" + draw(st.sampled_from(["", "", "a\nb", " c", "\u0085"]))
+        content_kind = "results" if what == "a run" else content_kind
+        content = draw(file_contents(entry, content_kind).filter(starts_nothing))
+        if what in ("folder", "a run"):
+            for inner in ["other"] if rarely() else ["results.json", "replay.json"]:  # what each command looks for
+                files[f"{name}/{inner}"] = content
+            return f"@{name}"
+        name += draw(st.sampled_from(["", ".json", ".toml"]))
+        files[name] = content
+        return f"@{name}"
+
+    def flag_value(flag: str) -> str:
+        if flag in ("--seed", "--jobs", "-j") and draw(st.booleans()):
+            return str(draw(st.sampled_from([0, -1, 1, 2, 4, 10**6, 10**30, -(10**30)]) | st.integers()))
+        if flag == "--backend" and draw(st.booleans()):
+            return draw(st.sampled_from(["local", "compose", "docker", ""]))
+        if flag == "--client" and draw(st.booleans()):
+            return draw(st.sampled_from(sorted(registry.all_drivers())))
+        if flag in ("--pairs-file", "--options") and draw(st.booleans()):
+            return value("pairs" if flag == "--pairs-file" else "options")
+        return value()
+
+    # Mostly well-formed (so that the commands' own checks are reached), sometimes not.
+    junk_cmd = TEXT.filter(lambda t: safe_text(t) and t not in COMMANDS)
+    cmd = draw(junk_cmd) if rarely() else draw(st.sampled_from(COMMANDS))
+    argv = [cmd]
+    lo, hi = POSITIONALS.get(cmd, (0, 0))
+    wrong = rarely()
+    for _ in range(draw(st.integers(max(0, lo - wrong), hi + wrong))):
+        argv.append(value())
+    real = FLAGS.get(cmd, [])
+    for _ in range(draw(st.integers(0, 3)) if real else int(rarely())):
+        if real and not rarely():
+            flag = draw(st.sampled_from(real))
+        else:
+            flag = draw(st.sampled_from(["--junk", "-q", "-h"]) | TEXT.map("--{}".format).filter(safe_text))
+        argv.append(flag)
+        if flag in TAKES_VALUE or rarely():
+            argv.append(flag_value(flag))
+    if rarely():
+        argv.insert(0, draw(st.sampled_from(["--junk", "-x"])))
+    return argv, files
+
+
+def _children() -> set[int]:
+    me, out = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+                out.add(int(entry))
+    return out
+
+
+def run_main(argv: list[str]) -> tuple[int, str, str]:
+    """harness.cli.main(argv) in this process: (exit code, stdout, stderr). Restores the signal
+    handlers main installs."""
+    out, err = io.StringIO(), io.StringIO()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(argv)
+            except SystemExit as e:  # argparse: usage errors (2), --help (0)
+                code = e.code if isinstance(e.code, int) else 2
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def isolated_cli(tmp_path, monkeypatch):
+    """State, reports and the working folder under tmp_path; every process start and compose
+    --write refused and recorded."""
+    state = tmp_path / "state"
+    monkeypatch.setattr(paths, "RUNTIME_STATE", state)
+    monkeypatch.setattr(ports, "CLAIMS", state / "ports")
+    monkeypatch.setattr(procs, "RECORDS", state / "procs")
+    monkeypatch.setattr(paths, "REPORTS", tmp_path / "reports")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    started: list[object] = []
+
+    def refuse(*args, **kwargs):
+        started.append(args or kwargs)
+        raise AssertionError(f"the command line tried to start or write something: {args!r}")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(os, "fork", refuse)
+    monkeypatch.setattr(compose_file, "write", refuse)
+    return tmp_path, started
+
+
+def test_command_line_gives_an_exit_code_and_one_line_errors(isolated_cli, record_property):
+    tmp_path, started = isolated_cli
+    count = Counter(record_property, "command lines")
+    entry = _recorded_entry()
+    children, threads = _children(), set(threading.enumerate())
+
+    @settings(max_examples=1500, **SETTINGS)
+    @given(argvs(entry))
+    def prop(example):
+        count()
+        argv_spec, files = example
+        base = tmp_path / f"ex{count.n}"
+        for name, content in files.items():
+            path = base / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+        argv = [str(base / a[1:]) if a.startswith("@") else a for a in argv_spec]
+        assert not any(names_a_scenario(a) for a in argv), "a generated command could start a scenario"
+        try:
+            code, out, err = run_main(argv)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)  # a report is a few MB
+        kind = "ok" if code == 0 else "argparse" if "usage:" in err else "harness"
+        count.saw(f"{argv[0] if argv[0] in COMMANDS else '(junk)'} {kind} {code}")
+        assert isinstance(code, int) and code in (0, 2, 3), (code, err)
+        assert "Traceback" not in err and "Traceback" not in out
+        assert not started, started
+        if code != 0 and "usage:" not in err:  # ours: exactly one line
+            assert err.startswith("harness: ") and one_line(err.rstrip("\n")) and err.endswith("\n"), err
+
+    prop()
+    assert _children() <= children, "a process was left running"
+    assert set(threading.enumerate()) <= threads, "a thread was left running"
+    claims = tmp_path / "state" / "ports"
+    assert not [p for p in claims.iterdir() if p.name.isdigit()] if claims.exists() else True
+    count.done()
+
+
+def test_regression_error_with_a_newline_is_one_line(isolated_cli):
+    code, _, err = run_main(["report", "a\nb"])  # the path was printed as is: two lines
+    assert code == 2 and err.startswith("harness: ") and one_line(err.rstrip("\n"))

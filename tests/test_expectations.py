@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import tomllib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import (
+    DEPTHS,
+    SETTINGS,
+    TEXT,
+    TOML_VALUES,
+    Counter,
+    deep,
+    fragments,
+    one_line,
+    to_toml,
+    value_at,
+    value_paths,
+)
 
 from harness import expectations, paths
+from harness.contracts import problems
 from harness.drivers import registry
+from harness.errors import EnvironmentFault, UsageError
 from harness.scenario import load_all
 
 FILES = expectations.files()
@@ -71,3 +90,131 @@ def test_every_expectation_says_what_a_check_shows_as_documented():
     """A value or a short form: scenario code never writes a documented string of its own."""
     bare = [f"{f.path.name}:{e.id}" for f in FILES for e in f.expectations if e.value is None and not e.short]
     assert bare == []
+
+
+# -- property: any expectation file --------------------------------------------
+
+REAL_EXPECTATIONS = {p.name: tomllib.loads(p.read_text()) for p in sorted(expectations.HERE.glob("*.toml"))}
+EXPECTATION_KEYS = ["family", "client", "source", "expectation", "seed", "package", "file", "title"]
+EXPECTATION_KEYS += ["id", "claim", "quote", "value", "unit"]
+
+
+@st.composite
+def mutated_expectations(draw) -> dict:
+    """A real expectations file with keys dropped, values of the wrong type, extra keys, emptied lists."""
+    doc = copy.deepcopy(REAL_EXPECTATIONS[draw(st.sampled_from(sorted(REAL_EXPECTATIONS)))])
+    for _ in range(draw(st.integers(0, 4))):
+        op = draw(st.sampled_from(["drop", "retype", "extra", "empty", "duplicate", "source", "source"]))
+        path = draw(st.sampled_from(value_paths(doc)))
+        parent, last = (value_at(doc, path[:-1]), path[-1]) if path else (None, None)
+        if op == "drop" and parent is not None:
+            del parent[last]
+        elif op == "retype" and parent is not None:
+            parent[last] = draw(TOML_VALUES)
+        elif op == "extra":
+            target = value_at(doc, path)
+            if isinstance(target, dict):
+                target[draw(st.sampled_from(EXPECTATION_KEYS) | TEXT)] = draw(TOML_VALUES)
+        elif op == "empty":
+            target = value_at(doc, path)
+            if isinstance(target, list | dict):
+                target.clear()
+        elif op == "duplicate" and isinstance(doc.get("expectation"), list) and doc["expectation"]:
+            doc["expectation"].append(copy.deepcopy(doc["expectation"][0]))
+        elif op == "source":
+            doc["source"] = draw(SOURCES)
+    return doc
+
+
+# Sources the schema allows (and a few it does not), naming files that exist, folders, nothing.
+WHERE = st.sampled_from(["", ".", "..", "/", "/etc", "nats", "nats/aio/client.py", "nope.txt", "a\nb"]) | TEXT
+SEED = WHERE | st.sampled_from(sorted(p.name for p in paths.SEEDS.glob("*.txt")) or ["x.txt"])
+PACKAGE = st.sampled_from(["", "nats-py", "no-such-package", "pip", " "]) | TEXT
+SOURCES = st.one_of(
+    st.fixed_dictionaries({"title": TEXT, "seed": SEED}),
+    st.fixed_dictionaries({"title": TEXT, "package": PACKAGE, "file": WHERE}),
+    st.fixed_dictionaries({"title": TEXT}, optional={"seed": SEED, "package": PACKAGE, "file": WHERE}),
+)
+
+
+RANDOM_EXPECTATIONS = st.dictionaries(st.sampled_from(EXPECTATION_KEYS) | TEXT, TOML_VALUES, max_size=5)
+
+
+def test_expectation_files_parse_or_give_one_error_naming_the_file(tmp_path, record_property):
+    count = Counter(record_property, "expectation files")
+    words = [*EXPECTATION_KEYS, "[source]", "[[expectation]]", '"nats"']
+    inputs = st.one_of(
+        mutated_expectations().map(lambda d: (to_toml(d).encode(), d)),
+        st.tuples(st.sampled_from(sorted(REAL_EXPECTATIONS)), SOURCES).map(
+            lambda t: (to_toml({**REAL_EXPECTATIONS[t[0]], "source": t[1]}).encode(), t)
+        ),
+        RANDOM_EXPECTATIONS.map(lambda d: (to_toml(d).encode(), d)),
+        fragments(words).map(lambda t: (t.encode(), None)),
+        st.binary(max_size=40).map(lambda b: (b, None)),
+        st.tuples(DEPTHS, st.sampled_from(["toml-array", "toml-table"])).map(lambda d: (deep(*d).encode(), None)),
+    )
+
+    @settings(max_examples=1000, **SETTINGS)
+    @given(inputs)
+    def prop(given_input):
+        count()
+        raw, doc = given_input
+        path = tmp_path / "claims.toml"
+        path.write_bytes(raw)
+        if doc is not None:
+            doc = tomllib.loads(raw.decode())  # what the rendering means (dates, floats as parsed)
+        try:
+            f = expectations.parse_file(path)
+        except (EnvironmentFault, UsageError) as e:
+            assert one_line(e.line()) and path.name in e.line(), e.line()
+            assert doc is None or problems("expectations", doc), f"refused a valid file: {e.line()}"
+            count.saw(type(e).__name__)
+            return
+        count.saw("valid file")
+        assert isinstance(f, expectations.ExpectationFile)
+        assert doc is None or not problems("expectations", doc)
+        assert [e.id for e in f.expectations] == [e["id"] for e in tomllib.loads(raw.decode())["expectation"]]
+        for e in f.expectations[:2]:  # the quote check answers too, never raises
+            q = expectations.quote_problem(f, e)
+            assert q is None or isinstance(q, str)
+            count.saw("quote found" if q is None else "quote problem")
+
+    prop()
+    count.done()
+
+
+def test_real_expectation_files_parse():
+    assert [f.path.name for f in expectations.files()] == sorted(REAL_EXPECTATIONS)
+    for path in sorted(expectations.HERE.glob("*.toml")):
+        assert expectations.parse_file(path).expectations
+
+
+def test_regression_expectations(tmp_path):
+    path = tmp_path / "e.toml"
+    # seed = "" is allowed by the schema: was KeyError 'package', then IsADirectoryError in the quote check.
+    path.write_text(
+        to_toml(
+            {
+                "family": "x",
+                "source": {"title": "t", "seed": ""},
+                "expectation": [{"id": "a", "claim": "c", "quote": "q"}],
+            }
+        )
+    )
+    f = expectations.parse_file(path)
+    assert expectations.quote_problem(f, f.expectations[0]).endswith("does not exist")
+    # package = "": was ValueError from importlib.metadata.
+    path.write_text(
+        to_toml(
+            {
+                "family": "x",
+                "source": {"title": "t", "package": "", "file": "f"},
+                "expectation": [{"id": "a", "claim": "c", "quote": "q"}],
+            }
+        )
+    )
+    f = expectations.parse_file(path)
+    assert "is not installed" in expectations.quote_problem(f, f.expectations[0])
+    path.write_bytes(b"\xff")  # was UnicodeDecodeError
+    with pytest.raises(EnvironmentFault, match=r"e\.toml is not valid TOML"):
+        expectations.parse_file(path)

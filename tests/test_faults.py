@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import FAULT_PARAMS, GOOD_PARAMS, KINDS, SETTINGS, TEXT, Counter, one_line
 
 from harness.errors import EnvironmentFault, UsageError
 from harness.faults import LINK_KINDS, SERVICE_KINDS, Fault, confirm, registry
@@ -152,3 +155,27 @@ def test_an_enabled_proxy_must_also_listen():
         s.listen()
         assert confirm.listening(address)
         assert confirm.proxy_open(live, "p") is None
+
+
+# -- property: any fault ------------------------------------------------------
+
+
+def test_faults_construct_or_refuse(record_property):
+    count = Counter(record_property, "faults")
+
+    @settings(max_examples=1000, **SETTINGS)
+    @given(KINDS, TEXT, GOOD_PARAMS | FAULT_PARAMS | st.sampled_from([None, [], "x", 1]))
+    def prop(kind, target, params):
+        count()
+        try:
+            f = Fault(kind, target, params)
+        except UsageError as e:
+            assert one_line(e.line()), e.line()
+            count.saw("refused")
+            return
+        count.saw("fault")
+        assert f.kind in LINK_KINDS + SERVICE_KINDS and f._streams()
+        assert f.describe() == {"kind": kind, "target": target, "params": params}
+
+    prop()
+    count.done()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from strategies import one_line
 
-from harness import results
+from harness import replay, results
 from harness.errors import UsageError
 
 
@@ -51,3 +52,14 @@ def test_bad_files_name_the_file_and_the_problem(tmp_path, content, message):
         results.load(path)
     assert message in e.value.line() and str(path) in e.value.line()
     assert "\n" not in e.value.line()
+
+
+# -- regression ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loader", [results.load, replay.load])
+def test_regression_deep_json_is_one_usage_error(tmp_path, loader):
+    (tmp_path / "x.json").write_text("[" * 100_000 + "]" * 100_000)  # was RecursionError
+    with pytest.raises(UsageError) as e:
+        loader(tmp_path / "x.json")
+    assert one_line(e.value.line())

@@ -36,7 +36,7 @@ from harness.wire import WireLog
 
 READY_TIMEOUT_S = 120
 FILES_ENV = "HARNESS_COMPOSE_FILES"  # extra compose files, colon-separated (compose.local.yaml)
-PROJECTS = paths.STATE / "compose"  # one record per project this host's runs made
+PROJECTS = paths.RUNTIME_STATE / "compose"  # one record per project this host's runs made
 
 
 def compose_command() -> list[str]:

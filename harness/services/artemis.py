@@ -91,7 +91,7 @@ def scheme(svc: Service) -> str:
 
 def home() -> Path:
     """ARTEMIS_HOME: the distribution `make setup` installed."""
-    entry = paths.manifest().get("binaries", {}).get("artemis")
+    entry = paths.installed("artemis")
     if not entry or not (Path(entry["path"]) / "bin" / "artemis").exists():
         raise EnvironmentFault("ActiveMQ Artemis is not installed", "run `make setup`")
     return Path(entry["path"])
