@@ -386,7 +386,7 @@ def test_a_router_scenario_is_skipped_and_judged_nothing(tmp_path, spawned):
     assert set(pool.unavailable) == {"router"}
     for e in entries:
         assert (e["status"], e["error"], e["skipped"], e["unsupported"]) == ("ok", None, router.REASON, None)
-            assert e["outcome"] == {"result": "skipped", "reason": router.REASON, "counts": e["outcome"]["counts"]}
+        assert e["outcome"] == {"result": "skipped", "reason": router.REASON, "counts": e["outcome"]["counts"]}
         assert e["checks"] == [] and e["events"] == []
         assert terminal.entry_line(e) == f"skipped: {router.REASON}"
     doc = results.new("local", 1)
