@@ -365,3 +365,36 @@ def test_markdown_escapes_table_breaking_text(recorded_results, recorded):
     e["checks"][0].update(verdict="deviates", detail="a | b *c* <d>", observed="x|y")
     md = report_md.render({**recorded_results, "entries": [e]})
     assert "a \\| b \\*c\\* \\<d\\>" in md and "x\\|y" in md
+
+
+@pytest.mark.parametrize(
+    ("result", "cell", "badge"),
+    [("skipped", "skipped", "skipped"), ("not-applicable", "n/a", "n/a"), ("metrics-only", "metrics", "metrics"),
+     ("error", "**ERROR**", "error")],
+)  # fmt: skip
+def test_every_report_reads_the_stored_outcome(recorded_results, recorded, result, cell, badge):
+    """The outcome is decided once: set it alone (status, checks and reasons untouched)
+    and the terminal, the Markdown and the HTML all show it, with the same label."""
+    from harness.report import terminal
+
+    e = recorded("nats.single.refused", "nats-go")
+    e["checks"] = []  # nothing judged; status, skipped and unsupported still say "ok", None, None
+    e["outcome"] = {"result": result, "reason": "decided elsewhere", "counts": outcome.counts([])}
+    res = {**recorded_results, "entries": [e]}
+    assert model.label(result) == badge
+    assert cell.strip("*") in terminal.table(res).splitlines()[2]
+    assert terminal.entry_line(e).endswith("decided elsewhere")
+    row = next(x for x in report_md.render(res).splitlines() if x.startswith("| `nats.single.refused` "))
+    assert f"| {cell}" in row
+    page = Page(report_html.render(res))
+    cells = {text for a, text in page.links if a.get("class") == f"v v-{result}"}
+    assert cells == {badge}
+    assert "decided elsewhere" in page.all_text()
+
+
+def test_a_not_measured_outcome_reads_not_measured_even_with_passes(recorded_results, recorded):
+    e = recorded("nats.cluster.custom-delay", "nats-py")
+    assert e["outcome"]["result"] == "not-measured"
+    page = Page(report_html.render({**recorded_results, "entries": [e]}))
+    summary = [a for tag, a in page.tags if tag == "details"]
+    assert summary and "dev" not in summary[0]["class"]
