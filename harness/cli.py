@@ -348,7 +348,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     started = time.monotonic()
     html, md = report.write(res, folder, self_contained=args.self_contained)
     took = time.monotonic() - started
-    print(f"Report: {html} ({html.stat().st_size / 1e6:.1f} MB), summary: {md} (written in {took:.1f}s)")
+    size = html.stat().st_size
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+    print(f"Report: {html} ({shown}), summary: {md} (written in {took:.1f}s)")
     return 0
 
 
