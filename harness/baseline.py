@@ -53,8 +53,8 @@ def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
 
 def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
     """Why this entry breaks the baseline (empty when it holds)."""
-    if entry["status"] != "ok":
-        return [f"harness error: {entry['error']}"]
+    if entry["outcome"]["result"] in ("error", "interrupted"):
+        return [f"harness error: {entry['outcome']['reason']}"]
     out = []
     verdicts = {c["id"]: c for c in entry["checks"]}
     for cid, c in verdicts.items():

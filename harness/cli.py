@@ -108,14 +108,24 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser(
         "report",
         help="write DIR/report.html and DIR/summary.md from DIR/results.json",
-        description="Write the HTML report (one self-contained file) and a Markdown summary.",
+        description="Write the HTML report and a Markdown summary. The page loads plotly.min.js, written "
+        "once beside it; the folder opens offline.",
     )
     rp.add_argument("results", type=Path, metavar="DIR", help="a folder holding results.json (or the file)")
+    rp.add_argument(
+        "--self-contained",
+        action="store_true",
+        help="put plotly.js inside report.html (one file to mail or attach, about 4.7 MB larger)",
+    )
     cp = sub.add_parser(
         "compare",
         help="what changed between two runs: verdicts, timings, versions",
-        description="Compare two runs (two client versions, machines, days): verdicts that changed "
-        "and timings that moved beyond noise. Prints the comparison and writes it as HTML.",
+        description="Compare two runs (two client versions, machines, days): verdicts and outcomes that "
+        "changed and timings that moved beyond noise, first saying if the runs are unlike (user options, "
+        "client or server versions, backends). Prints the comparison and writes it as HTML.",
+        epilog="exit codes: 0 when no verdict, outcome or status changed (timings, versions and entries that "
+        "come or go are reported but do not fail), 1 when one did, 2 for bad input (a missing or invalid "
+        "results file).",
     )
     cp.add_argument("before", type=Path, metavar="DIR_A", help="the earlier run (folder or results.json)")
     cp.add_argument("after", type=Path, metavar="DIR_B", help="the later run (folder or results.json)")
@@ -364,11 +374,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     folder = args.results if args.results.is_dir() else args.results.parent
     started = time.monotonic()
     try:
-        html, md = report.write(res, folder)
+        html, md = report.write(res, folder, self_contained=args.self_contained)
     except OSError as e:
         raise UsageError(f"cannot write the report {e.filename or folder}: {e.strerror or e}") from None
     took = time.monotonic() - started
-    print(f"Report: {html} ({html.stat().st_size / 1e6:.1f} MB), summary: {md} (written in {took:.1f}s)")
+    size = html.stat().st_size
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+    print(f"Report: {html} ({shown}), summary: {md} (written in {took:.1f}s)")
     return 0
 
 
@@ -384,7 +396,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write {html}: {e.strerror or e}") from None
     print(f"Comparison: {html}")
-    return 0
+    return 1 if compare.gates(c) else 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

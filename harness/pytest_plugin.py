@@ -168,11 +168,12 @@ class ScenarioItem(pytest.Item):
         parts.mkdir(parents=True, exist_ok=True)
         with open(parts / f"{_worker_id(config)}-{os.getpid()}.jsonl", "a") as f:
             f.write(json.dumps(entry) + "\n")
-        if entry["status"] == "interrupted":
+        outcome = entry["outcome"]
+        if outcome["result"] == "interrupted":
             raise interruption(entry["error"])
-        if entry.get("skipped"):
+        if outcome["result"] == "skipped":
             # The backend cannot run the topology: a skip with the reason, never a pass.
-            pytest.skip(entry["skipped"])
+            pytest.skip(outcome["reason"] or "not run on this backend")
         for c in entry["checks"]:
             self.user_properties.append((f"{c['id']}", c["verdict"]))
         problems = baseline.compare(entry, known)

@@ -6,7 +6,7 @@
 Reported: every check whose verdict flipped between runs, every entry whose status
 changed, and every timing whose spread across runs (the largest per-run median
 minus the smallest) is wider than its tolerance band (the documented band plus
-the measurement slack on both sides).
+the measurement slack on both sides, as stored with the check: never recomputed).
 """
 
 from __future__ import annotations

@@ -25,11 +25,12 @@ from strategies import (
 from harness import baseline, expectations
 from harness.drivers import registry
 from harness.errors import UsageError
+from harness.judging import outcome
 from harness.scenario import load_all
 
 
 def entry(checks: dict[str, str], status: str = "ok") -> dict:
-    return {
+    e = {
         "scenario": "s",
         "client": "c",
         "status": status,
@@ -41,6 +42,8 @@ def entry(checks: dict[str, str], status: str = "ok") -> dict:
             for k, v in checks.items()
         ],
     }
+    e["outcome"] = outcome.decide(e)  # as the runner stores it
+    return e
 
 
 KNOWN = {("s", "c", "A"): baseline.Known("s", "c", "A", "A deviates because ...")}

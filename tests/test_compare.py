@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 from html.parser import HTMLParser
 
 import pytest
 
+from harness import cli
 from harness.errors import UsageError
-from harness.judging import slack_ms
+from harness.judging import outcome
 from harness.report import compare
 
 SCENARIO, CLIENT = "nats.single.refused", "nats-go"
@@ -39,7 +41,17 @@ def test_a_run_compared_with_itself_has_no_differences(recorded_results, run):
     c = compare.compare(recorded_results, run)
     only(c)
     assert c["summary"] == "no differences beyond noise"
-    for key in ("added", "removed", "versions", "statuses", "verdicts", "checks_appeared", "checks_disappeared"):
+    for key in (
+        "added",
+        "removed",
+        "versions",
+        "statuses",
+        "outcomes",
+        "verdicts",
+        "checks_appeared",
+        "checks_disappeared",
+        "unlike",
+    ):
         assert c[key] == []
     assert c["timings"]["moved"] == [] and c["timings"]["compared"] > 100
     assert c["notes"] == []
@@ -133,7 +145,10 @@ def test_a_timing_scaled_by_1_2_has_moved(recorded_results, run):
     assert m["direction"] == "slower"
     spread = (max(after) - min(after)) / 2
     assert m["spread"] == pytest.approx(spread, abs=1e-3)
-    assert m["noise"] == pytest.approx(slack_ms(med_a * 1.2) + spread, abs=1e-3)
+    # The slack is the one the check was judged with, read from its stored band, not recomputed.
+    band = check(run, "ReconnectWait")["band"]
+    assert m["slack"] == pytest.approx(max(band["slack_ms"]), abs=1e-3)
+    assert m["noise"] == pytest.approx(max(band["slack_ms"]) + spread, abs=1e-3)
     assert c["summary"] == "1 timing moved"
 
     check(run, "ReconnectWait")["observed"] = [v / 1.2 for v in before]
@@ -235,17 +250,18 @@ def test_render_text_verdict_first_and_every_item(recorded_results):
     c = compare.compare(recorded_results, modified(recorded_results))
     text = compare.render_text(c)
     lines = text.splitlines()
-    assert lines[0] == c["summary"] == "1 entry removed, 2 verdicts changed, 2 timings moved, 1 version changed"
+    assert lines[0] == "UNLIKE RUNS: they differ in client versions (nats-go)"
+    assert lines[1] == c["summary"] == "1 entry removed, 2 verdicts changed, 2 timings moved, 1 version changed"
     assert "amqp.single.reset / rhea" in text
     assert "nats.single.refused / nats-go / ReconnectWait: conforms -> deviates" in text
     assert "nats.single.refused / nats-go / ReconnectJitter: conforms -> deviates" in text
     assert "client nats-go: github.com/nats-io/nats.go v1.55.0 -> github.com/nats-io/nats.go v1.56.0" in text
     for m in c["timings"]["moved"]:
         assert f"{m['scenario']} / {m['client']} / {m['name']}" in text
-    assert "slack_ms()" in text  # the noise rule is stated
+    assert "stored band's slack_ms" in text  # the noise rule is stated
     assert "Entries only in the after run" not in text  # empty sections are left out
     # long lists are cut, lines stay readable, and no control characters
-    assert "[100, 101, 102, 103, 104, 105, ...]" in text
+    assert "[100, 101, 102, 103, 104, 105, … (39 in all)]" in text
     assert max(len(line) for line in lines) < 200
     assert all(ch.isprintable() for line in lines for ch in line)
 
@@ -284,6 +300,7 @@ def test_render_html_is_well_formed_self_contained_and_escaped(recorded_results)
     p.close()
     assert p.stack == []
     assert p.opened.count("table") == 5  # runs, removed, versions, verdicts, timings
+    assert "UNLIKE RUNS: they differ in client versions (nats-go)" in page
     assert "script" not in p.opened and "link" not in p.opened and "img" not in p.opened
     assert not any(name in ("src", "href") for name, _ in p.attrs)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -331,3 +348,94 @@ def test_load_pair_names_a_file_of_another_schema_version(tmp_path, recorded_res
         compare.load_pair(other, good)
     assert str(other) in e.value.line() and "schema version 99" in e.value.line()
     assert "\n" not in e.value.line()
+
+
+def test_the_stored_band_sets_the_noise_not_a_recomputed_slack(recorded_results, run):
+    """Widen the stored slack of ReconnectWait in both runs: the same 300 ms move is now noise."""
+    a = copy.deepcopy(recorded_results)
+    for r in (a, run):
+        check(r, "ReconnectWait")["band"]["slack_ms"] = [400.0, 400.0]
+    check(run, "ReconnectWait")["observed"] = [v + 300 for v in check(run, "ReconnectWait")["observed"]]
+    only(compare.compare(a, run))
+    check(a, "ReconnectWait")["band"]["slack_ms"] = [20.0, 20.0]
+    check(run, "ReconnectWait")["band"]["slack_ms"] = [20.0, 20.0]
+    assert compare.compare(a, run)["counts"]["timings_moved"] == 1
+
+
+def test_a_metric_takes_the_widest_judged_slack_of_its_entry(recorded_results, run):
+    e = entry(run)
+    widest = max(max(c["band"]["slack_ms"]) for c in e["checks"] if c.get("band") and c["unit"] == "ms")
+    e["metrics"]["reconnected_after_heal_ms"] += widest * 0.9
+    only(compare.compare(recorded_results, run))
+    e["metrics"]["reconnected_after_heal_ms"] += widest * 0.2
+    (m,) = compare.compare(recorded_results, run)["timings"]["moved"]
+    assert m["name"] == "reconnected_after_heal_ms" and m["slack"] == pytest.approx(widest)
+
+
+def test_a_changed_outcome_is_reported_from_the_stored_outcome(recorded_results, run):
+    e = entry(run)
+    e["outcome"] = {**e["outcome"], "result": "not-measured", "reason": "the wire log was cut short"}
+    c = compare.compare(recorded_results, run)
+    only(c, outcomes_changed=1)
+    assert c["outcomes"] == [
+        {
+            "scenario": SCENARIO,
+            "client": CLIENT,
+            "before": "conforms",
+            "after": "not-measured",
+            "reason_before": None,
+            "reason_after": "the wire log was cut short",
+        }
+    ]
+    assert compare.gates(c)
+    assert "nats.single.refused / nats-go: conforms -> not-measured" in compare.render_text(c)
+    assert "Outcomes changed" in compare.render_html(c)
+
+
+def test_a_check_that_deviates_now_changes_verdict_and_outcome(recorded_results, run):
+    c_b = check(run, "AllowReconnect")
+    c_b["verdict"] = "deviates"
+    entry(run)["outcome"] = outcome.decide(entry(run))
+    c = compare.compare(recorded_results, run)
+    only(c, verdicts_changed=1, outcomes_changed=1)
+    assert c["summary"] == "1 outcome changed, 1 verdict changed"
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda r: r["run"].update(options={"ReconnectWait": 500}), "user options (none -> {ReconnectWait: 500})"),
+        (lambda r: [e.update(backend="compose") for e in r["entries"]] and r["run"].update(backend="compose"),
+         "backend (local -> compose)"),
+        (lambda r: [e["server_versions"].update({"nats-server": "2.16.0"}) for e in r["entries"]
+                    if "nats-server" in e["server_versions"]], "server versions (nats-server)"),
+    ],
+)  # fmt: skip
+def test_unlike_runs_are_said_first(recorded_results, run, change, said):
+    change(run)
+    c = compare.compare(recorded_results, run)
+    assert c["unlike"] == [said]
+    assert compare.render_text(c).splitlines()[0] == f"UNLIKE RUNS: they differ in {said}"
+    assert html.escape(f"UNLIKE RUNS: they differ in {said}") in compare.render_html(c)
+    assert not compare.gates(c)  # unlike is a warning; only judgements gate
+
+
+def test_the_cli_exit_code_gates_on_verdicts(tmp_path, recorded_results, run, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "results.json").write_text(json.dumps(recorded_results))
+    (b / "results.json").write_text(json.dumps(recorded_results))
+    assert cli.main(["compare", str(a), str(b)]) == 0
+    assert (b / "compare.html").exists()
+    for e in run["entries"]:
+        if e["client"] == CLIENT:
+            e["client_version"] = "v1.56.0"  # a version alone does not fail
+    (b / "results.json").write_text(json.dumps(run))
+    assert cli.main(["compare", str(a), str(b)]) == 0
+    check(run, "AllowReconnect")["verdict"] = "deviates"
+    (b / "results.json").write_text(json.dumps(run))
+    capsys.readouterr()
+    assert cli.main(["compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("UNLIKE RUNS") and "verdict changed" in out
+    assert cli.main(["compare", str(a), str(tmp_path / "nowhere")]) == 2

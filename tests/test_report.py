@@ -21,7 +21,8 @@ from plotly.offline import get_plotlyjs
 
 from harness import report, results
 from harness.errors import UsageError
-from harness.judging import slack_ms
+from harness.judging import outcome, slack_ms
+from harness.report import figures, model, values
 from harness.report import html as report_html
 from harness.report import markdown as report_md
 
@@ -95,7 +96,7 @@ def test_every_entry_has_its_section(recorded_results, rendered):
     _, page = rendered
     sections = {a["id"] for tag, a in page.tags if tag == "details"}
     for e in recorded_results["entries"]:
-        assert report_html.entry_anchor(e) in sections, (e["scenario"], e["client"])
+        assert model.entry_anchor(e) in sections, (e["scenario"], e["client"])
     assert len(sections) == len(recorded_results["entries"])
 
 
@@ -104,7 +105,7 @@ def test_every_verdict_is_in_the_overview_and_links_to_its_evidence(recorded_res
     badges = Counter((a.get("href"), a.get("class"), text) for a, text in page.links)
     for e in recorded_results["entries"]:
         for c in e["checks"]:
-            anchor = report_html.check_anchor(e, c["id"])
+            anchor = model.check_anchor(e, c["id"])
             assert anchor in page.ids, f"no row for {e['scenario']}/{e['client']}/{c['id']}"
             assert badges[(f"#{anchor}", f"v v-{c['verdict']}", c["verdict"])] == 1, (e["scenario"], e["client"])
     # Every link inside the page lands somewhere.
@@ -114,11 +115,11 @@ def test_every_verdict_is_in_the_overview_and_links_to_its_evidence(recorded_res
 
 def test_cells_without_a_verdict_say_why(recorded_results, rendered):
     _, page = rendered
-    na = [e for e in recorded_results["entries"] if report_html.not_applicable(e)]
+    na = [e for e in recorded_results["entries"] if e["outcome"]["result"] == "not-applicable"]
     assert na, "the recorded suite has scenarios a library cannot run"
     hrefs = {a.get("href"): text for a, text in page.links}
     for e in na:
-        assert hrefs[f"#{report_html.entry_anchor(e)}"] == "n/a"
+        assert hrefs[f"#{model.entry_anchor(e)}"] == "n/a"
 
 
 def test_a_skipped_entry_says_skipped_and_why_not_n_a(recorded_results):
@@ -126,9 +127,10 @@ def test_a_skipped_entry_says_skipped_and_why_not_n_a(recorded_results):
     e = res["entries"][0]
     reason = "the router runs only as a container image"
     e.update(checks=[], skipped=reason, unsupported=reason, events=[])
+    e["outcome"] = outcome.decide(e)  # as the runner decides it
     text = report_html.render(res)
     hrefs = {a.get("href"): t for a, t in Page(text).links}
-    assert hrefs[f"#{report_html.entry_anchor(e)}"] == "skipped"
+    assert hrefs[f"#{model.entry_anchor(e)}"] == "skipped"
     assert f"<b>skipped</b>: {reason}" in text
     row = next(x for x in report_md.render(res).splitlines() if x.startswith(f"| `{e['scenario']}` "))
     assert "skipped" in row and "n/a" not in row
@@ -156,11 +158,45 @@ def test_opens_offline(rendered):
     assert not any(tag == "link" for tag, _ in page.tags)
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", text)
     scripts = [a for tag, a in page.tags if tag == "script"]
-    assert not any("src" in a for a in scripts)
-    # plotly.js is inlined exactly once; every chart is data, drawn by one script.
-    assert text.count(get_plotlyjs()[:300]) == 1
+    # plotly.js is loaded once, from beside the page (report.write puts it there), never inlined;
+    # every chart is data, drawn by one script.
+    assert [a["src"] for a in scripts if "src" in a] == [report_html.PLOTLY_JS]
+    assert get_plotlyjs()[:300] not in text
     assert len([a for a in scripts if a.get("type") == "application/json"]) == len(page.specs)
     assert len(scripts) == len(page.specs) + 2
+
+
+def test_a_self_contained_page_inlines_plotly_once(recorded_results, recorded):
+    one = {**recorded_results, "entries": [recorded("nats.single.refused", "nats-go")]}
+    text = report_html.render(one, self_contained=True)
+    scripts = [a for tag, a in Page(text).tags if tag == "script"]
+    assert text.count(get_plotlyjs()[:300]) == 1 and not any("src" in a for a in scripts)
+
+
+def test_a_page_without_figures_loads_no_plotly(recorded_results, recorded):
+    e = recorded("nats.single.refused", "nats-go")
+    e.update(checks=[], skipped="not on this backend", events=[])
+    e["outcome"] = outcome.decide(e)
+    text = report_html.render({**recorded_results, "entries": [e]})
+    assert report_html.PLOTLY_JS not in text and get_plotlyjs()[:300] not in text
+    assert "expand-all" in text  # the page's own script still runs its buttons
+
+
+def test_plotly_is_written_once_beside_the_page(recorded_results, tmp_path):
+    out = tmp_path / "out"
+    one = {**recorded_results, "entries": recorded_results["entries"][:1]}
+    html_path, _ = report.write(one, out)
+    js = out / report_html.PLOTLY_JS
+    assert js.read_text() == get_plotlyjs()
+    assert html_path.stat().st_size < 200_000, "plotly.js is not in the page"
+    stamp = js.stat().st_mtime_ns
+    report.write(one, out)
+    assert js.stat().st_mtime_ns == stamp  # not rewritten when it is the same
+    js.write_text("stale")
+    report.write(one, out)
+    assert js.read_text() == get_plotlyjs()  # replaced when it differs
+    report.write(one, tmp_path / "single", self_contained=True)
+    assert not (tmp_path / "single" / report_html.PLOTLY_JS).exists()
 
 
 def test_charts_are_valid_plotly_figures(recorded_results, rendered):
@@ -176,7 +212,7 @@ def test_charts_are_valid_plotly_figures(recorded_results, rendered):
 
 def test_timeline_lanes_faults_and_message_bins(recorded):
     e = recorded("nats.single.publish-while-cut", "nats-go")
-    spec = report_html.timeline_spec(e)
+    spec = figures.timeline_spec(e)
     lanes = spec["layout"]["yaxis"]["categoryarray"]
     assert lanes[:2] == list(e["actors"]) and "wire n1-client" in lanes and "wire n1-observer" in lanes
     # Faults are shaded windows over both rows, labelled with kind and target.
@@ -187,7 +223,7 @@ def test_timeline_lanes_faults_and_message_bins(recorded):
     # Messages are counted per 100 ms bin on the second row, never drawn one by one.
     bins = [t for t in spec["data"] if t.get("yaxis") == "y2"]
     markers = [t for t in spec["data"] if t.get("yaxis") == "y"]
-    n_messages = sum(1 for ev in e["events"] if ev["kind"] in report_html.MESSAGE_KINDS)
+    n_messages = sum(1 for ev in e["events"] if ev["kind"] in figures.MESSAGE_KINDS)
     assert n_messages > 5000 and sum(sum(t["y"]) for t in bins) == n_messages
     assert sum(len(t["x"]) for t in markers) == len(e["events"]) - n_messages - 2  # fault start/end: shaded
     # Client-reported attempts and wire-observed ones look different.
@@ -200,7 +236,7 @@ def test_timeline_lanes_faults_and_message_bins(recorded):
 def test_a_fault_never_healed_is_shaded_to_the_end(recorded):
     e = recorded("nats.single.refused", "nats-go")
     e["faults"][0]["end_ns"] = None
-    spec = report_html.timeline_spec(e)
+    spec = figures.timeline_spec(e)
     assert spec["layout"]["shapes"][0]["x1"] == round((e["ended_ns"] - e["started_ns"]) / 1e9, 4)
     assert "never healed" in spec["layout"]["annotations"][0]["text"]
 
@@ -208,17 +244,17 @@ def test_a_fault_never_healed_is_shaded_to_the_end(recorded):
 def test_check_values_chart_shows_band_and_slack(recorded):
     e = recorded("nats.single.refused", "nats-go")
     check = next(c for c in e["checks"] if c["id"] == "ReconnectWait")
-    spec = report_html.values_spec(check)
-    slack, band, values = spec["data"]
+    spec = figures.values_spec(check)
+    slack, band, observed = spec["data"]
     lo, hi = check["band"]["documented"]
     assert min(band["y"]) == lo and max(band["y"]) == hi
     assert min(slack["y"]) == check["band"]["lo"] == lo - slack_ms(lo)
     assert max(slack["y"]) == check["band"]["hi"] == hi + slack_ms(hi)
-    assert values["y"] == check["observed"] and spec["layout"]["yaxis"]["type"] == "linear"
+    assert observed["y"] == check["observed"] and spec["layout"]["yaxis"]["type"] == "linear"
     # An exponential schedule (100 ms .. 60 s) is drawn on a log axis.
     e = recorded("amqp.single.default-cap", "rhea")
-    check = next(c for c in e["checks"] if report_html.number_list(c["observed"]))
-    assert report_html.values_spec(check)["layout"]["yaxis"]["type"] == "log"
+    check = next(c for c in e["checks"] if values.number_list(c["observed"]))
+    assert figures.values_spec(check)["layout"]["yaxis"]["type"] == "log"
 
 
 def test_metrics_render_by_shape(recorded):
@@ -247,7 +283,7 @@ def test_a_new_client_and_a_new_metric_show_without_report_changes(recorded_resu
     text = html_path.read_text()
     page = Page(text)
     words = page.all_text()
-    assert report_html.entry_anchor(new) in page.ids
+    assert model.entry_anchor(new) in page.ids
     assert "nats-zig" in words and "github.com/example/nats.zig" in words and "0.0.7-new" in words
     assert "teleport_latency_ms" in words and "quantum_state" in words and "INCOMPLETE" in words
     assert "nats-zig" in re.findall(r"<th>([^<]*)</th>", text)  # a column of the overview
@@ -260,10 +296,11 @@ def test_a_new_client_and_a_new_metric_show_without_report_changes(recorded_resu
 def test_harness_errors_show_as_errors(recorded_results, recorded):
     broken = recorded("nats.single.stale", "nats-py")
     broken.update(status="error", error="nats-server did not come up on 127.0.0.1:4222", checks=[], metrics={})
+    broken["outcome"] = outcome.decide(broken)
     res = {**recorded_results, "entries": [recorded("nats.single.stale", "nats-go"), broken]}
     page = Page(report_html.render(res))
     hrefs = {a.get("href"): text for a, text in page.links}
-    assert hrefs[f"#{report_html.entry_anchor(broken)}"] == "error"
+    assert hrefs[f"#{model.entry_anchor(broken)}"] == "error"
     assert "nats-server did not come up" in page.all_text()
     md = report_md.render(res)
     assert "Harness errors (1)" in md and "nats-server did not come up" in md and "**ERROR**" in md
@@ -328,3 +365,36 @@ def test_markdown_escapes_table_breaking_text(recorded_results, recorded):
     e["checks"][0].update(verdict="deviates", detail="a | b *c* <d>", observed="x|y")
     md = report_md.render({**recorded_results, "entries": [e]})
     assert "a \\| b \\*c\\* \\<d\\>" in md and "x\\|y" in md
+
+
+@pytest.mark.parametrize(
+    ("result", "cell", "badge"),
+    [("skipped", "skipped", "skipped"), ("not-applicable", "n/a", "n/a"), ("metrics-only", "metrics", "metrics"),
+     ("error", "**ERROR**", "error")],
+)  # fmt: skip
+def test_every_report_reads_the_stored_outcome(recorded_results, recorded, result, cell, badge):
+    """The outcome is decided once: set it alone (status, checks and reasons untouched)
+    and the terminal, the Markdown and the HTML all show it, with the same label."""
+    from harness.report import terminal
+
+    e = recorded("nats.single.refused", "nats-go")
+    e["checks"] = []  # nothing judged; status, skipped and unsupported still say "ok", None, None
+    e["outcome"] = {"result": result, "reason": "decided elsewhere", "counts": outcome.counts([])}
+    res = {**recorded_results, "entries": [e]}
+    assert model.label(result) == badge
+    assert cell.strip("*") in terminal.table(res).splitlines()[2]
+    assert terminal.entry_line(e).endswith("decided elsewhere")
+    row = next(x for x in report_md.render(res).splitlines() if x.startswith("| `nats.single.refused` "))
+    assert f"| {cell}" in row
+    page = Page(report_html.render(res))
+    cells = {text for a, text in page.links if a.get("class") == f"v v-{result}"}
+    assert cells == {badge}
+    assert "decided elsewhere" in page.all_text()
+
+
+def test_a_not_measured_outcome_reads_not_measured_even_with_passes(recorded_results, recorded):
+    e = recorded("nats.cluster.custom-delay", "nats-py")
+    assert e["outcome"]["result"] == "not-measured"
+    page = Page(report_html.render({**recorded_results, "entries": [e]}))
+    summary = [a for tag, a in page.tags if tag == "details"]
+    assert summary and "dev" not in summary[0]["class"]

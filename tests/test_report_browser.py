@@ -19,7 +19,7 @@ from typing import ClassVar
 import pytest
 
 from harness import report
-from harness.report import html as report_html
+from harness.report import model
 
 TIMEOUT_S = 180
 FLAGS = [
@@ -172,7 +172,7 @@ def test_report_renders_in_chromium_with_every_chart_drawn(page, recorded_result
     sections = {p["section"] for p in drawn}
     for e in recorded_results["entries"]:
         if e["events"]:
-            assert report_html.entry_anchor(e) in sections, f"no chart drawn for {e['scenario']} / {e['client']}"
+            assert model.entry_anchor(e) in sections, f"no chart drawn for {e['scenario']} / {e['client']}"
     errors = [line for line in res.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
     assert not errors, errors[:3]
 

@@ -6,21 +6,29 @@ against run `b` (after) and returns plain, JSON-serialisable data:
 - entries (scenario x client) found in only one run: added / removed;
 - versions that changed: per client its library and client_version, per server
   its version, and the harness's own version;
-- entries whose status changed (ok / error / interrupted), verdicts that changed
-  per (scenario, client, check id), checks that appeared or disappeared;
-- timings that moved beyond noise, for timing checks and `*_ms` metrics.
+- entries whose status changed (ok / error / interrupted), entries whose stored
+  outcome changed (entry["outcome"]["result"], never worked out again here),
+  verdicts that changed per (scenario, client, check id), checks that appeared or
+  disappeared;
+- timings that moved beyond noise, for timing checks and `*_ms` metrics;
+- what makes the two runs unlike (user options, client or server versions,
+  backends): `unlike`, said first by both renderings.
 
 Noise. A timing is compared by its median. It moved when
-|median_after - median_before| > noise, where noise is the measurement slack
-`slack_ms()` of harness/checks.py taken at the larger of the two medians (the
-same allowance the checks themselves use, see docs/decisions.md, "Measurement
-slack") plus, when both runs have at least 3 values, the larger of the two runs'
-half-ranges (max - min) / 2: a move smaller than a run's own spread is not a move.
+|median_after - median_before| > noise, where noise is the measurement slack the
+check was judged with, read from its stored band (the wider side of
+band["slack_ms"], the wider of the two runs; never recomputed here) plus, when
+both runs have at least 3 values, the larger of the two runs' half-ranges
+(max - min) / 2: a move smaller than a run's own spread is not a move. A `*_ms`
+metric, or a timing check without a band, has no slack of its own: it takes the
+widest judged slack of its entry's timing checks (either run) or, when the entry
+judged no band, of the two runs (docs/decisions.md, "Compare's noise").
 
-`render_text` gives the account for a terminal or a CI log (plain text, no
-control characters), `render_html` one self-contained page. `load_pair` reads
-two results files (or run folders) with harness.results.load, so a bad file is a
-one-line UsageError naming it.
+`gates(c)` is what CI gates on (`harness compare` exits 1): a verdict, an outcome
+or a status changed. `render_text` gives the account for a terminal or a CI log
+(plain text, no control characters), `render_html` one self-contained page.
+`load_pair` reads two results files (or run folders) with harness.results.load,
+so a bad file is a one-line UsageError naming it.
 
 Nothing here knows client, scenario or check names: everything is taken from
 the two files.
@@ -38,16 +46,16 @@ from pathlib import Path
 from typing import Any
 
 from harness import results
-from harness.judging.bands import KERNEL_TIMER_SLACK, KERNEL_TIMER_SLACK_MAX_MS, SLACK_MS, slack_ms
+from harness.report.values import compact, num
 
 # Both runs need this many values of a timing before their spread counts as noise.
 SPREAD_MIN_VALUES = 3
 
 NOISE_RULE = (
-    f"noise = slack_ms() of harness/checks.py at the larger median ({SLACK_MS:g} ms + "
-    f"{KERNEL_TIMER_SLACK * 100:g}% of the median, that part at most {KERNEL_TIMER_SLACK_MAX_MS:g} ms: the "
-    f"measurement slack the checks themselves use, docs/decisions.md), plus the larger half-range (max-min)/2 "
-    f"of the two runs' values when both have {SPREAD_MIN_VALUES} or more"
+    "noise = the measurement slack the check was judged with (the wider side of its stored band's slack_ms, "
+    "the wider of the two runs; for a *_ms metric or a timing check without a band, the widest judged slack "
+    "of its entry, or else of the two runs), plus the larger half-range (max-min)/2 of the two runs' values "
+    f"when both have {SPREAD_MIN_VALUES} or more"
 )
 
 # Shown for observed values in text: the first few items of a list, then "...".
@@ -176,18 +184,25 @@ def _r(x: float) -> float:
     return round(x, 3) + 0.0  # + 0.0: no -0.0
 
 
-def noise_ms(before: dict, after: dict) -> dict:
-    """The noise allowed between two samples (see the module's docstring)."""
-    slack = slack_ms(max(abs(before["median"]), abs(after["median"])))
+def judged_slack(checks: list[dict]) -> float | None:
+    """The widest measurement slack any of these timing checks was judged with, as
+    stored in its band; None when none has a band."""
+    slacks = [max(c["band"]["slack_ms"]) for c in checks if c.get("band") and _is_timing_check(c)]
+    return max(slacks) if slacks else None
+
+
+def noise_ms(before: dict, after: dict, slack: float) -> dict:
+    """The noise allowed between two samples whose timings were judged with `slack`
+    (see the module's docstring)."""
     spread = 0.0
     if before["n"] >= SPREAD_MIN_VALUES and after["n"] >= SPREAD_MIN_VALUES:
         spread = max(before["half_range"], after["half_range"])
     return {"noise": slack + spread, "slack": slack, "spread": spread}
 
 
-def _move(scenario: str, client: str, kind: str, name: str, sa: dict, sb: dict) -> dict | None:
+def _move(scenario: str, client: str, kind: str, name: str, sa: dict, sb: dict, slack: float) -> dict | None:
     delta = sb["median"] - sa["median"]
-    n = noise_ms(sa, sb)
+    n = noise_ms(sa, sb, slack)
     if abs(delta) <= n["noise"]:
         return None
     return {
@@ -215,11 +230,13 @@ def compare(a: dict, b: dict) -> dict:
     removed = [_entry_item(e) for k, e in sorted(ea.items()) if k not in eb]
 
     status_changed: list[dict] = []
+    outcomes_changed: list[dict] = []
     verdicts_changed: list[dict] = []
     appeared: list[dict] = []
     disappeared: list[dict] = []
     moved: list[dict] = []
     compared = 0
+    run_slack = judged_slack([c for run in (a, b) for e in run.get("entries", []) for c in e.get("checks") or []])
     for key in sorted(ea.keys() & eb.keys()):
         x, y = ea[key], eb[key]
         scenario, client = key
@@ -237,7 +254,22 @@ def compare(a: dict, b: dict) -> dict:
                 }
             )
             continue
+        oa, ob = x["outcome"], y["outcome"]
+        if oa["result"] != ob["result"]:
+            outcomes_changed.append(
+                {
+                    "scenario": scenario,
+                    "client": client,
+                    "before": oa["result"],
+                    "after": ob["result"],
+                    "reason_before": oa["reason"],
+                    "reason_after": ob["reason"],
+                }
+            )
         ca, cb = _checks(x), _checks(y)
+        entry_slack = judged_slack([*ca.values(), *cb.values()])
+        if entry_slack is None:
+            entry_slack = run_slack if run_slack is not None else 0.0
         for cid, c in cb.items():
             if cid not in ca:
                 appeared.append(_check_item(scenario, client, cid, c))
@@ -264,13 +296,14 @@ def compare(a: dict, b: dict) -> dict:
                 sa, sb = _sample(p.get("observed")), _sample(q.get("observed"))
                 if sa is not None and sb is not None:
                     compared += 1
-                    m = _move(scenario, client, "check", cid, sa, sb)
+                    own = judged_slack([p, q])
+                    m = _move(scenario, client, "check", cid, sa, sb, entry_slack if own is None else own)
                     if m:
                         moved.append(m)
         ma, mb = _timing_metrics(x.get("metrics")), _timing_metrics(y.get("metrics"))
         for name in [n for n in ma if n in mb]:
             compared += 1
-            m = _move(scenario, client, "metric", name, ma[name], mb[name])
+            m = _move(scenario, client, "metric", name, ma[name], mb[name], entry_slack)
             if m:
                 moved.append(m)
 
@@ -279,6 +312,7 @@ def compare(a: dict, b: dict) -> dict:
         "entries_added": len(added),
         "entries_removed": len(removed),
         "statuses_changed": len(status_changed),
+        "outcomes_changed": len(outcomes_changed),
         "verdicts_changed": len(verdicts_changed),
         "checks_appeared": len(appeared),
         "checks_disappeared": len(disappeared),
@@ -291,6 +325,7 @@ def compare(a: dict, b: dict) -> dict:
             notes.append(f"the {side} run is incomplete (interrupted): entries missing from it may simply not have run")
     return {
         "summary": _summary_line(counts),
+        "unlike": _unlike(a, b, versions),
         "differences": sum(counts.values()),
         "counts": counts,
         "runs": {"before": _run_info(a), "after": _run_info(b)},
@@ -299,11 +334,52 @@ def compare(a: dict, b: dict) -> dict:
         "removed": removed,
         "versions": versions,
         "statuses": status_changed,
+        "outcomes": outcomes_changed,
         "verdicts": verdicts_changed,
         "checks_appeared": appeared,
         "checks_disappeared": disappeared,
         "timings": {"compared": compared, "noise_rule": NOISE_RULE, "moved": moved},
     }
+
+
+# What CI gates on: a judgement changed (not a timing, a version or an entry's presence).
+GATED = ("statuses_changed", "outcomes_changed", "verdicts_changed")
+
+
+def gates(c: dict) -> bool:
+    """True when a verdict, an outcome or a status changed: `harness compare` exits 1."""
+    return any(c["counts"][k] for k in GATED)
+
+
+def _backends(run: dict) -> str:
+    r = run.get("run", {})
+    found = {r.get("backend")} | {e.get("backend") for e in run.get("entries", []) if e.get("backend")}
+    return ", ".join(sorted(str(x) for x in found if x is not None))
+
+
+def _unlike(a: dict, b: dict, versions: list[dict]) -> list[str]:
+    """What makes the two runs unlike, one phrase each: a difference here may explain
+    any change below."""
+    out = []
+    oa, ob = a.get("run", {}).get("options") or None, b.get("run", {}).get("options") or None
+    if oa != ob:
+        shown = [compact(o, 6, 120) if o else "none" for o in (oa, ob)]
+        out.append(f"user options ({shown[0]} -> {shown[1]})")
+    ba, bb = _backends(a), _backends(b)
+    if ba != bb:
+        out.append(f"backend ({ba} -> {bb})")
+    for what in ("client", "server"):
+        names = [v["name"] for v in versions if v["what"] == what]
+        if names:
+            out.append(f"{what} versions ({', '.join(names)})")
+    return out
+
+
+def unlike_line(c: dict) -> str | None:
+    """The warning both renderings open with, or None when the runs are alike."""
+    if not c["unlike"]:
+        return None
+    return "UNLIKE RUNS: they differ in " + "; ".join(c["unlike"])
 
 
 def _entry_item(e: dict) -> dict:
@@ -326,6 +402,7 @@ _PHRASES = (
     ("entries_added", "entry added", "entries added"),
     ("entries_removed", "entry removed", "entries removed"),
     ("statuses_changed", "status changed", "statuses changed"),
+    ("outcomes_changed", "outcome changed", "outcomes changed"),
     ("verdicts_changed", "verdict changed", "verdicts changed"),
     ("checks_appeared", "check appeared", "checks appeared"),
     ("checks_disappeared", "check disappeared", "checks disappeared"),
@@ -357,29 +434,12 @@ def _clean(s: Any) -> str:
 
 
 def _num(v: float) -> str:
-    s = f"{v:.2f}".rstrip("0").rstrip(".")
-    return "0" if s in ("-0", "") else s
+    return num(round(v, 2) + 0.0)  # + 0.0: no -0
 
 
 def _fmt(v: Any, items: int = TEXT_ITEMS, chars: int = TEXT_VALUE_CHARS) -> str:
-    """A value, short: lists and dicts show their first `items` items then "..."."""
-
-    def f(x: Any) -> str:
-        if isinstance(x, bool) or x is None:
-            return str(x).lower() if x is not None else "none"
-        if isinstance(x, float):
-            return f"{x:g}"
-        if isinstance(x, list):
-            shown = ", ".join(f(y) for y in x[:items])
-            return f"[{shown}{', ...' if len(x) > items else ''}]"
-        if isinstance(x, dict):
-            kv = list(x.items())
-            shown = ", ".join(f"{k}: {f(y)}" for k, y in kv[:items])
-            return "{" + shown + (", ..." if len(kv) > items else "") + "}"
-        return str(x)
-
-    s = _clean(f(v))
-    return s if len(s) <= chars else s[: chars - 3] + "..."
+    """A value, short (the reports' one formatter), on one clean line."""
+    return _clean(compact(v, items, chars))
 
 
 def _with_unit(v: Any, unit: str | None, **kw: Any) -> str:
@@ -442,7 +502,9 @@ def _wrapped(s: str, indent: str) -> list[str]:
 def render_text(c: dict) -> str:
     """Plain text for a terminal or a CI log: the one-line verdict first, then each
     non-empty section. No colours, no control characters."""
-    out = [_clean(c["summary"])]
+    unlike = unlike_line(c)
+    out = [_clean(unlike)] if unlike else []
+    out.append(_clean(c["summary"]))
     out.append("before: " + _run_line(c["runs"]["before"]))
     out.append("after:  " + _run_line(c["runs"]["after"]))
     out.extend(f"note: {_clean(n)}" for n in c["notes"])
@@ -468,6 +530,12 @@ def render_text(c: dict) -> str:
             if s[f"error_{side}"]:
                 lines.extend(_wrapped(f"error ({side}): {s[f'error_{side}']}", "      "))
     section("Status changed (checks of these entries are not compared):", lines)
+    lines = []
+    for o in c["outcomes"]:
+        lines.append(f"  {_where(o)}: {o['before']} -> {o['after']}")
+        if o["reason_after"]:
+            lines.extend(_wrapped(f"now: {o['reason_after']}", "      "))
+    section("Outcomes changed:", lines)
     section(
         "Versions changed:",
         [
@@ -516,6 +584,7 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 h1 { font-size: 1.4em; }
 h2 { font-size: 1.1em; margin-top: 1.6em; }
 p.verdict { font-size: 1.15em; font-weight: bold; }
+p.unlike { background: #fff1d6; border: 1px solid #d4a72c; padding: 0.4em 0.7em; font-weight: bold; }
 table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
@@ -573,8 +642,11 @@ def render_html(c: dict) -> str:
         "</head>",
         "<body>",
         "<h1>Run comparison</h1>",
-        f'<p class="verdict">{_e(c["summary"])}</p>',
     ]
+    unlike = unlike_line(c)
+    if unlike:
+        parts.append(f'<p class="unlike">{_e(unlike)}</p>')
+    parts.append(f'<p class="verdict">{_e(c["summary"])}</p>')
     runs = [(side, c["runs"][side]) for side in ("before", "after")]
     parts.append(
         _table(
@@ -609,6 +681,15 @@ def render_html(c: dict) -> str:
             [s["scenario"], s["client"], s["before"], s["after"], ("detail", s["error_before"] or ""),
              ("detail", s["error_after"] or "")]
             for s in c["statuses"]
+        ],
+    )  # fmt: skip
+    section(
+        "Outcomes changed",
+        ["scenario", "client", "before", "after", "reason before", "reason after"],
+        [
+            [o["scenario"], o["client"], _verdict(o["before"]), _verdict(o["after"]),
+             ("detail", o["reason_before"] or ""), ("detail", o["reason_after"] or "")]
+            for o in c["outcomes"]
         ],
     )  # fmt: skip
     section(

@@ -1,522 +1,33 @@
-"""The HTML report of a run: one self-contained file (plotly.js inlined once).
+"""The HTML report of a run: the page, its sections and its style.
 
 Everything shown is driven by the data: clients, scenarios, checks, metrics, event
 kinds and links come from results.json, so a new client library or a new metric
-appears without touching this module. The helpers at the top (the overview model,
-anchors, compact formatting) are shared with the Markdown summary.
+appears without touching this module. What the page shows of each entry (its
+outcome, labels, anchors) comes from model.py, shared with the Markdown summary;
+values become text in values.py; the figures are built in figures.py.
 
 Charts are plotly figures kept as JSON in <script type="application/json"> blocks
 and drawn by one small script after load (open sections first), so the page is
-readable at once and each figure's data is embedded exactly once.
+readable at once and each figure's data is embedded exactly once. plotly.js itself
+is loaded from PLOTLY_JS beside the page (written by harness.report.write), or
+inlined when a self-contained page is asked for; a page without figures loads none.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter, defaultdict
 from html import escape
 from typing import Any
 
-from harness.judging import VERDICTS
-from harness.report.terminal import counts
+from harness.judging.judge import VERDICTS
+from harness.report import model
+from harness.report.figures import timeline_spec, values_spec
+from harness.report.model import check_anchor, entry_anchor, families, family_clients, replay_command, slug
+from harness.report.values import band_text, compact, int_ranges, num, number_list, units
 
-# ---------------------------------------------------------------------------
-# The model shared with the Markdown summary
-
-
-def families(entries: list[dict]) -> dict[str, dict[str, dict[str, dict]]]:
-    """family -> scenario -> client -> entry, in the order of first appearance."""
-    out: dict[str, dict[str, dict[str, dict]]] = {}
-    for e in entries:
-        out.setdefault(e["family"], {}).setdefault(e["scenario"], {})[e["client"]] = e
-    return out
-
-
-def family_clients(scenarios: dict[str, dict[str, dict]]) -> list[str]:
-    return sorted({c for by_client in scenarios.values() for c in by_client})
-
-
-def all_clients(entries: list[dict]) -> list[str]:
-    return sorted({e["client"] for e in entries})
-
-
-def skipped(entry: dict) -> bool:
-    """Not run on this backend (a topology it cannot bring up): nothing judged."""
-    return entry["status"] == "ok" and bool(entry.get("skipped"))
-
-
-def not_applicable(entry: dict) -> bool:
-    return entry["status"] == "ok" and bool(entry.get("unsupported")) and not entry["checks"] and not skipped(entry)
-
-
-def check_ids(by_client: dict[str, dict]) -> list[str]:
-    """Every check id of a scenario over its clients, in order of first appearance."""
-    return list(dict.fromkeys(c["id"] for e in by_client.values() for c in e["checks"]))
-
-
-def cell_state(entry: dict | None, check_id: str | None) -> str:
-    """What one overview cell shows: a verdict, or why there is none."""
-    if entry is None:
-        return "not-run"
-    if check_id is not None:
-        for c in entry["checks"]:
-            if c["id"] == check_id:
-                return c["verdict"]
-    if entry["status"] != "ok":
-        return entry["status"]
-    if skipped(entry):
-        return "skipped"
-    if not_applicable(entry):
-        return "n/a"
-    return "none"
-
-
-def slug(s: str) -> str:
-    """A reversible, HTML-id-safe spelling of any string."""
-    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in ".-") else f"_{ord(ch):x}_" for ch in s)
-
-
-def entry_anchor(entry: dict) -> str:
-    return f"e-{slug(entry['scenario'])}--{slug(entry['client'])}"
-
-
-def check_anchor(entry: dict, check_id: str) -> str:
-    return f"{entry_anchor(entry)}--{slug(check_id)}"
-
-
-def replay_command(entry: dict) -> str:
-    where = entry.get("workdir") or f"<out>/work/{entry['scenario']}--{entry['client']}"
-    return f"harness replay {where}"
-
-
-def num(v: float | int) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if not math.isfinite(v):
-        return str(v)
-    if v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    if abs(v) >= 0.001:
-        return f"{v:.3f}".rstrip("0").rstrip(".")
-    return f"{v:.3g}"
-
-
-def is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def number_list(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(is_number(x) for x in v)
-
-
-def units(c: dict) -> tuple[str, str]:
-    """The unit suffix of a check's documented and observed values (" ms"), where
-    they are numbers; "" otherwise."""
-    unit = f" {c['unit']}" if c["unit"] else ""
-    documented = unit if is_number(c["documented"]) else ""
-    observed = unit if is_number(c["observed"]) or number_list(c["observed"]) else ""
-    return documented, observed
-
-
-def int_ranges(seq: list[int]) -> list[str]:
-    """[1, 2, 3, 7, 9, 10, 11, 12] -> ['1–3', '7', '9–12'] (runs of 3 or more)."""
-    out: list[str] = []
-    i = 0
-    while i < len(seq):
-        j = i
-        while j + 1 < len(seq) and seq[j + 1] == seq[j] + 1:
-            j += 1
-        if j - i >= 2:
-            out.append(f"{seq[i]}–{seq[j]}")
-        else:
-            out.extend(str(x) for x in seq[i : j + 1])
-        i = j + 1
-    return out
-
-
-def compact(v: Any, items: int = 8, width: int = 240) -> str:
-    """One short line for any JSON value: long lists shortened, with their count."""
-    s = _compact(v, items)
-    return s if len(s) <= width else s[: width - 1] + "…"
-
-
-def _compact(v: Any, items: int) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool | int | float):
-        return num(v)
-    if isinstance(v, str):
-        return v
-    if isinstance(v, list):
-        if not v:
-            return "[]"
-        if all(isinstance(x, int) and not isinstance(x, bool) for x in v) and len(v) > 3:
-            parts = int_ranges(v)
-            if len(parts) < len(v):
-                shown = parts[:items]
-                more = f", … ({len(v)} in all)" if len(parts) > items else ""
-                return f"[{', '.join(shown)}{more}]"
-        shown = [_compact(x, max(2, items // 2)) for x in v[:items]]
-        more = f", … ({len(v)} in all)" if len(v) > items else ""
-        return f"[{', '.join(shown)}{more}]"
-    if isinstance(v, dict):
-        if not v:
-            return "{}"
-        shown = [f"{k}: {_compact(x, max(2, items // 2))}" for k, x in list(v.items())[:items]]
-        more = f", … ({len(v)} keys)" if len(v) > items else ""
-        return "{" + ", ".join(shown) + more + "}"
-    return str(v)
-
-
-# ---------------------------------------------------------------------------
-# Plot specs (plain plotly figure dicts; tests validate them with plotly's own schema)
-
-VERDICT_COLOUR = {"conforms": "#1a7f37", "deviates": "#cf222e", "not-measured": "#6e7781"}
-
-# Events drawn as markers, by (source, kind). Anything not listed is still drawn,
-# with DEFAULT_STYLE, under its own kind: a new event kind needs no change here.
-TICK = "line-ns-open"
-STYLES: dict[tuple[str, str], tuple[str, int, str, str]] = {
-    # (symbol, size, colour, legend label)
-    ("client", "attempt"): (TICK, 18, "#0969da", "attempt (client)"),
-    ("client", "attempt_failed"): ("x-thin-open", 9, "#cf222e", "attempt failed (client)"),
-    ("client", "connection_details_cb"): (TICK, 13, "#8250df", "connection_details_cb (attempt)"),
-    ("proxy", "conn_accepted"): (TICK, 18, "#e16f24", "conn accepted (wire)"),
-    ("proxy", "conn_closed"): ("line-ew-open", 8, "#6e7781", "conn closed (wire)"),
-    ("proxy", "upstream_failed"): ("x-thin-open", 7, "#a40e26", "upstream failed (wire)"),
-    ("client", "connected"): ("circle", 11, "#1a7f37", "connected"),
-    ("client", "reconnected"): ("star", 14, "#2da44e", "reconnected"),
-    ("client", "disconnected"): ("triangle-down", 11, "#bc4c00", "disconnected"),
-    ("client", "closed"): ("square", 10, "#24292f", "closed"),
-    ("client", "connect_failed"): ("x", 12, "#cf222e", "connect failed"),
-    ("client", "servers_discovered"): ("diamond", 8, "#8250df", "servers discovered"),
-    ("client", "reconnect_delay_cb"): ("triangle-right", 8, "#bf3989", "reconnect delay cb"),
-    ("client", "backoff_next"): ("triangle-right-open", 8, "#953800", "backoff next"),
-    ("client", "backoff_reset"): ("triangle-left-open", 8, "#953800", "backoff reset"),
-    ("client", "link_opened"): ("circle-open", 8, "#0550ae", "link opened"),
-    ("client", "subscribed"): ("circle-open", 7, "#1b7c83", "subscribed"),
-    ("client", "async_error"): ("hexagram-open", 8, "#cf222e", "async error"),
-    ("client", "driver_started"): ("square-open", 6, "#8c959f", "driver started"),
-    ("client", "connect_started"): ("triangle-right-open", 6, "#8c959f", "connect started"),
-    ("client", "stopped"): ("square-x-open", 7, "#8c959f", "stopped"),
-    ("harness", "mark"): ("diamond-tall", 9, "#57606a", "harness mark"),
-}
-DEFAULT_STYLE = ("circle-open", 7, "#57606a", "")
-# Too many to draw one by one: counted per bin on a second row.
-MESSAGE_KINDS = ("published", "publish_failed", "received", "settled")
-MESSAGE_COLOUR = {"published": "#54aeff", "publish_failed": "#cf222e", "received": "#1a7f37", "settled": "#8250df"}
-# Widest first, so that equal rates (published = settled = received) stay visible.
-MESSAGE_WIDTH = {"published": 4.5, "publish_failed": 3, "settled": 2.5, "received": 1.5}
-DASHES = ("solid", "dot", "dash", "dashdot")
-# Shown as shaded windows instead.
-SKIPPED_KINDS = {("harness", "fault_start"), ("harness", "fault_end")}
-BIN_S = 0.1
-LANE_PX = 30
-
-
-def _sec(ns: int, t0: int) -> float:
-    return round((ns - t0) / 1e9, 4)
-
-
-def _hover(ev: dict, t0: int) -> str:
-    lines = [f"<b>{escape(ev['kind'])}</b> · {escape(ev['actor'])} · {_sec(ev['t_ns'], t0):.4f} s"]
-    for k, v in ev.items():
-        if k in ("t_ns", "source", "actor", "kind") or v is None:
-            continue
-        lines.append(f"{escape(k)}: {escape(compact(v, 6, 160))}")
-    return "<br>".join(lines)
-
-
-def _lane(ev: dict) -> str:
-    if ev["source"] == "proxy":
-        return f"wire {ev.get('link') or ev['actor']}"
-    return ev["actor"]
-
-
-def timeline_spec(entry: dict) -> dict | None:
-    """The entry's timeline: lanes of events over faults, and message rates below."""
-    # The route sink only ever sees gossip-driven implicit routes failing on purpose
-    # (docs/decisions.md): drawn, they bury the timeline. Counted in the title instead.
-    roles = entry.get("link_roles") or {}
-    sunk = [ev for ev in entry["events"] if ev["source"] == "proxy" and roles.get(ev.get("link")) == "sink"]
-    events = [ev for ev in entry["events"] if not (ev["source"] == "proxy" and roles.get(ev.get("link")) == "sink")]
-    if not events:
-        return None
-    t0 = entry["started_ns"]
-    end_ns = max(entry["ended_ns"], events[-1]["t_ns"])
-    duration = max(_sec(end_ns, t0), 0.001)
-
-    # Lanes: the scenario's actors, any other client actor, the links seen on the
-    # wire (the entry's client-facing links first), then the harness's marks.
-    actors = list(entry["actors"])
-    actors += [a for a in dict.fromkeys(ev["actor"] for ev in events if ev["source"] == "client") if a not in actors]
-    wire = list(dict.fromkeys(ev.get("link") or ev["actor"] for ev in events if ev["source"] == "proxy"))
-    order = {name: i for i, name in enumerate(entry["links"])}
-    wire.sort(key=lambda w: (order.get(w, len(order)), w))
-    lanes = actors + [f"wire {w}" for w in wire]
-    if any(ev["source"] == "harness" and (ev["source"], ev["kind"]) not in SKIPPED_KINDS for ev in events):
-        lanes.append("harness")
-
-    points: dict[tuple[str, str], dict[str, list]] = {}
-    bins: dict[tuple[str, str], Counter] = {}
-    for ev in events:
-        key = (ev["source"], ev["kind"])
-        if key in SKIPPED_KINDS:
-            continue
-        if ev["source"] == "client" and ev["kind"] in MESSAGE_KINDS:
-            bins.setdefault((ev["actor"], ev["kind"]), Counter())[max(0, int((ev["t_ns"] - t0) / 1e9 / BIN_S))] += 1
-            continue
-        p = points.setdefault(key, {"x": [], "y": [], "text": []})
-        p["x"].append(_sec(ev["t_ns"], t0))
-        p["y"].append(_lane(ev))
-        p["text"].append(_hover(ev, t0))
-
-    data: list[dict] = []
-    known = list(STYLES)
-    for key in sorted(points, key=lambda k: (known.index(k) if k in known else len(known), k)):
-        symbol, size, colour, label = STYLES.get(key, DEFAULT_STYLE)
-        p = points[key]
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": escape(label or f"{key[1]} ({key[0]})"),
-                "x": p["x"],
-                "y": p["y"],
-                "text": p["text"],
-                "hovertemplate": "%{text}<extra></extra>",
-                "marker": {"symbol": symbol, "size": size, "color": colour, "line": {"width": 2, "color": colour}},
-                "xaxis": "x",
-                "yaxis": "y",
-            }
-        )
-
-    with_messages = bool(bins)
-    if with_messages:
-        n = int(duration / BIN_S) + 1
-        xs = [round(i * BIN_S, 1) for i in range(n)]
-        msg_actors = list(dict.fromkeys(a for a, _ in bins))
-        for (actor, kind), c in sorted(bins.items(), key=lambda kv: (msg_actors.index(kv[0][0]), kv[0][1])):
-            data.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": escape(f"{kind} · {actor} (per {BIN_S * 1000:g} ms)"),
-                    "x": xs,
-                    "y": [c.get(i, 0) for i in range(n)],
-                    "line": {
-                        "shape": "hv",
-                        "width": MESSAGE_WIDTH.get(kind, 1.5),
-                        "color": MESSAGE_COLOUR.get(kind, "#57606a"),
-                        "dash": DASHES[msg_actors.index(actor) % len(DASHES)],
-                    },
-                    "hovertemplate": escape(f"{kind} by {actor}: ") + "%{y} in [%{x:.1f} s, +0.1 s)<extra></extra>",
-                    "xaxis": "x",
-                    "yaxis": "y2",
-                }
-            )
-
-    lanes_px = LANE_PX * len(lanes) + 20
-    msg_px = 150 if with_messages else 0
-    gap_px = 28 if with_messages else 0
-    plot_px = lanes_px + msg_px + gap_px
-    # The legend goes below the x axis: about 7 px per character and 45 per item, on ~1100 px.
-    legend_px = sum(45 + 7 * len(t["name"]) for t in data)
-    top, bottom = 34, 50 + 20 * math.ceil(legend_px / 1100)
-    shapes, annotations = [], []
-    for f in entry["faults"]:
-        x0 = _sec(f["start_ns"], t0)
-        x1 = _sec(f["end_ns"], t0) if f.get("end_ns") is not None else duration
-        label = f"{f['kind']} {f['target']}"
-        if f.get("end_ns") is None:
-            label += " (never healed)"
-        shapes.append(
-            {
-                "type": "rect",
-                "xref": "x",
-                "yref": "paper",
-                "x0": x0,
-                "x1": x1,
-                "y0": 0,
-                "y1": 1,
-                "fillcolor": "rgba(207,34,46,0.10)",
-                "line": {"width": 1, "color": "rgba(207,34,46,0.45)", "dash": "dot"},
-                "layer": "below",
-            }
-        )
-        annotations.append(
-            {
-                "xref": "x",
-                "yref": "paper",
-                "x": x0,
-                "y": 1,
-                "xanchor": "left",
-                "yanchor": "bottom",
-                "showarrow": False,
-                "text": escape(label),
-                "font": {"size": 11, "color": "#a40e26"},
-            }
-        )
-    lane_domain = [(msg_px + gap_px) / plot_px, 1.0] if with_messages else [0.0, 1.0]
-    layout: dict[str, Any] = {
-        "height": plot_px + top + bottom,
-        "margin": {"l": 130, "r": 20, "t": top, "b": bottom},
-        "hovermode": "closest",
-        "showlegend": True,
-        "legend": {
-            "orientation": "h",
-            "font": {"size": 11},
-            "x": 0,
-            "xanchor": "left",
-            "yref": "container",
-            "y": 0,
-            "yanchor": "bottom",
-        },
-        "xaxis": {
-            "title": {
-                "text": "seconds since the entry started"
-                + (f" ({len(sunk)} route-sink events not drawn)" if sunk else ""),
-                "font": {"size": 12},
-            },
-            "range": [-0.02 * duration, duration * 1.01],
-            "anchor": "y2" if with_messages else "y",
-            "zeroline": False,
-            "showgrid": True,
-            "gridcolor": "#eaeef2",
-        },
-        "yaxis": {
-            "type": "category",
-            "categoryorder": "array",
-            "categoryarray": lanes,
-            "range": [len(lanes) - 0.5, -0.5],
-            "domain": lane_domain,
-            "fixedrange": True,
-            "gridcolor": "#eaeef2",
-            "tickfont": {"size": 12},
-        },
-        "shapes": shapes,
-        "annotations": annotations,
-        "plot_bgcolor": "#ffffff",
-        "paper_bgcolor": "#ffffff",
-    }
-    if with_messages:
-        layout["yaxis2"] = {
-            "domain": [0.0, msg_px / plot_px],
-            "title": {"text": f"msgs / {BIN_S * 1000:g} ms", "font": {"size": 11}},
-            "rangemode": "tozero",
-            "gridcolor": "#eaeef2",
-            "anchor": "x",
-        }
-    return {"data": data, "layout": layout}
-
-
-def values_spec(check: dict) -> dict:
-    """A check's observed numbers by index, over its documented band (and the
-    measurement slack around it, for bands in ms), log-y when they span > 100x."""
-    vals = check["observed"]
-    n = len(vals)
-    unit = check.get("unit") or ""
-    band = check.get("band")
-    positive = [v for v in vals if v > 0]
-    log = len(positive) == n and max(vals) / min(vals) > 100
-    data: list[dict] = []
-    outer = None
-    if band:
-        # The band the check was judged against, as stored with it: never recomputed.
-        lo, hi = band["documented"]
-        outer = (band["lo"], band["hi"])
-        floor = min(v for v in [*positive, *(b for b in (lo, hi, *outer) if b > 0)]) / 2 if log else None
-        xs = [0.5, n + 0.5, n + 0.5, 0.5, 0.5]
-
-        def poly(a: float, b: float) -> list[float]:
-            if floor is not None:
-                a, b = max(a, floor), max(b, floor)
-            return [a, a, b, b, a]
-
-        if outer != (lo, hi):
-            data.append(
-                {
-                    "type": "scatter",
-                    "x": xs,
-                    "y": poly(*outer),
-                    "fill": "toself",
-                    "fillcolor": "rgba(212,167,44,0.16)",
-                    "line": {"width": 0},
-                    "mode": "lines",
-                    "name": f"+ slack [{num(outer[0])}, {num(outer[1])}]",
-                    "hoverinfo": "skip",
-                }
-            )
-        data.append(
-            {
-                "type": "scatter",
-                "x": xs,
-                "y": poly(lo, hi),
-                "fill": "toself",
-                "fillcolor": "rgba(26,127,55,0.20)",
-                "line": {"width": 1, "color": "rgba(26,127,55,0.5)"},
-                "mode": "lines",
-                "name": f"documented [{num(lo)}, {num(hi)}]",
-                "hoverinfo": "skip",
-            }
-        )
-    elif is_number(check.get("documented")):
-        d = check["documented"]
-        data.append(
-            {
-                "type": "scatter",
-                "x": [0.5, n + 0.5],
-                "y": [d, d],
-                "mode": "lines",
-                "line": {"dash": "dash", "color": "#1a7f37", "width": 1.5},
-                "name": f"documented {num(d)}",
-                "hoverinfo": "skip",
-            }
-        )
-    colours = ["#cf222e" if outer is not None and not outer[0] <= v <= outer[1] else "#0969da" for v in vals]
-    data.append(
-        {
-            "type": "scatter",
-            "mode": "lines+markers",
-            "x": list(range(1, n + 1)),
-            "y": vals,
-            "name": "observed",
-            "line": {"color": "#8c959f", "width": 1},
-            "marker": {"color": colours, "size": 8},
-            "hovertemplate": "#%{x}: %{y} " + escape(unit) + "<extra></extra>",
-        }
-    )
-    return {
-        "data": data,
-        "layout": {
-            "height": 250,
-            "margin": {"l": 60, "r": 10, "t": 34, "b": 36},
-            "title": {
-                "text": f"{escape(check['id'])} · {escape(check['verdict'])}",
-                "font": {"size": 13, "color": VERDICT_COLOUR.get(check["verdict"], "#24292f")},
-                "x": 0.01,
-                "xanchor": "left",
-            },
-            "showlegend": True,
-            "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}},
-            "xaxis": {"dtick": 1 if n <= 20 else None, "range": [0.5, n + 0.5], "zeroline": False},
-            "yaxis": {
-                "type": "log" if log else "linear",
-                # Without a band, from zero: a flat series must look flat.
-                "rangemode": "normal" if band or log else "tozero",
-                "title": {"text": escape(unit), "font": {"size": 11}},
-                "gridcolor": "#eaeef2",
-            },
-            "plot_bgcolor": "#ffffff",
-        },
-    }
-
-
-# ---------------------------------------------------------------------------
-# HTML
+# The plotting library, one file beside the page (see docs/decisions.md, "One plotly.js per report folder").
+PLOTLY_JS = "plotly.min.js"
 
 
 CSS = """
@@ -547,7 +58,7 @@ th { background: var(--bg2); font-weight: 600; }
   white-space: nowrap; }
 .v-conforms { background: var(--cb); color: var(--c); } .v-deviates { background: var(--db); color: var(--d); }
 .v-not-measured { background: var(--nb); color: var(--n); }
-.v-n\\/a, .v-skipped { background: #f6f8fa; color: #8c959f; }
+.v-not-applicable, .v-skipped, .v-metrics-only { background: #f6f8fa; color: #8c959f; }
 .v-error, .v-interrupted { background: var(--eb); color: var(--e); }
 .v-none, .v-not-run { color: #afb8c1; font-weight: 400; }
 table.matrix td.cell { text-align: center; } table.matrix td.scn { font-weight: 600; }
@@ -636,8 +147,10 @@ def _e(v: Any) -> str:
 
 
 def _badge(state: str, text: str | None = None, href: str | None = None, title: str | None = None) -> str:
+    """A coloured label for a verdict or an outcome (its label from model.OUTCOMES, unless `text`)."""
     t = f' title="{_e(title)}"' if title else ""
-    label = _e(text if text is not None else state)
+    shown = model.OUTCOMES[state].label if state in model.OUTCOMES else state
+    label = _e(text if text is not None else shown)
     cls = f"v v-{_e(state)}"
     if href:
         return f'<a class="{cls}" href="#{_e(href)}"{t}>{label}</a>'
@@ -679,8 +192,8 @@ def _header(results: dict) -> str:
             '<div class="banner">INCOMPLETE: the run was interrupted; the results hold only what finished '
             f"({len(entries)} entries).</div>"
         )
-    total = Counter(c["verdict"] for e in entries for c in e["checks"])
-    errors = sum(1 for e in entries if e["status"] == "error")
+    total = model.total_counts(entries)
+    errors = sum(1 for e in entries if model.result(e) == "error")
     out.append(
         "<p>"
         + " ".join(_badge(v, f"{total[v]} {v}") for v in VERDICTS)
@@ -733,26 +246,24 @@ def _versions(entries: list[dict]) -> str:
     )
 
 
+# Outcomes without verdicts, counted per client in the tally (entries, not checks).
+TALLIED = ("not-applicable", "metrics-only", "skipped", "error", "interrupted")
+
+
 def _tally(entries: list[dict]) -> str:
-    head = "".join(f"<th>{_badge(v)}</th>" for v in (*VERDICTS, "n/a", "skipped", "error"))
+    head = "".join(f"<th>{_badge(v)}</th>" for v in (*VERDICTS, *TALLIED))
     rows = []
-    for client in all_clients(entries):
+    for client in model.all_clients(entries):
         mine = [e for e in entries if e["client"] == client]
-        c: Counter = Counter()
-        for e in mine:
-            c.update(counts(e))
-        na = sum(1 for e in mine if not_applicable(e))
-        skip = sum(1 for e in mine if skipped(e))
-        err = sum(1 for e in mine if e["status"] != "ok")
+        c = model.total_counts(mine)
+        outcomes = Counter(model.result(e) for e in mine)
         cells = "".join(f"<td class='num'>{c[v]}</td>" for v in VERDICTS)
-        rows.append(
-            f"<tr><td><b>{_e(client)}</b></td>{cells}<td>{na}</td><td>{skip}</td><td>{err}</td><td>{len(mine)}</td></tr>"
-        )
+        cells += "".join(f"<td class='num'>{outcomes[o]}</td>" for o in TALLIED)
+        rows.append(f"<tr><td><b>{_e(client)}</b></td>{cells}<td class='num'>{len(mine)}</td></tr>")
     return (
         f"<table class='tally'><tr><th>client</th>{head}<th>entries</th></tr>{''.join(rows)}</table>"
-        "<p class='small muted'>checks per verdict; n/a: entries the library cannot run (no checks apply); "
-        "skipped: entries this backend cannot run (the reason is in the entry); "
-        "error: entries where the harness's environment failed.</p>"
+        f"<p class='small muted'>checks per verdict, then entries per outcome that judged nothing "
+        f"({_e(model.legend(TALLIED))}); the reason of each is in its entry.</p>"
     )
 
 
@@ -771,9 +282,9 @@ def _deviations(entries: list[dict]) -> str:
             )
     errs = [
         f"<li><a href='#{_e(entry_anchor(e))}'><b>{_e(e['scenario'])}</b> / {_e(e['client'])}</a>: "
-        f"{_badge(e['status'])} {_e(e['error'])}</li>"
+        f"{_badge(model.result(e))} {_e(model.reason(e))}</li>"
         for e in entries
-        if e["status"] != "ok"
+        if model.failed(e)
     ]
     out = []
     if items:
@@ -790,13 +301,13 @@ def _matrix(entries: list[dict]) -> str:
         head = "".join(f"<th>{_e(c)}</th>" for c in clients)
         rows = []
         for scenario, by_client in scenarios.items():
-            ids: list[str | None] = list(check_ids(by_client)) or [None]
+            ids: list[str | None] = list(model.check_ids(by_client)) or [None]
             summary = next(iter(by_client.values()))["description"]
             for i, cid in enumerate(ids):
                 cells = []
                 for client in clients:
                     e = by_client.get(client)
-                    state = cell_state(e, cid)
+                    state = model.cell_state(e, cid)
                     if e is None:
                         cells.append(f"<td class='cell'>{_badge('not-run', '·', title='not run')}</td>")
                     elif state in VERDICTS:
@@ -806,7 +317,7 @@ def _matrix(entries: list[dict]) -> str:
                             f"<td class='cell'>{_badge('none', '—', title='no such check for this client')}</td>"
                         )
                     else:
-                        why = e.get("error") or e.get("unsupported") or state
+                        why = model.reason(e) or model.label(state)
                         cells.append(f"<td class='cell'>{_badge(state, href=entry_anchor(e), title=why)}</td>")
                 scn = (
                     f"<td class='scn' rowspan='{len(ids)}' title='{_e(summary)}'>"
@@ -823,8 +334,9 @@ def _matrix(entries: list[dict]) -> str:
             f"{''.join(rows)}</table>"
         )
     out.append(
-        "<p class='small muted'>Each verdict links to its evidence. n/a: the library lacks what the scenario needs; "
-        "—: the check does not apply to that client; error: the harness's environment failed.</p>"
+        "<p class='small muted'>Each verdict links to its evidence. "
+        f"{_e(model.legend(('not-applicable', 'metrics-only', 'skipped', 'error')))}; "
+        "—: the check does not apply to that client.</p>"
     )
     return "\n".join(out)
 
@@ -902,7 +414,7 @@ def _checks(entry: dict, plots: _Plots) -> str:
     charts = []
     for c in entry["checks"]:
         src = c["source"]
-        band = f"[{num(c['band']['documented'][0])}, {num(c['band']['documented'][1])}]" if c.get("band") else ""
+        band = band_text(c["band"]) if c.get("band") else ""
         rows.append(
             f"<tr id='{_e(check_anchor(entry, c['id']))}' class='row-{_e(c['verdict'])}'>"
             f"<td class='mono'><a href='#{_e(check_anchor(entry, c['id']))}'>{_e(c['id'])}</a></td>"
@@ -1051,21 +563,11 @@ def _metrics(entry: dict) -> str:
 
 
 def _entry(entry: dict, plots: _Plots) -> str:
-    c = counts(entry)
-    state = "ok"
-    if entry["status"] != "ok":
-        state = "bad"
-    elif c["deviates"]:
-        state = "dev"
+    result, reason, c = model.result(entry), model.reason(entry), model.counts(entry)
+    state = "bad" if result in model.FAILED else "dev" if result == "deviates" else "ok"
     is_open = " open" if state != "ok" else ""
-    if entry["status"] != "ok":
-        badges = _badge(entry["status"])
-    elif skipped(entry):
-        badges = _badge("skipped")
-    elif not_applicable(entry):
-        badges = _badge("n/a")
-    else:
-        badges = " ".join(_badge(v, f"{c[v]} {v}") for v in VERDICTS if c[v])
+    judged = result in model.JUDGED
+    badges = " ".join(_badge(v, f"{c[v]} {v}") for v in VERDICTS if c[v]) if judged else _badge(result)
     dur = (entry["ended_ns"] - entry["started_ns"]) / 1e9
     head = (
         f"<summary><span class='client'>{_e(entry['client'])}</span> "
@@ -1078,12 +580,12 @@ def _entry(entry: dict, plots: _Plots) -> str:
         f"<b>servers</b> {_e(', '.join(f'{k} {v}' for k, v in entry['server_versions'].items()))} · "
         f"<b>events</b> {len(entry['events'])}</p>"
     ]
-    if entry["status"] != "ok":
-        body.append(f"<div class='err'><b>{_e(entry['status'])}</b>: {_e(entry.get('error') or '')}</div>")
-    if skipped(entry):
-        body.append(f"<div class='note'><b>skipped</b>: {_e(entry['skipped'])}</div>")
-    elif entry.get("unsupported"):
-        body.append(f"<div class='note'><b>unsupported</b>: {_e(entry['unsupported'])}</div>")
+    if result in model.FAILED:
+        body.append(f"<div class='err'><b>{_e(model.label(result))}</b>: {_e(reason or '')}</div>")
+    elif reason:
+        # Why nothing was judged (skipped, n/a, metrics only), or what the library lacks beside its checks.
+        why = model.label(result) if result not in model.JUDGED else "unsupported"
+        body.append(f"<div class='note'><b>{_e(why)}</b>: {_e(reason)}</div>")
     body.append(_actors(entry))
     body.append(_links_faults(entry))
     spec = timeline_spec(entry)
@@ -1127,10 +629,17 @@ def _footer(results: dict) -> str:
     )
 
 
-def render(results: dict) -> str:
-    """The whole report as one self-contained HTML document."""
+def plotly_js() -> str:
+    """The plotting library's own minified source, as the installed plotly ships it."""
     from plotly.offline import get_plotlyjs
 
+    return get_plotlyjs()
+
+
+def render(results: dict, self_contained: bool = False) -> str:
+    """The whole report as one HTML document. It loads PLOTLY_JS from beside itself
+    (harness.report.write puts it there), or, self-contained, holds it inline; a page
+    without figures loads no plotly.js at all."""
     entries = results["entries"]
     plots = _Plots()
     sections = _sections(entries, plots)
@@ -1152,8 +661,9 @@ def render(results: dict) -> str:
         sections,
         _footer(results),
         "</main>",
-        f"<script>{get_plotlyjs()}</script>",
-        f"<script>{SCRIPT}</script>",
-        "</body></html>",
     ]
+    if plots.n:
+        parts.append(f"<script>{plotly_js()}</script>" if self_contained else f"<script src='{PLOTLY_JS}'></script>")
+    # Without figures the script still runs the page's buttons and links; it calls Plotly only to draw.
+    parts += [f"<script>{SCRIPT}</script>", "</body></html>"]
     return "\n".join(parts)

@@ -7,18 +7,10 @@ observed, harness errors, versions. The details are in report.html beside it.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 
-from harness.report.html import (
-    all_clients,
-    compact,
-    families,
-    family_clients,
-    not_applicable,
-    skipped,
-    units,
-)
-from harness.report.terminal import counts
+from harness.report import model
+from harness.report.values import band_text, compact, units
 
 _SPECIAL = "\\`*_[]<>|#"
 
@@ -42,15 +34,10 @@ def code(s: object) -> str:
 def cell(entry: dict | None) -> str:
     if entry is None:
         return "·"
-    if entry["status"] != "ok":
-        return f"**{entry['status'].upper()}**"
-    if skipped(entry):
-        return "skipped"
-    if not_applicable(entry):
-        return "n/a"
-    c = counts(entry)
-    s = f"{c['conforms']}/{c['deviates']}/{c['not-measured']}"
-    return f"**{s}** ❌" if c["deviates"] else s
+    s = model.cell_text(entry)
+    if model.failed(entry):
+        return f"**{s}**"
+    return f"**{s}** ❌" if model.result(entry) == "deviates" else s
 
 
 def render(results: dict) -> str:
@@ -59,12 +46,12 @@ def render(results: dict) -> str:
     out = [f"## Fault harness run {code(run['id'])}", ""]
     if not results["complete"]:
         out += ["> [!WARNING]", "> **INCOMPLETE**: the run was interrupted; the results hold only what finished.", ""]
-    total = Counter(c["verdict"] for e in entries for c in e["checks"])
-    errors = [e for e in entries if e["status"] != "ok"]
+    total = model.total_counts(entries)
+    errors = [e for e in entries if model.failed(e)]
     host = run.get("host") or {}
     out += [
         f"**{total['conforms']}** conform · **{total['deviates']}** deviate · **{total['not-measured']}** not measured"
-        f" · {len(entries)} entries ({len(all_clients(entries))} clients)"
+        f" · {len(entries)} entries ({len(model.all_clients(entries))} clients)"
         + (f" · **{len(errors)} harness error{'s' if len(errors) != 1 else ''}**" if errors else ""),
         "",
         f"{text(run['started_at'])}"
@@ -74,8 +61,8 @@ def render(results: dict) -> str:
         "",
         f"Command: {code(run['command'])}",
     ]
-    for family, scenarios in families(entries).items():
-        clients = family_clients(scenarios)
+    for family, scenarios in model.families(entries).items():
+        clients = model.family_clients(scenarios)
         out += ["", f"### {text(family)}", ""]
         out.append("| scenario | " + " | ".join(code(c) for c in clients) + " |")
         out.append("|---|" + "---|" * len(clients))
@@ -83,8 +70,7 @@ def render(results: dict) -> str:
             out.append(f"| {code(scenario)} | " + " | ".join(cell(by_client.get(c)) for c in clients) + " |")
     out += [
         "",
-        "Cells: conforms/deviates/not-measured; n/a: the library lacks what the scenario needs; "
-        "skipped: this backend cannot run the scenario's topology.",
+        "Cells: conforms/deviates/not-measured; " + model.legend(("not-applicable", "metrics-only", "skipped")) + ".",
     ]
 
     devs = [(e, c) for e in entries for c in e["checks"] if c["verdict"] == "deviates"]
@@ -95,12 +81,18 @@ def render(results: dict) -> str:
             out.append(
                 f"- {code(e['scenario'])} / **{text(e['client'])}** / {code(c['id'])}: "
                 f"documented {code(compact(c['documented'], 6) + unit)}, "
-                f"observed {code(compact(c['observed'], 6) + ounit)}  "
+                f"observed {code(compact(c['observed'], 6) + ounit)}"
+                + (f", band {code(band_text(c['band']))}" if c.get("band") else "")
+                + "  "
             )
             out.append(f"  {text(c['detail'])}")
     if errors:
         out += ["", f"### Harness errors ({len(errors)})", ""]
-        out += [f"- {code(e['scenario'])} / **{text(e['client'])}**: {text(e['error'])}" for e in errors]
+        out += [
+            f"- {code(e['scenario'])} / **{text(e['client'])}**: {text(model.label(model.result(e)))}: "
+            f"{text(model.reason(e))}"
+            for e in errors
+        ]
 
     libs: dict[str, str] = {}
     servers: dict[str, set] = defaultdict(set)
