@@ -8,7 +8,10 @@ import pytest
 from strategies import one_line
 
 from harness import replay, results
+from harness.contracts import HERE as CONTRACTS
 from harness.errors import UsageError
+from harness.judging import outcome
+from harness.report import model
 
 
 def test_round_trip(tmp_path, recorded_results):
@@ -63,3 +66,10 @@ def test_regression_deep_json_is_one_usage_error(tmp_path, loader):
     with pytest.raises(UsageError) as e:
         loader(tmp_path / "x.json")
     assert one_line(e.value.line())
+
+
+def test_one_outcome_vocabulary():
+    """The judge's outcome words, the schema's and the reports' labels are one list."""
+    schema = json.loads((CONTRACTS / "results.schema.json").read_text())
+    assert set(schema["$defs"]["outcome"]["properties"]["result"]["enum"]) == set(outcome.OUTCOMES)
+    assert set(model.OUTCOMES) == set(outcome.OUTCOMES)

@@ -34,8 +34,9 @@ OUTCOMES = (
     "not-measured",
     "conforms",
 )
-# Worst first: the merge of several verdicts is the first that occurs.
-_MERGE = ("deviates", "not-measured", "conforms")
+# The outcomes of entries whose checks were judged, worst first: the merge of
+# several verdicts is the first that occurs.
+JUDGED = ("deviates", "not-measured", "conforms")
 
 
 def counts(checks: list[dict]) -> dict[str, int]:
@@ -46,7 +47,7 @@ def counts(checks: list[dict]) -> dict[str, int]:
 
 def merge(verdicts: list[str]) -> str:
     """One word for several verdicts: the worst of them."""
-    for v in _MERGE:
+    for v in JUDGED:
         if v in verdicts:
             return v
     raise ValueError("no verdicts to merge")

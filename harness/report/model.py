@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.judging import outcome
 from harness.judging.judge import VERDICTS
 
 
@@ -35,7 +36,7 @@ OUTCOMES: dict[str, Shown] = {
     "conforms": Shown("conforms", "conforms"),
 }
 # Outcomes of entries whose checks were judged: their cells show the verdict counts.
-JUDGED = ("deviates", "not-measured", "conforms")
+JUDGED = outcome.JUDGED
 # The harness's environment failed (or the run stopped): nothing of the entry is judged.
 FAILED = ("error", "interrupted")
 # What each outcome without verdicts means, in the legends of the tables.
