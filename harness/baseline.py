@@ -3,7 +3,9 @@
 CI gates on it. For every scenario x client that ran:
   - a deviation not in the baseline fails the run (something new to look at);
   - a baseline deviation that no longer deviates fails the run too (the library or
-    the harness changed; update the baseline deliberately, with new evidence).
+    the harness changed; update the baseline deliberately, with new evidence),
+    unless it is marked `intermittent`: seen in some runs and not in others, with
+    the evidence of both. A violated invariant is gated the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import UsageError
+from harness.judging.judge import FINDINGS
 
 DEFAULT = paths.SCENARIOS / "baseline.toml"
 
@@ -24,6 +27,9 @@ class Known:
     client: str
     check: str
     evidence: str
+    # Seen in some runs and not in others (a message caught in flight at the instant
+    # of a cut): shown whenever it happens, never failed on for not happening.
+    intermittent: bool = False
 
 
 def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
@@ -46,7 +52,9 @@ def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
         wrong = [k for k in ("scenario", "client", "check", "evidence") if not isinstance(d[k], str)]
         if wrong:
             raise UsageError(f"baseline {path}: deviation #{i + 1}: {', '.join(wrong)} must be text")
-        k = Known(d["scenario"], d["client"], d["check"], d["evidence"].strip())
+        if not isinstance(d.get("intermittent", False), bool):
+            raise UsageError(f"baseline {path}: deviation #{i + 1}: intermittent must be true or false")
+        k = Known(d["scenario"], d["client"], d["check"], d["evidence"].strip(), d.get("intermittent", False))
         out[(k.scenario, k.client, k.check)] = k
     return out
 
@@ -58,12 +66,13 @@ def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
     out = []
     verdicts = {c["id"]: c for c in entry["checks"]}
     for cid, c in verdicts.items():
-        if c["verdict"] == "deviates" and (entry["scenario"], entry["client"], cid) not in known:
-            out.append(f"new deviation {cid}: documented {c['documented']}, observed {c['observed']} ({c['detail']})")
+        if c["verdict"] in FINDINGS and (entry["scenario"], entry["client"], cid) not in known:
+            what = "violation" if c["verdict"] == "violated" else "deviation"
+            out.append(f"new {what} {cid}: documented {c['documented']}, observed {c['observed']} ({c['detail']})")
     for (sc, cl, cid), k in known.items():
         if sc == entry["scenario"] and cl == entry["client"]:
             c = verdicts.get(cid)
-            if c is None or c["verdict"] != "deviates":
+            if (c is None or c["verdict"] not in FINDINGS) and not k.intermittent:
                 now = c["verdict"] if c else "no such check"
                 out.append(f"known deviation {cid} disappeared (now {now}); it was: {k.evidence}")
     return out
@@ -75,7 +84,7 @@ def toml_for(entries: list[dict]) -> str:
     lines = []
     for e in entries:
         for c in e["checks"]:
-            if c["verdict"] != "deviates":
+            if c["verdict"] not in FINDINGS:
                 continue
             evidence = (
                 f"{e['library']} {e['client_version']}: documented {c['documented']}, observed "

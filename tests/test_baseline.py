@@ -25,7 +25,7 @@ from strategies import (
 from harness import baseline, expectations
 from harness.drivers import registry
 from harness.errors import UsageError
-from harness.judging import outcome
+from harness.judging import invariants, outcome
 from harness.scenario import load_all
 
 
@@ -110,8 +110,11 @@ def test_committed_baseline_names_real_scenarios_clients_and_checks():
         assert sc in scenarios, f"baseline names unknown scenario {sc}"
         spec = registry.get(cl)
         assert spec.family == scenarios[sc].family
-        assert cid in expectations.for_client(cl, spec.family), f"baseline names unknown check {cid}"
-        assert cid in scenarios[sc].checks or cid.split("@")[0] in scenarios[sc].checks
+        if cid.startswith("invariant."):
+            assert cid.removeprefix("invariant.") in invariants.STATEMENTS, f"baseline names unknown invariant {cid}"
+        else:
+            assert cid in expectations.for_client(cl, spec.family), f"baseline names unknown check {cid}"
+            assert cid in scenarios[sc].checks or cid.split("@")[0] in scenarios[sc].checks
         assert len(k.evidence) > 40, f"{sc}/{cl}/{cid}: evidence should say what was seen and why"
     assert tomllib.loads(baseline.DEFAULT.read_text()) is not None
 
@@ -197,3 +200,19 @@ def test_regression_baseline(tmp_path, raw, message):
     assert message in e.value.line() and one_line(e.value.line())
     with pytest.raises(UsageError, match="cannot read baseline"):  # IsADirectoryError
         baseline.load(tmp_path)
+
+
+def test_an_intermittent_known_finding_may_come_and_go(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text(
+        '[[deviation]]\nscenario = "s"\nclient = "c"\ncheck = "invariant.no-silent-loss"\n'
+        'evidence = "one message in flight at the cut lost in one run of three"\nintermittent = true\n'
+    )
+    known = baseline.load(path)
+    entry = {"scenario": "s", "client": "c", "outcome": {"result": "holds"}, "checks": []}
+    for verdict in ("holds", "violated"):
+        entry["checks"] = [{"id": "invariant.no-silent-loss", "verdict": verdict}]
+        assert baseline.compare(entry, known) == []
+    path.write_text(path.read_text().replace("intermittent = true", 'intermittent = "yes"'))
+    with pytest.raises(UsageError, match="intermittent must be true or false"):
+        baseline.load(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.judging.entry import judge
+from harness.judging.entry import judge, judge_again
 from harness.scenario import load_all
 
 
@@ -236,3 +236,45 @@ def test_allow_reconnect_off_in_the_options_leaves_the_reconnect_claims_unjudged
     e["actors"]["client"]["options"] = {"AllowReconnect": False}
     v = verdicts(e)
     assert v["AutoReconnect"] == v["ReconnectedCB"] == v["AllowReconnect"] == "not-measured"
+
+
+def test_messages_lost_without_the_application_being_told_violate_an_invariant(recorded):
+    """Seen by a user: rhea's ledger showed 310 messages accepted and never delivered
+    or reported, and the entry read '1 conforms'."""
+    e = recorded("amqp.messages.send-while-cut", "rhea")
+    v = verdicts(e)
+    assert v["reconnect.recovers"] == "conforms" and v["invariant.no-silent-loss"] == "violated"
+    e = recorded("amqp.messages.send-while-cut", "rhea")
+    judge_again(e, load_all()[e["scenario"]])
+    assert e["outcome"]["result"] == "violated" and e["outcome"]["counts"]["violated"] == 1
+
+
+def test_a_message_the_application_was_told_of_is_lost_but_reported(recorded):
+    e = recorded("amqp.messages.send-while-cut", "rhea")
+    received = {x["seq"] for x in e["events"] if x["kind"] == "received"}
+    lost = [x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "published"]
+    lost = [x for x in lost if x["seq"] not in received]
+    for x in lost:
+        e["events"].append({**x, "kind": "settled", "outcome": "released"})
+    e["events"].sort(key=lambda x: x["t_ns"])
+    _, checks = judge(e, load_all()[e["scenario"]])
+    c = next(c for c in checks if c["id"] == "invariant.no-silent-loss")
+    assert c["verdict"] == "holds" and c["observed"]["lost_reported"] == len(lost) == 310
+
+
+def test_a_witness_that_lost_its_own_connection_cannot_judge_fates(recorded):
+    e = recorded("nats.single.publish-while-cut", "nats-go")
+    first = next(x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "published")
+    e["events"].append({"t_ns": first["t_ns"] + 1, "source": "client", "actor": "observer", "kind": "disconnected"})
+    e["events"].sort(key=lambda x: x["t_ns"])
+    v = verdicts(e)
+    assert v["invariant.no-silent-loss"] == v["invariant.order"] == "not-measured"
+
+
+def test_a_witness_stopped_too_soon_cannot_judge_fates(recorded):
+    e = recorded("nats.single.publish-while-cut", "nats-go")
+    stop = next(x for x in e["events"] if x["kind"] == "mark" and x.get("to") == "observer")
+    last = max(x["t_ns"] for x in e["events"] if x.get("actor") == "client" and x["kind"] == "published")
+    stop["t_ns"] = last + 200_000_000
+    e["events"].sort(key=lambda x: x["t_ns"])
+    assert verdicts(e)["invariant.no-silent-loss"] == "not-measured"

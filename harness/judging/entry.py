@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness import expectations
-from harness.judging import metrics, outcome
+from harness.judging import invariants, metrics, outcome
 from harness.judging.judge import Judge
 from harness.judging.timeline import Timeline
 
@@ -36,6 +36,7 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
         missing = [c for c in applicable if c not in {x["id"] for x in j.checks}]
         if missing:
             raise AssertionError(f"judge gave no verdict for {', '.join(missing)}")
+        invariants.judge(j, entry["family"])
     return {**j.metrics, "client_vs_wire_ms": client_vs_wire(tl, entry["links"])}, j.checks
 
 

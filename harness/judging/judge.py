@@ -20,6 +20,11 @@ from harness.judging.outage import Outage, outages
 from harness.judging.timeline import Timeline
 
 VERDICTS = ("conforms", "deviates", "not-measured")
+# An invariant's words (harness/judging/invariants.py).
+INVARIANT_VERDICTS = ("holds", "violated")
+ALL_VERDICTS = (*VERDICTS, *INVARIANT_VERDICTS)
+# Verdicts that are findings about the library: a claim it breaks, an invariant it breaks.
+FINDINGS = ("deviates", "violated")
 
 
 class Judge:
@@ -87,6 +92,7 @@ class Judge:
         self.checks.append(
             {
                 "id": check_id,
+                "kind": "claim",
                 "verdict": verdict,
                 "documented": e.documented if documented is None else documented,
                 "observed": observed,
@@ -140,6 +146,23 @@ class Judge:
         if outside:
             detail += f"; outside: {', '.join(f'{v:g}' for v in outside)}"
         self.verdict(check_id, not outside, values, detail, documented=documented, unit=unit, band=band)
+
+    def invariant(self, invariant_id: str, verdict: str, observed: Any, detail: str, *, statement: str) -> None:
+        """An invariant's verdict (harness/judging/invariants.py): holds, violated or
+        not-measured. Its source is the statement the harness holds every client to."""
+        self.checks.append(
+            {
+                "id": f"invariant.{invariant_id}",
+                "kind": "invariant",
+                "verdict": verdict,
+                "documented": statement,
+                "observed": observed,
+                "unit": None,
+                "band": None,
+                "detail": detail,
+                "source": {"document": "Harness invariants", "file": "docs/judging.md", "quote": statement},
+            }
+        )
 
     def metric(self, name: str, value: Any) -> Any:
         self.metrics[name] = value

@@ -8,12 +8,14 @@ entry's status, its checks or its reasons. Vocabulary: docs/judging.md.
   interrupted    the run was stopped before the entry finished
   skipped        the backend cannot run the scenario's topology; nothing ran
   not-applicable the library lacks what the scenario needs (no check applies)
-  metrics-only   measured, but the documentation makes no claim to judge here
-  deviates       at least one check deviates
-  not-measured   no check deviates, and at least one could not be measured
-  conforms       every check conforms
+  metrics-only   measured, but nothing to judge here
+  violated       at least one invariant is violated (harness/judging/invariants.py)
+  deviates       no invariant is violated, and at least one check deviates
+  not-measured   nothing violated or deviates, and at least one check could not be measured
+  conforms       every claim of the documentation conforms (and every invariant holds)
+  holds          no claim applies, and every invariant holds
 
-Checks merge as Jepsen's checker merges validity: a deviation outweighs an
+Checks merge as Jepsen's checker merges validity: a failure outweighs an
 unknown, and an unknown outweighs a pass, so a partly measured entry never
 reads "conforms".
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness.judging.judge import VERDICTS
+from harness.judging.judge import ALL_VERDICTS
 
 OUTCOMES = (
     "error",
@@ -30,19 +32,21 @@ OUTCOMES = (
     "skipped",
     "not-applicable",
     "metrics-only",
+    "violated",
     "deviates",
     "not-measured",
     "conforms",
+    "holds",
 )
 # The outcomes of entries whose checks were judged, worst first: the merge of
 # several verdicts is the first that occurs.
-JUDGED = ("deviates", "not-measured", "conforms")
+JUDGED = ("violated", "deviates", "not-measured", "conforms", "holds")
 
 
 def counts(checks: list[dict]) -> dict[str, int]:
     """How many checks have each verdict (every verdict named, zeros included)."""
     c = Counter(x["verdict"] for x in checks)
-    return {v: c.get(v, 0) for v in VERDICTS}
+    return {v: c.get(v, 0) for v in ALL_VERDICTS}
 
 
 def merge(verdicts: list[str]) -> str:

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import results
+from harness.judging.judge import ALL_VERDICTS
 from harness.report.values import compact, num
 
 # Both runs need this many values of a timing before their spread counts as noise.
@@ -622,7 +623,7 @@ def _hv(v: Any, unit: str | None = None) -> str:
 
 
 def _verdict(v: str) -> Cell:
-    return (v, v) if v in ("conforms", "deviates", "not-measured") else v
+    return (v, v) if v in ALL_VERDICTS else v
 
 
 def _host(info: dict) -> str:

@@ -15,7 +15,13 @@ from typing import Any
 
 from harness.report.values import compact, is_number, num
 
-VERDICT_COLOUR = {"conforms": "#1a7f37", "deviates": "#cf222e", "not-measured": "#6e7781"}
+VERDICT_COLOUR = {
+    "conforms": "#1a7f37",
+    "deviates": "#cf222e",
+    "not-measured": "#6e7781",
+    "holds": "#1a7f37",
+    "violated": "#cf222e",
+}
 
 # Events drawn as markers, by (source, kind). Anything not listed is still drawn,
 # with DEFAULT_STYLE, under its own kind: a new event kind needs no change here.

@@ -20,7 +20,8 @@ from collections import Counter, defaultdict
 from html import escape
 from typing import Any
 
-from harness.judging.judge import VERDICTS
+from harness.judging.judge import ALL_VERDICTS as VERDICTS
+from harness.judging.judge import FINDINGS
 from harness.report import model
 from harness.report.figures import timeline_spec, values_spec
 from harness.report.model import check_anchor, entry_anchor, families, family_clients, replay_command, slug
@@ -58,6 +59,7 @@ th { background: var(--bg2); font-weight: 600; }
   white-space: nowrap; }
 .v-conforms { background: var(--cb); color: var(--c); } .v-deviates { background: var(--db); color: var(--d); }
 .v-not-measured { background: var(--nb); color: var(--n); }
+.v-holds { background: var(--cb); color: var(--c); } .v-violated { background: var(--db); color: var(--d); }
 .v-not-applicable, .v-skipped, .v-metrics-only { background: #f6f8fa; color: #8c959f; }
 .v-error, .v-interrupted { background: var(--eb); color: var(--e); }
 .v-none, .v-not-run { color: #afb8c1; font-weight: 400; }
@@ -78,7 +80,7 @@ table.checks td { overflow-wrap: break-word; }
 .checks .w-obs { width: 17%; }
 .checks .w-unit { width: 7em; } .checks .w-band { width: 7.5em; }
 .quote { color: var(--muted); font-size: 12px; border-left: 3px solid var(--line); padding-left: 8px; margin-top: 4px; }
-tr.row-deviates > td:first-child { box-shadow: inset 3px 0 0 var(--d); }
+tr.row-deviates > td:first-child, tr.row-violated > td:first-child { box-shadow: inset 3px 0 0 var(--d); }
 :target, tr:target > td { background: #fff8c5 !important; }
 .chip { display: inline-block; border-radius: 10px; padding: 0 8px; margin: 1px 2px; font-size: 12px;
   font-family: ui-monospace, Menlo, Consolas, monospace; color: #fff; }
@@ -271,7 +273,7 @@ def _deviations(entries: list[dict]) -> str:
     items = []
     for e in entries:
         for c in e["checks"]:
-            if c["verdict"] != "deviates":
+            if c["verdict"] not in FINDINGS:
                 continue
             unit, ounit = units(c)
             items.append(
@@ -564,7 +566,7 @@ def _metrics(entry: dict) -> str:
 
 def _entry(entry: dict, plots: _Plots) -> str:
     result, reason, c = model.result(entry), model.reason(entry), model.counts(entry)
-    state = "bad" if result in model.FAILED else "dev" if result == "deviates" else "ok"
+    state = "bad" if result in model.FAILED else "dev" if model.is_finding(entry) else "ok"
     is_open = " open" if state != "ok" else ""
     judged = result in model.JUDGED
     badges = " ".join(_badge(v, f"{c[v]} {v}") for v in VERDICTS if c[v]) if judged else _badge(result)

@@ -37,7 +37,7 @@ def cell(entry: dict | None) -> str:
     s = model.cell_text(entry)
     if model.failed(entry):
         return f"**{s}**"
-    return f"**{s}** ❌" if model.result(entry) == "deviates" else s
+    return f"**{s}** ❌" if model.is_finding(entry) else s
 
 
 def render(results: dict) -> str:
@@ -51,7 +51,8 @@ def render(results: dict) -> str:
     host = run.get("host") or {}
     out += [
         f"**{total['conforms']}** conform · **{total['deviates']}** deviate · **{total['not-measured']}** not measured"
-        f" · {len(entries)} entries ({len(model.all_clients(entries))} clients)"
+        + (f" · **{total['violated']}** invariants violated" if total["violated"] else "")
+        + f" · {len(entries)} entries ({len(model.all_clients(entries))} clients)"
         + (f" · **{len(errors)} harness error{'s' if len(errors) != 1 else ''}**" if errors else ""),
         "",
         f"{text(run['started_at'])}"
@@ -70,17 +71,21 @@ def render(results: dict) -> str:
             out.append(f"| {code(scenario)} | " + " | ".join(cell(by_client.get(c)) for c in clients) + " |")
     out += [
         "",
-        "Cells: conforms/deviates/not-measured; " + model.legend(("not-applicable", "metrics-only", "skipped")) + ".",
+        "Cells: conforms/deviates/not-measured (V:n invariants violated); "
+        + model.legend(("not-applicable", "metrics-only", "skipped"))
+        + ".",
     ]
 
-    devs = [(e, c) for e in entries for c in e["checks"] if c["verdict"] == "deviates"]
-    if devs:
-        out += ["", f"### Deviations from the documentation ({len(devs)})", ""]
+    for verdict, heading in (("violated", "Invariants violated"), ("deviates", "Deviations from the documentation")):
+        devs = model.findings(entries, verdict)
+        if not devs:
+            continue
+        out += ["", f"### {heading} ({len(devs)})", ""]
         for e, c in devs:
             unit, ounit = units(c)
             out.append(
                 f"- {code(e['scenario'])} / **{text(e['client'])}** / {code(c['id'])}: "
-                f"documented {code(compact(c['documented'], 6) + unit)}, "
+                f"{model.held_to(c)} {code(compact(c['documented'], 6) + unit)}, "
                 f"observed {code(compact(c['observed'], 6) + ounit)}"
                 + (f", band {code(band_text(c['band']))}" if c.get("band") else "")
                 + "  "

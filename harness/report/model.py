@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.judging import outcome
-from harness.judging.judge import VERDICTS
+from harness.judging.judge import ALL_VERDICTS, FINDINGS
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,11 @@ OUTCOMES: dict[str, Shown] = {
     "skipped": Shown("skipped", "skipped"),
     "not-applicable": Shown("n/a", "not applicable"),
     "metrics-only": Shown("metrics", None),
+    "violated": Shown("violated", "an invariant is violated"),
     "deviates": Shown("deviates", "deviates"),
     "not-measured": Shown("not-measured", "not measured"),
     "conforms": Shown("conforms", "conforms"),
+    "holds": Shown("holds", "every invariant holds"),
 }
 # Outcomes of entries whose checks were judged: their cells show the verdict counts.
 JUDGED = outcome.JUDGED
@@ -72,8 +74,25 @@ def failed(entry: dict) -> bool:
 
 
 def counts_text(entry: dict) -> str:
+    """conforms/deviates/not-measured, and `V:n` when n invariants are violated."""
     c = counts(entry)
-    return f"{c['conforms']}/{c['deviates']}/{c['not-measured']}"
+    return f"{c['conforms']}/{c['deviates']}/{c['not-measured']}" + (f" V:{c['violated']}" if c["violated"] else "")
+
+
+def held_to(check: dict) -> str:
+    """What a check's `documented` is: what the documentation says, or what every client is held to."""
+    return "held to" if check.get("kind") == "invariant" else "documented"
+
+
+def findings(entries: list[dict], verdict: str) -> list[tuple[dict, dict]]:
+    """(entry, check) for every check with `verdict` (deviates, violated)."""
+    assert verdict in FINDINGS
+    return [(e, c) for e in entries for c in e["checks"] if c["verdict"] == verdict]
+
+
+def is_finding(entry: dict) -> bool:
+    """The entry's outcome is a finding about the library (a deviation or a violation)."""
+    return result(entry) in FINDINGS
 
 
 def cell_text(entry: dict) -> str:
@@ -117,7 +136,7 @@ def check_ids(by_client: dict[str, dict]) -> list[str]:
 
 def total_counts(entries: list[dict]) -> dict[str, int]:
     """Checks per verdict over entries, every verdict named."""
-    out = dict.fromkeys(VERDICTS, 0)
+    out = dict.fromkeys(ALL_VERDICTS, 0)
     for e in entries:
         for v, n in counts(e).items():
             out[v] = out.get(v, 0) + n

@@ -19,7 +19,10 @@ def entry_line(entry: dict) -> str:
     r = model.result(entry)
     if r in model.JUDGED:
         c = model.counts(entry)
-        return f"{c['conforms']} conform, {c['deviates']} deviate, {c['not-measured']} not measured"
+        line = f"{c['conforms']} conform, {c['deviates']} deviate, {c['not-measured']} not measured"
+        if c["holds"] or c["violated"]:
+            line += f"; invariants: {c['holds']} hold, {c['violated']} violated"
+        return line
     words, why = model.OUTCOMES[r].words, model.reason(entry)
     if words is None:
         return why or model.label(r)
@@ -39,7 +42,10 @@ def table(results: dict) -> str:
     for s in scenarios:
         row = [s.ljust(w0)] + [cell.get((s, cl), "-").ljust(w) for cl, w in zip(clients, widths, strict=True)]
         lines.append("  ".join(row))
-    lines.append("cells: conforms/deviates/not-measured; " + model.legend(("not-applicable", "metrics-only")))
+    lines.append(
+        "cells: conforms/deviates/not-measured (V:n invariants violated); "
+        + model.legend(("not-applicable", "metrics-only"))
+    )
     for reason in sorted({model.reason(e) or "" for e in entries if model.result(e) == "skipped"}):
         lines.append(f"skipped (not run on this backend): {reason}")
     return "\n".join(lines)
@@ -57,14 +63,20 @@ def versions(results: dict) -> str:
 def render(results: dict) -> str:
     entries = results["entries"]
     out = [table(results), ""]
-    devs = [(e, c) for e in entries for c in e["checks"] if c["verdict"] == "deviates"]
-    if devs:
-        out.append("Deviations from the documentation:")
+    for verdict, heading in (
+        ("violated", "Invariants violated (whatever the documentation says):"),
+        ("deviates", "Deviations from the documentation:"),
+    ):
+        devs = model.findings(entries, verdict)
+        if not devs:
+            continue
+        out.append(heading)
         for e, c in devs:
             unit, ounit = units(c)
             band = f" (band {band_text(c['band'], c['unit'])})" if c.get("band") else ""
             out.append(
-                f"  {e['scenario']} / {e['client']} / {c['id']}: documented {compact(c['documented'], ITEMS)}{unit}, "
+                f"  {e['scenario']} / {e['client']} / {c['id']}: "
+                f"{model.held_to(c)} {compact(c['documented'], ITEMS)}{unit}, "
                 f"observed {compact(c['observed'], ITEMS)}{ounit}{band}"
             )
             out.append(f"      {c['detail']}")

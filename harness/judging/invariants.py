@@ -1,0 +1,127 @@
+"""Invariants: what every client is held to whatever its documentation says.
+
+Judged for every entry in which the client under test published messages that
+an unfaulted witness subscribed to. Their verdicts are their own words (a claim
+of the documentation conforms or deviates; an invariant holds or is violated),
+and a fate is never inferred: a message is lost only when the witness was
+connected throughout and the run waited after the last publish.
+
+  no-silent-loss  every message the library accepted was delivered, or the
+                  application was told (a refused, released, modified outcome)
+  no-duplicates   no message delivered twice, where the mode promises it
+                  (at-most-once: NATS core publish)
+  order           the witness received the publisher's messages in the order
+                  they were published
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+
+from harness.judging.judge import Judge
+
+STATEMENTS = {
+    "no-silent-loss": "every accepted message is delivered, or the application is told",
+    "no-duplicates": "no message is delivered twice where the mode is at-most-once",
+    "order": "messages arrive in the order the publisher sent them",
+}
+# How long the witness must go on after the publisher stopped, for what was in
+# flight to arrive (the scenarios' drain waits are 1.5 s).
+DRAIN_MS = 1000.0
+# The application was told: the peer's outcome said the message was not taken.
+TOLD = ("rejected", "released", "modified")
+# Delivery mode per family, as the drivers run it (docs/driver-contract.md).
+MODES = {"nats": "at-most-once", "amqp": "at-least-once (unsettled sends, settlement awaited)"}
+
+
+def applies(j: Judge, publisher: str = "client") -> list[str]:
+    """The witnesses of `publisher`: actors subscribed to the subject it publishes on."""
+    mine = j.actors.get(publisher)
+    if not mine or not (mine.get("workload") or {}).get("publish"):
+        return []
+    subject = mine["workload"]["subject"]
+    return [
+        a
+        for a, x in j.actors.items()
+        if a != publisher and (x.get("workload") or {}).get("subscribe") and x["workload"]["subject"] == subject
+    ]
+
+
+def judge(j: Judge, family: str, publisher: str = "client") -> None:
+    """Every invariant for `publisher`, if it published to a witness."""
+    witnesses = applies(j, publisher)
+    if not witnesses:
+        return
+    accepted = [e["seq"] for e in j.tl.select(actor=publisher, kind="published")]
+    why = _cannot_judge(j, publisher, witnesses, accepted)
+    mode = MODES.get(family, "unknown")
+    j.metric("delivery_mode", mode)
+    if why:
+        for iid in STATEMENTS:
+            if iid != "no-duplicates" or mode == "at-most-once":
+                j.invariant(iid, "not-measured", None, why, statement=STATEMENTS[iid])
+        return
+    received = [e["seq"] for e in j.tl.select(kind="received") if e["actor"] in witnesses]
+    times = Counter(received)
+    told = {e["seq"] for e in j.tl.select(actor=publisher, kind="settled") if e.get("outcome") in TOLD}
+    lost = [s for s in accepted if times[s] == 0]
+    silent = [s for s in lost if s not in told]
+    fates = {
+        "accepted": len(accepted),
+        "delivered": sum(1 for s in accepted if times[s] >= 1),
+        "lost_reported": len(lost) - len(silent),
+        "lost_silently": len(silent),
+        "duplicated": sum(1 for s in accepted if times[s] > 1),
+    }
+    j.metric("fates", fates)
+    j.invariant(
+        "no-silent-loss",
+        "violated" if silent else "holds",
+        fates,
+        f"{len(accepted)} messages accepted by the library, {fates['delivered']} delivered to the witness "
+        f"({', '.join(witnesses)}), {fates['lost_reported']} lost and reported, {len(silent)} lost without the "
+        "application being told" + (f" (first: {silent[:10]})" if silent else ""),
+        statement=STATEMENTS["no-silent-loss"],
+    )
+    if mode == "at-most-once":
+        dups = [s for s in accepted if times[s] > 1]
+        j.invariant(
+            "no-duplicates",
+            "violated" if dups else "holds",
+            fates["duplicated"],
+            f"{len(dups)} messages delivered more than once in {mode} mode"
+            + (f" (first: {dups[:10]})" if dups else ""),
+            statement=STATEMENTS["no-duplicates"],
+        )
+    first = list(dict.fromkeys(received))
+    back = [(a, b) for a, b in pairwise(first) if b < a]
+    j.invariant(
+        "order",
+        "violated" if back else "holds",
+        len(back),
+        f"{len(first)} distinct messages received; {len(back)} arrived after a later one"
+        + (f" (first: {back[:5]})" if back else ""),
+        statement=STATEMENTS["order"],
+    )
+
+
+def _cannot_judge(j: Judge, publisher: str, witnesses: list[str], accepted: list[int]) -> str | None:
+    """Why fates cannot be told apart here, or None."""
+    if not accepted:
+        return "the library accepted no message"
+    stops = {m.get("to"): m["t_ns"] for m in j.tl.marks("stop")}
+    for w in witnesses:
+        # Its own stop closes its connection: only a loss before that counts.
+        lost = j.tl.first(actor=w, kind="disconnected", before=stops.get(w, j.tl.t1_ns) - 1)
+        if lost is not None:
+            return f"the witness {w} itself lost its connection, so what it missed says nothing of the publisher"
+    last = j.tl.select(actor=publisher, kind="published")[-1]["t_ns"]
+    end = min((stops[w] for w in witnesses if w in stops), default=j.tl.t1_ns)
+    waited = (end - max(last, stops.get(publisher, last))) / 1e6
+    if waited < DRAIN_MS:
+        return (
+            f"the witness stopped {waited:.0f} ms after the last publish; {DRAIN_MS:g} ms are needed for what was "
+            "in flight to arrive"
+        )
+    return None
