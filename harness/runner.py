@@ -21,6 +21,7 @@ from harness.drivers.registry import DriverSpec, describe
 from harness.errors import HarnessError, Unavailable, interruption, stop_reason
 from harness.judging import outcome, timeline
 from harness.judging.entry import judge
+from harness.noise import NoiseProbe
 from harness.scenario import NotSupported, Run, Scenario
 from harness.topology import get as get_topology
 
@@ -103,11 +104,13 @@ def run_entry(
         run = Run(sc, spec, desc, live, workdir, seed, user_options=dict(user_options or {}))
         entry["started_ns"] = run.t0_ns
         entry["links"] = run.links()
+        probe = NoiseProbe().start()
         try:
             sc.script(run)
         except NotSupported as e:
             unsupported = str(e)
         finally:
+            entry["noise"] = probe.stop()
             run.finish()
     except Unavailable as e:
         # The backend cannot run the topology at all: nothing ran, nothing is judged.

@@ -134,22 +134,16 @@ def judge_all_cut(j: Judge) -> None:
     if not backoffs:
         j.not_measured("ReconnectWait", "no pause between passes over the server list was observed")
         return
-    band = Band.around(wait, wait + jitter)
-    lo, hi = band.lo, band.hi
-    outside = band.outside(backoffs)
-    j.verdict(
-        "ReconnectWait",
-        not outside and not too_soon,
-        backoffs,
+    band = Band.around(wait, wait + jitter, j.noise_ms)
+    detail = (
         f"{len(backoffs)} pauses from the end of a failed attempt to the next attempt (on the wire), "
-        f"documented band [{wait:g}, {wait + jitter:g}] ms (measured [{lo:g}, {hi:g}] with the slack); "
-        f"no server retried sooner "
-        f"than ReconnectWait"
-        + (f"; outside: {outside}" if outside else "")
-        + (f"; too soon: {too_soon}" if too_soon else ""),
-        documented=wait,
-        band=band,
+        f"documented band [{wait:g}, {wait + jitter:g}] ms (measured [{band.lo:g}, {band.hi:g}] with the slack); "
+        "no server retried sooner than ReconnectWait" + (f"; too soon: {too_soon}" if too_soon else "")
     )
+    if too_soon:
+        j.deviates("ReconnectWait", backoffs, detail, documented=wait, band=band)
+        return
+    j.in_band("ReconnectWait", backoffs, band, detail, documented=wait)
 
 
 @scenario("nats.cluster.giveup", family="nats", topology="nats-3", checks=["MaxReconnect", "ClosedCB"])

@@ -137,18 +137,23 @@ def judge_blackhole(j: Judge) -> None:
     if not gave_up:
         j.not_measured("Timeout", "no blackholed attempt was followed by a failure report or another attempt")
         return
-    outside = [g[0] for g in gave_up if not g[1] - slack_ms(g[1]) <= g[0] <= g[2] + slack_ms(g[2])]
-    j.verdict(
-        "Timeout",
-        not outside,
-        [g[0] for g in gave_up],
+    # Each attempt has its own band: [Timeout, Timeout] where the library reported
+    # the failure, [Timeout, Timeout + jitter] where it was inferred.
+    bands = [(g[0], Band.around(g[1], g[2], j.noise_ms)) for g in gave_up]
+    outside = [v for v, b in bands if not b.holds(v)]
+    sure = [v for v, b in bands if b.beyond_noise([v])]
+    detail = (
         f"{len(gave_up)} blackholed attempts (accepted, never answered): time until the library gave up, "
         f"from its failure report or from its next attempt less ReconnectWait; band [{timeout}, {timeout}] "
         f"ms, or [{timeout}, {timeout + jitter}] ms when inferred (± {slack_ms(timeout):g} ms measurement slack)"
-        + (f"; outside: {outside}" if outside else ""),
-        documented=timeout,
-        band=Band.around(timeout, timeout + jitter),
+        + (f"; outside: {outside}" if outside else "")
     )
+    band = Band.around(timeout, timeout + jitter, j.noise_ms)
+    if outside and not sure:
+        detail += f"; each lies within the timer noise measured in this run ({j.noise_ms:g} ms) of its band"
+        j.not_measured("Timeout", detail, documented=timeout, band=band)
+        return
+    j.verdict("Timeout", not outside, [g[0] for g in gave_up], detail, documented=timeout, band=band)
 
 
 # PingInterval shortened so that stale detection is seen in seconds; the default

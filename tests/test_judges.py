@@ -278,3 +278,39 @@ def test_a_witness_stopped_too_soon_cannot_judge_fates(recorded):
     stop["t_ns"] = last + 200_000_000
     e["events"].sort(key=lambda x: x["t_ns"])
     assert verdicts(e)["invariant.no-silent-loss"] == "not-measured"
+
+
+def with_noise(entry: dict, max_ms: float) -> dict:
+    entry["noise"] = {"probe": "harness timer", "interval_ms": 5.0, "n": 1000, "p50_ms": 0.1, "p99_ms": 1.0}
+    entry["noise"]["max_ms"] = max_ms
+    return entry
+
+
+def test_an_interval_off_by_less_than_the_measured_noise_is_not_measured(recorded):
+    """Seen on a loaded machine: a timer 25 ms late read as a deviation. Off by 25 ms
+    beyond the slack, it deviates on a quiet run and cannot be told on a noisy one."""
+
+    def late(e):
+        down = e["faults"][0]["start_ns"]
+        attempts = [x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "attempt"]
+        attempts = [x for x in attempts if x["t_ns"] > down]
+        for x in attempts[2:]:
+            x["t_ns"] += 150_000_000  # the third interval 150 ms longer: past wait + jitter + slack
+        e["events"].sort(key=lambda x: x["t_ns"])
+        return e
+
+    assert verdicts(late(recorded("nats.single.refused", "nats-go")))["ReconnectWait"] == "deviates"
+    assert verdicts(with_noise(late(recorded("nats.single.refused", "nats-go")), 200.0))["ReconnectWait"] == (
+        "not-measured"
+    )
+    assert verdicts(with_noise(late(recorded("nats.single.refused", "nats-go")), 5.0))["ReconnectWait"] == "deviates"
+
+
+def test_lateness_that_looks_like_jitter_is_not_taken_for_jitter(recorded):
+    """nats-py has no jitter; its intervals 25-30 ms late on a busy machine looked
+    like jitter. A largest extra delay above the threshold only by the noise is not jitter."""
+    e = with_noise(recorded("nats.single.refused", "nats-go"), 120.0)
+    assert verdicts(e)["ReconnectJitter"] == "not-measured"
+    e = with_noise(recorded("nats.single.refused", "nats-py"), 120.0)
+    assert verdicts(e)["ReconnectJitter"] == "deviates"  # below the threshold: surely no jitter
+    assert verdicts(with_noise(recorded("nats.single.refused", "nats-go"), 1.0))["ReconnectJitter"] == "conforms"

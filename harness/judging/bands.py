@@ -28,17 +28,21 @@ def slack_ms(wait_ms: float = 0.0) -> float:
 @dataclass(frozen=True)
 class Band:
     """The documented [low, high] and the slack judged on each side: a value
-    conforms when it lies in [low - slack_low, high + slack_high]."""
+    conforms when it lies in [low - slack_low, high + slack_high]. `noise_ms` is
+    the timing noise measured during the run (harness/noise.py): a value outside
+    the band by less than that cannot be told from noise, and only a value beyond
+    it deviates for sure."""
 
     low: float
     high: float
     slack_low: float
     slack_high: float
+    noise_ms: float = 0.0
 
     @classmethod
-    def around(cls, low: float, high: float) -> Band:
+    def around(cls, low: float, high: float, noise_ms: float = 0.0) -> Band:
         """The usual band: each edge widened by its own measurement slack."""
-        return cls(low, high, slack_ms(low), slack_ms(high))
+        return cls(low, high, slack_ms(low), slack_ms(high), noise_ms)
 
     @property
     def lo(self) -> float:
@@ -54,6 +58,10 @@ class Band:
     def outside(self, values: list[float]) -> list[float]:
         return [v for v in values if not self.holds(v)]
 
+    def beyond_noise(self, values: list[float]) -> list[float]:
+        """Values outside the band by more than the measured noise: sure deviations."""
+        return [v for v in values if not self.lo - self.noise_ms <= v <= self.hi + self.noise_ms]
+
     def to_json(self) -> dict:
         """What a check stores (results schema: check.band)."""
         return {
@@ -61,4 +69,5 @@ class Band:
             "lo": round(self.lo, 6),
             "hi": round(self.hi, 6),
             "slack_ms": [self.slack_low, self.slack_high],
+            "noise_ms": self.noise_ms,
         }

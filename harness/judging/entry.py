@@ -25,7 +25,8 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
     exps = expectations.for_client(entry["client"], entry["family"])
     applicable = applicable_checks(sc, exps)
     tl = Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
-    j = Judge(tl, entry["links"], exps, entry["client"], entry["actors"], applicable)
+    noise = entry.get("noise") or {}
+    j = Judge(tl, entry["links"], exps, entry["client"], entry["actors"], applicable, noise.get("max_ms", 0.0))
     unsupported = entry.get("unsupported")
     if unsupported:
         for cid in applicable:

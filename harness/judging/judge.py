@@ -39,6 +39,7 @@ class Judge:
         client: str,
         actors: dict[str, dict],
         applicable: list[str],
+        noise_ms: float = 0.0,
     ) -> None:
         self.tl = tl
         self.links = links
@@ -46,6 +47,9 @@ class Judge:
         self.client = client
         self.actors = actors
         self.applicable = applicable
+        # The largest timer lateness measured during the run (harness/noise.py); 0
+        # for runs recorded before it was measured.
+        self.noise_ms = noise_ms
         self.metrics: dict[str, Any] = {}
         self.checks: list[dict] = []
 
@@ -137,15 +141,30 @@ class Judge:
         if not values:
             self.not_measured(check_id, f"no {what} was observed", documented=documented, unit=unit)
             return
-        band = Band.around(low, high)
-        outside = band.outside(values)
+        band = Band.around(low, high, self.noise_ms)
         detail = (
             f"{len(values)} {what}, documented band [{low:g}, {high:g}] {unit} "
             f"(measured [{band.lo:g}, {band.hi:g}] with the measurement slack)"
         )
+        self.in_band(check_id, values, band, detail, documented=documented, unit=unit)
+
+    def in_band(
+        self, check_id: str, values: list[float], band: Band, detail: str, observed: Any = None, **kw: Any
+    ) -> None:
+        """Conforms when every value is in the band; deviates when one is outside it
+        by more than the timing noise measured in this run; else not-measured, with
+        the figures: a busy machine must not turn into a finding about the library."""
+        outside = band.outside(values)
         if outside:
             detail += f"; outside: {', '.join(f'{v:g}' for v in outside)}"
-        self.verdict(check_id, not outside, values, detail, documented=documented, unit=unit, band=band)
+        if outside and not band.beyond_noise(values):
+            detail += (
+                f"; every value outside lies within the timer noise measured in this run "
+                f"({band.noise_ms:g} ms), so it cannot be told from noise"
+            )
+            self._add(check_id, "not-measured", values if observed is None else observed, detail, band=band, **kw)
+            return
+        self.verdict(check_id, not outside, values if observed is None else observed, detail, band=band, **kw)
 
     def invariant(self, invariant_id: str, verdict: str, observed: Any, detail: str, *, statement: str) -> None:
         """An invariant's verdict (harness/judging/invariants.py): holds, violated or

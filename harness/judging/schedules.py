@@ -166,16 +166,17 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None
     if delay is None:
         j.not_measured(check_id, f"no attempt followed {what}")
         return
-    ok = SLACK_MS < delay <= BRIEF_MAX_MS + slack_ms(BRIEF_MAX_MS)
-    j.verdict(
-        check_id,
-        ok,
-        delay,
+    # Timer lateness only lengthens a delay: an immediate retry stays one, so only
+    # the upper edge is widened by the measured noise.
+    band = Band(SLACK_MS, BRIEF_MAX_MS, 0.0, slack_ms(BRIEF_MAX_MS), j.noise_ms)
+    detail = (
         f"first attempt {delay:g} ms after {what}; 'a brief delay' read as more than the {SLACK_MS:g} ms "
-        f"measurement slack (not an immediate retry) and at most {BRIEF_MAX_MS:g} ms",
-        unit="ms",
-        band=Band(SLACK_MS, BRIEF_MAX_MS, 0.0, slack_ms(BRIEF_MAX_MS)),
+        f"measurement slack (not an immediate retry) and at most {BRIEF_MAX_MS:g} ms"
     )
+    if delay <= SLACK_MS:
+        j.deviates(check_id, delay, detail, unit="ms", band=band)
+        return
+    j.in_band(check_id, [delay], band, detail, observed=delay, unit="ms")
 
 
 def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -> None:
@@ -192,17 +193,23 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -
     r = median(ratios)
     # Both delays are measured, each within its slack; the earlier one is scaled by
     # the factor, and so is its slack.
-    off = [b for a, b in itertools.pairwise(grow) if abs(b - r * a) > slack_ms(b) + r * slack_ms(a)]
-    ok = r > 1.2 and not off
-    j.verdict(
-        check_id,
-        ok,
-        grow,
+    pairs = list(itertools.pairwise(grow))
+    off = [b for a, b in pairs if abs(b - r * a) > slack_ms(b) + r * slack_ms(a)]
+    # The same with the run's measured timer noise on both delays: only these are sure.
+    sure = [b for a, b in pairs if abs(b - r * a) > slack_ms(b) + r * slack_ms(a) + (1 + r) * j.noise_ms]
+    detail = (
         f"{len(grow)} delays below the cap grow by a median factor of {r:.2f}; exponential growth means one "
         f"factor > 1 for all, each within its own slack plus factor x the slack of the delay before"
-        + (f"; off: {off}" if off else ""),
-        unit="ms",
+        + (f"; off: {off}" if off else "")
     )
+    if r > 1.2 and off and not sure:
+        j.not_measured(
+            check_id,
+            detail + f"; each is off by less than the timer noise measured in this run ({j.noise_ms:g} ms)",
+            unit="ms",
+        )
+        return
+    j.verdict(check_id, r > 1.2 and not off, grow, detail, unit="ms")
 
 
 def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_after_ms: float | None = None) -> None:
@@ -225,15 +232,14 @@ def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_aft
             unit="ms",
         )
         return
-    j.verdict(
+    j.in_band(
         check_id,
-        not over,
         delays,
+        Band(0, cap_ms, 0.0, slack_ms(cap_ms), j.noise_ms),
         f"{len(at_cap)} delays at the cap of {cap_ms:g} ms (± {slack_ms(cap_ms):g}), "
-        + (f"{len(over)} above it: {over}" if over else "none above it"),
+        + (f"{len(over)} above it" if over else "none above it"),
         documented=cap_ms,
         unit="ms",
-        band=Band(0, cap_ms, 0.0, slack_ms(cap_ms)),
     )
 
 
@@ -254,16 +260,27 @@ def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float, bas
     threshold = jitter_ms * 0.001 ** (1 / n)
     # The extra delay is measured on intervals of about base + jitter: their slack.
     tol = slack_ms(base_ms + jitter_ms)
-    inside = all(-tol <= x <= jitter_ms + tol for x in extra_ms)
+    band = Band(0, jitter_ms, tol, tol, j.noise_ms)
+    inside = not band.outside(extra_ms)
     random_enough = max(extra_ms) >= threshold
     detail = (
         f"extra delay per interval {min(extra_ms):.1f}..{max(extra_ms):.1f} ms over {n} intervals; "
         f"documented uniform in [0, {jitter_ms:g}] ms, so the largest should exceed {threshold:.1f} ms "
         "(0.1% false alarm)"
     )
-    j.verdict(
-        check_id, inside and random_enough, extra, detail, documented=jitter_ms, band=Band(0, jitter_ms, tol, tol)
-    )
+    # Timer lateness only adds to a delay: a largest extra below the threshold is
+    # surely no jitter, but one above it is jitter only if it stays above once the
+    # run's measured noise is taken off (lateness of 25-30 ms looks like jitter).
+    sure_random = max(extra_ms) - j.noise_ms >= threshold
+    surely_wrong = not random_enough or band.beyond_noise(extra_ms)
+    if not surely_wrong and not (inside and sure_random):
+        why = (
+            f"; the timer noise measured in this run ({j.noise_ms:g} ms) is too large to tell "
+            f"jitter of this size from lateness"
+        )
+        j.not_measured(check_id, detail + why, documented=jitter_ms, band=band)
+        return
+    j.verdict(check_id, inside and random_enough, extra, detail, documented=jitter_ms, band=band)
 
 
 def give_up(j: Judge, links: list[str], what: str) -> None:
