@@ -365,11 +365,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     topo = get(args.topology)
     name = standing.check_name(args.name or topo.name)
-    standing.ensure_free(name)
     workdir = paths.REPORTS / "up" / name
-    live = LocalTopology.up(topo, workdir, detached=True, name=name)
-    standing_faults.forget(live)
-    info = live.detach()
+    with standing.claimed(name):
+        live = LocalTopology.up(topo, workdir, detached=True, name=name)
+        standing_faults.forget(live)
+        info = live.detach()
     print(f"{name} is up ({topo.name}: {topo.description}); logs and configs in {workdir}")
     print(f"  toxiproxy API  http://{live.addrs.host}:{live.addrs.api}")
     for link, url in info["urls"].items():

@@ -9,7 +9,10 @@ from the processes themselves, the record only says where to look.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
+from collections.abc import Iterator
 
 from harness import ports, procs
 from harness.backends.local import LocalTopology
@@ -48,9 +51,19 @@ def names() -> list[str]:
     return sorted(out)
 
 
-def ensure_free(name: str) -> None:
-    if name in names():
-        raise UsageError(f"a topology named {name} is already running", f"run `harness down {name}` first")
+@contextlib.contextmanager
+def claimed(name: str) -> Iterator[None]:
+    """Hold `name` while a topology comes up under it: two `harness up --name x` at once
+    must not both start (the second's record would hide the first's processes)."""
+    procs.RECORDS.mkdir(parents=True, exist_ok=True)
+    with open(procs.RECORDS / f"up-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if name in names():
+                raise UsageError(f"a topology named {name} is already running", f"run `harness down {name}` first")
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def adopt(name: str) -> LocalTopology:
