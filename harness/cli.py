@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         "TARGET). Each action is logged with its clock stamps in the topology's faults.jsonl.",
         epilog="kinds: refuse reset blackhole latency bandwidth slicer limit_data partition (links); "
         "kill pause restart (services); e.g. harness fault outage-42 latency n1-client latency_ms=500, "
-        "harness fault outage-42 partition 'n1|n2,n3'",
+        "harness fault outage-42 partition 'n1|n2,n3'; a bare 500ms is latency_ms=500",
     )
     f.add_argument("name", metavar="NAME", help="the running topology")
     f.add_argument("kind", metavar="KIND", help="a fault kind, or heal")
@@ -437,7 +437,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
         return 0
     if not args.target:
         raise UsageError(f"fault {args.kind} needs a TARGET", f"see `harness status {args.name}` for its links")
-    line = standing_faults.apply(live, args.kind, args.target, standing_faults.parse_params(args.params))
+    line = standing_faults.apply(live, args.kind, args.target, standing_faults.parse_params(args.params, args.kind))
     took = (line["applied_ns"] - line["start_ns"]) / 1e6
     state = "left on" if line["lasting"] else "over once applied"
     print(f"Applied #{line['id']} {line['kind']} on {line['target']} (confirmed in {took:.1f} ms; {state}).")

@@ -31,6 +31,7 @@ from harness.faults import Fault, FaultLog, registry
 
 FILENAME = "faults.jsonl"
 _INT = re.compile(r"-?\d+")
+_MS = re.compile(r"\d+ms")
 _FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)")
 
 
@@ -38,13 +39,16 @@ def path(live: LocalTopology) -> Path:
     return live.workdir / FILENAME
 
 
-def parse_params(words: list[str]) -> dict:
+def parse_params(words: list[str], kind: str | None = None) -> dict:
     """name=value words into a table: numbers and true/false as such, the rest as text.
-    The fault kind's schema then judges them (Fault raises UsageError)."""
+    The fault kind's schema then judges them (Fault raises UsageError). A bare
+    duration ("latency 500ms") is the kind's one required *_ms parameter."""
     out: dict = {}
     for word in words:
         name, eq, raw = word.partition("=")
-        if not eq or not name:
+        if not eq and _MS.fullmatch(word) and (short := _short_ms(kind)):
+            name, raw = short, word[:-2]
+        elif not eq or not name:
             raise UsageError(f"fault parameter {word!r} is not name=value", "e.g. latency_ms=500")
         value: object = raw
         if raw.lower() in ("true", "false"):
@@ -55,6 +59,12 @@ def parse_params(words: list[str]) -> dict:
             value = float(raw)
         out[name] = value
     return out
+
+
+def _short_ms(kind: str | None) -> str | None:
+    cls = registry.KINDS.get(kind) if kind else None
+    ms = [p.name for p in cls.schema() if p.required and p.name.endswith("_ms")] if cls else []
+    return ms[0] if len(ms) == 1 else None
 
 
 def entries(log: Path) -> list[dict]:

@@ -920,6 +920,12 @@ def test_fault_parameters_are_parsed_as_numbers_and_booleans(words: list[str], p
     assert standing_faults.parse_params(words) == params
 
 
+def test_a_bare_duration_is_the_kinds_one_required_ms_parameter():
+    from harness import standing_faults
+
+    assert standing_faults.parse_params(["500ms", "jitter_ms=5"], "latency") == {"latency_ms": 500, "jitter_ms": 5}
+
+
 @pytest.mark.parametrize(
     ("kind", "words", "mentions"),
     [
