@@ -32,8 +32,12 @@ EPILOG = """examples:
   harness report /tmp/r1                           /tmp/r1/report.html and summary.md
   harness compare reports/runs/A reports/runs/B    what changed between two runs
   harness replay /tmp/r1/work/nats.single.refused--nats-go   run it again, same seed
-  harness up --topology nats-3                     keep a topology running to poke at
-  harness down                                     stop what `harness up` started (and any leftovers)
+  harness up --topology nats-3 --name outage-42    keep a topology running to poke at
+  harness status outage-42                         its links, services and the faults on
+  harness fault outage-42 refuse n1-client         cut a link (kept on until healed)
+  harness fault outage-42 latency n2-client latency_ms=500
+  harness fault outage-42 heal                     revert every fault still on
+  harness down outage-42                           stop it (`harness down`: everything, and leftovers)
 
 exit codes: 0 every scenario ran (deviations are findings), 2 bad input, 3 the environment
 failed, 130 Ctrl-C, 143 SIGTERM (everything started is stopped; results so far are kept)
@@ -104,7 +108,32 @@ def _parser() -> argparse.ArgumentParser:
         description="Start a topology's servers and proxies and leave them running; `harness down` stops them.",
     )
     u.add_argument("--topology", default="nats-3", help="topology to start (default nats-3; see `harness list`)")
-    sub.add_parser("down", help="stop what `harness up` started, and anything a killed run left behind")
+    u.add_argument("--name", help="the name to keep it under (default: the topology's); several names run side by side")
+    d = sub.add_parser("down", help="stop what `harness up` started, and anything a killed run left behind")
+    d.add_argument("name", nargs="?", metavar="NAME", help="stop only this one (default: every one, and leftovers)")
+    st = sub.add_parser(
+        "status",
+        help="what `harness up` keeps running: links, services, faults on",
+        description="For each running topology (or NAME): its links as Toxiproxy reports them (listen address, "
+        "upstream, enabled or disabled, toxics), its services (pid, ports, running/paused/stopped, version) and "
+        "the faults on.",
+    )
+    st.add_argument("name", nargs="?", metavar="NAME", help="only this topology")
+    st.add_argument("--json", action="store_true", help="as JSON")
+    f = sub.add_parser(
+        "fault",
+        help="apply a fault to a running topology and leave it on, or heal",
+        description="Apply one fault (confirmed, as a scenario's) to a link or service of the topology NAME "
+        "started by `harness up`, and leave it on; `heal [TARGET]` reverts every fault still on (or those on "
+        "TARGET). Each action is logged with its clock stamps in the topology's faults.jsonl.",
+        epilog="kinds: refuse reset blackhole latency bandwidth slicer limit_data partition (links); "
+        "kill pause restart (services); e.g. harness fault outage-42 latency n1-client latency_ms=500, "
+        "harness fault outage-42 partition 'n1|n2,n3'; a bare 500ms is latency_ms=500",
+    )
+    f.add_argument("name", metavar="NAME", help="the running topology")
+    f.add_argument("kind", metavar="KIND", help="a fault kind, or heal")
+    f.add_argument("target", nargs="?", metavar="TARGET", help="a link, links (a,b), a service, or 'n1|n2,n3'")
+    f.add_argument("params", nargs="*", metavar="PARAM=VALUE", help="the kind's parameters, e.g. latency_ms=500")
     rp = sub.add_parser(
         "report",
         help="write DIR/report.html and DIR/summary.md from DIR/results.json",
@@ -330,28 +359,35 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from harness import standing, standing_faults
     from harness.backends.local import LocalTopology
     from harness.topology import get
 
     topo = get(args.topology)
-    if procs.detached_records():
-        raise UsageError("a topology started by `harness up` is already running", "run `harness down` first")
-    workdir = paths.REPORTS / "up" / topo.name
-    live = LocalTopology.up(topo, workdir, detached=True)
-    info = live.detach()
-    print(f"{topo.name} is up ({topo.description}); logs and configs in {workdir}")
+    name = standing.check_name(args.name or topo.name)
+    workdir = paths.REPORTS / "up" / name
+    with standing.claimed(name):
+        live = LocalTopology.up(topo, workdir, detached=True, name=name)
+        standing_faults.forget(live)
+        info = live.detach()
+    print(f"{name} is up ({topo.name}: {topo.description}); logs and configs in {workdir}")
     print(f"  toxiproxy API  http://{live.addrs.host}:{live.addrs.api}")
     for link, url in info["urls"].items():
         print(f"  {link:<14} {url}")
-    for name, path in (info.get("certs") or {}).items():
-        print(f"  {name:<14} {path}")
-    print("Stop it with `harness down`.")
+    for cert, path in (info.get("certs") or {}).items():
+        print(f"  {cert:<14} {path}")
+    print(f"See it with `harness status {name}`, fault it with `harness fault {name} KIND TARGET`.")
+    print(f"Stop it with `harness down {name}`.")
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from harness import ports
+    from harness import ports, standing
 
+    if args.name:
+        count = standing.stop(standing.check_name(args.name))
+        print(f"Stopped {args.name}: {count} process(es).")
+        return 0
     records = procs.detached_records()
     reaped = procs.reap_orphans(include_detached=True)
     for rec in records:
@@ -364,6 +400,49 @@ def cmd_down(args: argparse.Namespace) -> int:
     print(f"Stopped {len(reaped)} process(es)" + (f": {', '.join(reaped)}" if reaped else "") + ".")
     if projects:
         print(f"Took down {len(projects)} Compose project(s) of runs that are gone: {', '.join(projects)}.")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from harness import standing, standing_faults
+
+    names = [standing.check_name(args.name)] if args.name else standing.names()
+    shown = []
+    for name in names:
+        live = standing.adopt(name)
+        shown.append({**standing.status(live), "faults_on": standing_faults.faults_on(standing_faults.path(live))})
+    if args.json:
+        print(json.dumps({"topologies": shown}, indent=1))
+    elif not shown:
+        print("No topology started by `harness up` is running.")
+    else:
+        print("\n\n".join(standing.render(st, st["faults_on"]) for st in shown))
+    return 0
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    from harness import standing, standing_faults
+
+    live = standing.adopt(standing.check_name(args.name))
+    log = standing_faults.path(live)
+    if args.kind == "heal":
+        if args.params:
+            raise UsageError(f"heal takes at most one TARGET, not {' '.join([args.target, *args.params])}")
+        healed = standing_faults.heal(live, args.target)
+        for line in healed:
+            print(f"Healed #{line['id']} {line['kind']} on {line['target']} (confirmed).")
+        if not healed:
+            print(f"No fault is on {args.target or args.name}.")
+        print(f"Fault log: {log}")
+        return 0
+    if not args.target:
+        raise UsageError(f"fault {args.kind} needs a TARGET", f"see `harness status {args.name}` for its links")
+    line = standing_faults.apply(live, args.kind, args.target, standing_faults.parse_params(args.params, args.kind))
+    took = (line["applied_ns"] - line["start_ns"]) / 1e6
+    state = "left on" if line["lasting"] else "over once applied"
+    print(f"Applied #{line['id']} {line['kind']} on {line['target']} (confirmed in {took:.1f} ms; {state}).")
+    if line["lasting"]:
+        print(f"Heal it with `harness fault {args.name} heal {args.target}`. Fault log: {log}")
     return 0
 
 
@@ -538,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
             "list": cmd_list,
             "up": cmd_up,
             "down": cmd_down,
+            "status": cmd_status,
+            "fault": cmd_fault,
             "compose": cmd_compose,
             "baseline": cmd_baseline,
             "report": cmd_report,

@@ -48,27 +48,30 @@ class Proc:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, sig)
 
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def wait(self, timeout: float) -> None:
+        """Until the process has exited; subprocess.TimeoutExpired after `timeout` seconds."""
+        self.popen.wait(timeout)
+
     def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM the process group, SIGKILL it after `grace` seconds."""
         if self.alive():
             self.signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
             self.signal(signal.SIGTERM)
             try:
-                self.popen.wait(grace)
+                self.wait(grace)
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
-                self.popen.wait(5)
+                self.wait(5)
         forget(self)
-        return self.popen.returncode
+        return self.returncode
 
     def stopped(self) -> bool:
         """True once every thread of the process is stopped (SIGSTOP has taken effect)."""
-        try:
-            tasks = list(Path(f"/proc/{self.pid}/task").iterdir())
-            states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks]
-        except OSError:
-            return True  # gone
-        return all(st in ("T", "t", "Z", "X") for st in states)
+        return stopped(self.pid)
 
     def log_tail(self, lines: int = 3) -> str:
         """The end of the log, led by its last line that reports an error (a JVM's real
@@ -83,8 +86,56 @@ class Proc:
         return " | ".join(x.strip() for x in tail)
 
 
+class Adopted(Proc):
+    """A process an earlier harness process started and left running (`harness up`),
+    known by its pid and kernel start time: not our child, so it is watched through
+    /proc, never waited for."""
+
+    def __init__(self, name: str, pid: int, start: str | None, log: Path | None) -> None:
+        self.name, self.argv, self.log, self.start, self._pid = name, [], log, start, pid
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None  # only its parent (init, by now) learns it
+
+    def alive(self) -> bool:
+        return self.start is not None and process_start_time(self.pid) == self.start
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.name, timeout)
+            time.sleep(0.01)
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, sig)
+
+
+def stopped(pid: int) -> bool:
+    """True once every thread of `pid` is stopped (SIGSTOP has taken effect), or it is gone."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks]
+    except OSError:
+        return True  # gone
+    return all(st in ("T", "t", "Z", "X") for st in states)
+
+
 def _record_path(owner: int) -> Path:
     return RECORDS / f"{owner}.json"
+
+
+def detached_path(name: str) -> Path:
+    """The record of the topology `harness up` started under `name`: keyed by the name,
+    not by the pid of the `harness up` that has exited (a later process may get that pid)."""
+    return RECORDS / f"up-{name}.json"
 
 
 def _load(path: Path) -> dict:
@@ -94,12 +145,17 @@ def _load(path: Path) -> dict:
         return {"owner": None, "owner_start": None, "procs": []}
 
 
-def remember(proc: Proc, owner: int | None = None) -> None:
-    owner = owner or os.getpid()
+def remember(proc: Proc, owner: int | None = None, record: Path | None = None) -> None:
+    """Add `proc` to the record of `owner` (default: this process), or to `record`
+    (a detached record, whose processes outlive whoever starts them)."""
     RECORDS.mkdir(parents=True, exist_ok=True)
-    path = _record_path(owner)
+    if record is None:
+        owner = owner or os.getpid()
+        record = _record_path(owner)
+    path = record
     rec = _load(path)
-    rec.update(owner=owner, owner_start=process_start_time(owner))
+    if owner is not None:
+        rec.update(owner=owner, owner_start=process_start_time(owner))
     rec["procs"].append({"pid": proc.pid, "start": proc.start, "name": proc.name})
     path.write_text(json.dumps(rec))
 
@@ -127,6 +183,7 @@ def spawn(
     cwd: Path | None = None,
     outlive_harness: bool = False,
     owner: int | None = None,
+    record: Path | None = None,
 ) -> Proc:
     """Start `argv`. stdout goes to `stdout` if given (e.g. PIPE), else to the log."""
     if not Path(argv[0]).exists() and shutil.which(argv[0]) is None:
@@ -151,20 +208,33 @@ def spawn(
         if log:
             logf.close()
     proc = Proc(name, argv, popen, log, process_start_time(popen.pid))
-    remember(proc, owner)
+    remember(proc, owner, record)
     return proc
 
 
-def mark_detached(owner: int, info: dict) -> None:
-    """Keep a record after its owner exits: what `harness up` started, for `harness down`."""
+def mark_detached(owner: int, info: dict) -> Path:
+    """Keep a record after its owner exits: what `harness up` started as info["name"],
+    for `harness down`. Returns where it is now kept."""
     path = _record_path(owner)
     rec = _load(path)
     rec.update(detached=True, info=info)
-    path.write_text(json.dumps(rec))
+    kept = detached_path(info["name"])
+    kept.write_text(json.dumps(rec))
+    path.unlink(missing_ok=True)
+    return kept
 
 
 def detached_records() -> list[dict]:
     return [r for r in map(_load, RECORDS.glob("*.json")) if r.get("detached")] if RECORDS.exists() else []
+
+
+def detached_record(name: str) -> dict | None:
+    rec = _load(detached_path(name))
+    return rec if rec.get("detached") else None
+
+
+def drop_detached(name: str) -> None:
+    detached_path(name).unlink(missing_ok=True)
 
 
 def reap_orphans(include_detached: bool = False) -> list[str]:

@@ -152,3 +152,12 @@ class ToxiproxyClient:
     def toxics(self, proxy: str) -> list[str]:
         with self._bound(f"list toxics of {proxy}"):
             return sorted(self._proxy(proxy).toxics())
+
+    def toxic_details(self, proxy: str) -> list[dict]:
+        """The toxics on a proxy as the server reports them: name, type, stream, attributes."""
+        with self._bound(f"list toxics of {proxy}"):
+            found = self._proxy(proxy).toxics()
+        out = []
+        for name, t in sorted(found.items()):
+            out.append({"name": name, "type": t.type, "stream": t.stream, "attributes": t.attributes})
+        return out

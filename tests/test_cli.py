@@ -866,3 +866,106 @@ def test_command_line_gives_an_exit_code_and_one_line_errors(isolated_cli, recor
 def test_regression_error_with_a_newline_is_one_line(isolated_cli):
     code, _, err = run_main(["report", "a\nb"])  # the path was printed as is: two lines
     assert code == 2 and err.startswith("harness: ") and one_line(err.rstrip("\n"))
+
+
+# -- by hand: up --name, status, fault, down NAME (no process started) ---------
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        (["up", "--topology", "nope"], ["unknown topology", "nope"]),
+        (["up", "--name", "a/b"], ["not a simple word", "a/b"]),
+        (["up", "--name", "a b"], ["not a simple word"]),
+        (["up", "--name", ".."], ["not a simple word"]),
+        (["status", "outage-42"], ["no topology named 'outage-42' is running"]),
+        (["status", "../x"], ["not a simple word"]),
+        (["down", "outage-42"], ["no topology named 'outage-42' is running"]),
+        (["fault", "outage-42", "refuse", "n1-client"], ["no topology named 'outage-42' is running"]),
+        (["fault", "outage-42", "heal"], ["no topology named 'outage-42' is running"]),
+    ],
+)
+def test_by_hand_argument_errors_are_one_line_exit_2(isolated_cli, argv: list[str], mentions: list[str]):
+    _, started = isolated_cli
+    code, out, err = run_main(argv)
+    assert code == 2, (code, out, err)
+    assert err.startswith("harness: ") and one_line(err.rstrip("\n")), err
+    for m in mentions:
+        assert m in err, err
+    assert not started
+
+
+def test_status_with_nothing_running_says_so(isolated_cli):
+    code, out, err = run_main(["status"])
+    assert (code, err) == (0, "") and out.startswith("No topology started by `harness up` is running"), out
+    code, out, _ = run_main(["status", "--json"])
+    assert code == 0 and json.loads(out) == {"topologies": []}
+
+
+@pytest.mark.parametrize(
+    ("words", "params"),
+    [
+        (["latency_ms=500"], {"latency_ms": 500}),
+        (["latency_ms=-1", "jitter_ms=0"], {"latency_ms": -1, "jitter_ms": 0}),
+        (["drop_existing=true"], {"drop_existing": True}),
+        (["drop_existing=False"], {"drop_existing": False}),
+        (["latency_ms=1.5"], {"latency_ms": 1.5}),  # a number, refused by the kind's schema
+        (["stream=upstream"], {"stream": "upstream"}),
+        (["stream="], {"stream": ""}),
+    ],
+)
+def test_fault_parameters_are_parsed_as_numbers_and_booleans(words: list[str], params: dict):
+    from harness import standing_faults
+
+    assert standing_faults.parse_params(words) == params
+
+
+def test_a_bare_duration_is_the_kinds_one_required_ms_parameter():
+    from harness import standing_faults
+
+    assert standing_faults.parse_params(["500ms", "jitter_ms=5"], "latency") == {"latency_ms": 500, "jitter_ms": 5}
+
+
+@pytest.mark.parametrize(
+    ("kind", "words", "mentions"),
+    [
+        ("latency", ["500ms"], ["'500ms' is not name=value"]),
+        ("latency", ["=5"], ["is not name=value"]),
+        ("latency", [], ["needs the parameter latency_ms"]),
+        ("latency", ["latency_ms=1.5"], ["latency_ms must be a whole number, not 1.5"]),
+        ("latency", ["latency_ms=true"], ["latency_ms must be a whole number, not True"]),
+        ("refuse", ["stream=sideways"], ["stream must be one of"]),
+        ("nope", [], ["unknown fault kind 'nope'"]),
+    ],
+)
+def test_bad_fault_parameters_are_usage_errors(kind: str, words: list[str], mentions: list[str]):
+    from harness import standing_faults
+    from harness.errors import UsageError
+    from harness.faults import Fault
+
+    with pytest.raises(UsageError) as e:
+        Fault(kind, "n1-client", standing_faults.parse_params(words))
+    for m in mentions:
+        assert m in e.value.line()
+
+
+def test_fault_log_says_which_faults_are_on(tmp_path: Path):
+    """Reconstructed from the log alone: a fault is on from a confirmed apply until a
+    confirmed revert; one-shot kinds and unconfirmed applies never are."""
+    from harness import standing_faults
+
+    log = tmp_path / standing_faults.FILENAME
+    lines = [
+        {"action": "apply", "id": 1, "kind": "refuse", "target": "n1-client", "params": {}, "lasting": True},
+        {"action": "apply", "id": 2, "kind": "restart", "target": "n1", "params": {}, "lasting": False},
+        {"action": "apply", "id": 3, "kind": "kill", "target": "n2", "params": {}, "lasting": True, "error": "x"},
+        {"action": "apply", "id": 4, "kind": "partition", "target": "n1|n2,n3", "params": {}, "lasting": True},
+        {"action": "apply", "id": 5, "kind": "kill", "target": "n3", "params": {}, "lasting": True},
+        {"action": "revert", "id": 1, "kind": "refuse", "target": "n1-client", "params": {}},
+        {"action": "revert", "id": 5, "kind": "kill", "target": "n3", "params": {}, "error": "not ready"},
+    ]
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    on = standing_faults.faults_on(log)
+    assert [(f["id"], f.get("revert_failed", False)) for f in on] == [(4, False), (5, True)]
+    assert [f["id"] for f in on if standing_faults.matches(f, "n2")] == [4]
+    assert [f["id"] for f in standing_faults._heal_order(on)] == [4, 5]  # links before services

@@ -12,11 +12,13 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness import certs, ports, procs
+from harness.clock import now_ns
 from harness.errors import EnvironmentFault, Unavailable
 from harness.procs import Proc, wait_until
 from harness.services import KINDS, Addresses, toxiproxy_server
@@ -31,10 +33,15 @@ class LocalTopology:
     backend = "local"
     proxies_on_host = True
 
-    def __init__(self, topology: Topology, workdir: Path, detached: bool = False) -> None:
+    def __init__(self, topology: Topology, workdir: Path, detached: bool = False, name: str | None = None) -> None:
         self.topology = topology
         self.workdir = workdir
         self.detached = detached
+        # The name `harness up` keeps a detached topology under (default: the topology's).
+        self.name = name or topology.name
+        # Where processes started for a detached topology are recorded once it is
+        # detached (a service started again by a fault), so `harness down` finds them.
+        self.record: Path | None = None
         self.instance = uuid.uuid4().hex[:8]
         self.addrs = Addresses()
         self.toxiproxy = ToxiproxyClient(self.addrs.host, 0)
@@ -51,8 +58,8 @@ class LocalTopology:
     # -- bring-up --
 
     @classmethod
-    def up(cls, topology: Topology, workdir: Path, detached: bool = False) -> LocalTopology:
-        live = cls(topology, workdir, detached)
+    def up(cls, topology: Topology, workdir: Path, detached: bool = False, name: str | None = None) -> LocalTopology:
+        live = cls(topology, workdir, detached, name)
         try:
             live._up()
         except BaseException:
@@ -123,7 +130,7 @@ class LocalTopology:
     def _spawn_service(self, name: str, launch: tuple[list[str], dict | None]) -> None:
         argv, env = launch
         self.services[name] = procs.spawn(
-            name, argv, log=self.workdir / f"{name}.log", env=env, outlive_harness=self.detached
+            name, argv, log=self.workdir / f"{name}.log", env=env, outlive_harness=self.detached, record=self.record
         )
 
     def _wait_ready(self, name: str) -> None:
@@ -151,7 +158,7 @@ class LocalTopology:
         proc = self.services[service]
         self._down.add(service)
         proc.signal(signal.SIGKILL)
-        proc.popen.wait(10)
+        proc.wait(10)
         procs.forget(proc)
 
     def pause(self, service: str) -> None:
@@ -200,7 +207,7 @@ class LocalTopology:
         which must never be judged as something the client library did."""
         out = []
         if self.proxy_proc is None or not self.proxy_proc.alive():
-            code = self.proxy_proc.popen.returncode if self.proxy_proc else None
+            code = self.proxy_proc.returncode if self.proxy_proc else None
             out.append(
                 f"toxiproxy-server died during the scenario (exit code {code}); see {self.workdir}/toxiproxy.stderr"
             )
@@ -208,7 +215,7 @@ class LocalTopology:
             if name not in self._down and not proc.alive():
                 tail = proc.log_tail(2)
                 out.append(
-                    f"{name} exited by itself during the scenario (exit code {proc.popen.returncode})"
+                    f"{name} exited by itself during the scenario (exit code {proc.returncode})"
                     + (f": {tail}" if tail else "")
                 )
         return out
@@ -257,13 +264,47 @@ class LocalTopology:
         """Leave the topology running after this process exits (`harness up`)."""
         assert self.proxy_proc is not None
         info = {
+            "name": self.name,
             "topology": self.topology.name,
+            "backend": self.backend,
+            "instance": self.instance,
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "since_ns": now_ns(),
             "workdir": str(self.workdir),
             "addrs": self.addrs.to_json(),
             "ports": self._claimed,
             "urls": {x.name: self.url(x.name) for x in self.topology.links if x.role in ("client", "observer")},
             "certs": self.certs.to_json() if self.certs else None,
         }
-        ports.transfer(self._claimed, self.proxy_proc.pid, f"{self.topology.name}/{self.instance} (up)")
-        procs.mark_detached(os.getpid(), info)
+        ports.transfer(self._claimed, self.proxy_proc.pid, f"{self.name}/{self.instance} (up)")
+        self.record = procs.mark_detached(os.getpid(), info)
         return info
+
+    @classmethod
+    def adopt(cls, record: dict) -> LocalTopology:
+        """The detached topology of a `harness up` record, to fault, inspect or stop from
+        another process: its processes known by pid and start time, its proxies through
+        Toxiproxy's API. Nothing is started."""
+        from harness.topology import get
+
+        info = record["info"]
+        live = cls(get(info["topology"]), Path(info["workdir"]), detached=True, name=info["name"])
+        live.instance = info["instance"]
+        live.record = procs.detached_path(info["name"])
+        live.addrs = Addresses.from_json(info["addrs"])
+        live.toxiproxy = ToxiproxyClient(live.addrs.host, live.addrs.api)
+        live._claimed = list(info["ports"])
+        if info.get("certs"):
+            live.certs = certs.at(live.workdir)
+        for p in record["procs"]:
+            log = live.workdir / ("toxiproxy.log" if p["name"] == "toxiproxy-server" else f"{p['name']}.log")
+            adopted = procs.Adopted(p["name"], p["pid"], p["start"], log)
+            if p["name"] == "toxiproxy-server":
+                live.proxy_proc = adopted
+            else:
+                live.services[p["name"]] = adopted
+        for svc in live.topology.services:  # killed by a fault and not started again
+            live.services.setdefault(svc.name, procs.Adopted(svc.name, 0, None, live.workdir / f"{svc.name}.log"))
+            if not live.services[svc.name].alive():
+                live._down.add(svc.name)
+        return live

@@ -57,5 +57,11 @@ class Addresses:
             "links": self.links,
         }
 
+    @classmethod
+    def from_json(cls, data: dict) -> Addresses:
+        """The inverse of to_json (a `harness up` record read back by a later process)."""
+        services = {tuple(k.rsplit(":", 1)): v for k, v in data["services"].items()}
+        return cls(data["host"], data["api"], data["sink"], services, dict(data["links"]))  # type: ignore[arg-type]
+
 
 KINDS: dict[str, ModuleType] = {nats_server.KIND: nats_server, artemis.KIND: artemis, router.KIND: router}
