@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         "each value is checked against the option's type and range before anything starts",
     )
 
+    su = sub.add_parser("setup", help=f"install the pinned servers and drivers into {paths.TOOLS}")
+    su.add_argument("--with-compose", action="store_true", help="also the Compose CLI, for --backend compose")
     ls = sub.add_parser("list", help="list scenarios, clients and topologies")
     ls.add_argument("--verbose", "-v", action="store_true", help="show each scenario's checks")
 
@@ -337,6 +339,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 3 if any(e["status"] != "ok" for e in res["entries"]) else 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from harness.install import tools
+
+    return tools.command(args.with_compose)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -614,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {
             "run": cmd_run,
+            "setup": cmd_setup,
             "list": cmd_list,
             "up": cmd_up,
             "down": cmd_down,

@@ -96,13 +96,18 @@ def load(path: Path, types: Mapping[str, Mapping[str, OptionType]]) -> dict:
         raise UsageError(f"options file {path} is not valid {kind}: {e}") from None
     if not isinstance(data, dict):
         raise UsageError(f"options file {path} must hold a table of option = value")
+    return check(data, types, f"options file {path}")
+
+
+def check(data: dict, types: Mapping[str, Mapping[str, OptionType]], where: str = "options") -> dict:
+    """Check a table of options (an options file's, or given in code) against `types`, as load does."""
     known = sorted({name for of_client in types.values() for name in of_client})
     for name, value in data.items():
         if name not in known:
-            raise UsageError(f"options file {path}: unknown option {name!r}", f"known options: {', '.join(known)}")
+            raise UsageError(f"{where}: unknown option {name!r}", f"known options: {', '.join(known)}")
         for client, of_client in types.items():
             t = of_client.get(name)
             if t is not None and not t.accepts(value):
                 shown = json.dumps(value) if isinstance(value, bool | str) else repr(value)
-                raise UsageError(f"options file {path}: {name} = {shown}, but {client} takes {t.allowed()}")
+                raise UsageError(f"{where}: {name} = {shown}, but {client} takes {t.allowed()}")
     return data

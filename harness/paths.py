@@ -12,19 +12,41 @@ from harness.errors import EnvironmentFault
 
 PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
-TOOLS = ROOT / ".tools"
+# Run from the project's checkout (or an editable install of it), or pip-installed: then
+# ROOT is site-packages, and nothing of the harness's own is written there.
+CHECKOUT = (ROOT / "pyproject.toml").is_file() and (ROOT / "scenarios").is_dir()
+# What installs the servers and drivers, as the user can type it.
+SETUP_COMMAND = "make setup" if CHECKOUT else "harness setup"
+
+
+def _tools() -> Path:
+    if os.environ.get("HARNESS_HOME"):
+        return Path(os.environ["HARNESS_HOME"]).resolve()
+    if CHECKOUT:
+        return ROOT / ".tools"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").resolve() / "fault-harness"
+
+
+# What the set-up installed: binaries in bin/, distributions, node packages, the manifest.
+TOOLS = _tools()
+BIN = TOOLS / "bin"
 MANIFEST = TOOLS / "manifest.json"
-REPORTS = ROOT / "reports"
-SCENARIOS = ROOT / "scenarios"
-SEEDS = ROOT.parent / "shared" / "seeds"
+PINS_FILE = PACKAGE / "pins.toml"
+# Where runs write: the checkout's reports/, else the current directory's.
+REPORTS = (ROOT if CHECKOUT else Path.cwd()) / "reports"
+# The built-in scenarios: scenarios/ of the checkout, shipped in the wheel as a subpackage.
+SCENARIOS = ROOT / "scenarios" if CHECKOUT else PACKAGE / "builtin_scenarios"
+# The documentation the expectations quote, beside the checkout (or $HARNESS_SEEDS, e.g. for a
+# worktree); only the quote check reads it.
+SEEDS = Path(os.environ.get("HARNESS_SEEDS") or ROOT.parent / "shared" / "seeds")
 # Per-user runtime state: port claims and the record of what `harness up` started (not the
 # container engine's .state/ folder of scripts/engine.py).
 RUNTIME_STATE = Path(os.environ.get("HARNESS_STATE_DIR") or f"/tmp/fault-harness-{os.getuid()}")
 
 
 # The one reader on the harness side of what the set-up installed; the format is described
-# in the docstring of its writer, scripts/setup.py. The scripts read it too (scripts/_common.py),
-# because they run before the virtualenv exists and cannot import harness.
+# in the docstring of its writer, harness/install/tools.py (which reads it with the stdlib
+# only: it runs before the virtualenv exists).
 @cache
 def manifest() -> dict:
     try:
@@ -32,7 +54,7 @@ def manifest() -> dict:
     except FileNotFoundError:
         return {}
     except ValueError as e:
-        raise EnvironmentFault(f"{MANIFEST} is unreadable ({e})", "run `make setup` again") from e
+        raise EnvironmentFault(f"{MANIFEST} is unreadable ({e})", f"run `{SETUP_COMMAND}` again") from e
 
 
 def installed(name: str) -> dict | None:
@@ -42,11 +64,11 @@ def installed(name: str) -> dict | None:
 
 
 def binary(name: str) -> str:
-    """Path of a binary installed by `make setup` (or found on PATH by it)."""
+    """Path of a binary installed by the set-up (or found on PATH by it)."""
     entry = installed(name)
     if entry and Path(entry["path"]).exists():
         return entry["path"]
-    raise EnvironmentFault(f"{name} is not installed", "run `make setup`")
+    raise EnvironmentFault(f"{name} is not installed", f"run `{SETUP_COMMAND}`")
 
 
 def binary_version(name: str) -> str:
@@ -57,3 +79,11 @@ def binary_version(name: str) -> str:
 def python() -> str:
     """The interpreter of this environment (the project's .venv when installed)."""
     return sys.executable
+
+
+def node_modules(driver_folder: Path) -> Path:
+    """Where the set-up installs a Node driver's packages: beside its package.json in the
+    checkout, in TOOLS when pip-installed (site-packages is not the set-up's to write)."""
+    if CHECKOUT:
+        return driver_folder / "node_modules"
+    return TOOLS / "node" / driver_folder.name / "node_modules"

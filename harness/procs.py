@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from harness.errors import EnvironmentFault
-from harness.paths import RUNTIME_STATE
+from harness.paths import RUNTIME_STATE, SETUP_COMMAND
 from harness.ports import process_start_time
 
 RECORDS = RUNTIME_STATE / "procs"
@@ -187,7 +187,7 @@ def spawn(
 ) -> Proc:
     """Start `argv`. stdout goes to `stdout` if given (e.g. PIPE), else to the log."""
     if not Path(argv[0]).exists() and shutil.which(argv[0]) is None:
-        raise EnvironmentFault(f"{argv[0]} not found (needed for {name})", "run `make setup`")
+        raise EnvironmentFault(f"{argv[0]} not found (needed for {name})", f"run `{SETUP_COMMAND}`")
     cmd = list(argv)
     if SETPRIV and not outlive_harness:
         cmd = [SETPRIV, "--pdeathsig", "KILL", "--", *cmd]

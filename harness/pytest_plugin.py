@@ -1,4 +1,5 @@
-"""pytest plugin: every scenario x client in scenarios/ becomes one test item.
+"""pytest plugin: every scenario x client in scenarios/ becomes one test item; and
+fixtures for a user's own tests (harness_topology, run_scenario; docs/pytest.md).
 
     pytest scenarios/ -n 4                 the suite, in parallel (pytest-xdist)
     pytest scenarios/ --harness-client nats-go -k refused
@@ -7,7 +8,8 @@ An item fails on a harness error, on a deviation the baseline does not know, and
 on a known deviation that disappeared; it is skipped, with the reason, when the
 backend cannot run its topology (the router topology on the local backend). All
 entries of a session (every xdist worker's) end up in one results.json; a summary
-table closes the run.
+table closes the run. Entries run through the run_scenario fixture join the same
+results.json.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from harness import backends, baseline, options, paths, results
+from harness.backends import Live
 from harness.drivers import registry
-from harness.errors import HarnessError, interruption
+from harness.errors import HarnessError, UsageError, interruption
 from harness.report import terminal
 from harness.runner import TopologyPool, entry_seed, run_entry
-from harness.scenario import Scenario, load_file
+from harness.scenario import Scenario, load_all, load_file
+from harness.topology import get as get_topology
 
 _POOL = pytest.StashKey[TopologyPool]()
 _SESSION = pytest.StashKey[str]()
@@ -142,38 +147,14 @@ class ScenarioItem(pytest.Item):
         self.client = client
         self.add_marker(pytest.mark.scenario)
 
-    def _pool(self) -> TopologyPool:
-        config = self.config
-        if _POOL not in config.stash:
-            out = config.getoption("harness_out")
-            config.stash[_POOL] = TopologyPool(config.getoption("backend"), out / "work" / _worker_id(config))
-        return config.stash[_POOL]
-
     def runtest(self) -> None:
         config = self.config
-        out: Path = config.getoption("harness_out")
-        spec = registry.get(self.client)
-        workdir = out / "work" / _worker_id(config) / f"{self.scenario.name}--{self.client}"
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True)
         try:
             known = baseline.load(config.getoption("harness_baseline"))
-            seed = entry_seed(config.getoption("harness_seed"), self.scenario.name, self.client)
             user = config.getoption("harness_options")
-            user_options = options.load(user, {spec.name: registry.option_types(spec)}) if user else {}
-            entry = run_entry(self.scenario, spec, self._pool(), workdir, seed, user_options)
+            entry = _run(config, self.scenario, self.client, {} if user is None else user)
         except HarnessError as e:
             raise ScenarioFailure(f"harness error: {e.line()}") from None
-        parts = _parts(config)
-        parts.mkdir(parents=True, exist_ok=True)
-        with open(parts / f"{_worker_id(config)}-{os.getpid()}.jsonl", "a") as f:
-            f.write(json.dumps(entry) + "\n")
-        outcome = entry["outcome"]
-        if outcome["result"] == "interrupted":
-            raise interruption(entry["error"])
-        if outcome["result"] == "skipped":
-            # The backend cannot run the topology: a skip with the reason, never a pass.
-            pytest.skip(outcome["reason"] or "not run on this backend")
         for c in entry["checks"]:
             self.user_properties.append((f"{c['id']}", c["verdict"]))
         problems = baseline.compare(entry, known)
@@ -187,6 +168,91 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, self.name
+
+
+def _pool(config: pytest.Config) -> TopologyPool:
+    """This session's (this worker's) running topologies, shared by every entry it runs."""
+    if _POOL not in config.stash:
+        out = config.getoption("harness_out")
+        config.stash[_POOL] = TopologyPool(config.getoption("backend"), out / "work" / _worker_id(config))
+    return config.stash[_POOL]
+
+
+def _run(config: pytest.Config, sc: Scenario, client: str, user: Path | dict) -> dict:
+    """Run and judge one scenario x client as `harness run` does; its entry joins the
+    session's results.json. user: library options, or a file of them (checked first).
+    An interrupted entry stops the session; a skipped one skips the test."""
+    spec = registry.get(client)
+    if sc.family != spec.family:
+        raise UsageError(f"scenario {sc.name} is for {sc.family} clients, not {client} ({spec.family})")
+    out: Path = config.getoption("harness_out")
+    workdir = out / "work" / _worker_id(config) / f"{sc.name}--{client}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    seed = entry_seed(config.getoption("harness_seed"), sc.name, client)
+    types = {spec.name: registry.option_types(spec)}
+    user_options = options.load(user, types) if isinstance(user, Path) else options.check(user, types)
+    entry = run_entry(sc, spec, _pool(config), workdir, seed, user_options)
+    parts = _parts(config)
+    parts.mkdir(parents=True, exist_ok=True)
+    with open(parts / f"{_worker_id(config)}-{os.getpid()}.jsonl", "a") as f:
+        f.write(json.dumps(entry) + "\n")
+    outcome = entry["outcome"]
+    if outcome["result"] == "interrupted":
+        raise interruption(entry["error"])
+    if outcome["result"] == "skipped":
+        # The backend cannot run the topology: a skip with the reason, never a pass.
+        pytest.skip(outcome["reason"] or "not run on this backend")
+    return entry
+
+
+@pytest.fixture
+def run_scenario(request: pytest.FixtureRequest) -> Callable[..., dict]:
+    """run_scenario(scenario, client, options=None) -> the results entry, judged.
+
+    scenario: a built-in scenario's name, or a Scenario of the test's own (@scenario from
+    harness.scenario). options: library options for the client (as an options file holds
+    them), checked against the client's types. The entry has the outcome and the checks
+    (docs/results-schema.md); it joins the session's results.json. Topologies are shared
+    by the session and torn down at its end. A harness error fails the test in one line."""
+
+    def run(scenario: str | Scenario, client: str, options: dict | None = None) -> dict:
+        try:
+            sc = scenario if isinstance(scenario, Scenario) else _scenario(scenario)
+            return _run(request.config, sc, client, dict(options or {}))
+        except HarnessError as e:
+            problem = e.line()
+        pytest.fail(f"harness error: {problem}", pytrace=False)  # outside the except: one line, no chain
+
+    return run
+
+
+def _scenario(name: str) -> Scenario:
+    found = load_all().get(name)
+    if found is None:
+        raise UsageError(f"unknown scenario {name!r}", "run `harness list` to see the scenarios")
+    return found
+
+
+@pytest.fixture
+def harness_topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Live]]:
+    """harness_topology(name) -> the running topology (servers behind Toxiproxy, on the
+    session's --backend), for the test alone: torn down when the test ends. Its links'
+    addresses: live.url("n1-client"); faults: live.kill("n1") and the like (harness.backends.Live)."""
+    started: list[Live] = []
+
+    def up(name: str) -> Live:
+        try:
+            live = backends.up(request.config.getoption("backend"), get_topology(name), tmp_path / f"topology-{name}")
+            started.append(live)
+            return live
+        except HarnessError as e:
+            problem = e.line()
+        pytest.fail(f"harness error: {problem}", pytrace=False)
+
+    yield up
+    for live in reversed(started):
+        live.down()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -67,6 +67,7 @@ class DriverProcess:
             log=workdir / f"{actor}.stderr",
             stdout=subprocess.PIPE,
             stdin=subprocess.PIPE,
+            env=spec.env(),
         )
         self._reader = threading.Thread(target=self._read, name=f"driver-{actor}", daemon=True)
         self._reader.start()

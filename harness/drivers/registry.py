@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tomllib
@@ -30,8 +31,15 @@ class DriverSpec:
     ranges: tuple[tuple[str, int | None, int | None], ...] = ()
 
     def argv(self) -> list[str]:
-        bin_dir = str(paths.TOOLS / "bin")
+        bin_dir = str(paths.BIN)
         return [part.format(bin=bin_dir, python=paths.python(), here=str(self.folder)) for part in self.command]
+
+    def env(self) -> dict[str, str]:
+        """The driver's environment: a Node driver finds its packages where the set-up put
+        them (beside it in the checkout, in the per-user tools folder when pip-installed)."""
+        if self.language != "javascript":
+            return dict(os.environ)
+        return {**os.environ, "NODE_PATH": str(paths.node_modules(self.folder))}
 
     @property
     def description(self) -> dict:
@@ -72,18 +80,22 @@ def describe(spec: DriverSpec) -> dict:
     """The driver's own account of its library, version and abilities (--describe)."""
     argv = spec.argv()
     if not Path(argv[0]).exists() and shutil.which(argv[0]) is None:
-        raise EnvironmentFault(f"driver for {spec.name} cannot run: {argv[0]} is missing", "run `make setup`")
-    script = next((Path(a) for a in argv[1:] if a.endswith((".py", ".js"))), None)
-    if script is not None and spec.language == "javascript" and not (script.parent / "node_modules").is_dir():
-        raise EnvironmentFault(f"driver for {spec.name} is not installed (no node_modules)", "run `make setup`")
+        raise EnvironmentFault(
+            f"driver for {spec.name} cannot run: {argv[0]} is missing", f"run `{paths.SETUP_COMMAND}`"
+        )
+    if spec.language == "javascript" and not paths.node_modules(spec.folder).is_dir():
+        raise EnvironmentFault(
+            f"driver for {spec.name} is not installed (no node_modules)", f"run `{paths.SETUP_COMMAND}`"
+        )
     try:
-        out = subprocess.run([*argv, "--describe"], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([*argv, "--describe"], capture_output=True, text=True, timeout=60, env=spec.env())
     except (OSError, subprocess.TimeoutExpired) as e:
         raise EnvironmentFault(f"driver for {spec.name} could not describe itself: {e}") from e
     if out.returncode != 0:
         tail = out.stderr.strip().splitlines()[-1:] or ["no output"]
         raise EnvironmentFault(
-            f"driver for {spec.name} failed --describe (exit {out.returncode}): {tail[0]}", "run `make setup`"
+            f"driver for {spec.name} failed --describe (exit {out.returncode}): {tail[0]}",
+            f"run `{paths.SETUP_COMMAND}`",
         )
     try:
         desc = json.loads(out.stdout)

@@ -90,10 +90,10 @@ def scheme(svc: Service) -> str:
 
 
 def home() -> Path:
-    """ARTEMIS_HOME: the distribution `make setup` installed."""
+    """ARTEMIS_HOME: the distribution the set-up installed."""
     entry = paths.installed("artemis")
     if not entry or not (Path(entry["path"]) / "bin" / "artemis").exists():
-        raise EnvironmentFault("ActiveMQ Artemis is not installed", "run `make setup`")
+        raise EnvironmentFault("ActiveMQ Artemis is not installed", f"run `{paths.SETUP_COMMAND}`")
     return Path(entry["path"])
 
 
