@@ -165,6 +165,7 @@ def judge_all_cut(j: Judge) -> None:
     delays = schedules.delays_ms(loss["t_ns"], marks) if loss else []
     j.metric("attempt_order", order)
     j.metric("delays_ms", delays)
+    j.metric("schedule_shape", schedules.shape(delays, order[: len(delays)], len(LINKS)))
     j.metric("reconnected_to", link_of(j, {**back, "kind": "reconnected"}) if back else None)
     j.metric("reconnected_after_heal_ms", ms(back["t_ns"] - up) if back else None)
     if j.applies("urls.start_over"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.judging import schedules
 from harness.judging.entry import judge, judge_again
 from harness.scenario import load_all
 
@@ -136,9 +137,19 @@ def test_buffered_message_not_delivered_fails_flush(recorded):
     assert verdicts(e)["ReconnectBufSize.flush"] == "deviates"
 
 
+def per_pass_reading(entry: dict) -> bool:
+    metrics, _ = judge(entry, load_all()[entry["scenario"]])
+    return metrics["conforms_if_read_per_pass"]
+
+
 def test_backoff_between_passes_in_cluster(recorded):
+    """ReconnectWait read literally (a wait after every failed attempt) deviates:
+    nats.go waits once per pass over the list. Beside it, the per-pass reading,
+    under which it conforms, until the pauses between passes leave the band."""
     e = recorded("nats.cluster.all-cut", "nats-go")
-    assert verdicts(e)["ReconnectWait"] == "conforms"
+    assert verdicts(e)["ReconnectWait"] == "deviates" and per_pass_reading(e)
+    metrics, _ = judge(e, load_all()[e["scenario"]])
+    assert metrics["schedule_shape"]["wait_applied"] == "per pass" and metrics["schedule_shape"]["growth"] == "none"
     # Stretch every pause on the wire by 300 ms: the backoff leaves the documented band.
     down = e["faults"][0]["start_ns"]
     n = 0
@@ -149,7 +160,25 @@ def test_backoff_between_passes_in_cluster(recorded):
             x["t_ns"] += n * 300_000_000
     e["faults"][0]["end_ns"] += n * 300_000_000
     e["events"].sort(key=lambda x: x["t_ns"])
-    assert verdicts(e)["ReconnectWait"] == "deviates"
+    assert verdicts(e)["ReconnectWait"] == "deviates" and not per_pass_reading(e)
+
+
+def test_schedule_shapes():
+    ab = ["a", "b", "c"] * 3
+    # nats: a wait once per pass, never growing
+    assert schedules.shape([0.1, 0.2, 2000, 0.1, 0.1, 2050, 0.2, 0.1], ab[1:], 3, 100) == {
+        "servers": 3,
+        "pauses_ms": [0.1, 0.2, 2000, 0.1, 0.1, 2050, 0.2, 0.1],
+        "wait_applied": "per pass",
+        "growth": "none",
+    }
+    # proton: every attempt waits, and the wait doubles once per pass
+    proton = schedules.shape([0.4, 0.4, 0.3, 100, 100, 101, 200, 201, 202], ab, 3)
+    assert (proton["wait_applied"], proton["growth"]) == ("per attempt", "per pass")
+    # rhea: every attempt waits, and the wait doubles each time
+    rhea = schedules.shape([100, 200, 400, 800, 1600], ab[:5], 3)
+    assert (rhea["wait_applied"], rhea["growth"]) == ("per attempt", "per attempt")
+    assert schedules.shape([100, 0.1, 100, 100, 0.1], ["a", "a", "b", "c", "c"], 3)["wait_applied"] == "unclear"
 
 
 def test_custom_delay_callback_argument(recorded):

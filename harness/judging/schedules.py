@@ -162,6 +162,56 @@ def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
     return Recovery(down, up, loss, attempts, delays, j.tl.first(actor=actor, kind="reconnected", after=down))
 
 
+def shape(pauses: list[float], links: list[str | None], servers: int, jitter_ms: float = 0.0) -> dict:
+    """Where a client that knows `servers` endpoints applies its wait, and how the
+    wait grows. `pauses[i]` is the pause before attempt i (the first may be from
+    the loss), `links[i]` where attempt i went.
+
+    Attempts are grouped at every deliberate pause (one above the measurement
+    slack). The wait is applied `per attempt` when, after the first group, every
+    attempt is a group of its own; `per pass` when every group tries each server
+    at most once and every group but the first and last tries them all; else
+    `unclear`. Growth compares the deliberate pauses: `none` (all alike), `per
+    attempt` (each longer than the one before), `per pass` (alike within a pass of
+    `servers` attempts, longer from pass to pass), else `unclear`. Pauses alike
+    differ by no more than their slack plus the documented `jitter_ms`.
+    """
+    out: dict = {"servers": servers, "pauses_ms": pauses, "wait_applied": "unclear", "growth": "unclear"}
+    groups: list[list[str | None]] = []
+    for p, link in zip(pauses, links, strict=True):
+        if p > SLACK_MS or not groups:
+            groups.append([link])
+        else:
+            groups[-1].append(link)
+    if len(groups) < 3:
+        return out
+    if all(len(g) == 1 for g in groups[1:]):
+        out["wait_applied"] = "per attempt"
+    elif all(len(set(g)) == len(g) for g in groups) and all(len(g) == servers for g in groups[1:-1]):
+        out["wait_applied"] = "per pass"
+    else:
+        return out
+    waits = [p for p in pauses if p > SLACK_MS]
+
+    def same(a: float, b: float) -> bool:
+        return abs(a - b) <= slack_ms(a) + slack_ms(b) + jitter_ms
+
+    runs: list[list[float]] = []
+    for w in waits:
+        if runs and same(runs[-1][0], w):
+            runs[-1].append(w)
+        else:
+            runs.append([w])
+    growing = all(b[0] > a[0] for a, b in itertools.pairwise(runs))
+    if len(runs) == 1:
+        out["growth"] = "none"
+    elif growing and all(len(r) == 1 for r in runs):
+        out["growth"] = "per attempt"
+    elif growing and all(len(r) == servers for r in runs[:-1]):
+        out["growth"] = "per pass"
+    return out
+
+
 def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None:
     if delay is None:
         j.not_measured(check_id, f"no attempt followed {what}")
