@@ -164,7 +164,7 @@ async function run(config) {
           else emit('attempt_failed', t, { url: null, error: errText(s.error) });
           break;
         case 'update':
-          if (s.added && s.added.length) emit('servers_discovered', t, { servers: s.added });
+          if (s.added && s.added.length) emit('servers_discovered', t, { servers: s.added.map((h) => `nats://${h}`) });
           break;
         case 'slowConsumer':
           emit('async_error', t, { error: `slow consumer: ${s.pending} pending on ${s.sub.getSubject()}` });
