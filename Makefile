@@ -33,7 +33,10 @@ suite: setup
 lint: setup
 	.venv/bin/ruff check harness scenarios tests scripts benchmarks
 	.venv/bin/ruff format --check harness scenarios tests scripts benchmarks
-	cd harness/drivers/nats_go && test -z "$$(gofmt -l .)" && go vet ./...
+	# Every driver folder, by its language (tests/test_adding_a_client.py checks this covers them):
+	# Python drivers are under harness/ (ruff above); Go: gofmt and go vet; JavaScript: node --check.
+	for d in harness/drivers/*/go.mod; do (cd $$(dirname $$d) && test -z "$$(gofmt -l .)" && go vet ./...) || exit 1; done
+	for f in harness/drivers/*/driver.js; do node --check $$f || exit 1; done
 
 # The compose backend (opt-in). setup-compose builds the Compose CLI and toxiproxy-cli
 # from their Go modules (about 2 min). On a machine without Docker, `engine` installs

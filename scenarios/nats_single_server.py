@@ -8,6 +8,7 @@ scenario has one, goes through n1-observer, which is never faulted.
 
 from __future__ import annotations
 
+from harness.expectations import variants
 from harness.judging import Band, Judge, schedules, slack_ms
 from harness.judging.metrics import client_attempts, ledger, ms, wire_connections
 from harness.scenario import Run, scenario
@@ -279,7 +280,7 @@ PUB_RATE = 1000
     "nats.single.publish-while-cut",
     family="nats",
     topology="nats-single",
-    checks=["ReconnectBufSize", "ReconnectBufSize@nats-py", "ReconnectBufSize.flush"],
+    checks=["ReconnectBufSize", *variants("ReconnectBufSize"), "ReconnectBufSize.flush"],
 )
 def publish_while_cut(run: Run) -> None:
     """Publish steadily through a refused link until the library refuses; every message's fate."""
@@ -380,8 +381,9 @@ def judge_publish_while_cut(j: Judge) -> None:
         )
 
     capacity("ReconnectBufSize")
-    if j.applies("ReconnectBufSize@nats-py"):
-        capacity("ReconnectBufSize@nats-py")
+    for own in variants("ReconnectBufSize"):  # a client's own documented size (its expectations file)
+        if j.applies(own):
+            capacity(own)
 
     missing = [e["seq"] for e in while_reconnecting if e["seq"] not in first_seen]
     j.verdict(

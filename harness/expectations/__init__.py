@@ -87,8 +87,28 @@ def for_client(client: str, family: str) -> dict[str, Expectation]:
     return out
 
 
+def variants(check_id: str) -> list[str]:
+    """Every client's own version of a claim, `check_id@CLIENT`, from the expectation
+    files: what a scenario declares and judges beside the claim, so that which client
+    documents what lives in the files and not in scenario code."""
+    return sorted({e.id for f in files() for e in f.expectations if e.id.startswith(f"{check_id}@")})
+
+
 def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
+
+
+# A source package named "npm:NAME" is an npm package, installed in the client's
+# driver folder (its node_modules); any other name is a Python distribution.
+NPM = "npm:"
+
+
+def _npm_file(f: ExpectationFile, package: str, file: str) -> Path | None:
+    from harness.drivers import registry  # here: the registry imports this module's neighbours
+
+    spec = registry.all_drivers().get(f.client or "")
+    modules = paths.node_modules(spec.folder) if spec else None
+    return modules / package / file if modules and (modules / package).is_dir() else None
 
 
 def quote_problem(f: ExpectationFile, e: Expectation) -> str | None:
@@ -97,6 +117,10 @@ def quote_problem(f: ExpectationFile, e: Expectation) -> str | None:
         if not paths.SEEDS.is_dir():  # a pip-installed harness has no seeds beside it
             return f"the documentation seeds are absent ({paths.SEEDS}): the quote of {e.id} cannot be checked"
         path = paths.SEEDS / f.source["seed"]
+    elif f.source["package"].startswith(NPM):
+        path = _npm_file(f, f.source["package"].removeprefix(NPM), f.source["file"])
+        if path is None:
+            return f"npm package {f.source['package']} is not installed for client {f.client}"
     else:
         try:
             dist = metadata.distribution(f.source["package"])

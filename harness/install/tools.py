@@ -220,6 +220,17 @@ def ensure_dist(name: str, pin: dict, manifest: dict) -> dict:
     }
 
 
+def npm_drivers() -> dict[str, dict]:
+    """Every Node driver, found by its committed package-lock.json: NAME -> {"dir": ...},
+    NAME being "driver-" and the name in its driver.toml (as the manifest calls it)."""
+    drivers = ROOT / "harness" / "drivers"
+    out = {}
+    for lock in sorted(drivers.glob("*/package-lock.json")):
+        name = tomllib.loads((lock.parent / "driver.toml").read_text())["name"]
+        out[f"driver-{name}"] = {"dir": str(lock.parent.relative_to(ROOT))}
+    return out
+
+
 def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:
     src = ROOT / spec["dir"]
     files = [src / "package.json", src / "package-lock.json"]
@@ -315,7 +326,7 @@ def set_up(with_venv: bool = False, with_compose: bool = False, with_browser: bo
     steps = [(n, ensure_go_server, p) for n, p in PINS["go"].items()]
     steps += [(n, ensure_go_driver, s) for n, s in PINS["go-driver"].items()]
     steps += [(n, ensure_dist, p) for n, p in PINS["dist"].items()]
-    steps += [(n, ensure_npm_driver, s) for n, s in PINS["npm-driver"].items()]
+    steps += [(n, ensure_npm_driver, s) for n, s in npm_drivers().items()]
     if with_compose:
         steps += [(n, ensure_go_server, p) for n, p in PINS["go-compose"].items()]
     for name, step, spec in steps:

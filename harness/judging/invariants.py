@@ -75,6 +75,7 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         "duplicated": sum(1 for s in accepted if times[s] > 1),
     }
     j.metric("fates", fates)
+    j.metric("fates_by_phase", by_phase(j, publisher, times, told))
     j.invariant(
         "no-silent-loss",
         "violated" if silent else "holds",
@@ -104,6 +105,30 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         + (f" (first: {back[:5]})" if back else ""),
         statement=STATEMENTS["order"],
     )
+
+
+# A message accepted this soon after a fault began was in flight at its instant.
+INSTANT_MS = 100.0
+
+
+def by_phase(j: Judge, publisher: str, times: Counter, told: set[int]) -> dict | None:
+    """The fates of the accepted messages by when they were accepted, around the
+    run's first fault: before it, within INSTANT_MS of it, during it, after it."""
+    if not j.outages():
+        return None
+    o = j.outage()
+    instant = o.start_ns + int(INSTANT_MS * 1e6)
+    phases: dict[str, Counter] = {p: Counter() for p in ("before", "at_the_instant", "during", "after")}
+    for e in j.tl.select(actor=publisher, kind="published"):
+        t, seq = e["t_ns"], e["seq"]
+        phase = (
+            "before" if t < o.start_ns else "at_the_instant" if t < instant else "during" if t < o.until_ns else "after"
+        )
+        fate = "delivered" if times[seq] else "lost_reported" if seq in told else "lost_silently"
+        phases[phase][fate] += 1
+        if times[seq] > 1:
+            phases[phase]["duplicated"] += 1
+    return {p: dict(c) for p, c in phases.items()}
 
 
 def _cannot_judge(j: Judge, publisher: str, witnesses: list[str], accepted: list[int]) -> str | None:

@@ -269,6 +269,31 @@ def _tally(entries: list[dict]) -> str:
     )
 
 
+def _fates(entries: list[dict]) -> str:
+    """Client x kind of fault: the fates of every message (what the invariants counted)."""
+    matrix = model.fates(entries)
+    if not matrix:
+        return ""
+    clients = model.all_clients(entries)
+    head = "".join(f"<th>{_e(c)}</th>" for c in clients)
+    rows = []
+    for kind, by in matrix.items():
+        cells = []
+        for c in clients:
+            v = by.get(c)
+            if v is None:
+                cells.append("<td class='muted'>·</td>")
+                continue
+            bad = " class='dev'" if v["lost_silently"] or v["duplicated"] else ""
+            cells.append(f"<td{bad}>" + " / ".join(str(v[x]) for x in model.FATE_COLUMNS) + "</td>")
+        rows.append(f"<tr><th class='mono'>{_e(kind)}</th>{''.join(cells)}</tr>")
+    return (
+        "<h3>Message fates</h3><p class='small muted'>per kind of fault: accepted / delivered / lost silently / "
+        "lost and reported / duplicated</p>"
+        f"<table class='tally'><tr><th>fault</th>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
 def _deviations(entries: list[dict]) -> str:
     items = []
     for e in entries:
@@ -659,6 +684,7 @@ def render(results: dict, self_contained: bool = False) -> str:
         "<h2 id='overview'>Overview</h2>",
         _tally(entries),
         _deviations(entries),
+        _fates(entries),
         _matrix(entries),
         sections,
         _footer(results),

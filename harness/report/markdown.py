@@ -91,6 +91,21 @@ def render(results: dict) -> str:
                 + "  "
             )
             out.append(f"  {text(c['detail'])}")
+    matrix = model.fates(entries)
+    if matrix:
+        clients = model.all_clients(entries)
+        out += [
+            "",
+            "### Message fates",
+            "",
+            "accepted / delivered / lost silently / lost and reported / duplicated",
+            "",
+        ]
+        out.append("| fault | " + " | ".join(text(c) for c in clients) + " |")
+        out.append("|---|" + "---|" * len(clients))
+        for kind, by in matrix.items():
+            row = [" / ".join(str(by[c][x]) for x in model.FATE_COLUMNS) if c in by else "·" for c in clients]
+            out.append(f"| {code(kind)} | " + " | ".join(row) + " |")
     if errors:
         out += ["", f"### Harness errors ({len(errors)})", ""]
         out += [

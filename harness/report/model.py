@@ -177,3 +177,28 @@ def check_anchor(entry: dict, check_id: str) -> str:
 def replay_command(entry: dict) -> str:
     where = entry.get("workdir") or f"<out>/work/{entry['scenario']}--{entry['client']}"
     return f"harness replay {where}"
+
+
+# ---------------------------------------------------------------------------
+# Message fates
+
+FATE_COLUMNS = ("accepted", "delivered", "lost_silently", "lost_reported", "duplicated")
+
+
+def fault_of(entry: dict) -> str:
+    """The kind of the entry's first fault ("none" without one)."""
+    return entry["faults"][0]["kind"] if entry["faults"] else "none"
+
+
+def fates(entries: list[dict]) -> dict[str, dict[str, dict]]:
+    """fault kind -> client -> the fates the invariants counted (metrics.fates),
+    summed over the entries with that kind of fault."""
+    out: dict[str, dict[str, dict]] = {}
+    for e in entries:
+        f = e["metrics"].get("fates")
+        if not f:
+            continue
+        cell = out.setdefault(fault_of(e), {}).setdefault(e["client"], dict.fromkeys(FATE_COLUMNS, 0))
+        for k in FATE_COLUMNS:
+            cell[k] += f.get(k, 0)
+    return out

@@ -60,6 +60,24 @@ def versions(results: dict) -> str:
     return ", ".join(f"{k} {v}" if k in ("toxiproxy", "nats-server") else f"{k}: {v}" for k, v in seen.items())
 
 
+def fates_table(entries: list[dict]) -> list[str]:
+    """Per kind of fault and client: accepted / delivered / lost silently / lost and reported / duplicated."""
+    matrix = model.fates(entries)
+    if not matrix:
+        return []
+    clients = model.all_clients(entries)
+    cells = {(k, c): "/".join(str(v[x]) for x in model.FATE_COLUMNS) for k, by in matrix.items() for c, v in by.items()}
+    w0 = max(len("fault"), *map(len, matrix))
+    widths = [max(len(c), *(len(cells.get((k, c), "-")) for k in matrix)) for c in clients]
+    lines = ["Message fates (accepted/delivered/lost silently/lost and reported/duplicated):"]
+    lines.append("  ".join(["fault".ljust(w0), *(c.ljust(w) for c, w in zip(clients, widths, strict=True))]))
+    for k in matrix:
+        lines.append(
+            "  ".join([k.ljust(w0), *(cells.get((k, c), "-").ljust(w) for c, w in zip(clients, widths, strict=True))])
+        )
+    return lines
+
+
 def render(results: dict) -> str:
     entries = results["entries"]
     out = [table(results), ""]
@@ -80,6 +98,7 @@ def render(results: dict) -> str:
                 f"observed {compact(c['observed'], ITEMS)}{ounit}{band}"
             )
             out.append(f"      {c['detail']}")
+    out += fates_table(entries)
     errors = [e for e in entries if model.failed(e)]
     if errors:
         out.append("Harness errors (environment, not verdicts):")

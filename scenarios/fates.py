@@ -1,0 +1,80 @@
+"""The fate of every message at the instant of a fault, for each kind of fault.
+
+The client under test publishes steadily (2,000 small messages a second on NATS,
+500 on AMQP) while one kind of fault is made and healed; a witness subscribed
+through an unfaulted link counts what arrived. The invariants
+(harness/judging/invariants.py) judge every message, and count its fate by
+phase: before the fault, within 100 ms of it, during it, after it healed.
+
+NATS runs on the 3-node cluster: the client is on n1 only, the witness on n2, so
+killing or pausing n1 leaves the witness connected. On AMQP the witness must be
+on the client's broker to receive, so when that broker is killed the witness
+loses its connection too, and the invariants say they cannot judge.
+"""
+
+from __future__ import annotations
+
+from harness.judging import Judge
+from harness.scenario import Run, scenario
+
+CONNECT_S = 15.0
+FAULT_S = 3.0
+# Stale detection within a second or two, so a blackholed client notices.
+FAST_PINGS = {"PingInterval": 500, "MaxPingsOut": 2}
+
+FAULTS = {
+    # kind: (target of the fault, its parameters)
+    "refuse": ("link", {}),
+    "reset": ("link", {}),
+    "blackhole": ("link", {}),
+    "kill": ("service", {}),
+    "pause": ("service", {}),
+}
+FAMILIES = {
+    # family: (topology, client link, witness link, service, publish workload)
+    "nats": ("nats-3", "n1-client", "n2-observer", "n1", {"rate": 2000, "size": 64}),
+    "amqp": ("artemis-3", "a1-client", "a1-observer", "a1", {"rate": 500, "size": 64}),
+}
+
+
+def fates(run: Run, family: str, kind: str) -> None:
+    _, link, witness, service, publish = FAMILIES[family]
+    run.start("observer", [witness], subscribe=True)
+    if run.wait("observer", ("subscribed", "link_opened"), CONNECT_S) is None:
+        return
+    options = FAST_PINGS if family == "nats" and kind == "blackhole" else None
+    subject = run.actors["observer"]["workload"]["subject"]
+    if not run.connect(
+        "client", [link], timeout=CONNECT_S, settle=1.0, publish=publish, subject=subject, options=options
+    ):
+        return
+    target = link if FAULTS[kind][0] == "link" else service
+    f = run.fault(kind, target, **FAULTS[kind][1])
+    run.sleep(FAULT_S)
+    f.end()
+    run.wait("client", "reconnected", 15, after_ns=f.start_ns)
+    run.sleep(2.0)
+    run.stop("client")
+    run.sleep(1.5)  # what was in flight reaches the witness
+
+
+def judge_fates(j: Judge) -> None:
+    """Nothing beyond the invariants: they are judged for every entry that publishes."""
+
+
+def _define(family: str, kind: str) -> None:
+    topology = FAMILIES[family][0]
+
+    def script(run: Run) -> None:
+        fates(run, family, kind)
+
+    what = "link" if FAULTS[kind][0] == "link" else "server"
+    script.__doc__ = f"Publishing steadily while the client's {what} is faulted ({kind}, {FAULT_S:g} s)."
+    script.__name__ = f"{family}_fates_{kind}"
+    sc = scenario(f"{family}.fates.{kind}", family=family, topology=topology, checks=[])(script)
+    sc.judge(judge_fates)
+
+
+for _family in FAMILIES:
+    for _kind in FAULTS:
+        _define(_family, _kind)

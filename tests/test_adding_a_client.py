@@ -1,0 +1,93 @@
+"""Adding a client is a recipe (docs/adding-a-client.md), checked here for every driver
+folder: registered, installed by the set-up, linted, held to expectations, and known
+to scenario code only through data."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import expectations, paths
+from harness.drivers import registry
+from harness.install import tools
+
+DRIVERS = registry.DRIVERS
+FOLDERS = sorted(p for p in DRIVERS.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+SPECS = {spec.folder: spec for spec in registry.all_drivers().values()}
+LANGUAGES = ("python", "go", "javascript")
+
+
+def lint_recipe() -> str:
+    text = (paths.ROOT / "Makefile").read_text()
+    return re.search(r"^lint:.*\n((?:\t.*\n)+)", text, re.M).group(1)
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_every_driver_folder_is_registered(folder: Path):
+    assert (folder / "driver.toml").is_file(), f"{folder.name} has no driver.toml"
+    spec = SPECS[folder]
+    assert spec.language in LANGUAGES
+    assert spec.name.replace("-", "_") == folder.name, "the folder is named for the client"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_every_driver_is_installed_by_the_set_up(folder: Path):
+    spec = SPECS[folder]
+    rel = str(folder.relative_to(paths.ROOT))
+    if spec.language == "go":
+        assert rel in [s["dir"] for s in tools.PINS["go-driver"].values()], "add it to harness/pins.toml [go-driver]"
+    elif spec.language == "javascript":
+        assert (folder / "package-lock.json").is_file(), "npm ci needs a committed package-lock.json"
+        assert {"dir": rel} in tools.npm_drivers().values()
+        pinned = json.loads((folder / "package.json").read_text())
+        assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pinned["dependencies"].values()), "pin exact versions"
+    else:  # the virtualenv's Python, with the libraries pyproject.toml lists
+        assert spec.command[0] == "{python}"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_every_driver_is_linted(folder: Path):
+    recipe = lint_recipe()
+    needs = {
+        "python": "ruff check harness",
+        "go": "harness/drivers/*/go.mod",
+        "javascript": "harness/drivers/*/driver.js",
+    }[SPECS[folder].language]
+    assert needs in recipe, f"make lint does not cover {folder.name}"
+    if SPECS[folder].language == "javascript":
+        assert (folder / "driver.js").is_file()
+    if SPECS[folder].language == "go":
+        assert (folder / "go.mod").is_file()
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_every_driver_has_expectations(folder: Path):
+    spec = SPECS[folder]
+    files = expectations.files()
+    assert any(f.family == spec.family for f in files), f"no expectations file for the {spec.family} family"
+    # A client's own claims (`X@CLIENT`) live in its own file, and nowhere else.
+    for f in files:
+        for e in f.expectations:
+            if e.id.endswith(f"@{spec.name}"):
+                assert f.client == spec.name, f"{e.id} is in {f.path.name}, not in {spec.name}'s own file"
+
+
+# Per-client facts that scenario code still holds, to be moved into data; the list may
+# only shrink. Rule: no string in scenarios/*.py is exactly a client's name or a check
+# id with a client suffix (`X@CLIENT`); such ids come from expectations.variants().
+KNOWN_DEBT = {("amqp_reconnect.py", "rhea"), ("amqp_reconnect.py", "proton-python")}
+
+
+def test_no_per_client_fact_lives_in_scenario_code():
+    names = set(registry.all_drivers())
+    found = set()
+    for path in sorted((paths.ROOT / "scenarios").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+            if text is not None and (text in names or text.rpartition("@")[2] in names):
+                found.add((path.name, text))
+    assert found <= KNOWN_DEBT, f"per-client facts in scenario code: {sorted(found - KNOWN_DEBT)}"
