@@ -165,8 +165,10 @@ class Driver:
         n = 0
         while True:
             delay = start + n / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # Always yield: nats.py's publish returns without suspending while its
+            # buffer has room, so a loop behind its schedule would starve the event
+            # loop (the stop command, the library's own callbacks) for good.
+            await asyncio.sleep(max(delay, 0))
             await self.publish_one(size)
             n += 1
 
