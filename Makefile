@@ -34,6 +34,7 @@ lint: setup
 	.venv/bin/ruff check harness scenarios tests scripts benchmarks
 	.venv/bin/ruff format --check harness scenarios tests scripts benchmarks
 	cd harness/drivers/nats_go && test -z "$$(gofmt -l .)" && go vet ./...
+	cd harness/proxy && test -z "$$(gofmt -l .)" && go vet ./...
 
 # The compose backend (opt-in). setup-compose builds the Compose CLI and toxiproxy-cli
 # from their Go modules (about 2 min). On a machine without Docker, `engine` installs
