@@ -2,8 +2,9 @@
 
 Each instance is what one harness job runs on the wire side: a Toxiproxy server
 (the one the harness runs, services/toxiproxy_server.py) whose stdout a WireLog
-thread reads. A reference client connects through its proxy at moments it picks,
-stamping the clock just before connect() and just after it returns; on loopback
+thread reads. A reference client (a process of its own, as a driver is) connects
+through its proxy at moments it picks, stamping the clock just before connect()
+and just after it returns; on loopback
 the kernel completes the handshake, i.e. queues the connection for accept, inside
 that window. Each accept is then matched by client port to the wire log, which
 gives two stamps per connection: the proxy's own (mono_ns, written by
@@ -99,15 +100,13 @@ def instance(count: int, busy: bool) -> list[dict]:
             client = ToxiproxyClient(HOST, api)
             procs.wait_until(client.answering, WAIT_S, "toxiproxy to answer", proc)
             client.create("p", f"{HOST}:{listen}", f"{HOST}:{up}")
-            conns = {}
-            for _ in range(count):
-                time.sleep(random.uniform(*GAP_S))
-                s = socket.socket()
-                t0 = now_ns()
-                s.connect((HOST, listen))
-                t1 = now_ns()
-                conns[f"{HOST}:{s.getsockname()[1]}"] = (t0, t1)
-                s.close()
+            # The client is a process of its own: in this one its stamps would wait for the GIL.
+            out = subprocess.run(
+                [sys.executable, __file__, "--client", str(listen), str(count)], capture_output=True, text=True
+            )
+            if out.returncode != 0:
+                raise HarnessError(f"the reference client failed: {out.stderr.strip()}")
+            conns = json.loads(out.stdout)
             procs.wait_until(lambda: len(wire.events()) >= 2 * count, WAIT_S, "every accept and close logged", proc)
         finally:
             proc.stop()
@@ -115,6 +114,21 @@ def instance(count: int, busy: bool) -> list[dict]:
         wire.join()  # the raw log is complete once the reader has seen the pipe's end
         got = accepts(raw)
     return [{"start": conns[c][0], "end": conns[c][1], **got[c]} for c in conns if c in got]
+
+
+def reference_client(port: int, count: int) -> dict[str, tuple[int, int]]:
+    """Connect `count` times at moments of its own choosing: client address -> the clock
+    just before connect() and just after it returned."""
+    conns = {}
+    for _ in range(count):
+        time.sleep(random.uniform(*GAP_S))
+        s = socket.socket()
+        t0 = now_ns()
+        s.connect((HOST, port))
+        t1 = now_ns()
+        conns[f"{HOST}:{s.getsockname()[1]}"] = (t0, t1)
+        s.close()
+    return conns
 
 
 def accepts(raw: Path) -> dict[str, dict]:
@@ -181,7 +195,9 @@ def main(count: int) -> None:
 
 if __name__ == "__main__":
     try:
-        if sys.argv[1:2] == ["--instance"]:
+        if sys.argv[1:2] == ["--client"]:
+            print(json.dumps(reference_client(int(sys.argv[2]), int(sys.argv[3]))))
+        elif sys.argv[1:2] == ["--instance"]:
             print(json.dumps(instance(int(sys.argv[2]), "--busy" in sys.argv)))
         else:
             main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
