@@ -37,6 +37,7 @@ lint: setup
 	# Python drivers are under harness/ (ruff above); Go: gofmt and go vet; JavaScript: node --check.
 	for d in harness/drivers/*/go.mod; do (cd $$(dirname $$d) && test -z "$$(gofmt -l .)" && go vet ./...) || exit 1; done
 	for f in harness/drivers/*/driver.js; do node --check $$f || exit 1; done
+	cd harness/proxy && test -z "$$(gofmt -l .)" && go vet ./...
 
 # The compose backend (opt-in). setup-compose builds the Compose CLI and toxiproxy-cli
 # from their Go modules (about 2 min). On a machine without Docker, `engine` installs

@@ -1,9 +1,11 @@
 """What the wire saw: connections accepted and closed on each proxy.
 
 Toxiproxy logs one JSON line per event but stamps it with wall-clock seconds, too
-coarse to compare with a client's nanoseconds. So each line is stamped on the
-shared monotonic clock the moment it is read from the server's stdout, and the
-raw line is kept in the log file beside it.
+coarse to compare with a client's nanoseconds. The harness's own build of it
+(harness/proxy, toxiproxy-harness) adds "mono_ns", the shared monotonic clock read
+in the proxy as it logs the event; a line without it (toxiproxy-server itself) is
+stamped the moment it is read from the server's stdout. The raw line is kept in
+the log file beside it, after its read stamp.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ from harness.clock import now_ns
 _REMOVE_LINK = re.compile(r"^Remove link (?P<client>\S+?)(?P<dir>upstream|downstream) from ToxicCollection$")
 
 
-def parse(line: str, t_ns: int) -> dict | None:
-    """One Toxiproxy log line -> a proxy event for the timeline, or None."""
+def parse(line: str, read_ns: int) -> dict | None:
+    """One Toxiproxy log line, read at read_ns -> a proxy event for the timeline, or None.
+    The event's t_ns is the line's own monotonic stamp if it carries one, else read_ns."""
     try:
         rec = json.loads(line)
     except ValueError:
         return None
+    if not isinstance(rec, dict):
+        return None
+    stamp = rec.get("mono_ns")
+    t_ns = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else read_ns
     msg = rec.get("message", "")
     link = rec.get("name")
     if not link:
@@ -72,9 +79,11 @@ class WireLog:
                         self._events.append(ev)
 
     def events(self, since_ns: int = 0, until_ns: int | None = None) -> list[dict]:
-        """Proxy events in [since, until], each half-close pair folded into one close."""
+        """Proxy events in [since, until] in time order, each half-close pair folded into one close."""
         with self._lock:
             evs = [e for e in self._events if e["t_ns"] >= since_ns and (until_ns is None or e["t_ns"] <= until_ns)]
+        # Lines stamped in the proxy are written by its goroutines in any order.
+        evs.sort(key=lambda e: e["t_ns"])
         out: list[dict] = []
         seen_close: set[tuple[str, str]] = set()
         for e in evs:

@@ -3,6 +3,7 @@ names every package of harness/, and the built-in scenarios are found where path
 
 from __future__ import annotations
 
+import fnmatch
 import tomllib
 
 from harness import paths
@@ -21,3 +22,14 @@ def test_the_checkout_is_told_apart():
     assert paths.CHECKOUT and paths.SETUP_COMMAND == "make setup"
     assert paths.SCENARIOS == paths.ROOT / "scenarios"
     assert "nats.single.no-reconnect" in load_all()
+
+
+def test_the_wheel_ships_the_go_sources_the_set_up_builds():
+    # harness setup builds each [go-driver] folder from the installed package.
+    data = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["harness"]
+    pins = tomllib.loads(paths.PINS_FILE.read_text())
+    for spec in pins["go-driver"].values():
+        folder = paths.ROOT / spec["dir"]
+        for f in [*folder.glob("*.go"), folder / "go.mod", folder / "go.sum"]:
+            name = str(f.relative_to(paths.PACKAGE))
+            assert any(fnmatch.fnmatchcase(name, glob) for glob in data), f"{name} is not in package-data"

@@ -1,11 +1,14 @@
-"""Parsing Toxiproxy's log into wire events (lines recorded from toxiproxy-server 2.12.0)."""
+"""Parsing Toxiproxy's log into wire events (lines recorded from toxiproxy-server 2.12.0, and
+the same with toxiproxy-harness's in-proxy stamp)."""
 
 from __future__ import annotations
 
 import io
 import json
+import tomllib
 from pathlib import Path
 
+from harness import paths
 from harness.wire import WireLog, parse
 
 LOG = Path(__file__).parent / "data" / "toxiproxy-trace.log"
@@ -70,3 +73,31 @@ def test_events_are_stamped_in_read_order(tmp_path):
     stamps = [e["t_ns"] for e in w.events()]
     assert stamps == sorted(stamps)
     assert w.events(since_ns=stamps[2]) == w.events()[2:]
+
+
+def test_a_line_stamped_in_the_proxy_keeps_its_stamp():
+    # toxiproxy-harness (harness/proxy) adds mono_ns; toxiproxy-server's lines have none.
+    line = {"name": "l", "client": "c:9", "message": "Accepted client", "mono_ns": 42}
+    assert parse(json.dumps(line), 1000)["t_ns"] == 42
+    assert parse(json.dumps({**line, "mono_ns": "42"}), 1000)["t_ns"] == 1000  # not a stamp
+    assert parse(json.dumps([line]), 1000) is None
+
+
+def test_proxy_stamped_events_come_in_time_order(tmp_path):
+    # The proxy's goroutines may write lines out of the order they were stamped in.
+    acc = {"name": "l", "client": "c:9", "message": "Accepted client", "mono_ns": 10}
+    up = {"name": "l", "message": "Remove link c:9upstream from ToxicCollection", "mono_ns": 30}
+    down = {"name": "l", "message": "Remove link c:9downstream from ToxicCollection", "mono_ns": 20}
+    w = _log([acc, up, down], tmp_path)
+    assert [(e["t_ns"], e["kind"], e.get("closed_first_by")) for e in w.events()] == [
+        (10, "conn_accepted", None),
+        (20, "conn_closed", "server"),
+    ]
+    assert w.events(since_ns=15) == w.events()[1:]
+
+
+def test_the_proxy_build_pins_the_toxiproxy_of_pins_toml():
+    pins = tomllib.loads(paths.PINS_FILE.read_text())
+    go_mod = (paths.ROOT / pins["go-driver"]["toxiproxy-harness"]["dir"] / "go.mod").read_text()
+    want = pins["go"]["toxiproxy-server"]
+    assert f"{want['module']} v{want['version']}\n" in go_mod

@@ -16,8 +16,9 @@ The manifest, written after every step (so an interrupted set-up keeps its progr
 NAME is a pin's name in harness/pins.toml (toxiproxy-server, nats-server, artemis,
 driver-nats-go, ...). `path` is the binary (for a distribution: its home folder; for
 an npm driver: its driver.js); `version` the version installed (for a driver: a digest
-of its sources); `source` where it came from: "built", "PATH", "maven-central" or "npm";
-`pin` what it was installed for (the pinned version, or the sources' digest), which a
+of its sources, but toxiproxy-harness, built from harness/proxy like a driver, records the
+Toxiproxy version it prints); `source` where it came from: "built", "PATH", "maven-central"
+or "npm"; `pin` what it was installed for (the pinned version, or the sources' digest), which a
 second run compares to skip the step. A distribution also records the `java` major
 version it was checked with.
 """
@@ -165,7 +166,13 @@ def ensure_go_driver(name: str, spec: dict, manifest: dict) -> dict:
     BIN.mkdir(parents=True, exist_ok=True)
     run(["go", "build", "-o", str(BIN / name), "."], cwd=src, env={**os.environ, "CGO_ENABLED": "0"})
     say(f"{name}: built in {time.monotonic() - t:.0f}s")
-    return {"path": str(BIN / name), "version": want, "source": "built", "pin": want}
+    version = want
+    if "version_args" in spec:  # a server of ours reports the version of what it wraps
+        v = binary_version(str(BIN / name), spec["version_args"])
+        if v is None:
+            raise ScriptError(f"{BIN / name} {' '.join(spec['version_args'])} did not print a version")
+        version = ".".join(map(str, v))
+    return {"path": str(BIN / name), "version": version, "source": "built", "pin": want}
 
 
 def java_major() -> int | None:
