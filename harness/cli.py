@@ -334,9 +334,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     jobs = min(args.jobs, total)
     if not args.pairs_file:
         how = f"in {jobs} jobs" if jobs > 1 else "one after another"
-        of = f" (shard {shards.label(shard)} of {matrix})" if shard else ""
+        count = f"{total} of {matrix}" if shard else str(total)
+        of = f" (shard {shards.label(shard)})" if shard else ""
         print(
-            f"Running {total} scenario x client pairs{of} on the {args.backend} backend, {how}; output in {out}",
+            f"Running {count} scenario x client pairs{of} on the {args.backend} backend, {how}; output in {out}",
             flush=True,
         )
 

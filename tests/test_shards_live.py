@@ -35,7 +35,7 @@ def test_two_live_shards_merge_into_the_whole_matrix(tmp_path: Path):
         out = tmp_path / f"shard-{i}"
         r = _harness(tmp_path, "run", *SCENARIOS, "--client", "nats-go", "--shard", f"{i}/2", "--out", str(out))
         assert r.returncode == 0, r.stdout + r.stderr
-        assert f"(shard {i}/2 of 2)" in r.stdout
+        assert f"Running 1 of 2 scenario x client pairs (shard {i}/2)" in r.stdout
         res = results.load(out)
         assert res["run"]["shard"] == f"{i}/2" and len(res["entries"]) == 1
         folders.append(out)
