@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import __version__, backends, options, paths, procs, results
+from harness import __version__, backends, options, paths, procs, results, shards
 from harness.errors import HarnessError, Stopped, UsageError, interruption, stop_exit_code
 from harness.progress import Progress
 from harness.report import terminal
@@ -29,6 +29,8 @@ EPILOG = """examples:
   harness run 'nats.*'                             every NATS scenario, every NATS client
   harness run 'amqp.*' --jobs 4                    every AMQP scenario, four at a time
   harness run nats.single.refused --client nats-go --out /tmp/r1
+  harness run 'nats.*' 'amqp.*' --shard 2/8 --out shard-2   one machine's share of the matrix
+  harness merge shard-*/ --out all                 the shards' results as one run
   harness report /tmp/r1                           /tmp/r1/report.html and summary.md
   harness compare reports/runs/A reports/runs/B    what changed between two runs
   harness replay /tmp/r1/work/nats.single.refused--nats-go   run it again, same seed
@@ -97,6 +99,41 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TOML or JSON table of library options for the client under test (e.g. ReconnectWait = 500); "
         "each value is checked against the option's type and range before anything starts",
+    )
+    r.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only shard I of N of the scenario x client matrix (the same share on every machine; "
+        "combine the shards' folders with `harness merge`)",
+    )
+    r.add_argument(
+        "--durations",
+        type=Path,
+        metavar="RESULTS",
+        help="balance --shard (and --jobs) by the durations in this earlier results.json (or its folder); "
+        "every shard must be given the same file",
+    )
+
+    mg = sub.add_parser(
+        "merge",
+        help="combine the results of shards (harness run --shard) into one run",
+        description="Combine DIR/results.json of every shard into OUT/results.json, with report.html, "
+        "summary.md and junit.xml (one testcase per entry, gated on the baseline). Refuses shards of "
+        "different harness versions or backends, and an entry found in two shards.",
+    )
+    mg.add_argument("shards", nargs="+", type=Path, metavar="DIR", help="a shard's output folder (with results.json)")
+    mg.add_argument("--out", type=Path, metavar="DIR", help="output folder (default reports/runs/<time>-merge-<id>)")
+    mg.add_argument(
+        "--force",
+        "--overwrite",
+        action="store_true",
+        help="write into an --out folder that holds an earlier run's results.json (default: refuse)",
+    )
+    mg.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="known deviations the JUnit file gates on (default: the built-in scenarios/baseline.toml)",
     )
 
     su = sub.add_parser("setup", help=f"install the pinned servers and drivers into {paths.TOOLS}")
@@ -275,7 +312,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     backends.check(args.backend)
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    shard = shards.parse(args.shard) if args.shard else None
+    cost = shards.load_durations(args.durations) if args.durations else None
     pairs = _pairs(args)
+    matrix = len(pairs)
+    if shard:
+        pairs = shards.select(pairs, lambda p: (p[0].name, p[1].name), shard, cost or {})
     # Fails early, before any server starts, if a driver is missing or an option bad.
     types = {spec.name: registry.option_types(spec) for spec in sorted({s for _, s in pairs}, key=lambda s: s.name)}
     user_options = options.load(args.options, types) if args.options else {}
@@ -284,14 +326,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or _default_out()
     res = results.new(args.backend, args.seed)
     res["run"]["options"] = user_options
+    if shard:
+        res["run"]["shard"] = shards.label(shard)
     # A job of --jobs writes into the folder the parent made for it.
     _output_folder(out, res, args.force or bool(args.pairs_file))
     total = len(pairs)
     jobs = min(args.jobs, total)
     if not args.pairs_file:
         how = f"in {jobs} jobs" if jobs > 1 else "one after another"
+        count = f"{total} of {matrix}" if shard else str(total)
+        of = f" (shard {shards.label(shard)})" if shard else ""
         print(
-            f"Running {total} scenario x client pairs on the {args.backend} backend, {how}; output in {out}", flush=True
+            f"Running {count} scenario x client pairs{of} on the {args.backend} backend, {how}; output in {out}",
+            flush=True,
         )
 
     progress = Progress(total)
@@ -312,7 +359,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             base = ["--backend", args.backend, "--seed", str(args.seed)]
             if args.options:
                 base += ["--options", str(args.options)]
-            complete = parallel.run(pairs, jobs, out, base, res, parallel.previous_durations(paths.REPORTS), progress)
+            if cost is None:
+                cost = parallel.previous_durations(paths.REPORTS)
+            complete = parallel.run(pairs, jobs, out, base, res, cost, progress)
         else:
             run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start)
             complete = True
@@ -339,6 +388,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 3 if any(e["status"] != "ok" for e in res["entries"]) else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness import merge
+
+    parts = merge.load(args.shards)
+    res = merge.merge(parts)
+    out = args.out or _default_out("merge")
+    _output_folder(out, res, args.force)
+    for line in merge.gaps(parts):
+        print(f"harness: {line}", file=sys.stderr)
+    junit = merge.write_junit(res, out, args.baseline)
+    print(terminal.render(res))
+    report_path = _write_report(res, out)
+    print(f"Merged {len(parts)} shards, {len(res['entries'])} entries: {out / results.FILENAME}")
+    if report_path:
+        print(f"Report: {report_path}, JUnit: {junit}")
+    return 0
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -622,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {
             "run": cmd_run,
+            "merge": cmd_merge,
             "setup": cmd_setup,
             "list": cmd_list,
             "up": cmd_up,

@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from harness import procs, results
+from harness import procs, results, shards
 from harness.drivers.registry import DriverSpec
 from harness.errors import Stopped
 from harness.progress import DONE, STARTED, Progress
@@ -30,23 +30,13 @@ def previous_durations(out_root: Path) -> dict[tuple[str, str], float]:
         data = json.loads((out_root / "latest" / results.FILENAME).read_text())
     except (OSError, ValueError):
         return {}
-    return {
-        (e["scenario"], e["client"]): max(0.0, (e["ended_ns"] - e["started_ns"]) / 1e9)
-        for e in data.get("entries", [])
-        if e.get("ended_ns")
-    }
+    return shards.durations(data)
 
 
 def split(pairs: list[tuple[Scenario, DriverSpec]], jobs: int, cost: dict[tuple[str, str], float]) -> list[list[int]]:
-    """Indexes of `pairs` per job: longest first onto the least loaded job."""
-    load = [0.0] * jobs
-    groups: list[list[int]] = [[] for _ in range(jobs)]
-    order = sorted(range(len(pairs)), key=lambda i: -cost.get((pairs[i][0].name, pairs[i][1].name), 15.0))
-    for i in order:
-        k = load.index(min(load))
-        groups[k].append(i)
-        load[k] += cost.get((pairs[i][0].name, pairs[i][1].name), 15.0)
-    return [sorted(g) for g in groups if g]
+    """Indexes of `pairs` per job (as shards are balanced), jobs left empty dropped."""
+    groups = shards.balance([(sc.name, spec.name) for sc, spec in pairs], jobs, cost)
+    return [g for g in groups if g]
 
 
 def run(

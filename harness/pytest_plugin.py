@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import backends, baseline, options, paths, results
+from harness import backends, baseline, options, paths, results, shards
 from harness.backends import Live
 from harness.drivers import registry
 from harness.errors import HarnessError, UsageError, interruption
@@ -67,6 +67,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=baseline.DEFAULT,
         help="known deviations to gate on (default scenarios/baseline.toml)",
     )
+    g.addoption(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only shard I of N of the collected scenario x client items (as harness run --shard)",
+    )
+    g.addoption(
+        "--harness-durations",
+        type=Path,
+        default=None,
+        metavar="RESULTS",
+        help="balance --shard by the durations in this earlier results.json (the same file on every machine)",
+    )
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -95,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             backends.check(config.getoption("backend"))
             _check_options(config)
+            _shard(config)
         except HarnessError as e:
             raise pytest.UsageError(e.line()) from None
         config.stash[_SESSION] = uuid.uuid4().hex[:12]
@@ -108,6 +122,34 @@ def _check_options(config: pytest.Config) -> None:
         wanted = config.getoption("harness_client")
         specs = [registry.get(c) for c in wanted] if wanted else list(registry.all_drivers().values())
         options.load(user, {spec.name: registry.option_types(spec) for spec in specs})
+
+
+def _shard(config: pytest.Config) -> tuple[tuple[int, int], dict] | None:
+    """--shard and the durations it is balanced by; a bad value is a UsageError."""
+    text = config.getoption("shard")
+    if text is None:
+        return None
+    wanted = config.getoption("harness_durations")
+    return shards.parse(text), shards.load_durations(wanted) if wanted else {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--shard: deselect the scenario items outside this shard (other tests are kept),
+    with the assignment `harness run --shard` uses, over the items still selected."""
+    try:
+        chosen = _shard(config)
+    except HarnessError as e:
+        raise pytest.UsageError(e.line()) from None
+    if chosen is None:
+        return
+    shard, cost = chosen
+    scenario_items = [i for i in items if isinstance(i, ScenarioItem)]
+    keep = set(map(id, shards.select(scenario_items, lambda i: (i.scenario.name, i.client), shard, cost)))
+    dropped = [i for i in scenario_items if id(i) not in keep]
+    if dropped:
+        items[:] = [i for i in items if not isinstance(i, ScenarioItem) or id(i) in keep]
+        config.hook.pytest_deselected(items=dropped)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -274,6 +316,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.getoption("backend"), config.getoption("harness_seed"), ["pytest", *config.invocation_params.args]
     )
     res["run"]["started_at"] = config.stash.get(_STARTED, res["run"]["started_at"])
+    if config.getoption("shard"):
+        res["run"]["shard"] = shards.label(shards.parse(config.getoption("shard")))
     order = {name: i for i, name in enumerate(sorted({e["scenario"] for e in entries}))}
     res["entries"] = sorted(entries, key=lambda e: (order[e["scenario"]], e["client"]))
     results.finish(res, complete=session.shouldstop is False and session.shouldfail is False)

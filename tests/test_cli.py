@@ -619,19 +619,39 @@ def test_broker_without_java_is_an_environment_error_in_one_line(harness: Harnes
 
 DATA = Path(__file__).parent / "data"
 SCENARIOS = sorted(load_all())
-COMMANDS = ["list", "run", "report", "compare", "replay", "compose", "baseline", "down"]
+COMMANDS = ["list", "run", "report", "compare", "replay", "compose", "baseline", "down", "merge"]
 FLAGS = {
     "list": ["--verbose", "-v"],
-    "run": ["--client", "--backend", "--out", "--seed", "--jobs", "-j", "--pairs-file", "--options"],
+    "run": [
+        "--client",
+        "--backend",
+        "--out",
+        "--seed",
+        "--jobs",
+        "-j",
+        "--pairs-file",
+        "--options",
+        "--shard",
+        "--durations",
+    ],
     "report": [],
     "compare": ["--html"],
     "replay": ["--out"],
     "compose": [],  # never --write
     "baseline": [],
     "down": [],
+    "merge": ["--out", "--force", "--baseline"],
 }
 TAKES_VALUE = {"--client", "--backend", "--out", "--seed", "--jobs", "-j", "--pairs-file", "--options", "--html"}
-POSITIONALS = {"run": (0, 3), "report": (1, 1), "compare": (2, 2), "replay": (1, 1), "baseline": (1, 1)}
+TAKES_VALUE |= {"--shard", "--durations", "--baseline"}
+POSITIONALS = {
+    "run": (0, 3),
+    "report": (1, 1),
+    "compare": (2, 2),
+    "replay": (1, 1),
+    "baseline": (1, 1),
+    "merge": (1, 3),
+}
 
 
 def names_a_scenario(token: str) -> bool:
@@ -741,6 +761,8 @@ def argvs(draw, entry: dict) -> tuple[list[str], dict[str, str | bytes]]:
     def flag_value(flag: str) -> str:
         if flag in ("--seed", "--jobs", "-j") and draw(st.booleans()):
             return str(draw(st.sampled_from([0, -1, 1, 2, 4, 10**6, 10**30, -(10**30)]) | st.integers()))
+        if flag == "--shard" and draw(st.booleans()):
+            return draw(st.sampled_from(["1/2", "2/2", "0/4", "5/4", "x", "1/0", "1/1"]))
         if flag == "--backend" and draw(st.booleans()):
             return draw(st.sampled_from(["local", "compose", "docker", ""]))
         if flag == "--client" and draw(st.booleans()):

@@ -7,7 +7,7 @@ write(results, out_dir, self_contained=True)   # report.html holds plotly.js its
 
 The modules: model.py (what every report shows: grouping, anchors, outcome labels),
 values.py (values as text), figures.py (plotly figure specs), html.py (the page),
-markdown.py, terminal.py, compare.py (two runs).
+markdown.py, terminal.py, compare.py (two runs), junit.py (JUnit XML of a run, for harness merge).
 """
 
 from __future__ import annotations
