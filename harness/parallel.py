@@ -26,11 +26,11 @@ from harness.scenario import Scenario
 
 def previous_durations(out_root: Path) -> dict[tuple[str, str], float]:
     """Seconds each pair took in the latest run, to balance the jobs (none: all equal)."""
+    # A hint only: anything unreadable or malformed balances the jobs evenly.
     try:
-        data = json.loads((out_root / "latest" / results.FILENAME).read_text())
-    except (OSError, ValueError):
+        return shards.durations(json.loads((out_root / "latest" / results.FILENAME).read_text()))
+    except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
         return {}
-    return shards.durations(data)
 
 
 def split(pairs: list[tuple[Scenario, DriverSpec]], jobs: int, cost: dict[tuple[str, str], float]) -> list[list[int]]:
