@@ -3,9 +3,8 @@
 CI gates on it. For every scenario x client that ran:
   - a deviation not in the baseline fails the run (something new to look at);
   - a baseline deviation that no longer deviates fails the run too (the library or
-    the harness changed; update the baseline deliberately, with new evidence),
-    unless it is marked `intermittent`: seen in some runs and not in others, with
-    the evidence of both. A violated invariant is gated the same way.
+    the harness changed; update the baseline deliberately, with new evidence).
+    A violated invariant is gated the same way.
 """
 
 from __future__ import annotations
@@ -27,9 +26,6 @@ class Known:
     client: str
     check: str
     evidence: str
-    # Seen in some runs and not in others (a message caught in flight at the instant
-    # of a cut): shown whenever it happens, never failed on for not happening.
-    intermittent: bool = False
 
 
 def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
@@ -52,9 +48,7 @@ def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
         wrong = [k for k in ("scenario", "client", "check", "evidence") if not isinstance(d[k], str)]
         if wrong:
             raise UsageError(f"baseline {path}: deviation #{i + 1}: {', '.join(wrong)} must be text")
-        if not isinstance(d.get("intermittent", False), bool):
-            raise UsageError(f"baseline {path}: deviation #{i + 1}: intermittent must be true or false")
-        k = Known(d["scenario"], d["client"], d["check"], d["evidence"].strip(), d.get("intermittent", False))
+        k = Known(d["scenario"], d["client"], d["check"], d["evidence"].strip())
         out[(k.scenario, k.client, k.check)] = k
     return out
 
@@ -72,7 +66,7 @@ def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
     for (sc, cl, cid), k in known.items():
         if sc == entry["scenario"] and cl == entry["client"]:
             c = verdicts.get(cid)
-            if (c is None or c["verdict"] not in FINDINGS) and not k.intermittent:
+            if c is None or c["verdict"] not in FINDINGS:
                 now = c["verdict"] if c else "no such check"
                 out.append(f"known deviation {cid} disappeared (now {now}); it was: {k.evidence}")
     return out

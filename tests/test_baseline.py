@@ -200,19 +200,3 @@ def test_regression_baseline(tmp_path, raw, message):
     assert message in e.value.line() and one_line(e.value.line())
     with pytest.raises(UsageError, match="cannot read baseline"):  # IsADirectoryError
         baseline.load(tmp_path)
-
-
-def test_an_intermittent_known_finding_may_come_and_go(tmp_path):
-    path = tmp_path / "b.toml"
-    path.write_text(
-        '[[deviation]]\nscenario = "s"\nclient = "c"\ncheck = "invariant.no-silent-loss"\n'
-        'evidence = "one message in flight at the cut lost in one run of three"\nintermittent = true\n'
-    )
-    known = baseline.load(path)
-    entry = {"scenario": "s", "client": "c", "outcome": {"result": "holds"}, "checks": []}
-    for verdict in ("holds", "violated"):
-        entry["checks"] = [{"id": "invariant.no-silent-loss", "verdict": verdict}]
-        assert baseline.compare(entry, known) == []
-    path.write_text(path.read_text().replace("intermittent = true", 'intermittent = "yes"'))
-    with pytest.raises(UsageError, match="intermittent must be true or false"):
-        baseline.load(path)

@@ -343,3 +343,28 @@ def test_lateness_that_looks_like_jitter_is_not_taken_for_jitter(recorded):
     e = with_noise(recorded("nats.single.refused", "nats-py"), 120.0)
     assert verdicts(e)["ReconnectJitter"] == "deviates"  # below the threshold: surely no jitter
     assert verdicts(with_noise(recorded("nats.single.refused", "nats-go"), 1.0))["ReconnectJitter"] == "conforms"
+
+
+def drop_delivery_of_message_accepted_at(entry: dict, after_fault_ms: float) -> int:
+    """Remove the witness's receipt of the first message accepted `after_fault_ms`
+    after the fault began; its seq."""
+    start = entry["faults"][0]["start_ns"] + int(after_fault_ms * 1e6)
+    seq = next(
+        x["seq"]
+        for x in entry["events"]
+        if x.get("actor") == "client" and x["kind"] == "published" and x["t_ns"] >= start
+    )
+    entry["events"] = [x for x in entry["events"] if not (x["kind"] == "received" and x.get("seq") == seq)]
+    return seq
+
+
+def test_a_message_in_flight_at_the_instant_of_the_fault_is_counted_not_judged(recorded):
+    e = recorded("nats.single.publish-while-cut", "nats-go")
+    drop_delivery_of_message_accepted_at(e, 10)
+    metrics, checks = judge(e, load_all()[e["scenario"]])
+    assert {c["id"]: c["verdict"] for c in checks}["invariant.no-silent-loss"] == "holds"
+    assert metrics["fates_by_phase"]["at_the_instant"]["lost_silently"] == 1
+    e = recorded("nats.single.publish-while-cut", "nats-go")
+    seq = drop_delivery_of_message_accepted_at(e, 500)
+    c = next(c for c in judge(e, load_all()[e["scenario"]])[1] if c["id"] == "invariant.no-silent-loss")
+    assert c["verdict"] == "violated" and str(seq) in c["detail"]
