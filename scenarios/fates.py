@@ -1,7 +1,7 @@
 """The fate of every message at the instant of a fault, for each kind of fault.
 
-The client under test publishes steadily (2,000 small messages a second on NATS,
-500 on AMQP) while one kind of fault is made and healed; a witness subscribed
+The client under test publishes steadily (1,000 small messages a second on NATS,
+250 on AMQP) while one kind of fault is made and healed; a witness subscribed
 through an unfaulted link counts what arrived. The invariants
 (harness/judging/invariants.py) judge every message, and count its fate by
 phase: before the fault, within 100 ms of it, during it, after it healed.
@@ -32,8 +32,8 @@ FAULTS = {
 }
 FAMILIES = {
     # family: (topology, client link, witness link, service, publish workload)
-    "nats": ("nats-3", "n1-client", "n2-observer", "n1", {"rate": 2000, "size": 64}),
-    "amqp": ("artemis-3", "a1-client", "a1-observer", "a1", {"rate": 500, "size": 64}),
+    "nats": ("nats-3", "n1-client", "n2-observer", "n1", {"rate": 1000, "size": 64}),
+    "amqp": ("artemis-3", "a1-client", "a1-observer", "a1", {"rate": 250, "size": 64}),
 }
 
 

@@ -224,14 +224,18 @@ def test_reconnect_options_reach_library(name: str, live, tmp_path: Path):
     lost = [e for e in events if e["kind"] == "disconnected" and cut_ns <= e["t_ns"] <= closed["t_ns"]]
     assert lost, tail(d, 12)
     failed = [e for e in events if e["kind"] == "attempt_failed" and cut_ns <= e["t_ns"] <= closed["t_ns"]]
-    assert len(failed) == FAILED_ATTEMPTS.get(name, 2), [(e["t_ns"] - cut_ns) / 1e6 for e in failed]
-    if "attempt" in desc["observes"]:
-        tried = [e for e in events if e["kind"] == "attempt" and cut_ns <= e["t_ns"] <= closed["t_ns"]]
+    tried = [e for e in events if e["kind"] == "attempt" and cut_ns <= e["t_ns"] <= closed["t_ns"]]
+    # Attempts as the library lets the driver see them: their starts where it says
+    # so, else its failure reports (nats.js reports a refused attempt only now and
+    # then through its status iterator, but calls the driver before every attempt).
+    seen = tried if "attempt" in desc["observes"] else failed
+    assert len(seen) == FAILED_ATTEMPTS.get(name, 2), [(e["t_ns"] - cut_ns) / 1e6 for e in seen]
+    if failed and tried:
         assert len(tried) == len(failed)
-    times = [lost[0]["t_ns"]] + [e["t_ns"] for e in failed]
+    times = [lost[0]["t_ns"]] + [e["t_ns"] for e in seen]
     gaps_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
     assert all(250 <= g <= 1000 for g in gaps_ms), f"ReconnectWait 300 ms, waits before attempts: {gaps_ms}"
-    assert closed["t_ns"] >= failed[-1]["t_ns"]
+    assert closed["t_ns"] >= seen[-1]["t_ns"]
 
 
 @pytest.mark.parametrize("name", [n for n in DRIVERS if registry.get(n).family == "amqp"])
