@@ -3,6 +3,8 @@ altered so that a verdict must change."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from harness.judging import schedules
@@ -368,3 +370,99 @@ def test_a_message_in_flight_at_the_instant_of_the_fault_is_counted_not_judged(r
     seq = drop_delivery_of_message_accepted_at(e, 500)
     c = next(c for c in judge(e, load_all()[e["scenario"]])[1] if c["id"] == "invariant.no-silent-loss")
     assert c["verdict"] == "violated" and str(seq) in c["detail"]
+
+
+# -- liveness -------------------------------------------------------------------
+
+
+def liveness(entry: dict) -> dict:
+    _, checks = judge(entry, load_all()[entry["scenario"]])
+    return next(c for c in checks if c["id"] == "invariant.liveness")
+
+
+def delay_the_way_back(entry: dict, by_ms: float) -> None:
+    """Everything the client and the witness did after the heal happens `by_ms` later."""
+    heal = entry["faults"][0]["reverted_ns"]
+    for x in entry["events"]:
+        if x.get("actor") in ("client", "observer") and x["t_ns"] > heal and x["kind"] != "mark":
+            x["t_ns"] += int(by_ms * 1e6)
+    for x in entry["events"]:
+        if x["kind"] == "mark":
+            x["t_ns"] += int(by_ms * 1e6)
+    entry["ended_ns"] += int(by_ms * 1e6)
+    entry["events"].sort(key=lambda x: x["t_ns"])
+
+
+def test_messages_flowing_soon_after_the_heal_hold_liveness(recorded):
+    for client in ("proton-python", "rhea"):
+        c = liveness(recorded("amqp.messages.send-while-cut", client))
+        assert c["verdict"] == "holds", c["detail"]
+        assert c["observed"]["flowing_after_heal_ms"] < c["observed"]["bound_ms"]
+    c = liveness(recorded("nats.single.publish-while-cut", "nats-go"))
+    assert c["verdict"] == "holds" and c["observed"]["next_wait_ms"] == 2100
+
+
+def test_coming_back_later_than_the_schedule_allows_violates_liveness(recorded):
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    delay_the_way_back(e, 3000)
+    c = liveness(e)
+    assert c["verdict"] == "violated" and "only" in c["detail"]
+
+
+def test_a_late_way_back_within_the_measured_noise_is_not_measured(recorded):
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    bound = liveness(copy.deepcopy(e))["observed"]["bound_ms"]
+    delay_the_way_back(e, bound - 113.4 + 50)  # 50 ms past the bound
+    assert liveness(copy.deepcopy(e))["verdict"] == "violated"
+    assert liveness(with_noise(e, 80.0))["verdict"] == "not-measured"
+
+
+def test_the_bound_follows_the_clients_own_options(recorded):
+    """nats.go came back and its messages flowed 1.14 s after the heal: within
+    ReconnectWait 2 s, not within a ReconnectWait of 200 ms had it run with one."""
+    e = recorded("nats.single.publish-while-cut", "nats-go")
+    e["actors"]["client"]["options"] = {"ReconnectWait": 200}
+    c = liveness(e)
+    assert c["verdict"] == "violated" and c["observed"]["next_wait_ms"] == 300
+
+
+def test_a_client_configured_not_to_return_is_not_judged_on_liveness(recorded):
+    e = recorded("amqp.messages.send-while-cut", "rhea")
+    e["actors"]["client"]["options"] = {"reconnect": False}
+    delay_the_way_back(e, 5000)
+    c = liveness(e)
+    assert c["verdict"] == "not-measured" and "reconnect false" in c["detail"]
+    e = recorded("nats.single.publish-while-cut", "nats-go")
+    e["actors"]["client"]["options"] = {"AllowReconnect": False}
+    assert "AllowReconnect false" in liveness(e)["detail"]
+
+
+def test_a_run_that_stopped_watching_before_the_bound_cannot_judge_liveness(recorded):
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    heal = e["faults"][0]["reverted_ns"]
+    e["events"] = [x for x in e["events"] if x["t_ns"] < heal + 100_000_000 or x["kind"] == "mark"]
+    for x in e["events"]:
+        if x["kind"] == "mark":
+            x["t_ns"] = min(x["t_ns"], heal + 100_000_000 + (x.get("to") == "observer") * 1_500_000_000)
+    e["events"].sort(key=lambda x: x["t_ns"])
+    c = liveness(e)
+    assert c["verdict"] == "not-measured" and "stopped watching" in c["detail"]
+
+
+def test_no_liveness_without_a_heal(recorded):
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    e["faults"][0]["end_ns"] = None
+    _, checks = judge(e, load_all()[e["scenario"]])
+    assert "invariant.liveness" not in {c["id"] for c in checks}
+
+
+def test_receipts_from_a_backlog_the_server_held_cannot_show_liveness(recorded):
+    """Seen on a loaded machine: the witness, behind, went on receiving what the broker
+    held while the client was cut off; a receipt after the heal may be more of it."""
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    loss = next(x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "disconnected")
+    got = next(x for x in e["events"] if x.get("actor") == "observer" and x["kind"] == "received")
+    e["events"].append({**got, "t_ns": loss["t_ns"] + 500_000_000})
+    e["events"].sort(key=lambda x: x["t_ns"])
+    c = liveness(e)
+    assert c["verdict"] == "not-measured" and "backlog" in c["detail"]

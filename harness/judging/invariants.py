@@ -14,6 +14,9 @@ connected throughout and the run waited after the last publish.
                   (at-most-once: NATS core publish)
   order           the witness received the publisher's messages in the order
                   they were published
+  liveness        after a fault on the publisher's path heals, it is connected
+                  again and its messages flow, within a bound from its own
+                  reconnect schedule (harness/judging/liveness.py)
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 from collections import Counter
 from itertools import pairwise
 
+from harness.judging import liveness
 from harness.judging.judge import Judge
+from harness.judging.outage import INSTANT_MS
 
 STATEMENTS = {
     "no-silent-loss": "every accepted message is delivered, or the application is told",
@@ -63,6 +68,7 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         for iid in STATEMENTS:
             if iid != "no-duplicates" or mode == "at-most-once":
                 j.invariant(iid, "not-measured", None, why, statement=STATEMENTS[iid])
+        liveness.judge(j, family, publisher, witnesses, why)
         return
     received = [e["seq"] for e in j.tl.select(kind="received") if e["actor"] in witnesses]
     times = Counter(received)
@@ -119,10 +125,9 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         + (f" (first: {back[:5]})" if back else ""),
         statement=STATEMENTS["order"],
     )
+    liveness.judge(j, family, publisher, witnesses, None)
 
 
-# A message accepted within this of a fault's start was in flight at its instant.
-INSTANT_MS = 100.0
 PHASES = ("before", "at_the_instant", "during", "after")
 
 

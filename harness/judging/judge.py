@@ -40,6 +40,7 @@ class Judge:
         actors: dict[str, dict],
         applicable: list[str],
         noise_ms: float = 0.0,
+        topology: str | None = None,
     ) -> None:
         self.tl = tl
         self.links = links
@@ -50,6 +51,8 @@ class Judge:
         # The largest timer lateness measured during the run (harness/noise.py); 0
         # for runs recorded before it was measured.
         self.noise_ms = noise_ms
+        # The topology's name (harness/topology.py): which service each link leads to.
+        self.topology = topology
         self.metrics: dict[str, Any] = {}
         self.checks: list[dict] = []
 
