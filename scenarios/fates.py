@@ -14,11 +14,16 @@ loses its connection too, and the invariants say they cannot judge.
 
 from __future__ import annotations
 
+from harness.clock import now_ns
 from harness.judging import Judge
 from harness.scenario import Run, scenario
 
 CONNECT_S = 15.0
 FAULT_S = 3.0
+# Watched after the heal at least this long, so that liveness (a bound of about
+# 2.6 s for the NATS defaults, 1.5 to 2.2 s for AMQP here) can be decided even
+# for a client that came back elsewhere before the heal.
+WATCH_AFTER_HEAL_S = 3.0
 # Stale detection within a second or two, so a blackholed client notices.
 FAST_PINGS = {"PingInterval": 500, "MaxPingsOut": 2}
 
@@ -52,8 +57,9 @@ def fates(run: Run, family: str, kind: str) -> None:
     f = run.fault(kind, target, **FAULTS[kind][1])
     run.sleep(FAULT_S)
     f.end()
+    healed = now_ns()
     run.wait("client", "reconnected", 15, after_ns=f.start_ns)
-    run.sleep(2.0)
+    run.sleep(max(2.0, WATCH_AFTER_HEAL_S - (now_ns() - healed) / 1e9))
     run.stop("client")
     run.sleep(1.5)  # what was in flight reaches the witness
 

@@ -4,12 +4,17 @@ altered so that a verdict must change."""
 from __future__ import annotations
 
 import copy
+import gzip
+import json
+from pathlib import Path
 
 import pytest
 
 from harness.judging import schedules
 from harness.judging.entry import judge, judge_again
 from harness.scenario import load_all
+
+DATA = Path(__file__).parent / "data"
 
 
 def verdicts(entry: dict, unsupported: str | None = None) -> dict[str, str]:
@@ -466,3 +471,42 @@ def test_receipts_from_a_backlog_the_server_held_cannot_show_liveness(recorded):
     e["events"].sort(key=lambda x: x["t_ns"])
     c = liveness(e)
     assert c["verdict"] == "not-measured" and "backlog" in c["detail"]
+
+
+@pytest.fixture(scope="module")
+def recorded_fates() -> dict:
+    """Two *.fates.* entries of a real run on a loaded 2-core machine: proton-python
+    with its link refused for 3 s, nats.go with its link blackholed for 3 s."""
+    with gzip.open(DATA / "recorded-fates.json.gz", "rt") as f:
+        return {(e["scenario"], e["client"]): e for e in json.load(f)["entries"]}
+
+
+def test_a_blackholed_nats_go_flows_again_within_its_schedule_as_recorded(recorded_fates):
+    e = copy.deepcopy(recorded_fates[("nats.fates.blackhole", "nats-go")])
+    c = liveness(e)
+    assert c["verdict"] == "holds" and c["observed"]["flowing_after_heal_ms"] < 100
+    assert c["observed"]["next_wait_ms"] == 2100  # ReconnectWait 2 s + ReconnectJitter 100 ms
+
+
+def test_a_witness_draining_a_backlog_leaves_liveness_unjudged_as_recorded(recorded_fates):
+    """proton-python buffered what it accepted while refused; the witness, slow on a
+    busy machine, was still receiving what the broker held: not judged, and why."""
+    c = liveness(copy.deepcopy(recorded_fates[("amqp.fates.refuse", "proton-python")]))
+    assert c["verdict"] == "not-measured" and "backlog" in c["detail"]
+
+
+def test_a_nats_client_that_stops_receiving_after_the_heal_violates_liveness(recorded_fates):
+    e = copy.deepcopy(recorded_fates[("nats.fates.blackhole", "nats-go")])
+    heal = e["faults"][0]["reverted_ns"]
+    e["events"] = [x for x in e["events"] if not (x["kind"] == "received" and x["t_ns"] > heal)]
+    # Recorded before the scenario watched 3 s after every heal: it stopped 2 s after.
+    c = liveness(copy.deepcopy(e))
+    assert c["verdict"] == "not-measured" and "stopped watching 2001" in c["detail"]
+    # Watched a second longer (as the scenario now does), still with nothing arriving.
+    stop = next(x["t_ns"] for x in e["events"] if x["kind"] == "mark" and x.get("to") == "client")
+    for x in e["events"]:
+        if x["t_ns"] >= stop:
+            x["t_ns"] += 1_000_000_000
+    e["ended_ns"] += 1_000_000_000
+    c = liveness(e)
+    assert c["verdict"] == "violated" and "no message reached the witness" in c["detail"]
