@@ -42,8 +42,17 @@ FAMILIES = {
 }
 
 
-def fates(run: Run, family: str, kind: str) -> None:
+# AMQP only: how the application sends (docs/driver-contract.md,
+# workload.publish.settlement). The scenario without a suffix sends unsettled
+# and does not wait; `.awaited` waits for each settlement before the next;
+# `.presettled` sends settled, at most once.
+SETTLEMENTS = ("awaited", "presettled")
+
+
+def fates(run: Run, family: str, kind: str, settlement: str | None = None) -> None:
     _, link, witness, service, publish = FAMILIES[family]
+    if settlement:
+        publish = {**publish, "settlement": settlement}
     run.start("observer", [witness], subscribe=True)
     if run.wait("observer", ("subscribed", "link_opened"), CONNECT_S) is None:
         return
@@ -68,19 +77,28 @@ def judge_fates(j: Judge) -> None:
     """Nothing beyond the invariants: they are judged for every entry that publishes."""
 
 
-def _define(family: str, kind: str) -> None:
+def _define(family: str, kind: str, settlement: str | None = None) -> None:
     topology = FAMILIES[family][0]
 
     def script(run: Run) -> None:
-        fates(run, family, kind)
+        fates(run, family, kind, settlement)
 
     what = "link" if FAULTS[kind][0] == "link" else "server"
-    script.__doc__ = f"Publishing steadily while the client's {what} is faulted ({kind}, {FAULT_S:g} s)."
-    script.__name__ = f"{family}_fates_{kind}"
-    sc = scenario(f"{family}.fates.{kind}", family=family, topology=topology, checks=[])(script)
+    how = {
+        None: "",
+        "awaited": ", each settlement awaited before the next",
+        "presettled": ", sent pre-settled (at most once)",
+    }[settlement]
+    script.__doc__ = f"Publishing steadily while the client's {what} is faulted ({kind}, {FAULT_S:g} s){how}."
+    script.__name__ = f"{family}_fates_{kind}" + (f"_{settlement}" if settlement else "")
+    name = f"{family}.fates.{kind}" + (f".{settlement}" if settlement else "")
+    sc = scenario(name, family=family, topology=topology, checks=[])(script)
     sc.judge(judge_fates)
 
 
 for _family in FAMILIES:
     for _kind in FAULTS:
         _define(_family, _kind)
+for _kind in FAULTS:
+    for _settlement in SETTLEMENTS:
+        _define("amqp", _kind, _settlement)

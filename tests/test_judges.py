@@ -510,3 +510,19 @@ def test_a_nats_client_that_stops_receiving_after_the_heal_violates_liveness(rec
     e["ended_ns"] += 1_000_000_000
     c = liveness(e)
     assert c["verdict"] == "violated" and "no message reached the witness" in c["detail"]
+
+
+def test_no_duplicates_is_judged_only_where_the_mode_promises_it(recorded):
+    def checks(settlement: str | None) -> dict[str, dict]:
+        e = recorded("amqp.messages.send-while-cut", "proton-python")
+        if settlement:
+            e["actors"]["client"]["workload"]["publish"]["settlement"] = settlement
+        _, cs = judge(e, load_all()[e["scenario"]])
+        return {c["id"]: c for c in cs if c["kind"] == "invariant"}
+
+    assert "invariant.no-duplicates" not in checks(None)
+    assert "invariant.no-duplicates" not in checks("awaited")
+    presettled = checks("presettled")
+    assert presettled["invariant.no-duplicates"]["verdict"] == "holds"
+    assert {c["mode"] for c in presettled.values()} == {"at-most-once (pre-settled sends)"}
+    assert checks("awaited")["invariant.order"]["detail"].endswith("each settlement awaited before the next)]")

@@ -38,8 +38,21 @@ STATEMENTS = {
 DRAIN_MS = 1000.0
 # The application was told: the peer's outcome said the message was not taken.
 TOLD = ("rejected", "released", "modified")
-# Delivery mode per family, as the drivers run it (docs/driver-contract.md).
-MODES = {"nats": "at-most-once", "amqp": "at-least-once (unsettled sends, settlement awaited)"}
+# Delivery mode as the drivers run it (docs/driver-contract.md): NATS core
+# publish; AMQP per workload.publish.settlement. At most once promises no duplicate.
+MODES = {
+    ("nats", None): "at-most-once",
+    ("amqp", "unsettled"): "at-least-once (unsettled sends, settlement reported, not awaited)",
+    ("amqp", "awaited"): "at-least-once (unsettled sends, each settlement awaited before the next)",
+    ("amqp", "presettled"): "at-most-once (pre-settled sends)",
+}
+
+
+def delivery_mode(family: str, workload: dict | None) -> str:
+    """The delivery mode the publisher ran in."""
+    if family != "amqp":
+        return MODES.get((family, None), "unknown")
+    return MODES[("amqp", ((workload or {}).get("publish") or {}).get("settlement", "unsettled"))]
 
 
 def applies(j: Judge, publisher: str = "client") -> list[str]:
@@ -62,13 +75,14 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         return
     accepted = [e["seq"] for e in j.tl.select(actor=publisher, kind="published")]
     why = _cannot_judge(j, publisher, witnesses, accepted)
-    mode = MODES.get(family, "unknown")
+    mode = delivery_mode(family, j.actors[publisher].get("workload"))
+    at_most_once = mode.startswith("at-most-once")
     j.metric("delivery_mode", mode)
     if why:
         for iid in STATEMENTS:
-            if iid != "no-duplicates" or mode == "at-most-once":
-                j.invariant(iid, "not-measured", None, why, statement=STATEMENTS[iid])
-        liveness.judge(j, family, publisher, witnesses, why)
+            if iid != "no-duplicates" or at_most_once:
+                j.invariant(iid, "not-measured", None, why, statement=STATEMENTS[iid], mode=mode)
+        liveness.judge(j, family, publisher, witnesses, why, mode)
         return
     received = [e["seq"] for e in j.tl.select(kind="received") if e["actor"] in witnesses]
     times = Counter(received)
@@ -104,8 +118,9 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
             else ""
         ),
         statement=STATEMENTS["no-silent-loss"],
+        mode=mode,
     )
-    if mode == "at-most-once":
+    if at_most_once:
         dups = [s for s in accepted if times[s] > 1]
         j.invariant(
             "no-duplicates",
@@ -114,6 +129,7 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
             f"{len(dups)} messages delivered more than once in {mode} mode"
             + (f" (first: {dups[:10]})" if dups else ""),
             statement=STATEMENTS["no-duplicates"],
+            mode=mode,
         )
     first = list(dict.fromkeys(received))
     back = [(a, b) for a, b in pairwise(first) if b < a]
@@ -124,8 +140,9 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         f"{len(first)} distinct messages received; {len(back)} arrived after a later one"
         + (f" (first: {back[:5]})" if back else ""),
         statement=STATEMENTS["order"],
+        mode=mode,
     )
-    liveness.judge(j, family, publisher, witnesses, None)
+    liveness.judge(j, family, publisher, witnesses, None, mode)
 
 
 PHASES = ("before", "at_the_instant", "during", "after")

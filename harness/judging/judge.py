@@ -169,9 +169,12 @@ class Judge:
             return
         self.verdict(check_id, not outside, values if observed is None else observed, detail, band=band, **kw)
 
-    def invariant(self, invariant_id: str, verdict: str, observed: Any, detail: str, *, statement: str) -> None:
+    def invariant(
+        self, invariant_id: str, verdict: str, observed: Any, detail: str, *, statement: str, mode: str | None = None
+    ) -> None:
         """An invariant's verdict (harness/judging/invariants.py): holds, violated or
-        not-measured. Its source is the statement the harness holds every client to."""
+        not-measured. Its source is the statement the harness holds every client to;
+        `mode` is the delivery mode the publisher ran in, said in the detail too."""
         self.checks.append(
             {
                 "id": f"invariant.{invariant_id}",
@@ -181,8 +184,9 @@ class Judge:
                 "observed": observed,
                 "unit": None,
                 "band": None,
-                "detail": detail,
+                "detail": detail + (f" [mode: {mode}]" if mode else ""),
                 "source": {"document": "Harness invariants", "file": "docs/judging.md", "quote": statement},
+                "mode": mode,
             }
         )
 

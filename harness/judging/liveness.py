@@ -36,20 +36,20 @@ WAY_BACK_MS = 500.0
 WORST = ("violated", "not-measured", "holds")
 
 
-def judge(j: Judge, family: str, publisher: str, witnesses: list[str], why: str | None) -> None:
+def judge(j: Judge, family: str, publisher: str, witnesses: list[str], why: str | None, mode: str) -> None:
     """The liveness invariant for `publisher`, if a fault on its path healed."""
     healed = [o for o in j.outages() if o.healed and o.target in path(j, publisher)]
     if not healed:
         return
     if why:
-        j.invariant("liveness", "not-measured", None, why, statement=STATEMENT)
+        j.invariant("liveness", "not-measured", None, why, statement=STATEMENT, mode=mode)
         return
     per = [outage(j, family, publisher, witnesses, j.outages().index(o), o) for o in healed]
     j.metric("liveness", [p["observed"] for p in per])
     verdict = next(v for v in WORST if any(p["verdict"] == v for p in per))
     detail = "; ".join(p["detail"] for p in per)
     observed = per[0]["observed"] if len(per) == 1 else [p["observed"] for p in per]
-    j.invariant("liveness", verdict, observed, detail, statement=STATEMENT)
+    j.invariant("liveness", verdict, observed, detail, statement=STATEMENT, mode=mode)
 
 
 def path(j: Judge, publisher: str) -> set[str]:
