@@ -237,6 +237,7 @@ class Driver(MessagingHandler):
         self.receiver = None
         self.seq = 0
         self.unsettled: dict[Any, int] = {}  # delivery tag -> seq
+        self.awaiting: set[Any] = set()  # tags an awaiting application still waits for
         # "idle" until proton binds a transport, then "trying" -> "open" -> "down":
         # one report per attempt or loss, though proton calls several handlers for it.
         self.phase = "idle"
@@ -354,6 +355,10 @@ class Driver(MessagingHandler):
         error = condition_text(event.transport.condition if event.transport else None)
         if self.phase == "open":
             emit("disconnected", t, error=error)
+            # Told the connection dropped, an awaiting application stops waiting
+            # for what it sent before (proton never resends it); late settlements
+            # are still reported.
+            self.awaiting.clear()
         elif self.phase == "trying":
             url = event.connection.url if event.connection else None
             emit("attempt_failed", t, url=str(url) if url else None, error=error or "transport closed")
@@ -421,6 +426,7 @@ class Driver(MessagingHandler):
     def settled(self, event: Any, t: int) -> None:
         dlv = event.delivery
         seq = self.unsettled.pop(dlv.tag, None)
+        self.awaiting.discard(dlv.tag)
         if seq is not None:
             emit("settled", t, seq=seq, outcome=OUTCOMES.get(dlv.remote_state, "released"))
 
@@ -445,6 +451,7 @@ class Driver(MessagingHandler):
             return
         if not dlv.settled:  # pre-settled: proton settled it as it sent it
             self.unsettled[dlv.tag] = seq
+            self.awaiting.add(dlv.tag)
         emit("published", seq=seq, bytes=size)
 
     def settlement(self) -> str:
@@ -463,7 +470,7 @@ class Driver(MessagingHandler):
         # schedule then slips; it never bursts to catch up).
         awaited = self.settlement() == "awaited"
         while self.steady_start + self.steady_n / rate <= now:
-            if awaited and self.unsettled:
+            if awaited and self.awaiting:
                 self.steady_start += 1 / rate
                 continue
             self.publish(size)

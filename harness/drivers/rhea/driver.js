@@ -195,7 +195,7 @@ function run(config, servers) {
   let pubTimer = null;
   let onClosed = null; // resolves the wait in stop()
   const seqOf = new WeakMap(); // rhea delivery -> seq
-  let unsettled = 0; // sent, not yet settled by the peer
+  const awaiting = new Set(); // seqs an awaiting application still waits for
   const settlement = () => (workload.publish && workload.publish.settlement) || 'unsettled';
 
   emit('driver_started', undefined, { library: 'rhea', library_version: RHEA_VERSION,
@@ -225,6 +225,9 @@ function run(config, servers) {
     if (isOpen) {
       isOpen = false;
       emit('disconnected', t, { error: err });
+      // Told the connection dropped, an awaiting application stops waiting for
+      // what it sent before; late settlements are still reported.
+      awaiting.clear();
     } else {
       // rhea does not say which host the attempt went to.
       emit('attempt_failed', t, { url: null, error: String(err) });
@@ -297,7 +300,7 @@ function run(config, servers) {
       const s = seqOf.get(ctx.delivery);
       if (s === undefined) return;
       seqOf.delete(ctx.delivery);
-      unsettled -= 1;
+      awaiting.delete(s);
       emit('settled', t, { seq: s, outcome });
     });
   }
@@ -329,7 +332,7 @@ function run(config, servers) {
     }
     if (!delivery.settled) {
       seqOf.set(delivery, s);
-      unsettled += 1;
+      awaiting.add(s);
     }
     emit('published', undefined, { seq: s, bytes: size });
   }
@@ -350,7 +353,7 @@ function run(config, servers) {
       // schedule then slips (it never bursts to catch up).
       const tick = () => {
         if (stopping) return;
-        if (settlement() !== 'awaited' || unsettled === 0) publishOne(p.size);
+        if (settlement() !== 'awaited' || awaiting.size === 0) publishOne(p.size);
         n += 1;
         pubTimer = setTimeout(tick, Math.max(0, start + (n * 1000) / p.rate - performance.now()));
       };
