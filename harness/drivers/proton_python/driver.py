@@ -328,6 +328,7 @@ class Driver(MessagingHandler):
         url = str(event.connection.url)
         if self.opened:
             emit("reconnected", t, url=url)
+            self.awaiting.clear()  # sent before the reconnect: in doubt, waited for no longer
             return
         self.opened = True
         emit("connected", t, url=url)

@@ -213,6 +213,7 @@ function run(config, servers) {
       startWorkload();
     } else {
       emit('reconnected', t, { url: urlOf(ctx.connection.socket) });
+      awaiting.clear(); // sent before the reconnect: in doubt, waited for no longer
     }
   });
 
