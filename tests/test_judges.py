@@ -526,3 +526,35 @@ def test_no_duplicates_is_judged_only_where_the_mode_promises_it(recorded):
     assert presettled["invariant.no-duplicates"]["verdict"] == "holds"
     assert {c["mode"] for c in presettled.values()} == {"at-most-once (pre-settled sends)"}
     assert checks("awaited")["invariant.order"]["detail"].endswith("each settlement awaited before the next)]")
+
+
+def test_what_a_witness_still_receiving_had_not_yet_got_is_not_called_lost(recorded):
+    """Seen on a loaded machine: the witness, far behind, was still receiving when it
+    stopped, and 2,739 messages after the last it got read as lost silently."""
+
+    def entry(still_receiving: bool) -> dict:
+        e = recorded("amqp.messages.send-while-cut", "proton-python")
+        stop = next(x["t_ns"] for x in e["events"] if x["kind"] == "mark" and x.get("to") == "observer")
+        got = [x for x in e["events"] if x.get("actor") == "observer" and x["kind"] == "received"]
+        last20 = {x["seq"] for x in got[-20:]}
+        e["events"] = [x for x in e["events"] if not (x["kind"] == "received" and x["seq"] in last20)]
+        if still_receiving:
+            for i, x in enumerate(got[-50:-20]):
+                x["t_ns"] = stop - 300_000_000 + i * 1_000_000
+        e["events"].sort(key=lambda x: x["t_ns"])
+        return e
+
+    metrics, checks = judge(entry(True), load_all()["amqp.messages.send-while-cut"])
+    c = next(c for c in checks if c["id"] == "invariant.no-silent-loss")
+    assert c["verdict"] == "holds" and metrics["not_arrived_when_witness_stopped"] == 20
+    assert verdicts(entry(False))["invariant.no-silent-loss"] == "violated"
+
+
+def test_a_gap_below_the_last_received_message_is_a_loss_as_recorded(recorded_fates):
+    """proton-python, refused on a loaded machine: 86 messages accepted up to 420 ms
+    before the cut never arrived while later ones did; 829 after the last received
+    had not arrived when the witness, still receiving, stopped."""
+    e = copy.deepcopy(recorded_fates[("amqp.fates.refuse", "proton-python")])
+    metrics, checks = judge(e, load_all()[e["scenario"]])
+    c = next(c for c in checks if c["id"] == "invariant.no-silent-loss")
+    assert c["verdict"] == "violated" and metrics["not_arrived_when_witness_stopped"] == 829

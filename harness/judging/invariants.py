@@ -103,6 +103,12 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
     # was on the wire, the next has none there): counted, shown, not judged.
     judged = [s for s in silent if phase.get(s) != "at_the_instant"]
     in_flight = len(silent) - len(judged)
+    # A witness still receiving when it stopped had not caught up (a slow witness on
+    # a busy machine): what comes after the last it got may still have been on its
+    # way, in order. Counted, not judged; a gap below it is a loss.
+    pending = _not_arrived(j, witnesses, judged, received)
+    judged = [s for s in judged if s not in pending]
+    j.metric("not_arrived_when_witness_stopped", len(pending))
     j.invariant(
         "no-silent-loss",
         "violated" if judged else "holds",
@@ -115,6 +121,12 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
             f"; besides, {in_flight} accepted within {INSTANT_MS:g} ms of the fault's start were lost in flight "
             "(counted in fates_by_phase, not judged: whether a message is in flight then is chance)"
             if in_flight
+            else ""
+        )
+        + (
+            f"; {len(pending)} accepted after the last message the witness received had not arrived when it "
+            f"stopped, still receiving (not judged: they may have been on their way)"
+            if pending
             else ""
         ),
         statement=STATEMENTS["no-silent-loss"],
@@ -173,6 +185,24 @@ def by_phase(phase: dict[int, str], times: Counter, told: set[int]) -> dict | No
         if times[seq] > 1:
             counts[p]["duplicated"] += 1
     return {p: dict(c) for p, c in counts.items()}
+
+
+# A witness that received a message this close to its stop was still catching up.
+CAUGHT_UP_MS = 500.0
+
+
+def _not_arrived(j: Judge, witnesses: list[str], lost: list[int], received: list[int]) -> set[int]:
+    """The lost messages that may only have been late: those after the highest one
+    the witness received, if it was still receiving when it stopped."""
+    if not received or not lost:
+        return set()
+    stops = {m.get("to"): m["t_ns"] for m in j.tl.marks("stop")}
+    end = min((stops[w] for w in witnesses if w in stops), default=j.tl.t1_ns)
+    last = max(e["t_ns"] for e in j.tl.select(kind="received") if e["actor"] in witnesses)
+    if end - last > CAUGHT_UP_MS * 1e6:
+        return set()
+    top = max(received)
+    return {s for s in lost if s > top}
 
 
 def _cannot_judge(j: Judge, publisher: str, witnesses: list[str], accepted: list[int]) -> str | None:
