@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         "--client",
         action="append",
         metavar="NAME",
-        help="client library to run (repeatable; default: every client of the scenario's family)",
+        help="client library to run (repeatable; default: every client of the scenario's family); "
+        "NAME@VERSION runs that client's driver on another version of its library, installed once",
     )
     r.add_argument("--backend", default="local", help="how servers are run: local (default) or compose")
     r.add_argument(
@@ -278,6 +279,10 @@ def _link_latest(out: Path) -> None:
         latest.symlink_to(out.resolve())
 
 
+def _say(line: str) -> None:
+    print(f"harness: {line}", file=sys.stderr, flush=True)
+
+
 def _pairs(args: argparse.Namespace) -> list:
     from harness.drivers import registry
     from harness.scenario import load_all, select
@@ -291,7 +296,8 @@ def _pairs(args: argparse.Namespace) -> list:
             raise UsageError(f"unreadable pairs file {args.pairs_file}: {e}") from None
     if not args.scenarios:
         raise UsageError("name at least one scenario", "e.g. harness run 'nats.*'; see `harness list`")
-    specs = [registry.get(c) for c in args.client] if args.client else None
+    # A client at another version (NAME@VERSION) is installed now, once, before any job starts.
+    specs = [registry.get(c).installed_at_version(_say) for c in args.client] if args.client else None
     pairs = []
     for sc in select(args.scenarios):
         for spec in specs or registry.of_family(sc.family):
@@ -563,7 +569,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     scenarios = load_all()
     if data["scenario"] not in scenarios:
         raise UsageError(f"the recorded scenario {data['scenario']!r} no longer exists", "see `harness list`")
-    sc, spec = scenarios[data["scenario"]], registry.get(data["client"])
+    sc, spec = scenarios[data["scenario"]], registry.get(data["client"]).installed_at_version(_say)
     backends.check(data["backend"])
     differ = replay.version_differences(data)
     if differ:

@@ -116,11 +116,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _check_options(config: pytest.Config) -> None:
-    """A bad --harness-options value fails the session before any server starts."""
+    """A bad --client or --harness-options value fails the session before any server
+    starts; a client at another version (NAME@VERSION) is installed here, once, before
+    any worker starts."""
+    wanted = config.getoption("harness_client")
+    specs = [registry.get(c).installed_at_version() for c in wanted] if wanted else None
     user = config.getoption("harness_options")
     if user:
-        wanted = config.getoption("harness_client")
-        specs = [registry.get(c) for c in wanted] if wanted else list(registry.all_drivers().values())
+        specs = specs or list(registry.all_drivers().values())
         options.load(user, {spec.name: registry.option_types(spec) for spec in specs})
 
 
@@ -172,8 +175,8 @@ class ScenarioFile(pytest.File):
     def collect(self):
         wanted = self.config.getoption("harness_client")
         for sc in load_file(self.path):
-            for spec in registry.of_family(sc.family):
-                if wanted and spec.name not in wanted:
+            for spec in [registry.get(c) for c in wanted] if wanted else registry.of_family(sc.family):
+                if spec.family != sc.family:
                     continue
                 yield ScenarioItem.from_parent(self, name=f"{sc.name}[{spec.name}]", scenario=sc, client=spec.name)
 

@@ -169,7 +169,9 @@ class Run:
 
     @property
     def client(self) -> str:
-        return self.spec.name
+        """The client without a version (NAME of NAME@VERSION): what drivers and
+        per-client facts know it as."""
+        return self.spec.base
 
     def links(self) -> dict[str, str]:
         """URL of every client-facing link of the topology."""
