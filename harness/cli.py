@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
         "each value is checked against the option's type and range before anything starts",
     )
     r.add_argument(
+        "--app",
+        metavar="CMD",
+        help="run this program as the client instead of a library's driver, judged from the wire alone; "
+        "{LINK} in CMD becomes that link's URL, {LINK:hostport} its host:port (e.g. "
+        "--app './svc --nats {n1-client}'); one job, no replay bundle, its output in the entry's app.log",
+    )
+    r.add_argument(
         "--shard",
         metavar="I/N",
         help="run only shard I of N of the scenario x client matrix (the same share on every machine; "
@@ -296,6 +303,8 @@ def _pairs(args: argparse.Namespace) -> list:
             raise UsageError(f"unreadable pairs file {args.pairs_file}: {e}") from None
     if not args.scenarios:
         raise UsageError("name at least one scenario", "e.g. harness run 'nats.*'; see `harness list`")
+    if args.app is not None:
+        return _app_pairs(args)
     # A client at another version (NAME@VERSION) is installed now, once, before any job starts.
     specs = [registry.get(c).installed_at_version(_say) for c in args.client] if args.client else None
     pairs = []
@@ -307,6 +316,26 @@ def _pairs(args: argparse.Namespace) -> list:
         raise UsageError(
             "no scenario matches the chosen clients", "a NATS scenario needs a NATS client; see `harness list`"
         )
+    return pairs
+
+
+def _app_pairs(args: argparse.Namespace) -> list:
+    """With --app: each scenario once, its other actors (witnesses) driven by the first
+    driver of its family; every placeholder checked against its topology now."""
+    from harness.drivers import registry
+    from harness.drivers.app import AppSpec
+    from harness.scenario import select
+    from harness.topology import get as get_topology
+
+    for flag, given in (("--client", args.client), ("--options", args.options), ("--pairs-file", args.pairs_file)):
+        if given:
+            raise UsageError(f"--app cannot be combined with {flag}", "the program given with --app is the client")
+    app = AppSpec.parse(args.app)
+    pairs = []
+    for sc in select(args.scenarios):
+        app.check(get_topology(sc.topology))
+        pairs.append((sc, registry.of_family(sc.family)[0]))
+    args.app_spec = app
     return pairs
 
 
@@ -327,17 +356,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Fails early, before any server starts, if a driver is missing or an option bad.
     types = {spec.name: registry.option_types(spec) for spec in sorted({s for _, s in pairs}, key=lambda s: s.name)}
     user_options = options.load(args.options, types) if args.options else {}
+    app = getattr(args, "app_spec", None)
 
     procs.reap_orphans()
     out = args.out or _default_out()
     res = results.new(args.backend, args.seed)
     res["run"]["options"] = user_options
+    if app:
+        res["run"]["app"] = app.command
     if shard:
         res["run"]["shard"] = shards.label(shard)
     # A job of --jobs writes into the folder the parent made for it.
     _output_folder(out, res, args.force or bool(args.pairs_file))
     total = len(pairs)
-    jobs = min(args.jobs, total)
+    # One program at a time: a user's program may hold ports or files of its own.
+    jobs = 1 if app else min(args.jobs, total)
     if not args.pairs_file:
         how = f"in {jobs} jobs" if jobs > 1 else "one after another"
         count = f"{total} of {matrix}" if shard else str(total)
@@ -350,7 +383,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(total)
 
     def on_start(i: int, sc, spec) -> None:
-        progress.started(f"{sc.name} / {spec.name}")
+        progress.started(f"{sc.name} / {'app' if app else spec.name}")
 
     def on_entry(i: int, entry: dict) -> None:
         res["entries"].append(entry)
@@ -369,7 +402,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 cost = parallel.previous_durations(paths.REPORTS)
             complete = parallel.run(pairs, jobs, out, base, res, cost, progress)
         else:
-            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start)
+            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start, app)
             complete = True
     finally:
         progress.close()
