@@ -1,5 +1,5 @@
 """A stand-in for a user's program (harness run --app): connects with nats-py to
-the URL it is given, reconnects forever, and prints what happens. It knows
+the URLs it is given, reconnects forever, and prints what happens. It knows
 nothing of the harness."""
 
 import asyncio
@@ -9,7 +9,7 @@ import sys
 import nats
 
 
-async def main(url: str) -> None:
+async def main(urls: list[str]) -> None:
     async def disconnected() -> None:
         print("disconnected", flush=True)
 
@@ -20,7 +20,7 @@ async def main(url: str) -> None:
         print(f"error: {e!r}", flush=True)
 
     nc = await nats.connect(
-        url,
+        servers=urls,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         disconnected_cb=disconnected,
@@ -35,4 +35,4 @@ async def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1:]))
