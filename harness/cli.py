@@ -29,6 +29,7 @@ EPILOG = """examples:
   harness run 'nats.*'                             every NATS scenario, every NATS client
   harness run 'amqp.*' --jobs 4                    every AMQP scenario, four at a time
   harness run nats.single.refused --client nats-go --out /tmp/r1
+  harness run --app './svc --nats {n1-client}' nats.single.reset   your program as the client
   harness run 'nats.*' 'amqp.*' --shard 2/8 --out shard-2   one machine's share of the matrix
   harness merge shard-*/ --out all                 the shards' results as one run
   harness report /tmp/r1                           /tmp/r1/report.html and summary.md
