@@ -188,7 +188,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Write the HTML report and a Markdown summary. The page loads plotly.min.js, written "
         "once beside it; the folder opens offline.",
     )
-    rp.add_argument("results", type=Path, metavar="DIR", help="a folder holding results.json (or the file)")
+    rp.add_argument(
+        "results",
+        type=Path,
+        metavar="DIR",
+        help="a folder holding results.json (or the file); or the folder of a topology `harness up` ran "
+        "(reports/up/NAME): then its fault log, what was done when",
+    )
     rp.add_argument(
         "--self-contained",
         action="store_true",
@@ -525,13 +531,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     shown = []
     for name in names:
         live = standing.adopt(name)
-        shown.append({**standing.status(live), "faults_on": standing_faults.faults_on(standing_faults.path(live))})
+        log = standing_faults.path(live)
+        shown.append(
+            {
+                **standing.status(live),
+                "faults_on": standing_faults.faults_on(log),
+                "fault_log": standing_faults.history(log),
+            }
+        )
     if args.json:
         print(json.dumps({"topologies": shown}, indent=1))
     elif not shown:
         print("No topology started by `harness up` is running.")
     else:
-        print("\n\n".join(standing.render(st, st["faults_on"]) for st in shown))
+        print(
+            "\n\n".join(
+                standing.render(st, st["faults_on"], standing_faults.render_history(st["fault_log"])) for st in shown
+            )
+        )
     return 0
 
 
@@ -562,8 +579,19 @@ def cmd_fault(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness import report
+    from harness import report, standing_faults
 
+    log = args.results / standing_faults.FILENAME
+    if args.results.is_dir() and not (args.results / results.FILENAME).exists() and log.is_file():
+        # The folder of a topology `harness up` ran: what was done to it, and when.
+        try:
+            rows = standing_faults.history(log)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise UsageError(f"{log} is not a fault log the harness wrote: {type(e).__name__}: {e}") from None
+        print(f"Fault log of {args.results} ({len(rows)} actions, {log}):")
+        for line in standing_faults.render_history(rows):
+            print(f"  {line}")
+        return 0
     res = results.load(args.results)
     folder = args.results if args.results.is_dir() else args.results.parent
     started = time.monotonic()
