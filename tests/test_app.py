@@ -252,3 +252,15 @@ def test_ctrl_c_stops_the_program_too(harness: Harness, tmp_path: Path):
     assert harness.children() == {}, "the program (or a server) outlived the run"
     e = results.load(out / results.FILENAME)["entries"][0]
     assert (e["status"], e["client"], e["app"]["exited_on_its_own"]) == ("interrupted", "app", False)
+
+
+def test_reports_show_app_entries(tmp_path: Path):
+    from harness import report
+    from harness.report import terminal
+
+    res = {**results.new("local", 1), "entries": list(_recorded().values())}
+    results.finish(res, True)
+    table = terminal.render(res)
+    assert "app" in table and "(not instrumented)" in table
+    html, md = report.write(res, tmp_path)
+    assert "app_nats.py" in html.read_text() and "app" in md.read_text()
