@@ -327,6 +327,7 @@ class Run:
             # The wire can tell a connection, nothing else the program does.
             if set(kinds) & {"connected", "reconnected"} and where is None:
                 return self._wire_wait(after_ns, timeout)
+            self.mark("unanswerable_wait", to=actor, kinds=list(kinds))
             self.drivers[actor].idle(timeout)  # type: ignore[union-attr]
             return None
 
@@ -339,6 +340,7 @@ class Run:
         """True once `actor` has printed `n` events of `kind`; False after `timeout` s."""
         d = self.drivers[actor]
         if isinstance(d, AppProcess):
+            self.mark("unanswerable_wait", to=actor, kinds=[kind])
             d.idle(timeout)
             return False
         return d.wait_count(kind, n, timeout)

@@ -264,3 +264,11 @@ def test_reports_show_app_entries(tmp_path: Path):
     assert "app" in table and "(not instrumented)" in table
     html, md = report.write(res, tmp_path)
     assert "app_nats.py" in html.read_text() and "app" in md.read_text()
+
+
+def test_a_wait_only_a_driver_can_answer_is_named_in_the_reason():
+    mark = {"t_ns": 5, "kind": "mark", "label": "unanswerable_wait", "to": "client", "kinds": ["subscribed"]}
+    tl = Timeline(merge([], [], [], [mark]), [], 0, 10)
+    assert wire_only.unanswerable(tl) == ["subscribed"]
+    assert wire_only.reason(tl).startswith(wire_only.NOT_INSTRUMENTED)
+    assert "waited for the client's subscribed" in wire_only.reason(tl)

@@ -38,7 +38,7 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
         # The user's program printed nothing: every claim needs its events, so none is
         # judged, and no invariant (its messages are unknown); the wire says the rest.
         for cid in applicable:
-            j.not_measured(cid, wire_only.NOT_INSTRUMENTED)
+            j.not_measured(cid, wire_only.reason(tl))
         wire = wire_only.metrics(tl, entry["app"]["links"], entry["faults"], get_topology(entry["topology"]))
         return wire, j.checks
     else:

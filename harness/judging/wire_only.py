@@ -133,6 +133,22 @@ def outage(tl: Timeline, links: list[str], faults: list[dict], topology: Topolog
     }
 
 
+def unanswerable(tl: Timeline) -> list[str]:
+    """The event kinds the scenario waited for that only an instrumented client reports
+    (each wait timed out): where a script stopped early, this says why."""
+    return list(dict.fromkeys(k for m in tl.marks("unanswerable_wait") for k in m.get("kinds", [])))
+
+
+def reason(tl: Timeline) -> str:
+    """Why an app entry's claims are not measured."""
+    waited = unanswerable(tl)
+    return NOT_INSTRUMENTED + (
+        f"; the scenario waited for the client's {', '.join(waited)}, which only an instrumented client reports"
+        if waited
+        else ""
+    )
+
+
 def metrics(tl: Timeline, links: list[str], faults: list[dict], topology: Topology) -> dict:
     """Every wire metric of an app entry (results schema: metrics of an app entry)."""
     first = next(iter(lasting_connections(tl, links, faults, topology, tl.t0_ns)), None)
@@ -141,5 +157,6 @@ def metrics(tl: Timeline, links: list[str], faults: list[dict], topology: Topolo
         "judged_from": "wire",
         "connections_per_link": {x: sum(1 for c in seen if c["link"] == x) for x in links},
         "first_lasting_connection_ms": tl.rel_ms(first["t_ns"]) if first else None,
+        "unanswerable_waits": unanswerable(tl),
         "wire_outages": [outage(tl, links, faults, topology, i) for i in range(len(faults))],
     }
