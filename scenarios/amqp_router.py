@@ -8,23 +8,32 @@ route-container connector), and Toxiproxy logs each connection it accepts and
 closes. Messages across a fault are recorded, not judged (the documentation says
 nothing about them), as in amqp_messages.py.
 
-The router exists only as a container image, so on the local backend every one of
-these is skipped with that reason.
+On the local backend the router is a binary on this machine, skrouterd or
+qdrouterd (harness/services/router_binary.py); where there is none every one of
+these is skipped with the reason, which says how to get one.
 """
 
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
+from harness import ports
+from harness.errors import Unavailable
 from harness.judging import SLACK_MS, Band, Judge, Outage, slack_ms
 from harness.judging.metrics import intervals_ms, ledger, ms, stats, wire_connections
 from harness.scenario import Run, scenario
+from harness.services import router
 from harness.wire import open_connections
 
 CONNECT_S = 15.0
 ROUTERS_UP_S = 30.0  # a router retries a lost connection every few seconds
 INTER_ROUTER = "route-r2-r1"  # r2's inter-router connector to r1's inter-router listener
 BROKER = "route-r1-b1"  # r1's route-container connector to the broker
+EDGE = "route-e1-r1"  # e1's edge connector to r1's edge listener
+STANDBY = "route-e1-r2"  # r2's edge listener, which e1 learns only from r1's failover list
+EDGE_CUT_S = 10.0
+TRIAL_S = 4.0  # how long a misconfigured router is given to refuse, or to connect
 RATE = 50
 SIZE = 64
 LASTING_MS = 1000  # a connection open this long was established (a failed attempt closes at once)
@@ -105,6 +114,14 @@ def flow_metrics(j: Judge) -> Outage | None:
     )
     closed = j.tl.select(source="proxy", kind="conn_closed", link=INTER_ROUTER, after=down, before=up)
     j.metric("inter_router_closed_during_fault", len(closed))
+    # How long until messages flow again: the first message sent after the fault
+    # ended arriving, and the longest silence at the observer around the fault.
+    got = [e for e in j.tl.select(actor="observer", kind="received") if e["seq"] in sent_at]
+    after = [e["t_ns"] for e in got if sent_at[e["seq"]] >= up]
+    j.metric("flow_again_after_fault_ms", ms(min(after) - up) if after else None)
+    times = sorted(e["t_ns"] for e in got)
+    gaps = [b - a for a, b in pairwise(times) if b > down and a < up + 30 * 10**9]
+    j.metric("longest_silence_ms", ms(max(gaps)) if gaps else None)
     return fault
 
 
@@ -295,4 +312,122 @@ def judge_failover_urls(j: Judge) -> None:
         f"r1's link was reset for {FAILOVER_CUT_S:g} s; attempts in order: "
         + (", ".join(order[:12]) or "none")
         + ("" if via_r2 else "; the advertised r2 URL was never used to reestablish the connection"),
+    )
+
+
+# -- e1's edge connector and the failover list r1 sends it ---------------------------
+
+
+@scenario("amqp.router.edge-failover", family="amqp", topology="router", checks=["router.connector.failover-list"])
+def edge_failover(run: Run) -> None:
+    """e1's edge link to r1 reset for 10 s; r1 sent e1 a failover list naming r2's edge listener: does e1 try it?"""
+    if not wait_established(run, EDGE, ROUTERS_UP_S):
+        return
+    # A client on r2 keeps the scenario a client's run; the router is what is judged.
+    if not run.connect("client", ["r2-client"], timeout=CONNECT_S):
+        return
+    cut = run.fault("reset", EDGE)
+    run.sleep(EDGE_CUT_S)
+    cut.end()
+    wait_established(run, EDGE, ROUTERS_UP_S)
+    run.sleep(0.5)
+
+
+@edge_failover.judge
+def judge_edge_failover(j: Judge) -> None:
+    if not j.outages():
+        j.nothing_measured("e1 never established its edge connection to r1, or the client never connected")
+        return
+    cut = j.outage()
+    down, up = cut.start_ns, cut.until_ns
+    loss = j.tl.first(source="proxy", kind="conn_closed", link=EDGE, after=down)
+    if loss is None:
+        j.not_measured("router.connector.failover-list", f"no established connection on {EDGE} closed")
+        return
+    tries = wire_connections(j.tl, [EDGE, STANDBY], loss["t_ns"], up)
+    j.metric("attempt_order", [c["link"] for c in tries])
+    j.metric(
+        "attempts_ms",
+        [{"link": c["link"], "at_ms": ms(c["t_ns"] - loss["t_ns"]), "lasted_ms": c["duration_ms"]} for c in tries],
+    )
+    standby = [c for c in tries if c["link"] == STANDBY]
+    first = j.metric("first_alternate_attempt_ms", ms(standby[0]["t_ns"] - loss["t_ns"]) if standby else None)
+    held = lasting(standby)
+    j.metric("connected_to_alternate", bool(held))
+    j.verdict(
+        "router.connector.failover-list",
+        bool(standby),
+        {"alternate_attempts": len(standby), "first_alternate_attempt_ms": first, "connected_to_alternate": bool(held)},
+        f"r1's edge listener sent e1 the failover list [{STANDBY}]; during the {EDGE_CUT_S:g} s cut e1 made "
+        f"{len(tries) - len(standby)} attempts on {EDGE} and {len(standby)} on {STANDBY}"
+        + (f", the first {first:g} ms after the loss" if first is not None else "")
+        + ("; an edge connection to r2 was established" if held else ""),
+    )
+
+
+# -- an edge router configured to connect to another edge router ---------------------
+
+
+def _edge_router(name: str, listen: int, listener_role: str, dial: str | None) -> str:
+    """An edge router's configuration with one listener and, if `dial`, an edge connector."""
+    text = f"router {{\n    mode: edge\n    id: {name}\n}}\n"
+    text += f"listener {{\n    host: 127.0.0.1\n    port: {listen}\n    role: {listener_role}\n}}\n"
+    if dial:
+        host, port = dial.rsplit(":", 1)
+        text += f"connector {{\n    name: e1\n    host: {host}\n    port: {port}\n    role: edge\n}}\n"
+    return text
+
+
+@scenario("amqp.router.edge-misconfigured", family="amqp", topology="router", checks=["router.edge.interior-only"])
+def edge_misconfigured(run: Run) -> None:
+    """An edge router that listens for edge routers, and one whose edge connector dials edge router e1: refused?"""
+    if run.live.backend != "local":
+        raise Unavailable("this scenario starts the router binary on this host", "use --backend local with a router")
+    if not run.connect("client", ["r2-client"], timeout=CONNECT_S):
+        return
+    free = ports.claim(2, f"{run.scenario.name} ({run.client})")
+    try:
+        e1 = run.live.addrs.service("e1", "amqp")  # e1's only listener: it has no edge listener to offer
+        for variant, text in (
+            ("edge-listener", _edge_router("x1", free[0], "edge", None)),
+            ("edge-to-edge", _edge_router("x2", free[1], "normal", e1)),
+        ):
+            run.mark("trial", variant=variant, **router.trial(text, run.workdir, f"trial-{variant}", TRIAL_S))
+    finally:
+        ports.release(free)
+
+
+@edge_misconfigured.judge
+def judge_edge_misconfigured(j: Judge) -> None:
+    trials = {m["variant"]: m for m in j.tl.marks("trial")}
+    if len(trials) < 2:
+        j.nothing_measured("the misconfigured routers were not tried (the client never connected)")
+        return
+    listener, dialler = trials["edge-listener"], trials["edge-to-edge"]
+    for variant, t in trials.items():
+        j.metric(f"{variant}_refused", t["refused"])
+        j.metric(f"{variant}_error", t["error"])
+    j.metric("edge-to-edge_connections_opened", len(dialler["opened"]))
+    j.metric("edge-to-edge_edge_links_attached", dialler["edge_links"])
+    connected = bool(dialler["opened"]) and not dialler["refused"]
+    j.verdict(
+        "router.edge.interior-only",
+        listener["refused"] and not connected,
+        {
+            "edge_listener_refused": listener["refused"],
+            "edge_to_edge_refused": dialler["refused"],
+            "edge_to_edge_connected": connected,
+        },
+        "an edge router with an edge listener: "
+        + (f"refused ({listener['error']})" if listener["refused"] else f"ran for {TRIAL_S:g} s")
+        + "; an edge router whose edge connector dials edge router e1: "
+        + (
+            f"refused ({dialler['error']})"
+            if dialler["refused"]
+            else (
+                f"connected and attached {dialler['edge_links']} edge links"
+                if connected
+                else f"ran for {TRIAL_S:g} s without connecting"
+            )
+        ),
     )
