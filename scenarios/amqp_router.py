@@ -19,6 +19,7 @@ import time
 from itertools import pairwise
 
 from harness import ports
+from harness.clock import now_ns
 from harness.errors import Unavailable
 from harness.judging import SLACK_MS, Band, Judge, Outage, slack_ms
 from harness.judging.metrics import intervals_ms, ledger, ms, stats, wire_connections
@@ -33,6 +34,7 @@ BROKER = "route-r1-b1"  # r1's route-container connector to the broker
 EDGE = "route-e1-r1"  # e1's edge connector to r1's edge listener
 STANDBY = "route-e1-r2"  # r2's edge listener, which e1 learns only from r1's failover list
 EDGE_CUT_S = 10.0
+FLOW_AGAIN_S = 20.0  # how long messages are awaited once a faulted link is back
 TRIAL_S = 4.0  # how long a misconfigured router is given to refuse, or to connect
 RATE = 50
 SIZE = 64
@@ -79,6 +81,15 @@ def start_flow(run: Run) -> bool:
     subject = run.actors["observer"]["workload"]["subject"]
     run.start("client", ["r2-client"], publish={"rate": RATE, "size": SIZE}, subject=subject)
     return run.wait("observer", "received", CONNECT_S) is not None
+
+
+def flow_again(run: Run, link: str) -> None:
+    """After a fault on `link`: wait for the connection, then for messages to arrive
+    again (the routers learn the address anew after the link is back), then a
+    second more, so that the last messages sent are not cut off by the stop."""
+    wait_established(run, link, ROUTERS_UP_S)
+    run.wait("observer", "received", FLOW_AGAIN_S, after_ns=now_ns())
+    run.sleep(1.0)
 
 
 def end_flow(run: Run) -> None:
@@ -159,8 +170,7 @@ def inter_router_drop(run: Run) -> None:
     cut = run.fault("reset", INTER_ROUTER)
     run.sleep(1.0)
     cut.end()
-    wait_established(run, INTER_ROUTER, ROUTERS_UP_S)
-    run.sleep(2.0)
+    flow_again(run, INTER_ROUTER)
     end_flow(run)
 
 
@@ -201,8 +211,7 @@ def inter_router_partition(run: Run) -> None:
     cut = run.fault("partition", "r1|r2")
     run.sleep(PARTITION_S)
     cut.end()
-    wait_established(run, INTER_ROUTER, ROUTERS_UP_S)
-    run.sleep(2.0)
+    flow_again(run, INTER_ROUTER)
     end_flow(run)
 
 
@@ -321,6 +330,10 @@ def judge_failover_urls(j: Judge) -> None:
 @scenario("amqp.router.edge-failover", family="amqp", topology="router", checks=["router.connector.failover-list"])
 def edge_failover(run: Run) -> None:
     """e1's edge link to r1 reset for 10 s; r1 sent e1 a failover list naming r2's edge listener: does e1 try it?"""
+    # e1 starts afresh, so that it is on its configured r1 (an earlier run may have
+    # left it on r2, where the failover list took it).
+    restart = run.fault("kill", "e1")
+    restart.end()
     if not wait_established(run, EDGE, ROUTERS_UP_S):
         return
     # A client on r2 keeps the scenario a client's run; the router is what is judged.
@@ -335,10 +348,11 @@ def edge_failover(run: Run) -> None:
 
 @edge_failover.judge
 def judge_edge_failover(j: Judge) -> None:
-    if not j.outages():
+    cuts = [o for o in j.outages() if o.kind == "reset" and o.target == EDGE]
+    if not cuts:
         j.nothing_measured("e1 never established its edge connection to r1, or the client never connected")
         return
-    cut = j.outage()
+    cut = cuts[0]
     down, up = cut.start_ns, cut.until_ns
     loss = j.tl.first(source="proxy", kind="conn_closed", link=EDGE, after=down)
     if loss is None:
