@@ -136,14 +136,15 @@ def flow_metrics(j: Judge) -> Outage | None:
     return fault
 
 
-def reconnect_check(j: Judge, link: str, after_ns: int) -> None:
+def reconnect_check(j: Judge, link: str, after_ns: int, also: list[str] | None = None) -> None:
     """router.connector.reconnect: from the close of the established connection on
-    `link` to the router's next connection there, on the wire."""
+    `link` to the router's next connection there (or on an alternate link `also`,
+    where a failover list sends it), on the wire."""
     loss = j.tl.first(source="proxy", kind="conn_closed", link=link, after=after_ns)
     if loss is None:
         j.not_measured("router.connector.reconnect", f"no established connection on {link} closed")
         return
-    attempt = j.tl.first(source="proxy", kind="conn_accepted", link=link, after=loss["t_ns"])
+    attempt = j.tl.first(source="proxy", kind="conn_accepted", link=[link, *(also or [])], after=loss["t_ns"])
     delay = j.metric("first_attempt_after_loss_ms", ms(attempt["t_ns"] - loss["t_ns"]) if attempt else None)
     if delay is None:
         j.not_measured("router.connector.reconnect", f"the router never connected on {link} again")
@@ -327,7 +328,12 @@ def judge_failover_urls(j: Judge) -> None:
 # -- e1's edge connector and the failover list r1 sends it ---------------------------
 
 
-@scenario("amqp.router.edge-failover", family="amqp", topology="router", checks=["router.connector.failover-list"])
+@scenario(
+    "amqp.router.edge-failover",
+    family="amqp",
+    topology="router",
+    checks=["router.connector.failover-list", "router.connector.reconnect"],
+)
 def edge_failover(run: Run) -> None:
     """e1's edge link to r1 reset for 10 s; r1 sent e1 a failover list naming r2's edge listener: does e1 try it?"""
     # e1 starts afresh, so that it is on its configured r1 (an earlier run may have
@@ -357,7 +363,11 @@ def judge_edge_failover(j: Judge) -> None:
     loss = j.tl.first(source="proxy", kind="conn_closed", link=EDGE, after=down)
     if loss is None:
         j.not_measured("router.connector.failover-list", f"no established connection on {EDGE} closed")
+        j.not_measured("router.connector.reconnect", f"no established connection on {EDGE} closed")
         return
+    # The first attempt after the loss, wherever it goes (the failover list may send
+    # it to the alternate host): is it immediate?
+    reconnect_check(j, EDGE, down, also=[STANDBY])
     tries = wire_connections(j.tl, [EDGE, STANDBY], loss["t_ns"], up)
     j.metric("attempt_order", [c["link"] for c in tries])
     j.metric(

@@ -521,7 +521,7 @@ def test_edge_failover_is_judged_on_whether_e1_tried_the_listed_host(alternate, 
     events += wire("route-e1-r1", 2.0, 2.001, 1)
     events += wire("route-e1-r2", 3.0, None, 2) if alternate else wire("route-e1-r1", 7.0, 7.001, 2)
     v = verdicts("amqp.router.edge-failover", events, ("reset", "route-e1-r1", 1.0, 11.0))
-    assert v == {"router.connector.failover-list": verdict}
+    assert v == {"router.connector.failover-list": verdict, "router.connector.reconnect": "deviates"}
 
 
 def trial_mark(variant: str, refused: bool, opened: list[str], at: float) -> dict:
