@@ -1,4 +1,4 @@
-"""AMQP through a skupper-router network (topology "router": interior r1 and r2,
+"""AMQP through a router network (topology "router": interior r1 and r2,
 edge e1, a broker b1 behind r1): the inter-router connection dropped, delayed and
 partitioned under traffic; r1's connector losing the broker; and failoverUrls.
 

@@ -17,9 +17,9 @@ Everything in a router's configuration comes from the topology (harness/topology
   edge routers that dial it, so that an edge router's connector gets a failover
   list from its peer, as the seed describes for outgoing connections.
 
-On the local backend the router is a binary found on this machine (binary.py):
+On the local backend the router is a binary found on this machine (router_binary.py):
 HARNESS_ROUTER, else skrouterd or qdrouterd on PATH (distributions package them).
-Where none is found, launch() raises Unavailable with how to get one, and the
+Where none is found, available() raises Unavailable with how to get one, and the
 runner skips the scenario with that reason (nothing is judged). A container backend
 runs the pinned image and mounts what config() renders at CONFIG_PATH.
 """
