@@ -1,6 +1,7 @@
 """AMQP through a router network (topology "router": interior r1 and r2,
 edge e1, a broker b1 behind r1): the inter-router connection dropped, delayed and
-partitioned under traffic; r1's connector losing the broker; and failoverUrls.
+partitioned under traffic; r1's connector losing the broker; failoverUrls to clients; a
+failover list sent to an edge router; and misconfigured edge routers.
 
 What the router does is read off the wire: every router connection is a link of
 its own (route-r2-r1 is r2's inter-router connector, route-r1-b1 r1's
