@@ -466,8 +466,14 @@ def test_receipts_from_a_backlog_the_server_held_cannot_show_liveness(recorded):
     held while the client was cut off; a receipt after the heal may be more of it."""
     e = recorded("amqp.messages.send-while-cut", "proton-python")
     loss = next(x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "disconnected")
+    back = next(x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "reconnected")
     got = next(x for x in e["events"] if x.get("actor") == "observer" and x["kind"] == "received")
+    # Drained 500 ms after the loss, long before the client was back: no doubt.
     e["events"].append({**got, "t_ns": loss["t_ns"] + 500_000_000})
+    e["events"].sort(key=lambda x: x["t_ns"])
+    assert liveness(copy.deepcopy(e))["verdict"] == "holds"
+    # Still receiving 200 ms before the client was back: what came after may be more of it.
+    e["events"].append({**got, "t_ns": back["t_ns"] - 200_000_000})
     e["events"].sort(key=lambda x: x["t_ns"])
     c = liveness(e)
     assert c["verdict"] == "not-measured" and "backlog" in c["detail"]
@@ -488,11 +494,12 @@ def test_a_blackholed_nats_go_flows_again_within_its_schedule_as_recorded(record
     assert c["observed"]["next_wait_ms"] == 2100  # ReconnectWait 2 s + ReconnectJitter 100 ms
 
 
-def test_a_witness_draining_a_backlog_leaves_liveness_unjudged_as_recorded(recorded_fates):
+def test_a_backlog_drained_before_the_reconnect_leaves_liveness_judged_as_recorded(recorded_fates):
     """proton-python buffered what it accepted while refused; the witness, slow on a
-    busy machine, was still receiving what the broker held: not judged, and why."""
+    busy machine, went on receiving what the broker held for a while after the cut,
+    then nothing until the client was back: what arrived then came through it."""
     c = liveness(copy.deepcopy(recorded_fates[("amqp.fates.refuse", "proton-python")]))
-    assert c["verdict"] == "not-measured" and "backlog" in c["detail"]
+    assert c["verdict"] == "holds" and c["observed"]["flowing_after_heal_ms"] < c["observed"]["bound_ms"]
 
 
 def test_a_nats_client_that_stops_receiving_after_the_heal_violates_liveness(recorded_fates):

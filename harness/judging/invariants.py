@@ -26,6 +26,7 @@ from itertools import pairwise
 
 from harness.judging import liveness
 from harness.judging.judge import Judge
+from harness.judging.liveness import CAUGHT_UP_MS
 from harness.judging.outage import INSTANT_MS
 
 STATEMENTS = {
@@ -185,10 +186,6 @@ def by_phase(phase: dict[int, str], times: Counter, told: set[int]) -> dict | No
         if times[seq] > 1:
             counts[p]["duplicated"] += 1
     return {p: dict(c) for p, c in counts.items()}
-
-
-# A witness that received a message this close to its stop was still catching up.
-CAUGHT_UP_MS = 500.0
 
 
 def _not_arrived(j: Judge, witnesses: list[str], lost: list[int], received: list[int]) -> set[int]:

@@ -34,6 +34,9 @@ STATEMENT = "after the link heals, the client is connected again and its message
 # quiet machine at 5-60 ms; the rest is room for a busy one (docs/decisions.md).
 WAY_BACK_MS = 500.0
 WORST = ("violated", "not-measured", "holds")
+# A witness that received a message this close to a moment was still catching up
+# then (a slow witness on a busy machine); one quiet this long had caught up.
+CAUGHT_UP_MS = 500.0
 
 
 def judge(j: Judge, family: str, publisher: str, witnesses: list[str], why: str | None, mode: str) -> None:
@@ -91,12 +94,15 @@ def outage(j: Judge, family: str, publisher: str, witnesses: list[str], index: i
             for e in j.tl.select(kind="received", after=loss["t_ns"] + int(INSTANT_MS * 1e6), before=min(since, heal))
             if e["actor"] in witnesses
         ]
+        # A backlog drained well before the client was back cannot be what arrives after.
+        held = [e for e in held if e["t_ns"] > since - int(CAUGHT_UP_MS * 1e6)]
         if held and (back is None or back["t_ns"] > heal):
             return _r(
                 "not-measured",
                 None,
-                f"{label}: the witness went on receiving {len(held)} messages the server held while the client "
-                "was cut off, so a message after the heal cannot be told from that backlog",
+                f"{label}: the witness was still receiving messages the server held while the client was cut "
+                f"off ({len(held)} within {CAUGHT_UP_MS:g} ms before it was back), so a message after the heal "
+                "cannot be told from that backlog",
             )
     observed = {
         "outage": label,
