@@ -10,6 +10,7 @@ from harness.drivers import versions
 from harness.judging import invariants, metrics, outcome, wire_only
 from harness.judging.judge import Judge
 from harness.judging.timeline import Timeline
+from harness.noise import budget_ms
 from harness.topology import get as get_topology
 
 if TYPE_CHECKING:
@@ -28,8 +29,7 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
     exps = expectations.for_client(client, entry["family"])
     applicable = applicable_checks(sc, exps)
     tl = Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
-    noise = entry.get("noise") or {}
-    j = Judge(tl, entry["links"], exps, client, entry["actors"], applicable, noise.get("max_ms", 0.0))
+    j = Judge(tl, entry["links"], exps, client, entry["actors"], applicable, budget_ms(entry.get("noise")))
     unsupported = entry.get("unsupported")
     if unsupported:
         for cid in applicable:
