@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import traceback
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harness import replay
@@ -187,7 +187,7 @@ def _record(entry: dict, run: Run) -> None:
 
 
 def run_pairs(
-    pairs: list[tuple[Scenario, DriverSpec]],
+    pairs: Iterable[tuple[Scenario, DriverSpec]],
     pool: TopologyPool,
     workdir: Path,
     seed: int,
