@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--pairs-file", type=Path, help=argparse.SUPPRESS)
     r.add_argument("--pairs-stdin", action="store_true", help=argparse.SUPPRESS)
+    r.add_argument("--entries-dir", type=Path, help=argparse.SUPPRESS)
     r.add_argument(
         "--options",
         type=Path,
@@ -439,7 +440,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     pool = TopologyPool(args.backend, out / "work")
     try:
         if jobs > 1:
-            base = ["--backend", args.backend, "--seed", str(args.seed)]
+            # Every entry's folder under this run's work/, whichever job ran it (harness replay OUT/work/...).
+            base = ["--backend", args.backend, "--seed", str(args.seed), "--entries-dir", str(out / "work")]
             if args.options:
                 base += ["--options", str(args.options)]
             if cost is None:
@@ -450,7 +452,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 complete = parallel.run(pairs, jobs, out, base, res, cost, progress)
         else:
             todo = _fed(pairs) if args.pairs_stdin else pairs
-            run_pairs(todo, pool, out / "work", args.seed, on_entry, user_options, on_start, app)
+            work = args.entries_dir or out / "work"
+            run_pairs(todo, pool, work, args.seed, on_entry, user_options, on_start, app)
             complete = True
     finally:
         progress.close()

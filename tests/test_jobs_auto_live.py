@@ -44,3 +44,7 @@ def test_the_default_run_hands_every_pair_to_one_job_once(tmp_path: Path):
     ran = [e["scenario"] + "/" + e["client"] for d in (out / "jobs").iterdir() for e in results.load(d)["entries"]]
     assert sorted(ran) == sorted(f"{s}/{c}" for s, c in PAIRS)
     assert all(len(json.loads((d / "pairs.json").read_text())) == 4 for d in (out / "jobs").iterdir())
+    # Whichever job ran it, each entry's folder is under the run's own work/, as in a serial run.
+    for e in res["entries"]:
+        assert Path(e["workdir"]) == out / "work" / f"{e['scenario']}--{e['client']}"
+        assert (Path(e["workdir"]) / "replay.json").is_file()
