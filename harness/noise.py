@@ -72,3 +72,13 @@ def budget_ms(noise: dict | None) -> float:
     if not noise:
         return 0.0
     return max([noise.get("max_ms", 0.0), *(noise.get("drivers") or {}).values()])
+
+
+def drivers(events: list[dict]) -> dict[str, float]:
+    """The largest lateness each driver reported of its own event loop (its optional
+    `lateness` event, docs/driver-contract.md), by actor."""
+    out: dict[str, float] = {}
+    for e in events:
+        if e.get("source") == "client" and e["kind"] == "lateness":
+            out[e["actor"]] = max(out.get(e["actor"], 0.0), float(e["max_ms"]))
+    return out

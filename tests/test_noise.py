@@ -123,3 +123,22 @@ def test_too_loaded_is_more_than_a_tenth_of_the_timing_checks(share: int, loaded
         c.update(verdict="not-measured", why="noise")
     entries = [{"checks": checks, "noise": {"max_ms": 40.0}}]
     assert outcome.run_noise(entries)["too_loaded"] is loaded
+
+
+def test_each_driver_s_largest_lateness_is_kept_by_actor():
+    events = [
+        {"t_ns": 1, "source": "client", "actor": "client", "kind": "lateness", "max_ms": 12.5},
+        {"t_ns": 2, "source": "client", "actor": "observer", "kind": "lateness", "max_ms": 37.7},
+        {"t_ns": 3, "source": "client", "actor": "client", "kind": "stopped"},
+        {"t_ns": 4, "source": "proxy", "actor": "n1-client", "kind": "accept"},
+    ]
+    assert noise.drivers(events) == {"client": 12.5, "observer": 37.7}
+    assert noise.drivers([]) == {}
+
+
+def test_a_lateness_event_is_in_the_driver_contract_and_optional():
+    from harness.contracts import problems
+
+    ev = {"t_ns": 5, "kind": "lateness", "interval_ms": 50.0, "n": 88, "p50_ms": 1.9, "p99_ms": 38.8, "max_ms": 38.8}
+    assert problems("driver-event", ev) == []
+    assert problems("driver-event", {"t_ns": 5, "kind": "lateness", "n": 3})  # its figures are required
