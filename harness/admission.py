@@ -7,8 +7,12 @@ bands cannot absorb turns verdicts into not-measured. So a run starts with one j
 per core, admits one more while every entry that ran wholly at the current
 concurrency stayed well inside the fixed measurement slack, sheds one (the next
 job to finish a pair stops) when one went beyond it, and never runs more than
-two jobs per core. A pure function: the parent (parallel.run_auto) keeps the
-figures and asks it after every finished entry.
+two jobs per core. The figure is each entry's p99 lateness (noise.p99_ms): the
+sustained load more jobs add to. Its maximum is a single spike, which anything
+on the machine can cause and fewer jobs would not prevent; it still widens that
+entry's bands (noise.budget_ms), so a spike costs verdicts, never wrong ones.
+A pure function: the parent (parallel.run_auto) keeps the figures and asks it
+after every finished entry.
 """
 
 from __future__ import annotations
@@ -18,10 +22,9 @@ from collections.abc import Sequence
 
 from harness.judging.bands import SLACK_MS
 
-# Another job is admitted while the recent entries' noise budgets (the largest
-# lateness each measured) all stay within half the fixed slack: their values land
-# well inside every band. Beyond the whole slack noise starts to decide checks, so
-# one job is shed. In between, the concurrency holds.
+# Another job is admitted while the recent entries' p99 lateness all stay within
+# half the fixed slack: their values land well inside every band. Beyond the whole
+# slack noise starts to decide checks, so one job is shed. In between, it holds.
 ADMIT_MS = SLACK_MS / 2
 SHED_MS = SLACK_MS
 # Entries measured wholly at the current concurrency before it grows again.
@@ -47,7 +50,7 @@ def initial(n_cores: int, pairs: int) -> int:
 
 
 def target(running: int, n_cores: int, recent_ms: Sequence[float]) -> int:
-    """How many jobs should run, given `running` now and the noise budgets (ms) of the
+    """How many jobs should run, given `running` now and the p99 lateness (ms) of the
     entries that ran wholly at this concurrency (since it last changed)."""
     if recent_ms and max(recent_ms) > SHED_MS:
         want = running - 1

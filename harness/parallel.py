@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import admission, noise, procs, results, shards
+from harness import admission, procs, results, shards
 from harness.clock import now_ns
 from harness.drivers.registry import DriverSpec
 from harness.errors import Stopped
@@ -219,7 +219,7 @@ def run_auto(
     def recent() -> list[float]:
         with pool.lock:
             entries = list(res["entries"])
-        return [noise.budget_ms(e["noise"]) for e in entries if e.get("noise") and e["started_ns"] >= since_ns]
+        return [e["noise"]["p99_ms"] for e in entries if e.get("noise") and e["started_ns"] >= since_ns]
 
     try:
         admit()
