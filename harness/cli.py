@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import __version__, backends, options, paths, procs, results, shards
@@ -28,6 +29,7 @@ EPILOG = """examples:
   harness list                                     scenarios and clients
   harness run 'nats.*'                             every NATS scenario, every NATS client
   harness run 'amqp.*' --jobs 4                    every AMQP scenario, four at a time
+                                                   (default --jobs auto: as many as the timing noise allows)
   harness run nats.single.refused --client nats-go --out /tmp/r1
   harness run --app './svc --nats {n1-client}' nats.single.reset   your program as the client
   harness run 'nats.*' 'amqp.*' --shard 2/8 --out shard-2   one machine's share of the matrix
@@ -89,12 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--jobs",
         "-j",
-        type=int,
-        default=1,
-        metavar="N",
-        help="run the pairs in N harness processes side by side (default 1; timings are cleanest with 1)",
+        default="auto",
+        metavar="N|auto",
+        help="run the pairs in N harness processes side by side (1: one after another). Default auto: one job "
+        "per core to start, the longest pairs first; another job is admitted while the p99 timer lateness the "
+        "latest entries measured stays within half the measurement slack (10 ms), one is shed when it goes "
+        "beyond the slack (20 ms), and never more than two per core",
     )
     r.add_argument("--pairs-file", type=Path, help=argparse.SUPPRESS)
+    r.add_argument("--pairs-stdin", action="store_true", help=argparse.SUPPRESS)
+    r.add_argument("--entries-dir", type=Path, help=argparse.SUPPRESS)
     r.add_argument(
         "--options",
         type=Path,
@@ -346,14 +352,40 @@ def _app_pairs(args: argparse.Namespace) -> list:
     return pairs
 
 
+def _jobs(text: str) -> tuple[bool, int]:
+    """--jobs: (auto?, how many at most); a count below 1 or another word is one line."""
+    from harness import admission
+
+    word = str(text).strip().lower()
+    if word == "auto":
+        return True, admission.ceiling(admission.cores())
+    try:
+        n = int(word)
+    except ValueError:
+        raise UsageError(f"--jobs must be a number of jobs or auto, not {text!r}") from None
+    if n < 1:
+        raise UsageError(f"--jobs must be at least 1 (or auto), not {n}")
+    return False, n
+
+
+def _fed(pairs: list) -> Iterator:
+    """A job of --jobs auto: the pairs whose indexes the parent writes to stdin, until it closes it."""
+    for line in iter(sys.stdin.readline, ""):
+        try:
+            yield pairs[int(line)]
+        except (ValueError, IndexError):
+            raise UsageError(f"--pairs-stdin: not an index of the pairs file: {line.strip()!r}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness import parallel
+    from harness import admission, parallel
     from harness.drivers import registry
     from harness.runner import TopologyPool, run_pairs
 
     backends.check(args.backend)
-    if args.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    auto, jobs = _jobs(args.jobs)
+    if args.pairs_file:  # a job of --jobs runs its pairs one after another
+        auto, jobs = False, 1
     shard = shards.parse(args.shard) if args.shard else None
     cost = shards.load_durations(args.durations) if args.durations else None
     pairs = _pairs(args)
@@ -377,9 +409,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     _output_folder(out, res, args.force or bool(args.pairs_file))
     total = len(pairs)
     # One program at a time: a user's program may hold ports or files of its own.
-    jobs = 1 if app else min(args.jobs, total)
+    jobs = 1 if app else min(jobs, total)
+    auto = auto and jobs > 1
     if not args.pairs_file:
         how = f"in {jobs} jobs" if jobs > 1 else "one after another"
+        if auto:
+            how = (
+                f"in {admission.initial(admission.cores(), total)} jobs to start, up to {jobs} while the "
+                "measured timing noise allows"
+            )
         count = f"{total} of {matrix}" if shard else str(total)
         of = f" (shard {shards.label(shard)})" if shard else ""
         print(
@@ -402,14 +440,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     pool = TopologyPool(args.backend, out / "work")
     try:
         if jobs > 1:
-            base = ["--backend", args.backend, "--seed", str(args.seed)]
+            # Every entry's folder under this run's work/, whichever job ran it (harness replay OUT/work/...).
+            base = ["--backend", args.backend, "--seed", str(args.seed), "--entries-dir", str(out / "work")]
             if args.options:
                 base += ["--options", str(args.options)]
             if cost is None:
                 cost = parallel.previous_durations(paths.REPORTS)
-            complete = parallel.run(pairs, jobs, out, base, res, cost, progress)
+            if auto:
+                complete = parallel.run_auto(pairs, out, base, res, cost, progress)
+            else:
+                complete = parallel.run(pairs, jobs, out, base, res, cost, progress)
         else:
-            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start, app)
+            todo = _fed(pairs) if args.pairs_stdin else pairs
+            work = args.entries_dir or out / "work"
+            run_pairs(todo, pool, work, args.seed, on_entry, user_options, on_start, app)
             complete = True
     finally:
         progress.close()

@@ -63,3 +63,22 @@ def summary(late_ms: list[float], interval_ms: float = INTERVAL_MS) -> dict | No
         "p99_ms": q(0.99),
         "max_ms": round(s[-1], 3),
     }
+
+
+def budget_ms(noise: dict | None) -> float:
+    """An entry's error budget: the largest timer lateness measured in it, by the
+    harness's probe or by any driver (`drivers`: actor -> its largest lateness);
+    0 when nothing was measured (runs recorded before the probe)."""
+    if not noise:
+        return 0.0
+    return max([noise.get("max_ms", 0.0), *(noise.get("drivers") or {}).values()])
+
+
+def drivers(events: list[dict]) -> dict[str, float]:
+    """The largest lateness each driver reported of its own event loop (its optional
+    `lateness` event, docs/driver-contract.md), by actor."""
+    out: dict[str, float] = {}
+    for e in events:
+        if e.get("source") == "client" and e["kind"] == "lateness":
+            out[e["actor"]] = max(out.get(e["actor"], 0.0), float(e["max_ms"]))
+    return out

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import traceback
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from harness import replay
+from harness import noise, replay
 from harness.backends import Live
 from harness.backends import up as backend_up
 from harness.clock import now_ns
@@ -179,6 +179,9 @@ def _record(entry: dict, run: Run) -> None:
     entry["actors"] = run.actors
     entry["link_roles"] = run.link_roles()
     entry["ended_ns"] = t1
+    # The drivers' own timer lateness joins the harness probe's: the budget is the larger.
+    if entry.get("noise") and (late := noise.drivers(entry["events"])):
+        entry["noise"]["drivers"] = late
     # The environment first: a proxy or server that died on its own makes everything
     # the client did afterwards meaningless, whatever the drivers say.
     problems = run.live.health() + [p for d in run.drivers.values() for p in d.problems]
@@ -187,7 +190,7 @@ def _record(entry: dict, run: Run) -> None:
 
 
 def run_pairs(
-    pairs: list[tuple[Scenario, DriverSpec]],
+    pairs: Iterable[tuple[Scenario, DriverSpec]],
     pool: TopologyPool,
     workdir: Path,
     seed: int,

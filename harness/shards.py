@@ -39,12 +39,17 @@ def parse(text: str) -> tuple[int, int]:
     return index, count
 
 
+def longest_first(keys: Sequence[Pair], cost: dict[Pair, float]) -> list[int]:
+    """Indexes of `keys`, the longest pair first (DEFAULT_COST without a duration); ties keep their order."""
+    return sorted(range(len(keys)), key=lambda i: -cost.get(keys[i], DEFAULT_COST))
+
+
 def balance(keys: Sequence[Pair], groups: int, cost: dict[Pair, float]) -> list[list[int]]:
     """Indexes of `keys` per group (exactly `groups` lists, some maybe empty): longest
     first onto the least loaded group; ties keep the order of `keys`."""
     load = [0.0] * groups
     out: list[list[int]] = [[] for _ in range(groups)]
-    for i in sorted(range(len(keys)), key=lambda i: -cost.get(keys[i], DEFAULT_COST)):
+    for i in longest_first(keys, cost):
         k = load.index(min(load))
         out[k].append(i)
         load[k] += cost.get(keys[i], DEFAULT_COST)

@@ -254,7 +254,7 @@ def judge_reconnect_object(j: Judge) -> None:
     )
     if pairs and off and not sure:
         detail += f"; each is off by less than the timer noise measured in this run ({j.noise_ms:g} ms)"
-        j.not_measured("reconnect_object.next", detail, unit="ms")
+        j.too_noisy("reconnect_object.next", pairs, detail, unit="ms")
     else:
         j.verdict("reconnect_object.next", bool(pairs) and not off, pairs, detail, unit="ms")
     j.verdict(

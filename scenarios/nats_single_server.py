@@ -152,7 +152,7 @@ def judge_blackhole(j: Judge) -> None:
     band = Band.around(timeout, timeout + jitter, j.noise_ms)
     if outside and not sure:
         detail += f"; each lies within the timer noise measured in this run ({j.noise_ms:g} ms) of its band"
-        j.not_measured("Timeout", detail, documented=timeout, band=band)
+        j.too_noisy("Timeout", [g[0] for g in gave_up], detail, documented=timeout, band=band)
         return
     j.verdict("Timeout", not outside, [g[0] for g in gave_up], detail, documented=timeout, band=band)
 

@@ -244,8 +244,19 @@ OPTION_FILES = {
         (["run", LONG, "--client", "nope"], ["unknown client", "nope"]),
         (["run", LONG, "--client", "nats-go", "--backend", "nope"], ["unknown backend", "nope"]),
         (["up", "--topology", "nope"], ["unknown topology", "nope"]),
+        (["run", LONG, "--jobs", "0"], ["--jobs must be at least 1", "0"]),
+        (["run", LONG, "--jobs", "-3"], ["--jobs must be at least 1", "-3"]),
+        (["run", LONG, "--jobs", "autox"], ["--jobs must be a number of jobs or auto", "autox"]),
     ],
-    ids=["unknown-scenario", "unknown-client", "unknown-backend", "unknown-topology"],
+    ids=[
+        "unknown-scenario",
+        "unknown-client",
+        "unknown-backend",
+        "unknown-topology",
+        "jobs-0",
+        "jobs-neg",
+        "jobs-word",
+    ],
 )
 def test_bad_argument_is_one_line_exit_2(harness: Harness, tmp_path: Path, args: list[str], mentions: list[str]):
     if args[0] == "run":

@@ -72,7 +72,9 @@ def mutated_events(draw) -> dict:
         elif op == "retype" and key is not None:
             ev[key] = draw(JSON_VALUES)
         elif op == "not-a-json-number":  # NaN or Infinity in a field, or a new one
-            ev[draw(st.sampled_from(sorted(ev)) | TEXT)] = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+            # Every key may have been dropped already: then a new one.
+            where = st.sampled_from(sorted(ev)) | TEXT if ev else TEXT
+            ev[draw(where)] = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
         elif op == "kind":
             ev["kind"] = draw(st.sampled_from(EVENT_KINDS) | TEXT | JSON_VALUES)
         else:

@@ -10,6 +10,7 @@ from harness.drivers import versions
 from harness.judging import invariants, metrics, outcome, wire_only
 from harness.judging.judge import Judge
 from harness.judging.timeline import Timeline
+from harness.noise import budget_ms
 from harness.topology import get as get_topology
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
     exps = expectations.for_client(client, entry["family"])
     applicable = applicable_checks(sc, exps)
     tl = Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
-    noise = entry.get("noise") or {}
     j = Judge(
         tl,
         entry["links"],
@@ -36,7 +36,7 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
         client,
         entry["actors"],
         applicable,
-        noise.get("max_ms", 0.0),
+        budget_ms(entry.get("noise")),
         topology=entry.get("topology"),
     )
     unsupported = entry.get("unsupported")

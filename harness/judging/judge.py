@@ -25,6 +25,9 @@ INVARIANT_VERDICTS = ("holds", "violated")
 ALL_VERDICTS = (*VERDICTS, *INVARIANT_VERDICTS)
 # Verdicts that are findings about the library: a claim it breaks, an invariant it breaks.
 FINDINGS = ("deviates", "violated")
+# A check's `why`: it is not-measured because the run's timing noise was too large
+# to decide it (harness/noise.py); the run-level summary counts these (outcome.py).
+NOISE = "noise"
 
 
 class Judge:
@@ -92,23 +95,25 @@ class Judge:
         documented: Any = None,
         unit: str | None = None,
         band: Band | None = None,
+        why: str | None = None,
     ) -> None:
         if check_id not in self.applicable:
             raise KeyError(f"check {check_id} is not declared by this scenario or has no expectation for this client")
         e = self.exp(check_id)
-        self.checks.append(
-            {
-                "id": check_id,
-                "kind": "claim",
-                "verdict": verdict,
-                "documented": e.documented if documented is None else documented,
-                "observed": observed,
-                "unit": unit if unit is not None else e.unit,
-                "band": band.to_json() if band is not None else None,
-                "detail": detail,
-                "source": e.source(),
-            }
-        )
+        check = {
+            "id": check_id,
+            "kind": "claim",
+            "verdict": verdict,
+            "documented": e.documented if documented is None else documented,
+            "observed": observed,
+            "unit": unit if unit is not None else e.unit,
+            "band": band.to_json() if band is not None else None,
+            "detail": detail,
+            "source": e.source(),
+        }
+        if why is not None:  # written only when set: older files and other checks stay as they were
+            check["why"] = why
+        self.checks.append(check)
 
     def conforms(self, check_id: str, observed: Any, detail: str, **kw: Any) -> None:
         self._add(check_id, "conforms", observed, detail, **kw)
@@ -121,6 +126,12 @@ class Judge:
 
     def not_measured(self, check_id: str, reason: str, **kw: Any) -> None:
         self._add(check_id, "not-measured", None, reason, **kw)
+
+    def too_noisy(self, check_id: str, observed: Any, detail: str, **kw: Any) -> None:
+        """Not-measured because the run's measured timing noise is too large to decide
+        it (`detail` gives the figure): marked `why: noise`, so a run of many such
+        checks reads "too loaded to judge" (outcome.run_noise)."""
+        self._add(check_id, "not-measured", observed, detail, why=NOISE, **kw)
 
     def nothing_measured(self, reason: str, *, unless: tuple[str, ...] = ()) -> None:
         """Every applicable check that has no verdict yet (and is not in `unless`)
@@ -165,7 +176,7 @@ class Judge:
                 f"; every value outside lies within the timer noise measured in this run "
                 f"({band.noise_ms:g} ms), so it cannot be told from noise"
             )
-            self._add(check_id, "not-measured", values if observed is None else observed, detail, band=band, **kw)
+            self.too_noisy(check_id, values if observed is None else observed, detail, band=band, **kw)
             return
         self.verdict(check_id, not outside, values if observed is None else observed, detail, band=band, **kw)
 

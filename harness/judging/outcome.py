@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness.judging.judge import ALL_VERDICTS
+from harness import noise
+from harness.judging.judge import ALL_VERDICTS, NOISE
 
 OUTCOMES = (
     "error",
@@ -74,3 +75,40 @@ def decide(entry: dict) -> dict:
 
 def _outcome(result: str, reason: str | None, tally: dict[str, int]) -> dict:
     return {"result": result, "reason": reason, "counts": tally}
+
+
+# A run is "too loaded to judge" when more than this share of its timing checks
+# could not be told from the measured noise (docs/judging.md, "Too loaded to judge").
+TOO_LOADED_SHARE = 0.10
+
+
+def is_timing(check: dict) -> bool:
+    """A claim judged on times (in ms): the checks the machine's noise can blur."""
+    return check.get("kind", "claim") == "claim" and check.get("unit") == "ms"
+
+
+def run_noise(entries: list[dict]) -> dict:
+    """The run's timing noise, for every report to print as it is: `noise` checks
+    not-measured because of noise (`why: noise`), `timing` checks in all, `max_ms`
+    the worst noise budget of any entry (None if none was measured), `too_loaded`
+    when more than TOO_LOADED_SHARE of the timing checks could not be decided, and
+    `line`, the sentence to print (None when no check was lost to noise)."""
+    checks = [c for e in entries for c in e.get("checks", [])]
+    timing = sum(1 for c in checks if is_timing(c))
+    noisy = sum(1 for c in checks if c.get("why") == NOISE)
+    budgets = [noise.budget_ms(e.get("noise")) for e in entries if e.get("noise")]
+    worst = max(budgets) if budgets else None
+    too_loaded = noisy > TOO_LOADED_SHARE * timing
+    line = None
+    if noisy:
+        of = f"{noisy} of {timing} timing checks"
+        lateness = f" (worst timer lateness {worst:g} ms)" if worst is not None else ""
+        line = f"{of} could not be told from the machine's timing noise{lateness}"
+        if too_loaded:
+            line = (
+                f"TOO LOADED TO JUDGE: {line}, more than {TOO_LOADED_SHARE:.0%}; "
+                "run again on a quieter machine or with fewer --jobs"
+            )
+        else:
+            line += ": those are not-measured"
+    return {"noise": noisy, "timing": timing, "max_ms": worst, "too_loaded": too_loaded, "line": line}

@@ -309,8 +309,9 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -
         + (f"; off: {off}" if off else "")
     )
     if r > 1.2 and off and not sure:
-        j.not_measured(
+        j.too_noisy(
             check_id,
+            grow,
             detail + f"; each is off by less than the timer noise measured in this run ({j.noise_ms:g} ms)",
             unit="ms",
         )
@@ -384,7 +385,7 @@ def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float, bas
             f"; the timer noise measured in this run ({j.noise_ms:g} ms) is too large to tell "
             f"jitter of this size from lateness"
         )
-        j.not_measured(check_id, detail + why, documented=jitter_ms, band=band)
+        j.too_noisy(check_id, extra, detail + why, documented=jitter_ms, band=band)
         return
     j.verdict(check_id, inside and random_enough, extra, detail, documented=jitter_ms, band=band)
 

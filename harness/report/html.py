@@ -194,6 +194,10 @@ def _header(results: dict) -> str:
             '<div class="banner">INCOMPLETE: the run was interrupted; the results hold only what finished '
             f"({len(entries)} entries).</div>"
         )
+    loaded = model.run_noise(entries)
+    if loaded["line"]:
+        css = "banner" if loaded["too_loaded"] else "note"
+        out.append(f'<div class="{css}">{_e(loaded["line"])}.</div>')
     total = model.total_counts(entries)
     errors = sum(1 for e in entries if model.result(e) == "error")
     out.append(

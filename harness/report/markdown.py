@@ -46,6 +46,9 @@ def render(results: dict) -> str:
     out = [f"## Fault harness run {code(run['id'])}", ""]
     if not results["complete"]:
         out += ["> [!WARNING]", "> **INCOMPLETE**: the run was interrupted; the results hold only what finished.", ""]
+    loaded = model.run_noise(entries)
+    if loaded["too_loaded"]:
+        out += ["> [!WARNING]", f"> {text(loaded['line'])}", ""]
     total = model.total_counts(entries)
     errors = [e for e in entries if model.failed(e)]
     host = run.get("host") or {}
@@ -62,6 +65,8 @@ def render(results: dict) -> str:
         "",
         f"Command: {code(run['command'])}",
     ]
+    if loaded["line"] and not loaded["too_loaded"]:
+        out += ["", text(loaded["line"]) + "."]
     for family, scenarios in model.families(entries).items():
         clients = model.family_clients(scenarios)
         out += ["", f"### {text(family)}", ""]

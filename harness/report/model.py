@@ -39,6 +39,8 @@ OUTCOMES: dict[str, Shown] = {
 }
 # Outcomes of entries whose checks were judged: their cells show the verdict counts.
 JUDGED = outcome.JUDGED
+# The run's timing noise and whether it was too loaded to judge: decided there, printed as is.
+run_noise = outcome.run_noise
 # The harness's environment failed (or the run stopped): nothing of the entry is judged.
 FAILED = ("error", "interrupted")
 # What each outcome without verdicts means, in the legends of the tables.

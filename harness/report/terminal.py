@@ -99,6 +99,8 @@ def render(results: dict) -> str:
             )
             out.append(f"      {c['detail']}")
     out += fates_table(entries)
+    if line := model.run_noise(entries)["line"]:
+        out.append(line)
     errors = [e for e in entries if model.failed(e)]
     if errors:
         out.append("Harness errors (environment, not verdicts):")

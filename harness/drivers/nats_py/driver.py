@@ -73,6 +73,7 @@ OBSERVES = [
     "publish_failed",
     "received",
     "driver_error",
+    "lateness",
     "stopped",
 ]
 
@@ -98,6 +99,36 @@ def describe() -> None:
             }
         )
     )
+
+
+# How late this process's event loop wakes from a sleep: what a busy machine adds to
+# every wait of the library, which the harness's own probe, in another process,
+# does not see. Measured all along, reported once before `stopped` (`lateness`).
+LATENESS_INTERVAL_MS = 50.0
+
+
+class Lateness:
+    def __init__(self) -> None:
+        self.late_ms: list[float] = []
+
+    async def watch(self) -> None:
+        while True:
+            due = time.monotonic_ns() + int(LATENESS_INTERVAL_MS * 1e6)
+            await asyncio.sleep(LATENESS_INTERVAL_MS / 1000)
+            self.late_ms.append(max(0.0, (time.monotonic_ns() - due) / 1e6))
+
+    def report(self) -> None:
+        if not self.late_ms:
+            return
+        s = sorted(self.late_ms)
+        emit(
+            "lateness",
+            interval_ms=LATENESS_INTERVAL_MS,
+            n=len(s),
+            p50_ms=round(s[len(s) // 2], 3),
+            p99_ms=round(s[min(len(s) - 1, int(0.99 * len(s)))], 3),
+            max_ms=round(s[-1], 3),
+        )
 
 
 def payload(seq: int, size: int) -> bytes:
@@ -267,8 +298,12 @@ class Driver:
             language="python",
             runtime=f"python{sys.version.split()[0]}",
         )
+        lateness = Lateness()
+        watcher = asyncio.create_task(lateness.watch())
         connecting = asyncio.create_task(self.connect())
         await self.commands(connecting)
+        watcher.cancel()
+        lateness.report()
         emit("stopped")
 
 

@@ -67,6 +67,7 @@ OBSERVES = [
     "backoff_reset",
     "backoff_next",
     "driver_error",
+    "lateness",
     "stopped",
 ]
 
@@ -211,6 +212,39 @@ class ReportingReconnect(ExampleReconnect):
         return delay
 
 
+# How late the reactor's timers fire: what a busy machine adds to every delay of
+# proton's reconnect backoff, which the harness's own probe, in another process,
+# does not see. Measured all along, reported once before `stopped` (`lateness`).
+LATENESS_INTERVAL_S = 0.05
+
+
+class Lateness:
+    def __init__(self) -> None:
+        self.late_ms: list[float] = []
+        self.due_ns = 0
+
+    def armed(self) -> float:
+        """The delay to schedule the next wake-up with, noting when it is due."""
+        self.due_ns = time.monotonic_ns() + int(LATENESS_INTERVAL_S * 1e9)
+        return LATENESS_INTERVAL_S
+
+    def woke(self) -> None:
+        self.late_ms.append(max(0.0, (time.monotonic_ns() - self.due_ns) / 1e6))
+
+    def report(self) -> None:
+        if not self.late_ms:
+            return
+        s = sorted(self.late_ms)
+        emit(
+            "lateness",
+            interval_ms=LATENESS_INTERVAL_S * 1000,
+            n=len(s),
+            p50_ms=round(s[len(s) // 2], 3),
+            p99_ms=round(s[min(len(s) - 1, int(0.99 * len(s)))], 3),
+            max_ms=round(s[-1], 3),
+        )
+
+
 class Call:
     """A timer handler: proton calls on_timer_task on what was given to schedule()."""
 
@@ -248,6 +282,8 @@ class Driver(MessagingHandler):
         self.steady_task = None
         self.steady_start = 0.0
         self.steady_n = 0
+        self.lateness = Lateness()
+        self.lateness_task = None
 
     # -- setup, on the reactor thread --
 
@@ -255,7 +291,13 @@ class Driver(MessagingHandler):
         self.container = event.container
         self.container.selectable(self.injector)
         threading.Thread(target=self.read_stdin, daemon=True).start()
+        self.lateness_task = self.container.schedule(self.lateness.armed(), Call(self.tick))
         self.connect()
+
+    def tick(self) -> None:
+        self.lateness.woke()
+        if not self.stopping:
+            self.lateness_task = self.container.schedule(self.lateness.armed(), Call(self.tick))
 
     def connect(self) -> None:
         servers = self.config["servers"]
@@ -520,6 +562,8 @@ class Driver(MessagingHandler):
         self.stopping = True
         if self.steady_task is not None:
             self.steady_task.cancel()
+        if self.lateness_task is not None:
+            self.lateness_task.cancel()
         self.injector.close()
         if self.conn is not None and self.phase == "open":
             # Close through the library; on_connection_closed stops the container
@@ -547,12 +591,14 @@ def main(argv: list[str]) -> int:
         emit("driver_error", error=f"bad config {argv[1]}: {e}")
         return 2
     emit("driver_started", library=LIBRARY, library_version=version(LIBRARY), language="python", runtime=runtime())
+    driver = Driver(config)
     try:
-        Container(Driver(config)).run()
+        Container(driver).run()
     except Exception as e:
         # An exception out of a handler (ours or proton's) ends proton's reactor.
         emit("driver_error", error=repr(e))
         return 1
+    driver.lateness.report()
     emit("stopped")
     return 0
 

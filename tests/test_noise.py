@@ -1,0 +1,144 @@
+"""Timing noise at run level: checks marked `why: noise`, the run's summary
+(outcome.run_noise) and the reports that print it, on recorded data."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from harness import noise, results
+from harness.judging import outcome
+from harness.judging.entry import judge_again
+from harness.report import html, markdown, terminal
+from harness.scenario import load_all
+
+
+def with_noise(entry: dict, max_ms: float, drivers: dict[str, float] | None = None) -> dict:
+    entry["noise"] = {"probe": "harness timer", "interval_ms": 5.0, "n": 1000, "p50_ms": 0.1, "p99_ms": 1.0}
+    entry["noise"]["max_ms"] = max_ms
+    if drivers is not None:
+        entry["noise"]["drivers"] = drivers
+    return entry
+
+
+def check(entry: dict, check_id: str) -> dict:
+    judge_again(entry, load_all()[entry["scenario"]])
+    return next(c for c in entry["checks"] if c["id"] == check_id)
+
+
+def rejudged(recorded_results: dict, max_ms: float, only: set[tuple[str, str]] | None = None) -> dict:
+    """The recorded suite judged again, with `max_ms` of noise on the entries in `only` (all if None)."""
+    res = copy.deepcopy(recorded_results)
+    scenarios = load_all()
+    for e in res["entries"]:
+        if e["outcome"]["result"] in ("error", "skipped", "interrupted"):
+            continue
+        if only is None or (e["scenario"], e["client"]) in only:
+            with_noise(e, max_ms)
+        judge_again(e, scenarios[e["scenario"]])
+    return res
+
+
+def test_a_jitter_check_lost_to_noise_says_so_and_a_quiet_one_does_not(recorded):
+    c = check(with_noise(recorded("nats.single.refused", "nats-go"), 120.0), "ReconnectJitter")
+    assert c["verdict"] == "not-measured" and c["why"] == "noise"
+    c = check(with_noise(recorded("nats.single.refused", "nats-go"), 1.0), "ReconnectJitter")
+    assert c["verdict"] == "conforms" and "why" not in c
+
+
+def test_a_sure_finding_is_not_marked_noise(recorded):
+    """nats-py has no jitter: below the threshold it deviates whatever the noise."""
+    c = check(with_noise(recorded("nats.single.refused", "nats-py"), 120.0), "ReconnectJitter")
+    assert c["verdict"] == "deviates" and "why" not in c
+
+
+def test_a_driver_s_lateness_widens_the_budget_as_the_harness_probe_does(recorded):
+    """The larger of the two is the budget: a late driver timer the probe missed."""
+    assert noise.budget_ms({"max_ms": 16.7, "drivers": {"client": 37.7}}) == 37.7
+    assert noise.budget_ms({"max_ms": 16.7}) == 16.7
+    assert noise.budget_ms(None) == 0.0
+    c = check(with_noise(recorded("nats.single.refused", "nats-go"), 1.0, {"client": 120.0}), "ReconnectJitter")
+    assert c["verdict"] == "not-measured" and c["why"] == "noise"
+    assert c["band"]["noise_ms"] == 120.0
+
+
+def test_the_quiet_recorded_suite_is_not_too_loaded(recorded_results):
+    s = outcome.run_noise(recorded_results["entries"])
+    assert s == {"noise": 0, "timing": 35, "max_ms": None, "too_loaded": False, "line": None}
+    assert "timing noise" not in terminal.render(recorded_results)
+    assert "timing noise" not in markdown.render(recorded_results)
+
+
+def test_one_check_lost_to_noise_is_said_but_the_run_is_judged(recorded_results):
+    res = rejudged(recorded_results, 120.0, only={("nats.single.refused", "nats-go")})
+    s = outcome.run_noise(res["entries"])
+    assert (s["noise"], s["timing"], s["max_ms"], s["too_loaded"]) == (1, 35, 120.0, False)
+    assert s["line"] == (
+        "1 of 35 timing checks could not be told from the machine's timing noise (worst timer lateness 120 ms)"
+        ": those are not-measured"
+    )
+    assert not results.validate(res)
+    assert s["line"] in terminal.render(res)
+    assert "\\[!WARNING\\]" not in markdown.render(res) and "TOO LOADED" not in markdown.render(res)
+
+
+def late_third_interval(entry: dict, by_ms: float) -> dict:
+    """The client's attempts from the third after the fault on `by_ms` later: a timer late on a busy host."""
+    down = entry["faults"][0]["start_ns"]
+    attempts = [x for x in entry["events"] if x.get("actor") == "client" and x["kind"] == "attempt"]
+    for x in [x for x in attempts if x["t_ns"] > down][2:]:
+        x["t_ns"] += int(by_ms * 1e6)
+    entry["events"].sort(key=lambda x: x["t_ns"])
+    return entry
+
+
+def test_a_run_that_lost_many_timing_checks_to_noise_is_too_loaded_to_judge(recorded_results, recorded):
+    """Two NATS clients' refused and reset runs on a host with 200 ms of timer lateness:
+    one interval 150 ms late and nats-go's jitter cannot be told from it."""
+    entries = [
+        with_noise(late_third_interval(recorded("nats.single.refused", "nats-go"), 150.0), 200.0),
+        with_noise(recorded("nats.single.reset", "nats-go"), 200.0),
+        with_noise(recorded("nats.single.refused", "nats-py"), 30.0),
+    ]
+    for e in entries:
+        judge_again(e, load_all()[e["scenario"]])
+    res = {**copy.deepcopy(recorded_results), "entries": entries}
+    s = outcome.run_noise(entries)
+    assert s["too_loaded"] and s["noise"] == 3 and s["noise"] > outcome.TOO_LOADED_SHARE * s["timing"]
+    assert s["max_ms"] == 200.0
+    assert s["line"].startswith(f"TOO LOADED TO JUDGE: 3 of {s['timing']} timing checks")
+    assert not results.validate(res)
+    # Every report prints the one sentence; none works it out again.
+    assert s["line"] in terminal.render(res)
+    md = markdown.render(res)
+    assert "> [!WARNING]" in md and markdown.text(s["line"]) in md
+    assert '<div class="banner">TOO LOADED TO JUDGE' in html.render(res)
+
+
+@pytest.mark.parametrize("share, loaded", [(3, False), (4, True)])
+def test_too_loaded_is_more_than_a_tenth_of_the_timing_checks(share: int, loaded: bool):
+    checks = [{"id": f"c{i}", "kind": "claim", "unit": "ms", "verdict": "conforms"} for i in range(35)]
+    for c in checks[:share]:
+        c.update(verdict="not-measured", why="noise")
+    entries = [{"checks": checks, "noise": {"max_ms": 40.0}}]
+    assert outcome.run_noise(entries)["too_loaded"] is loaded
+
+
+def test_each_driver_s_largest_lateness_is_kept_by_actor():
+    events = [
+        {"t_ns": 1, "source": "client", "actor": "client", "kind": "lateness", "max_ms": 12.5},
+        {"t_ns": 2, "source": "client", "actor": "observer", "kind": "lateness", "max_ms": 37.7},
+        {"t_ns": 3, "source": "client", "actor": "client", "kind": "stopped"},
+        {"t_ns": 4, "source": "proxy", "actor": "n1-client", "kind": "accept"},
+    ]
+    assert noise.drivers(events) == {"client": 12.5, "observer": 37.7}
+    assert noise.drivers([]) == {}
+
+
+def test_a_lateness_event_is_in_the_driver_contract_and_optional():
+    from harness.contracts import problems
+
+    ev = {"t_ns": 5, "kind": "lateness", "interval_ms": 50.0, "n": 88, "p50_ms": 1.9, "p99_ms": 38.8, "max_ms": 38.8}
+    assert problems("driver-event", ev) == []
+    assert problems("driver-event", {"t_ns": 5, "kind": "lateness", "n": 3})  # its figures are required
