@@ -296,7 +296,8 @@ def ensure_maven_driver(name: str, spec: dict, manifest: dict) -> dict:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         out = Path(tmp) / "out"
-        mvn = ["mvn", "-B", "-q", "-f", str(src / "pom.xml"), f"-Dharness.build={tmp}/build"]
+        # Quiet and colourless, so that a failure's last lines are Maven's [ERROR] text.
+        mvn = ["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(src / "pom.xml"), f"-Dharness.build={tmp}/build"]
         copy = ["dependency:copy-dependencies", "-DincludeScope=runtime"]
         run([*mvn, "package", *copy, f"-DoutputDirectory={out}"])
         run([*mvn, *copy, "-DexcludeTransitive=true", "-Dclassifier=sources", f"-DoutputDirectory={out}/sources"])
