@@ -346,18 +346,17 @@ public final class Main {
     void onEvent(Connection conn, ConnectionListener.Events type) {
         long t = System.nanoTime();
         switch (type) {
-            // jnats says RECONNECTED for the first connection too when it came through its
-            // reconnect loop (connectReconnectOnConnect after a failed first pass): the first
-            // connection of either kind is `connected`.
+            // Reported as jnats names them: its first connection says RECONNECTED when it came
+            // through the reconnect loop (connectReconnectOnConnect after a failed first pass).
+            // The workload starts on the first connection of either kind.
             case CONNECTED, RECONNECTED -> {
                 connected = true;
+                emit(t, type == ConnectionListener.Events.CONNECTED ? "connected" : "reconnected",
+                    "url", conn.getConnectedUrl());
                 if (firstConnect.getAndSet(false)) {
-                    emit(t, "connected", "url", conn.getConnectedUrl());
                     nc = conn;
                     // Off the library's callback thread: the workload must not hold up its events.
                     new Thread(this::startWorkload, "workload").start();
-                } else {
-                    emit(t, "reconnected", "url", conn.getConnectedUrl());
                 }
             }
             case DISCONNECTED -> {
