@@ -363,6 +363,16 @@ def give_up(j: Judge, links: list[str], what: str) -> None:
             f"reconnect attempts {what} before the client closed (MaxReconnect {max_reconnect})",
             documented=max_reconnect,
         )
+    # A client's own documented limit (MaxReconnect@NAME, its expectations file) where it
+    # ran with its default: judged beside the family's claim, literally as that one.
+    for own in (c for c in j.applicable if c.startswith("MaxReconnect@")):
+        if "MaxReconnect" in j.actors["client"]["options"]:
+            j.not_measured(own, "MaxReconnect was given, so the library's own default was not used")
+        elif closed is None:
+            j.deviates(own, len(attempts), "the client had not given up when the scenario ended")
+        else:
+            limit = j.exp(own).value
+            j.verdict(own, len(attempts) == limit, len(attempts), f"reconnect attempts {what} before the client closed")
     if j.applies("ClosedCB"):
         j.verdict(
             "ClosedCB",
