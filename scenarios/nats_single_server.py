@@ -476,6 +476,8 @@ def first_connect_refused(run: Run) -> None:
     """The server's link refused before the client's first connect (healed after 3 s), defaults."""
     cut = run.fault("refuse", "n1-client")
     run.start("client", ["n1-client"])
+    # The 3 s count from the connect call: a JVM driver can take seconds to get there.
+    run.wait("client", "connect_started", CONNECT_S)
     failed = run.wait("client", "connect_failed", 3.0)
     cut.end()
     if failed is None:
@@ -492,6 +494,13 @@ def judge_first_connect_refused(j: Judge) -> None:
     j.metric("attempts", len(client_attempts(j.tl, "client", j.tl.t0_ns)))
     j.metric("connect_failed_after_ms", ms(failed["t_ns"] - cut.start_ns) if failed else None)
     j.metric("connected_after_heal_ms", ms(connected["t_ns"] - cut.end_ns) if connected else None)
+    # The first dial: the library's first attempt event, else (a library that reports no
+    # attempt starts) its connect call. After the heal, the refused first connect never happened.
+    first = j.tl.first(actor="client", kind="attempt") or j.tl.first(actor="client", kind="connect_started")
+    if first is None or first["t_ns"] >= cut.end_ns:
+        late = f", {ms(first['t_ns'] - cut.end_ns):g} ms after the link healed" if first else ""
+        j.not_measured("RetryOnFailedConnect", f"the client's first connection attempt came too late{late}")
+        return
     retried = connected is not None or len(client_attempts(j.tl, "client", j.tl.t0_ns)) > 1
     j.verdict(
         "RetryOnFailedConnect",
@@ -511,6 +520,7 @@ def retry_on_failed_connect(run: Run) -> None:
     """RetryOnFailedConnect on, the server's link refused for the first 3 s: which callback fires."""
     cut = run.fault("refuse", "n1-client")
     run.start("client", ["n1-client"], options={"RetryOnFailedConnect": True})
+    run.wait("client", "connect_started", CONNECT_S)  # the 3 s count from the connect call
     run.sleep(3.0)
     cut.end()
     run.wait("client", ("connected", "reconnected"), 10, after_ns=cut.record["end_ns"])

@@ -218,3 +218,20 @@ def test_regression_expectations(tmp_path):
     path.write_bytes(b"\xff")  # was UnicodeDecodeError
     with pytest.raises(EnvironmentFault, match=r"e\.toml is not valid TOML"):
         expectations.parse_file(path)
+
+
+def test_a_maven_source_is_read_from_the_drivers_sources_jar(tmp_path):
+    # jnats.toml quotes the javadoc in the sources jar the set-up put beside the driver's jars.
+    path = tmp_path / "e.toml"
+    source = {"title": "t", "package": "maven:io.nats:jnats", "file": "io/nats/client/Options.java"}
+    for client, quote, problem in [
+        ("nobody", "q", "is not installed for client nobody"),
+        ("jnats", "not a sentence of jnats's javadoc", "is not in io/nats/client/Options.java"),
+    ]:
+        path.write_text(
+            to_toml({"client": client, "source": source, "expectation": [{"id": "a", "claim": "c", "quote": quote}]})
+        )
+        f = expectations.parse_file(path)
+        if client == "jnats" and not (paths.maven_build(registry.get("jnats").folder) / "sources").is_dir():
+            pytest.skip("the jnats driver is not built: run make setup")
+        assert problem in expectations.quote_problem(f, f.expectations[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -99,8 +100,10 @@ def _normalise(text: str) -> str:
 
 
 # A source package named "npm:NAME" is an npm package, installed in the client's
-# driver folder (its node_modules); any other name is a Python distribution.
+# driver folder (its node_modules); "maven:GROUP:ARTIFACT" a Maven artifact whose sources
+# jar the set-up put beside the client's driver jars; any other name is a Python distribution.
 NPM = "npm:"
+MAVEN = "maven:"
 
 
 def _npm_file(f: ExpectationFile, package: str, file: str) -> Path | None:
@@ -111,12 +114,39 @@ def _npm_file(f: ExpectationFile, package: str, file: str) -> Path | None:
     return modules / package / file if modules and (modules / package).is_dir() else None
 
 
+def _maven_text(f: ExpectationFile, artifact: str, file: str) -> str:
+    """The text of `file` in the artifact's sources jar (harness/install/tools.py puts it in
+    the Java driver's sources/), or a ValueError saying why there is none."""
+    from harness.drivers import registry
+
+    spec = registry.all_drivers().get(f.client or "")
+    name = artifact.rpartition(":")[2]
+    jars = sorted((paths.maven_build(spec.folder) / "sources").glob(f"{name}-*-sources.jar")) if spec else []
+    if not jars:
+        raise ValueError(f"maven artifact {artifact} is not installed for client {f.client}")
+    try:
+        with zipfile.ZipFile(jars[-1]) as jar:
+            text = jar.read(file).decode(errors="replace")
+    except KeyError:
+        raise ValueError(f"source {jars[-1]}!{file} does not exist") from None
+    except (OSError, zipfile.BadZipFile) as err:
+        raise ValueError(f"source {jars[-1]} cannot be read: {err}") from None
+    # A javadoc sentence runs over lines that each begin with " * ": quoted without them.
+    return re.sub(r"(?m)^\s*\*(?: |$)", "", text) if file.endswith(".java") else text
+
+
 def quote_problem(f: ExpectationFile, e: Expectation) -> str | None:
     """Why the quote is not (any more) verbatim in its source, or None if it is."""
     if "seed" in f.source:
         if not paths.SEEDS.is_dir():  # a pip-installed harness has no seeds beside it
             return f"the documentation seeds are absent ({paths.SEEDS}): the quote of {e.id} cannot be checked"
         path = paths.SEEDS / f.source["seed"]
+    elif f.source["package"].startswith(MAVEN):
+        try:
+            text = _maven_text(f, f.source["package"].removeprefix(MAVEN), f.source["file"])
+        except ValueError as err:
+            return str(err)
+        return None if _normalise(e.quote) in _normalise(text) else f"quote of {e.id} is not in {f.source['file']}"
     elif f.source["package"].startswith(NPM):
         path = _npm_file(f, f.source["package"].removeprefix(NPM), f.source["file"])
         if path is None:
