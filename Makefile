@@ -34,9 +34,12 @@ lint: setup
 	.venv/bin/ruff check harness scenarios tests scripts benchmarks
 	.venv/bin/ruff format --check harness scenarios tests scripts benchmarks
 	# Every driver folder, by its language (tests/test_adding_a_client.py checks this covers them):
-	# Python drivers are under harness/ (ruff above); Go: gofmt and go vet; JavaScript: node --check.
+	# Python drivers are under harness/ (ruff above); Go: gofmt and go vet; JavaScript: node --check;
+	# Java: javac with every warning an error, against the jars the set-up built.
 	for d in harness/drivers/*/go.mod; do (cd $$(dirname $$d) && test -z "$$(gofmt -l .)" && go vet ./...) || exit 1; done
 	for f in harness/drivers/*/driver.js; do node --check $$f || exit 1; done
+	for p in harness/drivers/*/pom.xml; do d=$$(dirname $$p); o=$$(mktemp -d); \
+	  javac -Xlint:all -Werror -proc:none -d $$o -cp ".tools/drivers/$$(basename $$d)/*" $$d/*.java; r=$$?; rm -rf $$o; test $$r = 0 || exit 1; done
 	cd harness/proxy && test -z "$$(gofmt -l .)" && go vet ./...
 
 # The compose backend (opt-in). setup-compose builds the Compose CLI and toxiproxy-cli

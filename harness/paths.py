@@ -87,3 +87,10 @@ def node_modules(driver_folder: Path) -> Path:
     if CHECKOUT:
         return driver_folder / "node_modules"
     return TOOLS / "node" / driver_folder.name / "node_modules"
+
+
+def maven_build(driver_folder: Path) -> Path:
+    """Where the set-up puts a Java driver's jars (driver.jar and its dependencies) and the
+    sources jars of its direct dependencies (sources/): TOOLS/drivers/FOLDER, in the checkout
+    too, since Maven's output is a build product."""
+    return TOOLS / "drivers" / driver_folder.name

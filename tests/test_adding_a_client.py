@@ -18,7 +18,7 @@ from harness.install import tools
 DRIVERS = registry.DRIVERS
 FOLDERS = sorted(p for p in DRIVERS.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 SPECS = {spec.folder: spec for spec in registry.all_drivers().values()}
-LANGUAGES = ("python", "go", "javascript")
+LANGUAGES = ("python", "go", "javascript", "java")
 
 
 def lint_recipe() -> str:
@@ -45,6 +45,13 @@ def test_every_driver_is_installed_by_the_set_up(folder: Path):
         assert {"dir": rel} in tools.npm_drivers().values()
         pinned = json.loads((folder / "package.json").read_text())
         assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pinned["dependencies"].values()), "pin exact versions"
+    elif spec.language == "java":
+        assert (folder / "pom.xml").is_file(), "the Maven step builds every folder with a pom.xml"
+        assert {"dir": rel} in tools.maven_drivers().values()
+        pom = (folder / "pom.xml").read_text()
+        versions = re.findall(r"<version>([^<]*)</version>", pom)
+        assert versions and all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in versions), "pin exact versions"
+        assert "{tools}/drivers/" + folder.name + "/*" in spec.command, "run from the jars the set-up built"
     else:  # the virtualenv's Python, with the libraries pyproject.toml lists
         assert spec.command[0] == "{python}"
 
@@ -56,6 +63,7 @@ def test_every_driver_is_linted(folder: Path):
         "python": "ruff check harness",
         "go": "harness/drivers/*/go.mod",
         "javascript": "harness/drivers/*/driver.js",
+        "java": "harness/drivers/*/pom.xml",
     }[SPECS[folder].language]
     assert needs in recipe, f"make lint does not cover {folder.name}"
     if SPECS[folder].language == "javascript":

@@ -33,3 +33,12 @@ def test_the_wheel_ships_the_go_sources_the_set_up_builds():
         for f in [*folder.glob("*.go"), folder / "go.mod", folder / "go.sum"]:
             name = str(f.relative_to(paths.PACKAGE))
             assert any(fnmatch.fnmatchcase(name, glob) for glob in data), f"{name} is not in package-data"
+
+
+def test_the_wheel_ships_the_java_sources_the_set_up_builds():
+    # harness setup runs Maven on each driver folder with a pom.xml, from the installed package.
+    data = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["harness"]
+    for pom in paths.PACKAGE.glob("drivers/*/pom.xml"):
+        for f in [pom, *pom.parent.glob("*.java")]:
+            name = str(f.relative_to(paths.PACKAGE))
+            assert any(fnmatch.fnmatchcase(name, glob) for glob in data), f"{name} is not in package-data"

@@ -32,7 +32,8 @@ class DriverSpec:
 
     def argv(self) -> list[str]:
         bin_dir = str(paths.BIN)
-        return [part.format(bin=bin_dir, python=paths.python(), here=str(self.folder)) for part in self.command]
+        values = {"bin": bin_dir, "python": paths.python(), "here": str(self.folder), "tools": str(paths.TOOLS)}
+        return [part.format(**values) for part in self.command]
 
     def env(self) -> dict[str, str]:
         """The driver's environment: a Node driver finds its packages where the set-up put
@@ -87,6 +88,8 @@ def describe(spec: DriverSpec) -> dict:
         raise EnvironmentFault(
             f"driver for {spec.name} is not installed (no node_modules)", f"run `{paths.SETUP_COMMAND}`"
         )
+    if spec.language == "java" and not (paths.maven_build(spec.folder) / "driver.jar").is_file():
+        raise EnvironmentFault(f"driver for {spec.name} is not built (no driver.jar)", f"run `{paths.SETUP_COMMAND}`")
     try:
         out = subprocess.run([*argv, "--describe"], capture_output=True, text=True, timeout=60, env=spec.env())
     except (OSError, subprocess.TimeoutExpired) as e:

@@ -15,12 +15,13 @@ The manifest, written after every step (so an interrupted set-up keeps its progr
 
 NAME is a pin's name in harness/pins.toml (toxiproxy-server, nats-server, artemis,
 driver-nats-go, ...). `path` is the binary (for a distribution: its home folder; for
-an npm driver: its driver.js); `version` the version installed (for a driver: a digest
-of its sources, but toxiproxy-harness, built from harness/proxy like a driver, records the
-Toxiproxy version it prints); `source` where it came from: "built", "PATH", "maven-central"
-or "npm"; `pin` what it was installed for (the pinned version, or the sources' digest), which a
-second run compares to skip the step. A distribution also records the `java` major
-version it was checked with.
+an npm driver: its driver.js; for a Maven driver: the folder of its jars); `version`
+the version installed (for a driver: a digest of its sources, but toxiproxy-harness,
+built from harness/proxy like a driver, records the Toxiproxy version it prints);
+`source` where it came from: "built", "PATH", "maven-central", "npm" or "maven"; `pin`
+what it was installed for (the pinned version, or the sources' digest), which a
+second run compares to skip the step. A distribution and a Maven driver also record the
+`java` major version they were checked with.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from harness.install.common import (
     run,
     teller,
 )
-from harness.paths import node_modules
+from harness.paths import maven_build, node_modules
 
 VENV = ROOT / ".venv"
 PINS = tomllib.loads(PINS_FILE.read_text())
@@ -260,6 +261,52 @@ def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:
     return {"path": str(src / "driver.js"), "version": want, "source": "npm", "pin": want}
 
 
+def maven_drivers() -> dict[str, dict]:
+    """Every Java driver, found by its committed pom.xml (as npm drivers are by their lock)."""
+    drivers = ROOT / "harness" / "drivers"
+    out = {}
+    for pom in sorted(drivers.glob("*/pom.xml")):
+        name = tomllib.loads((pom.parent / "driver.toml").read_text())["name"]
+        out[f"driver-{name}"] = {"dir": str(pom.parent.relative_to(ROOT))}
+    return out
+
+
+def ensure_maven_driver(name: str, spec: dict, manifest: dict) -> dict:
+    """`mvn package` of the driver, its runtime jars copied beside driver.jar and the sources
+    jars of its direct dependencies into sources/ (the expectations quote them), all into
+    TOOLS/drivers/FOLDER, which the driver's command puts on its classpath."""
+    src = ROOT / spec["dir"]
+    files = [src / "pom.xml", *src.glob("*.java")]
+    dest = maven_build(src)
+    java = java_major()
+    if java is None or java < 17 or shutil.which("mvn") is None:
+        found = f"Java {java}" if java else "no java on PATH"
+        found += "" if shutil.which("mvn") else ", no mvn on PATH"
+        raise ScriptError(
+            f"{name} needs Java 17 or newer and Maven ({found}): install them, "
+            f"e.g. apt install openjdk-17-jdk-headless maven, and rerun {SETUP_COMMAND}"
+        )
+    want = digest(files)
+    entry = manifest.get("binaries", {}).get(name)
+    if entry and (dest / "driver.jar").is_file() and entry.get("pin") == want:
+        say(f"{name}: up to date")
+        return entry
+    say(f"{name}: building from {spec['dir']} (mvn package)")
+    t = time.monotonic()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        out = Path(tmp) / "out"
+        mvn = ["mvn", "-B", "-q", "-f", str(src / "pom.xml"), f"-Dharness.build={tmp}/build"]
+        copy = ["dependency:copy-dependencies", "-DincludeScope=runtime"]
+        run([*mvn, "package", *copy, f"-DoutputDirectory={out}"])
+        run([*mvn, *copy, "-DexcludeTransitive=true", "-Dclassifier=sources", f"-DoutputDirectory={out}/sources"])
+        shutil.move(str(Path(tmp) / "build" / "driver.jar"), out / "driver.jar")
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.move(str(out), dest)
+    say(f"{name}: built in {time.monotonic() - t:.0f}s")
+    return {"path": str(dest), "version": want, "source": "maven", "pin": want, "java": java}
+
+
 def ensure_browser() -> None:
     """Chromium for the report's browser test (make test): Debian's package."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -334,6 +381,7 @@ def set_up(with_venv: bool = False, with_compose: bool = False, with_browser: bo
     steps += [(n, ensure_go_driver, s) for n, s in PINS["go-driver"].items()]
     steps += [(n, ensure_dist, p) for n, p in PINS["dist"].items()]
     steps += [(n, ensure_npm_driver, s) for n, s in npm_drivers().items()]
+    steps += [(n, ensure_maven_driver, s) for n, s in maven_drivers().items()]
     if with_compose:
         steps += [(n, ensure_go_server, p) for n, p in PINS["go-compose"].items()]
     for name, step, spec in steps:
