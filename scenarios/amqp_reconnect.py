@@ -54,7 +54,15 @@ def cap_of(j: Judge) -> float | None:
     "amqp.single.refused",
     family="amqp",
     topology="artemis-3",
-    checks=["reconnect.default", "reconnect.first_delay", "reconnect.growth", "reconnect.recovers"],
+    checks=[
+        "reconnect.default",
+        "reconnect.first_delay",
+        "reconnect.growth",
+        "reconnect.recovers",
+        "initial_reconnect_delay.default",
+        "reconnect_delay.default",
+        "reconnect_backoff_multiplier.default",
+    ],
 )
 def refused(run: Run) -> None:
     """One broker's link refused for 12 s, library defaults: the early terms of the schedule."""
@@ -75,6 +83,16 @@ def judge_refused(j: Judge) -> None:
     )
     schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
     schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    # Where a library documents its schedule term by term (qpid-jms: at once, 10 ms, x2).
+    if j.applies("initial_reconnect_delay.default"):
+        delay = o.delays[0] if o.delays else None
+        schedules.fixed_delay(j, "initial_reconnect_delay.default", delay, "delay from the loss to the first attempt")
+    if j.applies("reconnect_delay.default"):
+        delay = o.delays[1] if len(o.delays) > 1 else None
+        schedules.fixed_delay(j, "reconnect_delay.default", delay, "delay from the first failed attempt to the next")
+    if j.applies("reconnect_backoff_multiplier.default"):
+        factor = j.exp("reconnect_backoff_multiplier.default").value
+        schedules.growth(j, "reconnect_backoff_multiplier.default", o.delays, cap_of(j), factor=factor)
     relinked = j.tl.select(actor="client", kind="link_opened", after=o.back["t_ns"] if o.back else o.up)
     j.verdict(
         "reconnect.recovers",
