@@ -81,7 +81,8 @@ def judge_refused(j: Judge) -> None:
         {"attempts": len(o.attempts), "reconnected": o.back is not None},
         "with no reconnect option, the client tried again and reconnected once healed",
     )
-    schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
+    if j.applies("reconnect.first_delay"):
+        schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
     schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
     # Where a library documents its schedule term by term (qpid-jms: at once, 10 ms, x2).
     if j.applies("initial_reconnect_delay.default"):
@@ -212,7 +213,12 @@ def two_outages(run: Run, options: dict | None) -> None:
     run.sleep(0.3)
 
 
-@scenario("amqp.single.two-outages", family="amqp", topology="artemis-3", checks=["reconnect.first_delay"])
+@scenario(
+    "amqp.single.two-outages",
+    family="amqp",
+    topology="artemis-3",
+    checks=["reconnect.first_delay", "initial_reconnect_delay.default"],
+)
 def twice(run: Run) -> None:
     """Two 4 s outages one after the other, defaults: does the second start the schedule afresh?"""
     two_outages(run, None)
@@ -232,7 +238,11 @@ def judge_twice(j: Judge) -> None:
         "second_outage_starts_afresh",
         None if None in firsts else bool(abs(firsts[0] - firsts[1]) <= 2 * slack_ms(max(firsts))),
     )
-    schedules.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
+    if j.applies("reconnect.first_delay"):
+        schedules.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
+    if j.applies("initial_reconnect_delay.default"):
+        what = "delay from the second loss to the first attempt"
+        schedules.fixed_delay(j, "initial_reconnect_delay.default", firsts[1], what)
 
 
 @scenario(
