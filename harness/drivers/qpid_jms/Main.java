@@ -72,7 +72,7 @@ public final class Main {
     static final List<String> OBSERVES = List.of(
             "driver_started", "connect_started", "attempt", "attempt_failed", "connected", "connect_failed",
             "disconnected", "reconnected", "closed", "async_error", "subscribed", "published", "publish_failed",
-            "settled", "received", "link_opened", "link_closed", "driver_error", "stopped");
+            "send_failed", "settled", "received", "link_opened", "link_closed", "driver_error", "stopped");
 
     // After our close(), how long to wait for it before stopping anyway.
     static final long CLOSE_GRACE_MS = 5000;
@@ -232,7 +232,8 @@ public final class Main {
     final Map<String, Object> workload;
     final LinkedBlockingQueue<Runnable> work = new LinkedBlockingQueue<>();
     final CountDownLatch done = new CountDownLatch(1);
-    volatile boolean opened;
+    volatile boolean consumerOpen;
+    volatile boolean producerOpen;
     volatile boolean stopping;
     Connection connection;
     Session sendSession;
@@ -267,6 +268,7 @@ public final class Main {
             String subject = (String) workload.get("subject");
             if (Boolean.TRUE.equals(workload.get("subscribe"))) {
                 MessageConsumer consumer = receiveSession.createConsumer(receiveSession.createQueue(subject));
+                consumerOpen = true;
                 Out.emit("link_opened", Out.fields("role", "receiver", "address", subject));
                 consumer.setMessageListener(this::onMessage);
                 Out.emit("subscribed", Out.fields("subject", subject));
@@ -306,6 +308,7 @@ public final class Main {
         String subject = (String) workload.get("subject");
         producer = sendSession.createProducer(sendSession.createQueue(subject));
         producer.setDeliveryMode(DeliveryMode.PERSISTENT); // the default, said: settlement awaited
+        producerOpen = true;
         Out.emit("link_opened", Out.fields("role", "sender", "address", subject));
     }
 
@@ -375,12 +378,12 @@ public final class Main {
         public void onException(Message message, Exception e) {
             long t = System.nanoTime();
             // The library's exception names a released or modified outcome by its type;
-            // anything else (a rejection, a lost connection) is reported as an error.
+            // anything else (a rejection, a lost connection) is a failed send, told.
             String outcome = outcomeOf(e);
             if (outcome != null) {
                 Out.emit("settled", t, Out.fields("seq", n, "outcome", outcome));
             } else {
-                Out.emit("async_error", t, Out.fields("error", "send of " + n + " failed: " + text(e)));
+                Out.emit("send_failed", t, Out.fields("seq", n, "error", text(e)));
             }
         }
     }
@@ -529,7 +532,6 @@ public final class Main {
         @Override
         public void onConnectionEstablished(URI remoteURI) {
             long t = System.nanoTime();
-            opened = true;
             Out.emit("connected", t, Out.fields("url", String.valueOf(remoteURI)));
         }
 
@@ -552,6 +554,16 @@ public final class Main {
         public void onConnectionRestored(URI remoteURI) {
             long t = System.nanoTime();
             Out.emit("reconnected", t, Out.fields("url", String.valueOf(remoteURI)));
+            // The library calls this once its recovery has re-created every consumer and
+            // producer on the new connection, each waiting for the peer's attach; one it
+            // could not re-create is reported closed instead (onConsumerClosed/onProducerClosed).
+            String subject = (String) workload.get("subject");
+            if (consumerOpen) {
+                Out.emit("link_opened", t, Out.fields("role", "receiver", "address", subject));
+            }
+            if (producerOpen) {
+                Out.emit("link_opened", t, Out.fields("role", "sender", "address", subject));
+            }
         }
 
         @Override
@@ -564,11 +576,13 @@ public final class Main {
 
         @Override
         public void onConsumerClosed(MessageConsumer consumer, Throwable cause) {
+            consumerOpen = false;
             Out.emit("link_closed", Out.fields("role", "receiver", "error", cause == null ? null : text(cause)));
         }
 
         @Override
         public void onProducerClosed(MessageProducer producer, Throwable cause) {
+            producerOpen = false;
             Out.emit("link_closed", Out.fields("role", "sender", "error", cause == null ? null : text(cause)));
         }
     }
