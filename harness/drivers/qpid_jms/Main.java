@@ -232,10 +232,11 @@ public final class Main {
     final Map<String, Object> workload;
     final LinkedBlockingQueue<Runnable> work = new LinkedBlockingQueue<>();
     final CountDownLatch done = new CountDownLatch(1);
+    volatile boolean setUp;
     volatile boolean consumerOpen;
     volatile boolean producerOpen;
     volatile boolean stopping;
-    Connection connection;
+    volatile Connection connection;
     Session sendSession;
     MessageProducer producer;
     long seq;
@@ -282,6 +283,7 @@ public final class Main {
                 Out.emit("connect_failed", Out.fields("error", text(e)));
             }
         }
+        setUp = true;
         if (workload.get("publish") != null && producer != null) {
             Thread steady = new Thread(this::steady, "steady");
             steady.setDaemon(true);
@@ -524,6 +526,11 @@ public final class Main {
     void stop() {
         stopping = true;
         work.add(STOP);
+        if (!setUp && connection != null) {
+            // The sending thread may still wait in createSession for a first connection
+            // the failover transport keeps retrying: closing it ends that wait.
+            close();
+        }
     }
 
     // -- what the connection tells --
