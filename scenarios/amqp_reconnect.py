@@ -46,7 +46,15 @@ def record_schedule(j: Judge, o: schedules.Recovery, prefix: str = "") -> None:
     "amqp.single.refused",
     family="amqp",
     topology="artemis-3",
-    checks=["reconnect.default", "reconnect.first_delay", "reconnect.growth", "reconnect.recovers"],
+    checks=[
+        "reconnect.default",
+        "reconnect.first_delay",
+        "reconnect.growth",
+        "reconnect.recovers",
+        "initial_reconnect_delay.default",
+        "reconnect_delay.default",
+        "reconnect_backoff_multiplier.default",
+    ],
 )
 def refused(run: Run) -> None:
     """One broker's link refused for 12 s, library defaults: the early terms of the schedule."""
@@ -65,8 +73,19 @@ def judge_refused(j: Judge) -> None:
         {"attempts": len(o.attempts), "reconnected": o.back is not None},
         "with no reconnect option, the client tried again and reconnected once healed",
     )
-    schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
+    if j.applies("reconnect.first_delay"):
+        schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
     schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
+    # Where a library documents its schedule term by term (qpid-jms: at once, 10 ms, x2).
+    if j.applies("initial_reconnect_delay.default"):
+        delay = o.delays[0] if o.delays else None
+        schedules.fixed_delay(j, "initial_reconnect_delay.default", delay, "delay from the loss to the first attempt")
+    if j.applies("reconnect_delay.default"):
+        delay = o.delays[1] if len(o.delays) > 1 else None
+        schedules.fixed_delay(j, "reconnect_delay.default", delay, "delay from the first failed attempt to the next")
+    if j.applies("reconnect_backoff_multiplier.default"):
+        factor = j.exp("reconnect_backoff_multiplier.default").value
+        schedules.growth(j, "reconnect_backoff_multiplier.default", o.delays, schedules.amqp_cap(j), factor=factor)
     relinked = j.tl.select(actor="client", kind="link_opened", after=o.back["t_ns"] if o.back else o.up)
     j.verdict(
         "reconnect.recovers",
@@ -186,7 +205,12 @@ def two_outages(run: Run, options: dict | None) -> None:
     run.sleep(0.3)
 
 
-@scenario("amqp.single.two-outages", family="amqp", topology="artemis-3", checks=["reconnect.first_delay"])
+@scenario(
+    "amqp.single.two-outages",
+    family="amqp",
+    topology="artemis-3",
+    checks=["reconnect.first_delay", "initial_reconnect_delay.default"],
+)
 def twice(run: Run) -> None:
     """Two 4 s outages one after the other, defaults: does the second start the schedule afresh?"""
     two_outages(run, None)
@@ -206,7 +230,11 @@ def judge_twice(j: Judge) -> None:
         "second_outage_starts_afresh",
         None if None in firsts else bool(abs(firsts[0] - firsts[1]) <= 2 * slack_ms(max(firsts))),
     )
-    schedules.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
+    if j.applies("reconnect.first_delay"):
+        schedules.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
+    if j.applies("initial_reconnect_delay.default"):
+        what = "delay from the second loss to the first attempt"
+        schedules.fixed_delay(j, "initial_reconnect_delay.default", firsts[1], what)
 
 
 @scenario(

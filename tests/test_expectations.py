@@ -83,7 +83,7 @@ def test_timing_values_have_units():
     for f in FILES:
         for e in f.expectations:
             if isinstance(e.value, int | float) and not isinstance(e.value, bool):
-                assert e.unit in ("ms", "bytes", "attempts", "pings", "port"), e.id
+                assert e.unit in ("ms", "bytes", "attempts", "pings", "port", "factor"), e.id
 
 
 def test_every_expectation_says_what_a_check_shows_as_documented():

@@ -7,7 +7,8 @@ and a fate is never inferred: a message is lost only when the witness was
 connected throughout and the run waited after the last publish.
 
   no-silent-loss  every message the library accepted was delivered, or the
-                  application was told (a refused, released, modified outcome);
+                  application was told (a refused, released, modified outcome,
+                  or a send the library reported failed after accepting it);
                   one accepted within 100 ms of a fault's start, in flight at its
                   instant, is counted but not judged: whether one is is chance
   no-duplicates   no message delivered twice, where the mode promises it
@@ -88,6 +89,8 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
     received = [e["seq"] for e in j.tl.select(kind="received") if e["actor"] in witnesses]
     times = Counter(received)
     told = {e["seq"] for e in j.tl.select(actor=publisher, kind="settled") if e.get("outcome") in TOLD}
+    # An asynchronous send API tells its failures later (JMS CompletionListener.onException).
+    told |= {e["seq"] for e in j.tl.select(actor=publisher, kind="send_failed")}
     lost = [s for s in accepted if times[s] == 0]
     silent = [s for s in lost if s not in told]
     fates = {

@@ -133,10 +133,18 @@ def attempt_marks(tl: Timeline, actor: str, after: int, before: int | None = Non
     return []
 
 
-def delays_ms(loss_ns: int, attempts: list[dict]) -> list[float]:
-    """Delay before each attempt: the first from the loss, the rest from the
-    attempt before (for a refused connection an attempt fails at once)."""
-    return intervals_ms([loss_ns] + [a["t_ns"] for a in attempts])
+def delays_ms(loss_ns: int, attempts: list[dict], failures: list[dict] | None = None) -> list[float]:
+    """Delay before each attempt: the first from the loss, the rest from the end of
+    the attempt before. That end is its reported failure, where `failures` holds one
+    between the two starts (the libraries wait from the failure: a refused connect
+    costs a JVM tens of ms under load), else the attempt's own mark."""
+    starts = [a["t_ns"] for a in attempts]
+    fails = sorted(f["t_ns"] for f in failures or [])
+    ends = []
+    for prev, nxt in itertools.pairwise(starts):
+        end = next((t for t in fails if prev <= t <= nxt), prev)
+        ends.append(end)
+    return [ms(t - base) for t, base in zip(starts, [loss_ns, *ends], strict=True)]
 
 
 @dataclass
@@ -158,7 +166,9 @@ def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
     down, up = f.start_ns, f.until_ns
     loss = j.tl.first(actor=actor, kind="disconnected", after=down)
     attempts = attempt_marks(j.tl, actor, down, up)
-    delays = delays_ms(loss["t_ns"], attempts) if loss else []
+    starts = bool(attempts) and attempts[0]["kind"] != "attempt_failed"
+    failures = j.tl.select(actor=actor, kind="attempt_failed", after=down, before=up) if starts else []
+    delays = delays_ms(loss["t_ns"], attempts, failures) if loss else []
     return Recovery(down, up, loss, attempts, delays, j.tl.first(actor=actor, kind="reconnected", after=down))
 
 
@@ -285,10 +295,11 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None
     j.in_band(check_id, [delay], band, detail, observed=delay, unit="ms")
 
 
-def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -> None:
+def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None, factor: float | None = None) -> None:
     """Exponential growth: before the cap, each delay is a constant factor (> 1)
     times the one before, up to measurement slack. Leading zero delays (an
-    immediate retry) carry no factor and are left out."""
+    immediate retry) carry no factor and are left out. With `factor` (a documented
+    multiplier), that factor is the one every delay is held to, not the median."""
     grow = [d for d in delays if d > SLACK_MS]
     if cap_ms is not None:
         grow = [d for d in grow if d < cap_ms - slack_ms(cap_ms)]
@@ -296,17 +307,20 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -
         j.not_measured(check_id, f"only {len(grow)} growing delays observed; 3 are needed", unit="ms")
         return
     ratios = [b / a for a, b in itertools.pairwise(grow)]
-    r = median(ratios)
+    r = median(ratios) if factor is None else factor
     # Both delays are measured, each within its slack; the earlier one is scaled by
     # the factor, and so is its slack.
     pairs = list(itertools.pairwise(grow))
     off = [b for a, b in pairs if abs(b - r * a) > slack_ms(b) + r * slack_ms(a)]
     # The same with the run's measured timer noise on both delays: only these are sure.
     sure = [b for a, b in pairs if abs(b - r * a) > slack_ms(b) + r * slack_ms(a) + (1 + r) * j.noise_ms]
+    if factor is None:
+        reading = f"grow by a median factor of {r:.2f}; exponential growth means one factor > 1 for all"
+    else:
+        reading = f"(median factor {median(ratios):.2f}) held to the documented factor {factor:g}"
     detail = (
-        f"{len(grow)} delays below the cap grow by a median factor of {r:.2f}; exponential growth means one "
-        f"factor > 1 for all, each within its own slack plus factor x the slack of the delay before"
-        + (f"; off: {off}" if off else "")
+        f"{len(grow)} delays below the cap {reading}, each within its own slack plus factor x the slack of "
+        "the delay before" + (f"; off: {off}" if off else "")
     )
     if r > 1.2 and off and not sure:
         j.too_noisy(
@@ -316,7 +330,19 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None) -
             unit="ms",
         )
         return
-    j.verdict(check_id, r > 1.2 and not off, grow, detail, unit="ms")
+    j.verdict(
+        check_id, r > 1.2 and not off, grow, detail, unit="ms", **({} if factor is None else {"documented": factor})
+    )
+
+
+def fixed_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None:
+    """One documented default delay (the expectation's value, in ms), judged on the one
+    delay it governs. Only with untouched defaults: any option may change it."""
+    if j.actors["client"]["options"]:
+        j.not_measured(check_id, "the client ran with options of its own, not the library's defaults", unit="ms")
+        return
+    value = j.exp(check_id).value
+    j.within(check_id, [] if delay is None else [delay], value, value, what, documented=value)
 
 
 def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_after_ms: float | None = None) -> None:
@@ -342,7 +368,9 @@ def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_aft
     j.in_band(
         check_id,
         delays,
-        Band(0, cap_ms, 0.0, slack_ms(cap_ms), j.noise_ms),
+        # The low edge takes the measurement slack too: a loss the library reports a
+        # moment after its first attempt starts (qpid-jms) reads as a delay just below 0.
+        Band(0, cap_ms, SLACK_MS, slack_ms(cap_ms), j.noise_ms),
         f"{len(at_cap)} delays at the cap of {cap_ms:g} ms (± {slack_ms(cap_ms):g}), "
         + (f"{len(over)} above it" if over else "none above it"),
         documented=cap_ms,
