@@ -11,6 +11,7 @@ import json
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class DriverProcess:
         self.actor = actor
         self.config = config
         self.events: list[dict] = []
+        # Events per kind, kept as they arrive: a storm waits for a thousand of one
+        # kind, and counting the list on every new event would be quadratic.
+        self._counts: Counter[str] = Counter()
         self.problems: list[str] = []
         self._cond = threading.Condition()
         self._stopping = False
@@ -86,6 +90,7 @@ class DriverProcess:
                     continue
                 with self._cond:
                     self.events.append({**ev, "source": "client", "actor": self.actor})
+                    self._counts[ev["kind"]] += 1
                     self._cond.notify_all()
         rc = self.proc.popen.wait()
         if not self._stopping or rc != 0:
@@ -125,7 +130,7 @@ class DriverProcess:
     def wait_count(self, kind: str, n: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while sum(1 for e in self.events if e["kind"] == kind) < n:
+            while self._counts[kind] < n:
                 left = deadline - time.monotonic()
                 if left <= 0 or (not self.proc.alive() and not self._reader.is_alive()):
                     return False
@@ -134,7 +139,7 @@ class DriverProcess:
 
     def count(self, kind: str) -> int:
         with self._cond:
-            return sum(1 for e in self.events if e["kind"] == kind)
+            return self._counts[kind]
 
     def stop(self) -> int | None:
         """Ask the driver to stop; kill it if it does not within STOP_TIMEOUT_S.
