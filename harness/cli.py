@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import __version__, backends, options, paths, procs, results, shards
+from harness import __version__, backends, limits, options, paths, procs, results, shards
 from harness.errors import HarnessError, Stopped, UsageError, interruption, stop_exit_code
 from harness.progress import Progress
 from harness.report import terminal
@@ -91,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="run the pairs in N harness processes side by side (default 1; timings are cleanest with 1)",
+    )
+    r.add_argument(
+        "--connections",
+        type=int,
+        metavar="N",
+        help="connections of the client library in a storm scenario (nats.storm.*; default 1000 for NATS, "
+        "200 for AMQP); checked against the machine's limits before anything starts",
     )
     r.add_argument("--pairs-file", type=Path, help=argparse.SUPPRESS)
     r.add_argument(
@@ -318,6 +325,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     matrix = len(pairs)
     if shard:
         pairs = shards.select(pairs, lambda p: (p[0].name, p[1].name), shard, cost or {})
+    if args.connections is not None and args.connections < 1:
+        raise UsageError(f"--connections must be at least 1, not {args.connections}")
+    for family in sorted({sc.family for sc, _ in pairs if sc.storm}):
+        limits.check_connections(args.connections or limits.default_connections(family))
     # Fails early, before any server starts, if a driver is missing or an option bad.
     types = {spec.name: registry.option_types(spec) for spec in sorted({s for _, s in pairs}, key=lambda s: s.name)}
     user_options = options.load(args.options, types) if args.options else {}
@@ -359,11 +370,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             base = ["--backend", args.backend, "--seed", str(args.seed)]
             if args.options:
                 base += ["--options", str(args.options)]
+            if args.connections is not None:
+                base += ["--connections", str(args.connections)]
             if cost is None:
                 cost = parallel.previous_durations(paths.REPORTS)
             complete = parallel.run(pairs, jobs, out, base, res, cost, progress)
         else:
-            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start)
+            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start, args.connections)
             complete = True
     finally:
         progress.close()

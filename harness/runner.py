@@ -88,7 +88,13 @@ def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, backend: str, seed: 
 
 
 def run_entry(
-    sc: Scenario, spec: DriverSpec, pool: TopologyPool, workdir: Path, seed: int, user_options: dict | None = None
+    sc: Scenario,
+    spec: DriverSpec,
+    pool: TopologyPool,
+    workdir: Path,
+    seed: int,
+    user_options: dict | None = None,
+    connections: int | None = None,
 ) -> dict:
     desc = describe(spec)
     entry = _base_entry(sc, spec, desc, pool.backend, seed)
@@ -101,7 +107,7 @@ def run_entry(
         live = pool.get(sc.topology)
         live.reset()
         entry["server_versions"] = live.versions()
-        run = Run(sc, spec, desc, live, workdir, seed, user_options=dict(user_options or {}))
+        run = Run(sc, spec, desc, live, workdir, seed, user_options=dict(user_options or {}), connections=connections)
         entry["started_ns"] = run.t0_ns
         entry["links"] = run.links()
         probe = NoiseProbe().start()
@@ -166,12 +172,13 @@ def run_pairs(
     on_entry: Callable[[int, dict], None],
     user_options: dict | None = None,
     on_start: Callable[[int, Scenario, DriverSpec], None] | None = None,
+    connections: int | None = None,
 ) -> None:
     for i, (sc, spec) in enumerate(pairs):
         if on_start:
             on_start(i, sc, spec)
         wd = workdir / f"{sc.name}--{spec.name}"
-        entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options)
+        entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options, connections)
         on_entry(i, entry)
         if entry["status"] == "interrupted":
             raise interruption(entry["error"])

@@ -55,6 +55,8 @@ class Scenario:
     judge_fn: Callable[[Judge], None] | None = None
     module: str = ""
     source: str = ""
+    # A storm: many connections of one library (--connections, harness/limits.py).
+    storm: bool = False
 
     def judge(self, fn: Callable[[Judge], None]) -> Callable[[Judge], None]:
         self.judge_fn = fn
@@ -64,7 +66,9 @@ class Scenario:
 _REGISTRY: dict[str, Scenario] = {}
 
 
-def scenario(name: str, *, family: str, topology: str, checks: list[str]) -> Callable[[Callable], Scenario]:
+def scenario(
+    name: str, *, family: str, topology: str, checks: list[str], storm: bool = False
+) -> Callable[[Callable], Scenario]:
     def wrap(script: Callable[[Run], None]) -> Scenario:
         # A scenario is its file: the same file imported twice (pytest given the
         # file by path imports it under another module name) is one definition.
@@ -82,6 +86,7 @@ def scenario(name: str, *, family: str, topology: str, checks: list[str]) -> Cal
             script,
             module=script.__module__,
             source=source,
+            storm=storm,
         )
         _REGISTRY[name] = s
         return s
@@ -154,6 +159,8 @@ class Run:
     workdir: Path
     seed: int
     user_options: dict = field(default_factory=dict)
+    # --connections for a storm scenario; None: the family's default (harness/limits.py).
+    connections: int | None = None
     drivers: dict[str, DriverProcess] = field(default_factory=dict)
     actors: dict[str, dict] = field(default_factory=dict)
     faults: FaultLog = field(default_factory=FaultLog)
@@ -195,6 +202,7 @@ class Run:
         subject: str | None = None,
         sub_pending_msgs_limit: int | None = None,
         handler_delay_ms: float = 0,
+        connections: int | None = None,
     ) -> DriverProcess:
         # The user's --options apply to the client under test and win over the
         # scenario's own; judges read what the client actually ran with.
@@ -202,6 +210,11 @@ class Run:
         missing = sorted(set(options) - set(self.describe["options"]))
         if missing:
             raise NotSupported(f"{self.client} has no option {', '.join(missing)}")
+        if connections is not None and not self.describe.get("connections"):
+            raise NotSupported(
+                f"the {self.client} driver opens one connection per process (its --describe has no "
+                "`connections`), so a storm of many connections is not run for it"
+            )
         workload = {
             "subject": subject or f"{self.tag}.m",
             "subscribe": subscribe,
@@ -217,7 +230,11 @@ class Run:
             "options": options,
             "workload": workload,
         }
+        if connections is not None:
+            config["connections"] = connections
         self.actors[actor] = {"links": links, "servers": config["servers"], "options": options, "workload": workload}
+        if connections is not None:
+            self.actors[actor]["connections"] = connections
         d = DriverProcess(self.spec, actor, config, self.workdir)
         self.drivers[actor] = d
         return d

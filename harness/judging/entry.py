@@ -26,7 +26,16 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
     applicable = applicable_checks(sc, exps)
     tl = Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
     noise = entry.get("noise") or {}
-    j = Judge(tl, entry["links"], exps, entry["client"], entry["actors"], applicable, noise.get("max_ms", 0.0))
+    j = Judge(
+        tl,
+        entry["links"],
+        exps,
+        entry["client"],
+        entry["actors"],
+        applicable,
+        noise.get("max_ms", 0.0),
+        noise.get("p99_ms"),
+    )
     unsupported = entry.get("unsupported")
     if unsupported:
         for cid in applicable:
