@@ -581,6 +581,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     differ = replay.version_differences(data)
     if differ:
         print(f"Installed versions differ from the recorded run: {'; '.join(differ)}", flush=True)
+    for a in data["actors"].values():
+        if isinstance(a, dict) and isinstance(a.get("connections"), int):
+            limits.check_connections(a["connections"])
     procs.reap_orphans()
     out = args.out or _default_out("replay")
     res = results.new(data["backend"], data["seed"])
@@ -593,7 +596,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     entry = None
     try:
         progress.started(key)
-        entry = run_entry(sc, spec, pool, out / "work" / f"{sc.name}--{spec.name}", data["seed"], data["options"])
+        # A storm ran with the connection count its actors recorded.
+        counts = [a["connections"] for a in data["actors"].values() if isinstance(a, dict) and "connections" in a]
+        work = out / "work" / f"{sc.name}--{spec.name}"
+        entry = run_entry(sc, spec, pool, work, data["seed"], data["options"], counts[0] if counts else None)
         progress.finished(key, terminal.entry_line(entry))
     finally:
         progress.close()
