@@ -26,8 +26,9 @@ CHECKS = ["ReconnectJitter.storm"]
 # Two rounds of nats.go's 2 s ReconnectWait while the server is away.
 OUTAGE_S = 5.0
 PUBLISH = {"rate": 1, "size": 32}
-# The sequential connects take a few ms each (nats.go about 5, through the proxy).
-CONNECT_S_PER_CONNECTION = 0.05
+# The sequential connects take a few ms each (nats.go about 5 through the proxy,
+# nats.py over 60 at 1,000 on a loaded machine: its one event loop serves them all).
+CONNECT_S_PER_CONNECTION = 0.2
 BACK_S = 60.0
 NO_JITTER = {"ReconnectJitter": 0}
 
@@ -75,10 +76,15 @@ def cut_no_jitter(run: Run) -> None:
 
 def judge_storm(j: Judge) -> None:
     storm_actor = j.actors.get("storm")
-    if storm_actor is None or not j.outages():
-        j.nothing_measured("the storm's connections never all connected, so no storm was raised")
+    if storm_actor is None:
+        j.nothing_measured("the witness never connected, so no storm was raised")
         return
     n = storm_actor["connections"]
+    if not j.outages():
+        up = st.per_connection_counts(j.tl, "storm", ("connected",))["connected"]
+        j.metric("connections_reporting", {"connected": up})
+        j.nothing_measured(f"only {up} of {n} connections connected in time, so no storm was raised")
+        return
     cut = j.outage()
     down, up = cut.start_ns, cut.end_ns or j.tl.t1_ns
     lost = st.losses(j.tl, "storm", n, down)
@@ -150,9 +156,12 @@ def judge_jitter(j: Judge, delays: list[float]) -> None:
         f"allowance {allowance:g} ms (slack {slack_ms(wait):g} + timer noise measured in this run, 99th "
         f"percentile, {j.noise_p99_ms:g})"
     )
-    # The median, not every delay: each delay runs from the library's report of the
-    # loss, which under a storm comes late by a varying amount.
-    off = not band.lo - j.noise_ms <= mid <= band.hi + j.noise_ms
+    # The median, not every delay, and only a late one deviates: each delay runs
+    # from the library's report of the loss, which in a storm comes late by varying
+    # amounts and so makes delays look short, and a spread look wide. A narrow
+    # spread is the robust finding: noise only ever widens it.
+    late = mid > band.hi + j.noise_ms
+    early = mid < band.lo - j.noise_ms
     if jitter > 0:
         need = jitter / 2
         if need <= allowance:
@@ -161,9 +170,18 @@ def judge_jitter(j: Judge, delays: list[float]) -> None:
         elif spread < need:
             why = f"; not spread: under half the jitter ({need:g} ms)"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
-        elif off:
-            why = "; spread, but the median lies outside the window beyond the noise"
+        elif spread > jitter + allowance:
+            why = (
+                "; spread wider than the window and the allowance: the load of N connections on the "
+                "library's own reports cannot be told from its jitter"
+            )
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        elif late:
+            why = "; spread, but the median comes after the window beyond the noise"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
+        elif early:
+            why = "; the median comes before the window: the loss reports came late, so the delays are short"
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
         else:
             j.conforms("ReconnectJitter.storm", delays, figures + "; spread over the window", band=band, unit="ms")
         return

@@ -192,3 +192,22 @@ def test_cli_refuses_connections_beyond_the_machine_in_one_line(n):
 
 def test_family_defaults():
     assert limits.default_connections("nats") == 1000 and limits.default_connections("amqp") == 200
+
+
+def test_a_spread_the_load_could_make_is_not_a_verdict():
+    # Wider than the window and the allowance: late loss reports, not told from jitter.
+    wide = verdict(storm_entry(spread_ms=600))
+    assert wide["verdict"] == "not-measured" and "wider than the window" in wide["detail"]
+    # Spread as jitter would, but before the window: the loss was reported late.
+    early = verdict(storm_entry(first_delay_ms=1500))
+    assert early["verdict"] == "not-measured" and "before the window" in early["detail"]
+    late = verdict(storm_entry(first_delay_ms=2500))
+    assert late["verdict"] == "deviates" and "after the window" in late["detail"]
+
+
+def test_no_storm_when_the_connections_never_all_connected():
+    e = storm_entry()
+    e["faults"] = []
+    e["events"] = [x for x in e["events"] if x["kind"] in ("connected", "driver_started")][:30]
+    c = verdict(e)
+    assert c["verdict"] == "not-measured" and "only 29 of 50 connections connected" in c["detail"]
