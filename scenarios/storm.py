@@ -134,16 +134,34 @@ def judge_storm(j: Judge) -> None:
     if len(delays) < n:
         j.nothing_measured(f"only {len(delays)} of {n} connections reported both the loss and an attempt after it")
         return
-    judge_jitter(j, delays)
+    # The same first attempts seen two more ways: from the fault's start, and as
+    # the proxy accepted them (where it accepts during the outage: a killed server).
+    in_outage = st.accepted(j.tl, "n1-client", down, up)
+    views = {
+        "from each connection's reported loss": delays,
+        "from the fault's start": st.rel_ms(first, down),
+        "as the wire saw them": [ms(t - down) for t in sorted(in_outage)[:n]] if len(in_outage) >= n else [],
+    }
+    dispatch = st.spread_ms(st.rel_ms(lost, down)) or 0.0
+    judge_jitter(j, delays, {k: v for k, v in views.items() if v}, dispatch)
 
 
-def judge_jitter(j: Judge, delays: list[float]) -> None:
-    """The spread of the first attempts' delays (each from its own connection's loss)
-    against the jitter window; the verdict needs the spread to be told from the
-    measurement allowance, the wait's slack plus the timer noise measured in this run."""
+def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], dispatch: float) -> None:
+    """The spread of the first attempts (the narrowest of `views`) and the median
+    delay from each connection's loss, against the jitter window; a verdict needs
+    the spread to be told from the measurement allowance, the wait's slack plus the
+    timer noise measured in this run. `dispatch` is the spread with which the
+    driver reported one instant (the loss) on all N connections: one process serving
+    N connections spreads N simultaneous attempts by about as much, jitter or not,
+    so a spread conforms only when it is wide enough beyond that."""
     wait = j.option("storm", "ReconnectWait")
     jitter = j.option("storm", "ReconnectJitter")
-    spread = st.spread_ms(delays) or 0.0
+    # Late loss reports widen the first view, a cut spread out in time the second,
+    # a library's own slow reporting neither the third: each can only widen the
+    # library's real spread, so the narrowest is the one judged.
+    spreads = {k: st.spread_ms(v) or 0.0 for k, v in views.items()}
+    narrowest = min(spreads, key=lambda k: spreads[k])
+    spread = spreads[narrowest]
     mid = median(delays)
     # The spread is blind to the top and bottom 5% of the delays, so the noise it
     # is told from is the lateness only 1% of the probe's wake-ups exceeded.
@@ -151,10 +169,12 @@ def judge_jitter(j: Judge, delays: list[float]) -> None:
     band = Band.around(wait, wait + jitter, j.noise_ms)
     figures = (
         f"{len(delays)} connections lost at once: first attempt after the loss {delays[0]:g} to {delays[-1]:g} ms, "
-        f"median {mid:g}, spread (5th to 95th percentile) {spread:g} ms; documented window [{wait:g}, "
+        f"median {mid:g}; spread (5th to 95th percentile) {spread:g} ms, the narrowest of "
+        + ", ".join(f"{v:g} {k}" for k, v in spreads.items())
+        + f"; documented window [{wait:g}, "
         f"{wait + jitter:g}] ms (ReconnectWait {wait:g} + ReconnectJitter up to {jitter:g}); measurement "
         f"allowance {allowance:g} ms (slack {slack_ms(wait):g} + timer noise measured in this run, 99th "
-        f"percentile, {j.noise_p99_ms:g})"
+        f"percentile, {j.noise_p99_ms:g}); the driver reported the loss on all connections over {dispatch:g} ms"
     )
     # The median, not every delay, and only a late one deviates: each delay runs
     # from the library's report of the loss, which in a storm comes late by varying
@@ -170,7 +190,13 @@ def judge_jitter(j: Judge, delays: list[float]) -> None:
         elif spread < need:
             why = f"; not spread: under half the jitter ({need:g} ms)"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
-        elif spread > jitter + allowance:
+        elif spread < need + dispatch:
+            why = (
+                f"; spread, but by less than half the jitter plus the spread of the loss reports ({need + dispatch:g} "
+                "ms): one process dispatching N connections spreads them that much without any jitter"
+            )
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        elif spread > jitter + allowance + dispatch:
             why = (
                 "; spread wider than the window and the allowance: the load of N connections on the "
                 "library's own reports cannot be told from its jitter"
