@@ -21,6 +21,8 @@ from harness.drivers.registry import DriverSpec
 from harness.errors import EnvironmentFault, UsageError
 
 STOP_TIMEOUT_S = 15
+# More per connection of a driver holding many (nats.py closed 943 in over 15 s).
+STOP_S_PER_CONNECTION = 0.05
 
 
 def _no_constant(name: str) -> float:
@@ -61,6 +63,7 @@ class DriverProcess:
         self._cond = threading.Condition()
         self._stopping = False
         self.stopped = False
+        self.stop_timeout = STOP_TIMEOUT_S + STOP_S_PER_CONNECTION * config.get("connections", 1)
         workdir.mkdir(parents=True, exist_ok=True)
         cfg = workdir / f"{actor}.config.json"
         cfg.write_text(json.dumps(config, indent=1))
@@ -142,7 +145,7 @@ class DriverProcess:
             return self._counts[kind]
 
     def stop(self) -> int | None:
-        """Ask the driver to stop; kill it if it does not within STOP_TIMEOUT_S.
+        """Ask the driver to stop; kill it if it does not within its stop timeout (longer for many connections).
         Also tidies up after a driver that already exited on its own."""
         if self.stopped:
             return self.proc.popen.returncode
@@ -155,9 +158,9 @@ class DriverProcess:
             except (EnvironmentFault, OSError):
                 pass
             try:
-                self.proc.popen.wait(STOP_TIMEOUT_S)
+                self.proc.popen.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
-                self._problem(f"did not stop within {STOP_TIMEOUT_S}s and was killed")
+                self._problem(f"did not stop within {self.stop_timeout:g}s and was killed")
         rc = self.proc.stop(grace=1)
         self._reader.join(5)
         self.stopped = True
