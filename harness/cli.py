@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness import __version__, backends, options, paths, procs, results, shards
+from harness import __version__, backends, limits, options, paths, procs, results, shards
 from harness.errors import HarnessError, Stopped, UsageError, interruption, stop_exit_code
 from harness.progress import Progress
 from harness.report import terminal
@@ -97,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
         "per core to start, the longest pairs first; another job is admitted while the p99 timer lateness the "
         "latest entries measured stays within half the measurement slack (10 ms), one is shed when it goes "
         "beyond the slack (20 ms), and never more than two per core",
+    )
+    r.add_argument(
+        "--connections",
+        type=int,
+        metavar="N",
+        help="connections of the client library in a storm scenario (nats.storm.*; default 1000 for NATS, "
+        "200 for AMQP); checked against the machine's limits before anything starts",
     )
     r.add_argument("--pairs-file", type=Path, help=argparse.SUPPRESS)
     r.add_argument("--pairs-stdin", action="store_true", help=argparse.SUPPRESS)
@@ -392,6 +399,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     matrix = len(pairs)
     if shard:
         pairs = shards.select(pairs, lambda p: (p[0].name, p[1].name), shard, cost or {})
+    if args.connections is not None and args.connections < 1:
+        raise UsageError(f"--connections must be at least 1, not {args.connections}")
+    for family in sorted({sc.family for sc, _ in pairs if sc.storm}):
+        limits.check_connections(args.connections or limits.default_connections(family))
     # Fails early, before any server starts, if a driver is missing or an option bad.
     types = {spec.name: registry.option_types(spec) for spec in sorted({s for _, s in pairs}, key=lambda s: s.name)}
     user_options = options.load(args.options, types) if args.options else {}
@@ -444,6 +455,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             base = ["--backend", args.backend, "--seed", str(args.seed), "--entries-dir", str(out / "work")]
             if args.options:
                 base += ["--options", str(args.options)]
+            if args.connections is not None:
+                base += ["--connections", str(args.connections)]
             if cost is None:
                 cost = parallel.previous_durations(paths.REPORTS)
             if auto:
@@ -453,7 +466,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             todo = _fed(pairs) if args.pairs_stdin else pairs
             work = args.entries_dir or out / "work"
-            run_pairs(todo, pool, work, args.seed, on_entry, user_options, on_start, app)
+            run_pairs(todo, pool, work, args.seed, on_entry, user_options, on_start, app, args.connections)
             complete = True
     finally:
         progress.close()
@@ -680,6 +693,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     differ = replay.version_differences(data)
     if differ:
         print(f"Installed versions differ from the recorded run: {'; '.join(differ)}", flush=True)
+    for a in data["actors"].values():
+        if isinstance(a, dict) and isinstance(a.get("connections"), int):
+            limits.check_connections(a["connections"])
     procs.reap_orphans()
     out = args.out or _default_out("replay")
     res = results.new(data["backend"], data["seed"])
@@ -692,7 +708,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     entry = None
     try:
         progress.started(key)
-        entry = run_entry(sc, spec, pool, out / "work" / f"{sc.name}--{spec.name}", data["seed"], data["options"])
+        # A storm ran with the connection count its actors recorded.
+        counts = [a["connections"] for a in data["actors"].values() if isinstance(a, dict) and "connections" in a]
+        work = out / "work" / f"{sc.name}--{spec.name}"
+        entry = run_entry(sc, spec, pool, work, data["seed"], data["options"], counts[0] if counts else None)
         progress.finished(key, terminal.entry_line(entry))
     finally:
         progress.close()

@@ -97,6 +97,7 @@ def run_entry(
     seed: int,
     user_options: dict | None = None,
     app: AppSpec | None = None,
+    connections: int | None = None,
 ) -> dict:
     desc = describe(spec)
     entry = _base_entry(sc, spec, desc, pool.backend, seed)
@@ -125,7 +126,9 @@ def run_entry(
         live = pool.get(sc.topology)
         live.reset()
         entry["server_versions"] = live.versions()
-        run = Run(sc, spec, desc, live, workdir, seed, user_options=dict(user_options or {}), app=app)
+        run = Run(
+            sc, spec, desc, live, workdir, seed, user_options=dict(user_options or {}), app=app, connections=connections
+        )
         entry["started_ns"] = run.t0_ns
         entry["links"] = run.links()
         probe = NoiseProbe().start()
@@ -198,13 +201,14 @@ def run_pairs(
     user_options: dict | None = None,
     on_start: Callable[[int, Scenario, DriverSpec], None] | None = None,
     app: AppSpec | None = None,
+    connections: int | None = None,
 ) -> None:
     for i, (sc, spec) in enumerate(pairs):
         if on_start:
             on_start(i, sc, spec)
         client = app_client.CLIENT if app else spec.name
         wd = workdir / f"{sc.name}--{client}"
-        entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, client), user_options, app)
+        entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, client), user_options, app, connections)
         on_entry(i, entry)
         if entry["status"] == "interrupted":
             raise interruption(entry["error"])

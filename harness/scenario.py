@@ -56,6 +56,8 @@ class Scenario:
     judge_fn: Callable[[Judge], None] | None = None
     module: str = ""
     source: str = ""
+    # A storm: many connections of one library (--connections, harness/limits.py).
+    storm: bool = False
 
     def judge(self, fn: Callable[[Judge], None]) -> Callable[[Judge], None]:
         self.judge_fn = fn
@@ -65,7 +67,9 @@ class Scenario:
 _REGISTRY: dict[str, Scenario] = {}
 
 
-def scenario(name: str, *, family: str, topology: str, checks: list[str]) -> Callable[[Callable], Scenario]:
+def scenario(
+    name: str, *, family: str, topology: str, checks: list[str], storm: bool = False
+) -> Callable[[Callable], Scenario]:
     def wrap(script: Callable[[Run], None]) -> Scenario:
         # A scenario is its file: the same file imported twice (pytest given the
         # file by path imports it under another module name) is one definition.
@@ -83,6 +87,7 @@ def scenario(name: str, *, family: str, topology: str, checks: list[str]) -> Cal
             script,
             module=script.__module__,
             source=source,
+            storm=storm,
         )
         _REGISTRY[name] = s
         return s
@@ -157,6 +162,8 @@ class Run:
     user_options: dict = field(default_factory=dict)
     # The user's own program as the actor "client" (harness run --app), or None.
     app: AppSpec | None = None
+    # --connections for a storm scenario; None: the family's default (harness/limits.py).
+    connections: int | None = None
     drivers: dict[str, DriverProcess | AppProcess] = field(default_factory=dict)
     actors: dict[str, dict] = field(default_factory=dict)
     faults: FaultLog = field(default_factory=FaultLog)
@@ -203,6 +210,7 @@ class Run:
         subject: str | None = None,
         sub_pending_msgs_limit: int | None = None,
         handler_delay_ms: float = 0,
+        connections: int | None = None,
     ) -> DriverProcess | AppProcess:
         if self.is_app(actor):
             return self._start_app(links, options or {})
@@ -212,6 +220,11 @@ class Run:
         missing = sorted(set(options) - set(self.describe["options"]))
         if missing:
             raise NotSupported(f"{self.client} has no option {', '.join(missing)}")
+        if connections is not None and not self.describe.get("connections"):
+            raise NotSupported(
+                f"the {self.client} driver opens one connection per process (its --describe has no "
+                "`connections`), so a storm of many connections is not run for it"
+            )
         workload = {
             "subject": subject or f"{self.tag}.m",
             "subscribe": subscribe,
@@ -227,7 +240,11 @@ class Run:
             "options": options,
             "workload": workload,
         }
+        if connections is not None:
+            config["connections"] = connections
         self.actors[actor] = {"links": links, "servers": config["servers"], "options": options, "workload": workload}
+        if connections is not None:
+            self.actors[actor]["connections"] = connections
         d = DriverProcess(self.spec, actor, config, self.workdir)
         self.drivers[actor] = d
         return d

@@ -274,3 +274,30 @@ def test_amqp_delay_option_reaches_library(name: str, live, tmp_path: Path):
     gaps_ms = [(b - a) / 1e6 for a, b in itertools.pairwise(failed)]
     assert all(g <= 1000 for g in gaps_ms), f"a wait beyond the 300 ms cap: {gaps_ms}"
     assert sum(1 for g in gaps_ms if 250 <= g <= 600) >= 3, f"no run of waits at the 300 ms cap: {gaps_ms}"
+
+
+@pytest.mark.parametrize("name", [n for n in DRIVERS if registry.get(n).family == "nats"])
+def test_many_connections_in_one_process(name: str, live, tmp_path: Path):
+    """The contract's optional `connections`: every event of a connection names it,
+    sequence numbers stay unique across connections, and `stopped` counts the lines."""
+    spec = registry.get(name)
+    if not registry.describe(spec).get("connections"):
+        pytest.skip(f"the {name} driver takes no `connections`")
+    n = 3
+    cfg = {**config(name, [live.url("n1-client")], {}, publish={"rate": 20, "size": 16}), "connections": n}
+    d = DriverProcess(spec, "t", cfg, tmp_path / "driver")
+    try:
+        assert d.wait_count("connected", n, 20), tail(d)
+        time.sleep(0.5)
+    finally:
+        rc = d.stop()
+    events = d.snapshot()
+    assert d.problems == [] and rc == 0, d.problems
+    process = {"driver_started", "stopped"}
+    assert all("conn" not in e for e in events if e["kind"] in process)
+    assert all(e.get("conn") in range(n) for e in events if e["kind"] not in process), events[:5]
+    assert {e["conn"] for e in of(events, "connected")} == set(range(n))
+    assert {e["conn"] for e in of(events, "published")} == set(range(n))
+    seqs = [e["seq"] for e in of(events, "published")]
+    assert sorted(seqs) == list(range(1, len(seqs) + 1)), "one sequence for every connection of the process"
+    assert events[-1]["kind"] == "stopped" and events[-1]["emitted"] == len(events) - 1

@@ -11,6 +11,7 @@ import json
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from harness.drivers.registry import DriverSpec
 from harness.errors import EnvironmentFault, UsageError
 
 STOP_TIMEOUT_S = 15
+# More per connection of a driver holding many (nats.py closed 943 in over 15 s).
+STOP_S_PER_CONNECTION = 0.05
 
 
 def _no_constant(name: str) -> float:
@@ -53,10 +56,14 @@ class DriverProcess:
         self.actor = actor
         self.config = config
         self.events: list[dict] = []
+        # Events per kind, kept as they arrive: a storm waits for a thousand of one
+        # kind, and counting the list on every new event would be quadratic.
+        self._counts: Counter[str] = Counter()
         self.problems: list[str] = []
         self._cond = threading.Condition()
         self._stopping = False
         self.stopped = False
+        self.stop_timeout = STOP_TIMEOUT_S + STOP_S_PER_CONNECTION * config.get("connections", 1)
         workdir.mkdir(parents=True, exist_ok=True)
         cfg = workdir / f"{actor}.config.json"
         cfg.write_text(json.dumps(config, indent=1))
@@ -86,6 +93,7 @@ class DriverProcess:
                     continue
                 with self._cond:
                     self.events.append({**ev, "source": "client", "actor": self.actor})
+                    self._counts[ev["kind"]] += 1
                     self._cond.notify_all()
         rc = self.proc.popen.wait()
         if not self._stopping or rc != 0:
@@ -125,7 +133,7 @@ class DriverProcess:
     def wait_count(self, kind: str, n: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while sum(1 for e in self.events if e["kind"] == kind) < n:
+            while self._counts[kind] < n:
                 left = deadline - time.monotonic()
                 if left <= 0 or (not self.proc.alive() and not self._reader.is_alive()):
                     return False
@@ -134,10 +142,10 @@ class DriverProcess:
 
     def count(self, kind: str) -> int:
         with self._cond:
-            return sum(1 for e in self.events if e["kind"] == kind)
+            return self._counts[kind]
 
     def stop(self) -> int | None:
-        """Ask the driver to stop; kill it if it does not within STOP_TIMEOUT_S.
+        """Ask the driver to stop; kill it if it does not within its stop timeout (longer for many connections).
         Also tidies up after a driver that already exited on its own."""
         if self.stopped:
             return self.proc.popen.returncode
@@ -150,9 +158,9 @@ class DriverProcess:
             except (EnvironmentFault, OSError):
                 pass
             try:
-                self.proc.popen.wait(STOP_TIMEOUT_S)
+                self.proc.popen.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
-                self._problem(f"did not stop within {STOP_TIMEOUT_S}s and was killed")
+                self._problem(f"did not stop within {self.stop_timeout:g}s and was killed")
         rc = self.proc.stop(grace=1)
         self._reader.join(5)
         self.stopped = True

@@ -37,6 +37,7 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
         entry["actors"],
         applicable,
         budget_ms(entry.get("noise")),
+        (entry.get("noise") or {}).get("p99_ms"),
         topology=entry.get("topology"),
     )
     unsupported = entry.get("unsupported")

@@ -5,6 +5,7 @@ Pure functions of the timeline, shared by every scenario's judge.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from itertools import pairwise
 from statistics import median
@@ -31,16 +32,16 @@ def client_attempts(tl: Timeline, actor: str, after: int, before: int | None = N
 
 def wire_connections(tl: Timeline, links: list[str], after: int, before: int | None = None) -> list[dict]:
     """Connections Toxiproxy accepted on `links`, each with when and how it ended."""
+    # Closes indexed once by (link, client address): a storm's wire log holds
+    # thousands of connections, and a scan per accept would be quadratic.
+    closes: dict[tuple[str, str], list[dict]] = {}
+    for e in tl.select(source="proxy", kind="conn_closed"):
+        closes.setdefault((e["link"], e["client"]), []).append(e)
     out = []
     for acc in tl.select(source="proxy", kind="conn_accepted", link=links, after=after, before=before):
-        close = next(
-            (
-                e
-                for e in tl.select(source="proxy", kind="conn_closed", link=acc["link"], after=acc["t_ns"])
-                if e["client"] == acc["client"]
-            ),
-            None,
-        )
+        mine = closes.get((acc["link"], acc["client"]), [])
+        i = bisect_left([c["t_ns"] for c in mine], acc["t_ns"]) if len(mine) > 1 else 0
+        close = mine[i] if i < len(mine) and mine[i]["t_ns"] >= acc["t_ns"] else None
         out.append(
             {
                 "t_ns": acc["t_ns"],
@@ -83,15 +84,27 @@ def client_wire_gaps(
         link = link_of_url(a.get("url"), urls)
         if link is not None:
             by_link.setdefault(link, []).append(a)
+    for group in by_link.values():
+        group.sort(key=lambda a: a["t_ns"])
+    stamps = {link: [a["t_ns"] for a in group] for link, group in by_link.items()}
+    window_ns = window_ms * 1e6
     gaps: list[float] = []
-    used: set[int] = set()
+    used: set[tuple[str, int]] = set()
     for w in wire:
-        near = [(abs(a["t_ns"] - w["t_ns"]), id(a), a) for a in by_link.get(w["link"], []) if id(a) not in used]
-        near = [x for x in near if x[0] <= window_ms * 1e6]
-        if near:
-            _, key, a = min(near, key=lambda x: x[0])
-            used.add(key)
-            gaps.append(ms(a["t_ns"] - w["t_ns"]))
+        group, times = by_link.get(w["link"], []), stamps.get(w["link"], [])
+        # Outwards from the wire's stamp, within the window only: sorted attempts
+        # keep this linear in a storm of thousands.
+        best: tuple[float, int] | None = None
+        i = bisect_left(times, w["t_ns"])
+        for step, k in ((-1, i - 1), (1, i)):
+            while 0 <= k < len(times) and abs(times[k] - w["t_ns"]) <= window_ns:
+                dist = abs(times[k] - w["t_ns"])
+                if (w["link"], k) not in used and (best is None or dist < best[0]):
+                    best = (dist, k)
+                k += step
+        if best is not None:
+            used.add((w["link"], best[1]))
+            gaps.append(ms(group[best[1]]["t_ns"] - w["t_ns"]))
     return gaps
 
 

@@ -361,3 +361,42 @@ def values_spec(check: dict) -> dict:
             "plot_bgcolor": "#ffffff",
         },
     }
+
+
+# A storm's histogram (scenarios/storm.py): the metric holding its times, and how each is drawn.
+STORM_METRIC = "storm_times_ms"
+STORM_SERIES = {"first_attempts": ("first reconnect attempt", "#0969da"), "reconnects": ("reconnected", "#2da44e")}
+
+
+def storm_spec(entry: dict) -> dict | None:
+    """A reconnect storm over time: how many connections made their first attempt,
+    and how many were back, in each bin after the fault began; None if the entry
+    recorded no storm."""
+    times = entry.get("metrics", {}).get(STORM_METRIC)
+    if not isinstance(times, dict) or not any(times.get(k) for k in STORM_SERIES):
+        return None
+    size = times.get("bin_ms") or 10.0
+    data = [
+        {
+            "type": "histogram",
+            "x": times[key],
+            "name": f"{label} ({len(times[key])})",
+            "xbins": {"size": size},
+            "marker": {"color": colour},
+            "opacity": 0.75,
+            "hovertemplate": "%{x} ms: %{y} connections<extra>" + escape(label) + "</extra>",
+        }
+        for key, (label, colour) in STORM_SERIES.items()
+        if times.get(key)
+    ]
+    return {
+        "data": data,
+        "layout": {
+            "height": 300,
+            "barmode": "overlay",
+            "margin": {"l": 50, "r": 20, "t": 30, "b": 40},
+            "xaxis": {"title": {"text": f"ms after the fault began ({num(size)} ms bins)"}},
+            "yaxis": {"title": {"text": "connections"}},
+            "legend": {"orientation": "h", "y": 1.12},
+        },
+    }

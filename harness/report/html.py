@@ -23,7 +23,7 @@ from typing import Any
 from harness.judging.judge import ALL_VERDICTS as VERDICTS
 from harness.judging.judge import FINDINGS
 from harness.report import model
-from harness.report.figures import timeline_spec, values_spec
+from harness.report.figures import storm_spec, timeline_spec, values_spec
 from harness.report.model import check_anchor, entry_anchor, families, family_clients, replay_command, slug
 from harness.report.values import band_text, compact, int_ranges, num, number_list, units
 
@@ -624,6 +624,9 @@ def _entry(entry: dict, plots: _Plots) -> str:
         body.append("<h4>Timeline</h4>" + plots.div(spec, "timeline"))
     else:
         body.append("<p class='muted'>no events recorded</p>")
+    storm = storm_spec(entry)
+    if storm is not None:
+        body.append("<h4>Reconnect storm</h4>" + plots.div(storm, "storm"))
     body.append("<h4>Checks</h4>" + _checks(entry, plots))
     body.append("<h4>Metrics</h4>" + _metrics(entry))
     body.append(f"<p class='small'><b>reproduce</b> <code>{_e(replay_command(entry))}</code></p>")

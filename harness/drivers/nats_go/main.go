@@ -31,7 +31,10 @@ var observes = []string{
 
 // ---- output ----
 
-var outMu sync.Mutex
+var (
+	outMu   sync.Mutex
+	emitted int64 // lines printed so far, reported on `stopped`
+)
 
 // now is CLOCK_MONOTONIC in ns: the clock the harness and its wire log share.
 func now() int64 {
@@ -58,6 +61,7 @@ func emit(t int64, kind string, f fields) {
 	outMu.Lock()
 	defer outMu.Unlock()
 	os.Stdout.Write(append(line, '\n'))
+	emitted++
 }
 
 func errOrNil(err error) any {
@@ -75,11 +79,14 @@ type publishSpec struct {
 }
 
 type config struct {
-	Contract int                        `json:"contract"`
-	Client   string                     `json:"client"`
-	Servers  []string                   `json:"servers"`
-	Options  map[string]json.RawMessage `json:"options"`
-	Workload struct {
+	Contract int      `json:"contract"`
+	Client   string   `json:"client"`
+	Servers  []string `json:"servers"`
+	// Connections: how many connections to open, each with the same servers,
+	// options and workload; nil is one, and then events carry no `conn`.
+	Connections *int                       `json:"connections"`
+	Options     map[string]json.RawMessage `json:"options"`
+	Workload    struct {
 		Subject             string       `json:"subject"`
 		Subscribe           bool         `json:"subscribe"`
 		Publish             *publishSpec `json:"publish"`
@@ -148,19 +155,18 @@ var options = []option{
 	// Credentials, as nats.UserInfo sets them.
 	{"User", "text", func(o *nats.Options, r json.RawMessage) error { return decodeText(r, &o.User) }},
 	{"Password", "text", func(o *nats.Options, r json.RawMessage) error { return decodeText(r, &o.Password) }},
+	// Installed per connection by install(), so that its events name the connection.
 	{"CustomReconnectDelay", "ms", func(o *nats.Options, r json.RawMessage) error {
 		var ms float64
 		if err := decode(r, &ms); err != nil {
 			return err
 		}
-		delay := time.Duration(ms * float64(time.Millisecond))
-		o.CustomReconnectDelayCB = func(attempts int) time.Duration {
-			emit(now(), "reconnect_delay_cb", fields{"attempts": attempts, "delay_ms": ms})
-			return delay
-		}
+		customDelayMs = &ms
 		return nil
 	}},
 }
+
+var customDelayMs *float64 // set by the CustomReconnectDelay option
 
 func loadConfig(path string) (*config, error) {
 	f, err := os.Open(path)
@@ -180,6 +186,8 @@ func loadConfig(path string) (*config, error) {
 		return nil, fmt.Errorf("contract %d, want %d", c.Contract, contract)
 	case len(c.Servers) == 0:
 		return nil, fmt.Errorf("no servers")
+	case c.Connections != nil && *c.Connections < 1:
+		return nil, fmt.Errorf("connections must be >= 1")
 	case c.Options == nil:
 		return nil, fmt.Errorf("no options object")
 	case w.Subject == "":
@@ -221,11 +229,14 @@ func buildOptions(c *config) (nats.Options, error) {
 // createConn does without a CustomDialer: a copy of the default Options.Dialer,
 // i.e. net.Dialer{Timeout: Options.Timeout}. (createConn divides that timeout
 // by the number of IPs a host name resolves to; for IP literals that is 1.)
-type attemptDialer struct{ timeout time.Duration }
+type attemptDialer struct {
+	timeout time.Duration
+	c       *conn
+}
 
 func (d attemptDialer) Dial(network, address string) (net.Conn, error) {
 	t := now()
-	emit(t, "attempt", fields{"url": "nats://" + address})
+	d.c.emit(t, "attempt", fields{"url": "nats://" + address})
 	nd := net.Dialer{Timeout: d.timeout}
 	return nd.Dial(network, address)
 }
@@ -234,17 +245,36 @@ func (d attemptDialer) Dial(network, address string) (net.Conn, error) {
 
 type driver struct {
 	cfg    *config
-	nc     *nats.Conn // nil if Connect failed
-	seq    atomic.Int64
+	conns  []*conn
+	tagged bool         // events carry `conn` (the config asked for connections)
+	seq    atomic.Int64 // one sequence for every connection of the process
+
+	mu      sync.Mutex // guards stopped and the steady publishers' start
+	stopped bool
+	stopCh  chan struct{}
+	steady  sync.WaitGroup
+}
+
+// conn is one connection of the driver, with its own callbacks.
+type conn struct {
+	d      *driver
+	idx    int
+	nc     *nats.Conn    // nil if Connect failed
 	closed chan struct{} // closed once `closed` has been printed
 
 	connectReturned chan struct{}
 	firstConnect    sync.Once
+}
 
-	mu      sync.Mutex // guards stopped and the steady publisher's start
-	stopped bool
-	stopCh  chan struct{}
-	steady  sync.WaitGroup
+// emit prints an event of this connection, tagged with its index when asked for.
+func (c *conn) emit(t int64, kind string, f fields) {
+	if c.d.tagged {
+		if f == nil {
+			f = fields{}
+		}
+		f["conn"] = c.idx
+	}
+	emit(t, kind, f)
 }
 
 func payload(seq int64, size int) []byte {
@@ -255,20 +285,21 @@ func payload(seq int64, size int) []byte {
 	return p
 }
 
-func (d *driver) publishOne(size int) {
-	seq := d.seq.Add(1)
-	err := d.nc.Publish(d.cfg.Workload.Subject, payload(seq, size))
+func (c *conn) publishOne(size int) {
+	seq := c.d.seq.Add(1)
+	err := c.nc.Publish(c.d.cfg.Workload.Subject, payload(seq, size))
 	t := now()
 	if err != nil {
-		emit(t, "publish_failed", fields{"seq": seq, "bytes": size, "error": err.Error()})
+		c.emit(t, "publish_failed", fields{"seq": seq, "bytes": size, "error": err.Error()})
 	} else {
-		emit(t, "published", fields{"seq": seq, "bytes": size})
+		c.emit(t, "published", fields{"seq": seq, "bytes": size})
 	}
 }
 
 // publishSteadily paces by absolute schedule (message n at start + n/rate),
 // so one slow moment does not lower the average rate.
-func (d *driver) publishSteadily(p publishSpec) {
+func (c *conn) publishSteadily(p publishSpec) {
+	d := c.d
 	defer d.steady.Done()
 	start := time.Now()
 	for n := 0; ; n++ {
@@ -278,39 +309,40 @@ func (d *driver) publishSteadily(p publishSpec) {
 			return
 		case <-time.After(time.Until(at)):
 		}
-		d.publishOne(p.Size)
+		c.publishOne(p.Size)
 	}
 }
 
-func (d *driver) onMessage(m *nats.Msg) {
+func (c *conn) onMessage(m *nats.Msg) {
 	t := now()
 	head, _, _ := bytes.Cut(m.Data, []byte(" "))
 	seq, err := strconv.ParseInt(string(head), 10, 64)
 	if err != nil {
-		emit(t, "driver_error", fields{"error": fmt.Sprintf("unparseable payload %q", head)})
+		c.emit(t, "driver_error", fields{"error": fmt.Sprintf("unparseable payload %q", head)})
 	} else {
-		emit(t, "received", fields{"seq": seq})
+		c.emit(t, "received", fields{"seq": seq})
 	}
-	if ms := d.cfg.Workload.HandlerDelayMs; ms > 0 {
+	if ms := c.d.cfg.Workload.HandlerDelayMs; ms > 0 {
 		time.Sleep(time.Duration(ms * float64(time.Millisecond)))
 	}
 }
 
 // onFirstConnect emits `connected` and starts the workload, once.
-func (d *driver) onFirstConnect(t int64, nc *nats.Conn) {
-	d.firstConnect.Do(func() {
-		emit(t, "connected", fields{"url": nc.ConnectedUrl()})
+func (c *conn) onFirstConnect(t int64, nc *nats.Conn) {
+	c.firstConnect.Do(func() {
+		d := c.d
+		c.emit(t, "connected", fields{"url": nc.ConnectedUrl()})
 		w := d.cfg.Workload
 		if w.Subscribe {
-			sub, err := nc.Subscribe(w.Subject, d.onMessage)
+			sub, err := nc.Subscribe(w.Subject, c.onMessage)
 			if err != nil {
-				emit(now(), "driver_error", fields{"error": "subscribe: " + err.Error()})
+				c.emit(now(), "driver_error", fields{"error": "subscribe: " + err.Error()})
 			} else {
-				emit(now(), "subscribed", fields{"subject": w.Subject})
+				c.emit(now(), "subscribed", fields{"subject": w.Subject})
 				if w.SubPendingMsgsLimit != nil {
 					// bytesLimit -1: the library only enforces limits > 0.
 					if err := sub.SetPendingLimits(*w.SubPendingMsgsLimit, -1); err != nil {
-						emit(now(), "driver_error", fields{"error": "SetPendingLimits: " + err.Error()})
+						c.emit(now(), "driver_error", fields{"error": "SetPendingLimits: " + err.Error()})
 					}
 				}
 			}
@@ -319,17 +351,25 @@ func (d *driver) onFirstConnect(t int64, nc *nats.Conn) {
 		defer d.mu.Unlock()
 		if w.Publish != nil && !d.stopped {
 			d.steady.Add(1)
-			go d.publishSteadily(*w.Publish)
+			go c.publishSteadily(*w.Publish)
 		}
 	})
 }
 
-func (d *driver) install(opts *nats.Options) {
+func (c *conn) install(opts *nats.Options) {
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = nats.DefaultTimeout // what Connect() substitutes for 0
 	}
-	opts.CustomDialer = attemptDialer{timeout: timeout}
+	opts.CustomDialer = attemptDialer{timeout: timeout, c: c}
+	if customDelayMs != nil {
+		ms := *customDelayMs
+		delay := time.Duration(ms * float64(time.Millisecond))
+		opts.CustomReconnectDelayCB = func(attempts int) time.Duration {
+			c.emit(now(), "reconnect_delay_cb", fields{"attempts": attempts, "delay_ms": ms})
+			return delay
+		}
+	}
 
 	// Connect() queues ConnectedCB after any successful initial connect, and
 	// doReconnect queues it when RetryOnFailedConnect connects later. Wait until
@@ -337,21 +377,21 @@ func (d *driver) install(opts *nats.Options) {
 	// this callback only a late one; firstConnect keeps it to one event.
 	opts.ConnectedCB = func(nc *nats.Conn) {
 		t := now()
-		<-d.connectReturned
-		d.onFirstConnect(t, nc)
+		<-c.connectReturned
+		c.onFirstConnect(t, nc)
 	}
 	opts.DisconnectedErrCB = func(nc *nats.Conn, err error) {
-		emit(now(), "disconnected", fields{"error": errOrNil(err)})
+		c.emit(now(), "disconnected", fields{"error": errOrNil(err)})
 	}
 	opts.ReconnectedCB = func(nc *nats.Conn) {
 		t := now()
-		emit(t, "reconnected", fields{"url": nc.ConnectedUrl()})
+		c.emit(t, "reconnected", fields{"url": nc.ConnectedUrl()})
 	}
 	var closeOnce sync.Once
 	opts.ClosedCB = func(nc *nats.Conn) {
 		t := now()
-		emit(t, "closed", fields{"error": errOrNil(nc.LastError())})
-		closeOnce.Do(func() { close(d.closed) })
+		c.emit(t, "closed", fields{"error": errOrNil(nc.LastError())})
+		closeOnce.Do(func() { close(c.closed) })
 	}
 	opts.DiscoveredServersCB = func(nc *nats.Conn) {
 		t := now()
@@ -359,15 +399,15 @@ func (d *driver) install(opts *nats.Options) {
 		if servers == nil {
 			servers = []string{}
 		}
-		emit(t, "servers_discovered", fields{"servers": servers})
+		c.emit(t, "servers_discovered", fields{"servers": servers})
 	}
 	opts.AsyncErrorCB = func(nc *nats.Conn, sub *nats.Subscription, err error) {
-		emit(now(), "async_error", fields{"error": errOrNil(err)})
+		c.emit(now(), "async_error", fields{"error": errOrNil(err)})
 	}
 	opts.ReconnectErrCB = func(nc *nats.Conn, err error) {
 		// The callback runs on the library's async queue and does not say which
 		// server failed; the `attempt` events (and the wire) say where it dialed.
-		emit(now(), "attempt_failed", fields{"url": nil, "error": errOrNil(err)})
+		c.emit(now(), "attempt_failed", fields{"url": nil, "error": errOrNil(err)})
 	}
 }
 
@@ -377,15 +417,27 @@ func (d *driver) stop() {
 	close(d.stopCh)
 	d.mu.Unlock()
 	d.steady.Wait()
-	if d.nc != nil {
-		d.nc.Close()
-		select {
-		case <-d.closed:
-		case <-time.After(5 * time.Second):
-			fmt.Fprintln(os.Stderr, "driver-nats-go: no ClosedCB within 5s")
+	deadline := time.After(5 * time.Second)
+	for _, c := range d.conns {
+		if c.nc != nil {
+			c.nc.Close()
 		}
 	}
-	emit(now(), "stopped", nil)
+	for _, c := range d.conns {
+		if c.nc == nil {
+			continue
+		}
+		select {
+		case <-c.closed:
+		case <-deadline:
+			fmt.Fprintf(os.Stderr, "driver-nats-go: no ClosedCB within 5s (connection %d)\n", c.idx)
+			deadline = time.After(0)
+		}
+	}
+	outMu.Lock()
+	n := emitted
+	outMu.Unlock()
+	emit(now(), "stopped", fields{"emitted": n})
 }
 
 type command struct {
@@ -412,11 +464,12 @@ func (d *driver) commands() {
 			return
 		case c.Cmd == "publish" && (c.Count == nil || c.Size == nil || *c.Count < 0 || *c.Size < 1):
 			emit(now(), "driver_error", fields{"error": fmt.Sprintf("publish needs count >= 0 and size >= 1: %s", line)})
-		case c.Cmd == "publish" && d.nc == nil:
+		case c.Cmd == "publish" && d.conns[0].nc == nil:
 			emit(now(), "driver_error", fields{"error": "publish: no connection (connect failed)"})
 		case c.Cmd == "publish":
+			// Commanded publishes go on the first connection.
 			for i := 0; i < *c.Count; i++ {
-				d.publishOne(*c.Size)
+				d.conns[0].publishOne(*c.Size)
 			}
 		default:
 			emit(now(), "driver_error", fields{"error": "unknown command: " + c.Cmd})
@@ -435,7 +488,7 @@ func describe() {
 	out, _ := json.Marshal(fields{
 		"contract": contract, "client": "nats-go", "library": "github.com/nats-io/nats.go",
 		"library_version": "v" + nats.Version, "language": "go", "runtime": runtime.Version(),
-		"options": names, "observes": observes,
+		"options": names, "observes": observes, "connections": true,
 	})
 	fmt.Println(string(out))
 }
@@ -460,27 +513,39 @@ func main() {
 		os.Exit(2)
 	}
 
-	d := &driver{cfg: cfg, closed: make(chan struct{}), connectReturned: make(chan struct{}), stopCh: make(chan struct{})}
-	d.install(&opts)
+	n := 1
+	if cfg.Connections != nil {
+		n = *cfg.Connections
+	}
+	d := &driver{cfg: cfg, tagged: cfg.Connections != nil, stopCh: make(chan struct{})}
+	for i := 0; i < n; i++ {
+		d.conns = append(d.conns, &conn{d: d, idx: i, closed: make(chan struct{}), connectReturned: make(chan struct{})})
+	}
 
 	emit(now(), "driver_started", fields{
 		"library": "github.com/nats-io/nats.go", "library_version": "v" + nats.Version,
 		"language": "go", "runtime": runtime.Version(),
 	})
-	emit(now(), "connect_started", fields{"servers": cfg.Servers})
-	nc, err := opts.Connect()
-	t := now()
-	if err != nil {
-		emit(t, "connect_failed", fields{"error": err.Error()})
-	} else {
-		d.nc = nc
-		// With RetryOnFailedConnect, Connect may return before any connection;
-		// ConnectedCB reports it then.
-		if nc.IsConnected() {
-			d.onFirstConnect(t, nc)
+	// One after another: a storm is about reconnecting, and the connects are
+	// over in about a millisecond each.
+	for _, c := range d.conns {
+		o := opts // each connection its own copy, with its own callbacks
+		c.install(&o)
+		c.emit(now(), "connect_started", fields{"servers": cfg.Servers})
+		nc, err := o.Connect()
+		t := now()
+		if err != nil {
+			c.emit(t, "connect_failed", fields{"error": err.Error()})
+		} else {
+			c.nc = nc
+			// With RetryOnFailedConnect, Connect may return before any connection;
+			// ConnectedCB reports it then.
+			if nc.IsConnected() {
+				c.onFirstConnect(t, nc)
+			}
 		}
+		close(c.connectReturned)
 	}
-	close(d.connectReturned)
 
 	d.commands() // until stop or EOF
 	d.stop()

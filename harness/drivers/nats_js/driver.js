@@ -49,10 +49,13 @@ const OBSERVES = [
 // CLOCK_MONOTONIC in ns, as a BigInt, written as an exact integer.
 const now = () => process.hrtime.bigint();
 
-function emit(kind, t, fields) {
+let emitted = 0; // lines printed so far, reported on `stopped`
+
+function emitRaw(kind, t, fields) {
   const rest = JSON.stringify(fields || {}).slice(1);
   process.stdout.write(`{"t_ns":${t === undefined ? now() : t},"kind":${JSON.stringify(kind)}` +
     (rest === '}' ? '}' : ',' + rest) + '\n');
+  emitted += 1;
 }
 
 const errText = (e) => (e === undefined || e === null ? null : e instanceof Error ? e.message : String(e));
@@ -81,6 +84,9 @@ function readConfig(path) {
   for (const s of c.servers) {
     if (!/^(nats|tls):\/\/[^/]+:\d+$/.test(s)) throw new Error(`server ${s}: want nats://host:port or tls://host:port`);
   }
+  if ('connections' in c && !(Number.isInteger(c.connections) && c.connections >= 1)) {
+    throw new Error('connections: want a whole number >= 1');
+  }
   if (!c.options || typeof c.options !== 'object' || Array.isArray(c.options)) throw new Error('options: want an object');
   for (const [name, value] of Object.entries(c.options)) {
     if (!(name in OPTIONS)) throw new Error(`nats-js has no option ${name}`);
@@ -108,20 +114,21 @@ function connectOptions(config) {
 
 // -- driver --
 
-async function run(config) {
+// One connection: its nats.js connection, status watcher and workload. `index` is
+// null for a driver of one connection (its events carry no `conn`); `counter`
+// holds the sequence every connection of the process draws from.
+function openConnection(config, index, counter) {
   const workload = config.workload;
   let nc = null;
-  let seq = 0;
   let pubTimer = null;
   let stopping = false;
   let connected = false; // connected now: an 'error' status is then not a failed attempt
-
-  emit('driver_started', undefined, { library: LIBRARY, library_version: VERSION,
-    language: 'javascript', runtime: process.version });
+  const tag = index === null ? {} : { conn: index };
+  const emit = (kind, t, fields) => emitRaw(kind, t, { ...tag, ...(fields || {}) });
 
   function publishOne(size) {
-    seq += 1;
-    const s = seq;
+    counter.seq += 1;
+    const s = counter.seq;
     try {
       nc.publish(workload.subject, payload(s, size));
     } catch (e) {
@@ -208,7 +215,50 @@ async function run(config) {
     return null;
   };
 
-  let connecting = null;
+  emit('connect_started', undefined, { servers: config.servers });
+  const connecting = connect(opts).then(
+    (c) => {
+      nc = c;
+      connected = true;
+      emit('connected', undefined, { url: `${config.servers[0].split('://')[0]}://${nc.getServer()}` });
+      watch().catch((e) => emit('async_error', undefined, { error: errText(e) }));
+      // closed() resolves (with the error, if any) when nats.js will not connect again.
+      nc.closed().then((err) => emit('closed', now(), { error: errText(err) }));
+      startWorkload();
+    },
+    (e) => emit('connect_failed', undefined, { error: errText(e) }),
+  );
+
+  async function close() {
+    stopping = true;
+    clearTimeout(pubTimer);
+    await connecting;
+    if (nc) {
+      const done = nc.closed();
+      await Promise.race([nc.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([done, new Promise((r) => setTimeout(r, 1000))]);
+    }
+  }
+
+  return { connecting, close, publishOne, hasConnection: () => nc !== null };
+}
+
+async function run(config) {
+  emitRaw('driver_started', undefined, { library: LIBRARY, library_version: VERSION,
+    language: 'javascript', runtime: process.version });
+  const n = config.connections === undefined ? null : config.connections;
+  const counter = { seq: 0 };
+  const conns = [];
+  let stopping = false;
+  // One after another: a storm is about reconnecting, and each connect is short.
+  const connecting = (async () => {
+    for (let i = 0; i < (n === null ? 1 : n) && !stopping; i++) {
+      const c = openConnection(config, n === null ? null : i, counter);
+      conns.push(c);
+      await c.connecting;
+    }
+  })();
+  const emit = emitRaw;
   const commands = readline.createInterface({ input: process.stdin, terminal: false });
   const stopped = new Promise((resolve) => {
     commands.on('line', (line) => {
@@ -222,43 +272,25 @@ async function run(config) {
       }
       if (cmd && cmd.cmd === 'stop') resolve();
       else if (cmd && cmd.cmd === 'publish' && Number.isInteger(cmd.count) && Number.isInteger(cmd.size)) {
-        // A publish waits for the first connect to end, whatever its outcome.
+        // A publish waits for the first connect to end, whatever its outcome;
+        // commanded publishes go on the first connection.
         connecting.then(() => {
-          if (!nc) {
+          if (!conns[0].hasConnection()) {
             emit('driver_error', undefined, { error: 'publish command without a connection (connect failed)' });
             return;
           }
-          for (let i = 0; i < cmd.count; i++) publishOne(cmd.size);
+          for (let i = 0; i < cmd.count; i++) conns[0].publishOne(cmd.size);
         });
       } else emit('driver_error', undefined, { error: `unknown command: ${line}` });
     });
     commands.on('close', resolve); // end of stdin is stop
   });
 
-  emit('connect_started', undefined, { servers: config.servers });
-  connecting = connect(opts).then(
-    (c) => {
-      nc = c;
-      connected = true;
-      emit('connected', undefined, { url: `${config.servers[0].split('://')[0]}://${nc.getServer()}` });
-      watch().catch((e) => emit('async_error', undefined, { error: errText(e) }));
-      // closed() resolves (with the error, if any) when nats.js will not connect again.
-      nc.closed().then((err) => emit('closed', now(), { error: errText(err) }));
-      startWorkload();
-    },
-    (e) => emit('connect_failed', undefined, { error: errText(e) }),
-  );
-
   await stopped;
   stopping = true;
-  clearTimeout(pubTimer);
   commands.close();
-  if (nc) {
-    const done = nc.closed();
-    await Promise.race([nc.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
-    await Promise.race([done, new Promise((r) => setTimeout(r, 1000))]);
-  }
-  emit('stopped');
+  await Promise.all(conns.map((c) => c.close()));
+  emit('stopped', undefined, { emitted });
   process.stdin.destroy();
   // Exit on our own once the event loop is empty; should nats.js still hold a
   // handle (a first connect still retrying), do not hang the harness for it.
@@ -273,7 +305,7 @@ function main(argv) {
     const options = Object.fromEntries(Object.entries(OPTIONS).map(([name, [, kind]]) => [name, kind]));
     process.stdout.write(JSON.stringify({
       contract: 1, client: 'nats-js', library: LIBRARY, library_version: VERSION,
-      language: 'javascript', runtime: process.version, options, observes: OBSERVES,
+      language: 'javascript', runtime: process.version, options, observes: OBSERVES, connections: true,
     }) + '\n');
     return;
   }
@@ -286,7 +318,7 @@ function main(argv) {
   try {
     config = readConfig(argv[0]);
   } catch (e) {
-    emit('driver_error', undefined, { error: `bad config ${argv[0]}: ${e.message}` });
+    emitRaw('driver_error', undefined, { error: `bad config ${argv[0]}: ${e.message}` });
     process.exitCode = 2;
     return;
   }

@@ -78,10 +78,14 @@ OBSERVES = [
 ]
 
 
+EMITTED = [0]  # lines printed so far, reported on `stopped`
+
+
 def emit(kind: str, t_ns: int | None = None, **fields: Any) -> None:
     line = json.dumps({"t_ns": t_ns if t_ns is not None else time.monotonic_ns(), "kind": kind, **fields})
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+    EMITTED[0] += 1
 
 
 def describe() -> None:
@@ -96,6 +100,7 @@ def describe() -> None:
                 "runtime": f"python{sys.version.split()[0]}",
                 "options": {name: kind for name, (_, kind) in OPTIONS.items()},
                 "observes": OBSERVES,
+                "connections": True,
             }
         )
     )
@@ -137,14 +142,23 @@ def payload(seq: int, size: int) -> bytes:
 
 
 class Driver:
-    def __init__(self, config: dict) -> None:
+    """One connection: its nats.NATS client, its callbacks and its workload."""
+
+    def __init__(self, config: dict, index: int | None = None, seq: list[int] | None = None) -> None:
         self.config = config
         self.workload = config["workload"]
         self.nc = nats.NATS()
-        self.seq = 0
+        # Every connection of the process draws from one sequence, so that the
+        # numbers stay unique per driver as the contract says.
+        self.seq = seq if seq is not None else [0]
+        self.tag = {} if index is None else {"conn": index}
         self.tasks: list[asyncio.Task] = []
         self.closed = asyncio.Event()
         self.workload_started = False
+        self.connecting: asyncio.Task | None = None
+
+    def emit(self, kind: str, t_ns: int | None = None, **fields: Any) -> None:
+        emit(kind, t_ns, **self.tag, **fields)
 
     # -- library callbacks: stamp first, then report what the library said --
 
@@ -153,41 +167,41 @@ class Driver:
         # nats.py reports failed connection attempts through error_cb, without
         # saying which server: url stays null and the wire log fills it in.
         if self.nc.is_connecting or self.nc.is_reconnecting:
-            emit("attempt_failed", t, url=None, error=repr(e))
+            self.emit("attempt_failed", t, url=None, error=repr(e))
         else:
-            emit("async_error", t, error=repr(e))
+            self.emit("async_error", t, error=repr(e))
 
     async def on_disconnected(self) -> None:
         t = time.monotonic_ns()
         err = self.nc.last_error
-        emit("disconnected", t, error=repr(err) if err else None)
+        self.emit("disconnected", t, error=repr(err) if err else None)
 
     async def on_reconnected(self) -> None:
         t = time.monotonic_ns()
         url = self.nc.connected_url
-        emit("reconnected", t, url=url.geturl() if url else "")
+        self.emit("reconnected", t, url=url.geturl() if url else "")
 
     async def on_closed(self) -> None:
         t = time.monotonic_ns()
         err = self.nc.last_error
-        emit("closed", t, error=repr(err) if err else None)
+        self.emit("closed", t, error=repr(err) if err else None)
         self.closed.set()
 
     async def on_discovered(self) -> None:
         t = time.monotonic_ns()
-        emit("servers_discovered", t, servers=[u.geturl() for u in self.nc.discovered_servers])
+        self.emit("servers_discovered", t, servers=[u.geturl() for u in self.nc.discovered_servers])
 
     # -- workload --
 
     async def publish_one(self, size: int) -> None:
-        self.seq += 1
-        seq = self.seq
+        self.seq[0] += 1
+        seq = self.seq[0]
         try:
             await self.nc.publish(self.workload["subject"], payload(seq, size))
         except Exception as e:
-            emit("publish_failed", seq=seq, bytes=size, error=repr(e))
+            self.emit("publish_failed", seq=seq, bytes=size, error=repr(e))
         else:
-            emit("published", seq=seq, bytes=size)
+            self.emit("published", seq=seq, bytes=size)
 
     async def steady(self, rate: float, size: int) -> None:
         # Absolute pacing: message n goes at start + n/rate, so one slow moment
@@ -205,7 +219,7 @@ class Driver:
 
     async def on_message(self, msg: Any) -> None:
         t = time.monotonic_ns()
-        emit("received", t, seq=int(msg.data.split(b" ", 1)[0]))
+        self.emit("received", t, seq=int(msg.data.split(b" ", 1)[0]))
         delay = self.workload.get("handler_delay_ms", 0)
         if delay:
             await asyncio.sleep(delay / 1000)
@@ -219,7 +233,7 @@ class Driver:
             if self.workload.get("sub_pending_msgs_limit"):
                 kw["pending_msgs_limit"] = self.workload["sub_pending_msgs_limit"]
             await self.nc.subscribe(self.workload["subject"], cb=self.on_message, **kw)
-            emit("subscribed", subject=self.workload["subject"])
+            self.emit("subscribed", subject=self.workload["subject"])
         pub = self.workload["publish"]
         if pub:
             self.tasks.append(asyncio.create_task(self.steady(pub["rate"], pub["size"])))
@@ -233,7 +247,7 @@ class Driver:
             kwargs[key] = convert(kind, value)
         if "tls" in kwargs:
             kwargs["tls"] = tls_context(kwargs["tls"])
-        emit("connect_started", servers=self.config["servers"])
+        self.emit("connect_started", servers=self.config["servers"])
         try:
             await self.nc.connect(
                 servers=self.config["servers"],
@@ -245,36 +259,15 @@ class Driver:
                 **kwargs,
             )
         except Exception as e:
-            emit("connect_failed", error=repr(e))
+            self.emit("connect_failed", error=repr(e))
             return False
         url = self.nc.connected_url
-        emit("connected", url=url.geturl() if url else "")
+        self.emit("connected", url=url.geturl() if url else "")
         await self.start_workload()
         return True
 
-    async def commands(self, connecting: asyncio.Task) -> None:
-        """Commands from stdin, read while connect() may still be running: nats.py's
-        first connect can retry for minutes (a refused login, say), and `stop` must
-        still end the driver then."""
-        reader = asyncio.StreamReader()
-        loop = asyncio.get_running_loop()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while line := await reader.readline():
-            try:
-                cmd = json.loads(line)
-                name = cmd["cmd"]
-            except (ValueError, KeyError, TypeError):
-                emit("driver_error", error=f"unreadable command: {line!r}")
-                continue
-            if name == "stop":
-                break
-            if name == "publish":
-                # A publish waits for the first connect to end, whatever its outcome.
-                await asyncio.shield(connecting)
-                for _ in range(int(cmd["count"])):
-                    await self.publish_one(int(cmd["size"]))
-            else:
-                emit("driver_error", error=f"unknown command: {name}")
+    async def close(self, connecting: asyncio.Task) -> None:
+        """Close through the library, whether or not its first connect has ended."""
         for task in self.tasks:
             task.cancel()
         if not connecting.done():
@@ -290,6 +283,54 @@ class Driver:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), 5)
 
+
+class Process:
+    """The driver process: its connections (one unless the config asks for
+    `connections`), and the commands on stdin."""
+
+    def __init__(self, config: dict) -> None:
+        n = config.get("connections")
+        seq = [0]
+        self.conns = [Driver(config, None if n is None else i, seq) for i in range(n or 1)]
+
+    async def connect_all(self) -> None:
+        # One after another: a storm is about reconnecting, and each connect is short.
+        for d in self.conns:
+            d.connecting = asyncio.create_task(d.connect())
+            with contextlib.suppress(Exception):
+                await asyncio.shield(d.connecting)
+
+    async def commands(self, connecting: asyncio.Task) -> None:
+        """Commands from stdin, read while connect() may still be running: nats.py's
+        first connect can retry for minutes (a refused login, say), and `stop` must
+        still end the driver then."""
+        reader = asyncio.StreamReader()
+        loop = asyncio.get_running_loop()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        first = self.conns[0]
+        while line := await reader.readline():
+            try:
+                cmd = json.loads(line)
+                name = cmd["cmd"]
+            except (ValueError, KeyError, TypeError):
+                emit("driver_error", error=f"unreadable command: {line!r}")
+                continue
+            if name == "stop":
+                break
+            if name == "publish":
+                # A publish waits for the first connect to end, whatever its outcome;
+                # commanded publishes go on the first connection.
+                await asyncio.shield(connecting)
+                for _ in range(int(cmd["count"])):
+                    await first.publish_one(int(cmd["size"]))
+            else:
+                emit("driver_error", error=f"unknown command: {name}")
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connecting
+        await asyncio.gather(*(d.close(d.connecting) for d in self.conns if d.connecting is not None))
+
     async def run(self) -> None:
         emit(
             "driver_started",
@@ -300,11 +341,11 @@ class Driver:
         )
         lateness = Lateness()
         watcher = asyncio.create_task(lateness.watch())
-        connecting = asyncio.create_task(self.connect())
+        connecting = asyncio.create_task(self.connect_all())
         await self.commands(connecting)
         watcher.cancel()
         lateness.report()
-        emit("stopped")
+        emit("stopped", emitted=EMITTED[0])
 
 
 def main(argv: list[str]) -> int:
@@ -332,7 +373,7 @@ def main(argv: list[str]) -> int:
         except (ValueError, OSError) as e:
             emit("driver_error", error=f"option {name}: {e}")
             return 2
-    asyncio.run(Driver(config).run())
+    asyncio.run(Process(config).run())
     return 0
 
 

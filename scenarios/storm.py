@@ -1,0 +1,232 @@
+"""NATS reconnect storms: N connections of one library, in one driver process,
+lost at once (the server killed and restarted, or the proxy cut for all), and
+what the jitter does to their way back.
+
+`harness run nats.storm.restart --client nats-go --connections 1000`; without
+--connections, N is the family's default (harness/limits.py); the pytest suite
+runs them with 50. Each connection publishes one message a second; a witness (one
+more connection of the same library, on the observer link) subscribes, so the
+messages lost across the storm are counted. What is judged is the jitter claim:
+with the library's default jitter the first attempts after the loss spread over
+[ReconnectWait, ReconnectWait + ReconnectJitter]; with jitter off they do not.
+"""
+
+from __future__ import annotations
+
+from statistics import median
+
+from harness import limits
+from harness.judging import Band, Judge, slack_ms
+from harness.judging import storm as st
+from harness.judging.metrics import ledger, ms
+from harness.scenario import Run, scenario
+from harness.selfload import LoadProbe
+
+CHECKS = ["ReconnectJitter.storm"]
+# Two rounds of nats.go's 2 s ReconnectWait while the server is away.
+OUTAGE_S = 5.0
+PUBLISH = {"rate": 1, "size": 32}
+# The sequential connects take a few ms each (nats.go about 5 through the proxy,
+# nats.py over 60 at 1,000 on a loaded machine: its one event loop serves them all).
+CONNECT_S_PER_CONNECTION = 0.2
+BACK_S = 60.0
+NO_JITTER = {"ReconnectJitter": 0}
+
+
+def storm(run: Run, kind: str, target: str, options: dict | None = None) -> None:
+    n = run.connections or limits.default_connections(run.scenario.family)
+    if not run.connect("witness", ["n1-observer"], subscribe=True, timeout=10):
+        return
+    run.start("storm", ["n1-client"], options=options, connections=n, publish=PUBLISH)
+    if not run.wait_count("storm", "connected", n, 10 + n * CONNECT_S_PER_CONNECTION):
+        return
+    run.sleep(1.0)
+    load = LoadProbe().start()
+    cut = run.fault(kind, target)
+    run.sleep(OUTAGE_S)
+    cut.end()
+    run.wait_count("storm", "reconnected", n, BACK_S)
+    run.mark("harness_load", **load.stop())
+    run.sleep(1.0)  # what the clients flushed on reconnecting reaches the witness
+
+
+@scenario("nats.storm.restart", family="nats", topology="nats-single", checks=CHECKS, storm=True)
+def restart(run: Run) -> None:
+    """N connections, the server killed and restarted after 5 s, library defaults."""
+    storm(run, "kill", "n1")
+
+
+@scenario("nats.storm.restart-no-jitter", family="nats", topology="nats-single", checks=CHECKS, storm=True)
+def restart_no_jitter(run: Run) -> None:
+    """N connections, the server killed and restarted after 5 s, ReconnectJitter 0."""
+    storm(run, "kill", "n1", NO_JITTER)
+
+
+@scenario("nats.storm.cut", family="nats", topology="nats-single", checks=CHECKS, storm=True)
+def cut(run: Run) -> None:
+    """N connections, their proxy refused (all cut at once) for 5 s, library defaults."""
+    storm(run, "refuse", "n1-client")
+
+
+@scenario("nats.storm.cut-no-jitter", family="nats", topology="nats-single", checks=CHECKS, storm=True)
+def cut_no_jitter(run: Run) -> None:
+    """N connections, their proxy refused (all cut at once) for 5 s, ReconnectJitter 0."""
+    storm(run, "refuse", "n1-client", NO_JITTER)
+
+
+def judge_storm(j: Judge) -> None:
+    storm_actor = j.actors.get("storm")
+    if storm_actor is None:
+        j.nothing_measured("the witness never connected, so no storm was raised")
+        return
+    n = storm_actor["connections"]
+    if not j.outages():
+        up = st.per_connection_counts(j.tl, "storm", ("connected",))["connected"]
+        j.metric("connections_reporting", {"connected": up})
+        j.nothing_measured(f"only {up} of {n} connections connected in time, so no storm was raised")
+        return
+    cut = j.outage()
+    down, up = cut.start_ns, cut.end_ns or j.tl.t1_ns
+    lost = st.losses(j.tl, "storm", n, down)
+    first = st.first_per_connection(j.tl, "storm", ("attempt", "attempt_failed"), lost)
+    back = st.first_per_connection(j.tl, "storm", ("reconnected",), lost)
+    delays = sorted(ms(first[c] - lost[c]) for c in first)
+    server_saw = st.accepted(j.tl, "n1-client", up)
+    recorded, emitted = st.event_counts(j.tl, "storm")
+    load = j.tl.marks("harness_load")
+    j.metric("connections", n)
+    j.metric(
+        "connections_reporting", st.per_connection_counts(j.tl, "storm", ("connected", "disconnected", "reconnected"))
+    )
+    j.metric(
+        "storm_times_ms",
+        {"bin_ms": st.BIN_MS, "first_attempts": st.rel_ms(first, down), "reconnects": st.rel_ms(back, down)},
+    )
+    j.metric(
+        "first_attempt_delay_ms",
+        {
+            "spread_p5_p95": st.spread_ms(delays),
+            "min": delays[0] if delays else None,
+            "max": delays[-1] if delays else None,
+        },
+    )
+    j.metric("loss_spread_ms", st.spread_ms(st.rel_ms(lost, down)))
+    j.metric("peak_connection_rate_per_s", st.peak_rate_per_s(server_saw))
+    j.metric("connections_accepted_after_heal", len(server_saw))
+    j.metric("all_back_after_heal_ms", ms(max(back.values()) - up) if len(back) == n else None)
+    j.metric("all_back_after_loss_ms", ms(max(back.values()) - down) if len(back) == n else None)
+    j.metric("events", {"recorded": recorded, "expected": emitted})
+    j.metric(
+        "harness_load",
+        {k: v for k, v in load[0].items() if k not in ("t_ns", "kind", "label", "source", "actor")} if load else None,
+    )
+    fates = ledger(j.tl, "storm", ["witness"], {"before": (0, down), "storm": (down, up), "after": (up, None)})
+    j.metric("messages", fates)
+    j.metric("messages_lost", fates["totals"].get("lost", 0))
+
+    if emitted is None or recorded != emitted:
+        said = "did not say how many it printed" if emitted is None else f"printed {emitted}"
+        j.nothing_measured(
+            f"recorded {recorded} events of the storm's driver, which {said}: "
+            "a storm judged on missing events could be wrong"
+        )
+        return
+    if len(delays) < n:
+        j.nothing_measured(f"only {len(delays)} of {n} connections reported both the loss and an attempt after it")
+        return
+    # The same first attempts seen two more ways: from the fault's start, and as
+    # the proxy accepted them (where it accepts during the outage: a killed server).
+    in_outage = st.accepted(j.tl, "n1-client", down, up)
+    views = {
+        "from each connection's reported loss": delays,
+        "from the fault's start": st.rel_ms(first, down),
+        "as the wire saw them": [ms(t - down) for t in sorted(in_outage)[:n]] if len(in_outage) >= n else [],
+    }
+    dispatch = st.spread_ms(st.rel_ms(lost, down)) or 0.0
+    judge_jitter(j, delays, {k: v for k, v in views.items() if v}, dispatch)
+
+
+def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], dispatch: float) -> None:
+    """The spread of the first attempts (the narrowest of `views`) and the median
+    delay from each connection's loss, against the jitter window; a verdict needs
+    the spread to be told from the measurement allowance, the wait's slack plus the
+    timer noise measured in this run. `dispatch` is the spread with which the
+    driver reported one instant (the loss) on all N connections: one process serving
+    N connections spreads N simultaneous attempts by about as much, jitter or not,
+    so a spread conforms only when it is wide enough beyond that."""
+    wait = j.option("storm", "ReconnectWait")
+    jitter = j.option("storm", "ReconnectJitter")
+    # Late loss reports widen the first view, a cut spread out in time the second,
+    # a library's own slow reporting neither the third: each can only widen the
+    # library's real spread, so the narrowest is the one judged.
+    spreads = {k: st.spread_ms(v) or 0.0 for k, v in views.items()}
+    narrowest = min(spreads, key=lambda k: spreads[k])
+    spread = spreads[narrowest]
+    mid = median(delays)
+    # The spread is blind to the top and bottom 5% of the delays, so the noise it
+    # is told from is the lateness only 1% of the probe's wake-ups exceeded.
+    allowance = slack_ms(wait) + j.noise_p99_ms
+    band = Band.around(wait, wait + jitter, j.noise_ms)
+    figures = (
+        f"{len(delays)} connections lost at once: first attempt after the loss {delays[0]:g} to {delays[-1]:g} ms, "
+        f"median {mid:g}; spread (5th to 95th percentile) {spread:g} ms, the narrowest of "
+        + ", ".join(f"{v:g} {k}" for k, v in spreads.items())
+        + f"; documented window [{wait:g}, "
+        f"{wait + jitter:g}] ms (ReconnectWait {wait:g} + ReconnectJitter up to {jitter:g}); measurement "
+        f"allowance {allowance:g} ms (slack {slack_ms(wait):g} + timer noise measured in this run, 99th "
+        f"percentile, {j.noise_p99_ms:g}); the driver reported the loss on all connections over {dispatch:g} ms"
+    )
+    # The median, not every delay, and only a late one deviates: each delay runs
+    # from the library's report of the loss, which in a storm comes late by varying
+    # amounts and so makes delays look short, and a spread look wide. A narrow
+    # spread is the robust finding: noise only ever widens it.
+    late = mid > band.hi + j.noise_ms
+    early = mid < band.lo - j.noise_ms
+    if jitter > 0:
+        need = jitter / 2
+        if need <= allowance:
+            why = f"; a spread of half the jitter ({need:g} ms) cannot be told from the allowance"
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        elif spread < need:
+            why = f"; not spread: under half the jitter ({need:g} ms)"
+            j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
+        elif spread < need + dispatch:
+            why = (
+                f"; spread, but by less than half the jitter plus the spread of the loss reports ({need + dispatch:g} "
+                "ms): one process dispatching N connections spreads them that much without any jitter"
+            )
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        elif spread > jitter + allowance + dispatch:
+            why = (
+                "; spread wider than the window and the allowance: the load of N connections on the "
+                "library's own reports cannot be told from its jitter"
+            )
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        elif late:
+            why = "; spread, but the median comes after the window beyond the noise"
+            j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
+        elif early:
+            why = "; the median comes before the window: the loss reports came late, so the delays are short"
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        else:
+            j.conforms("ReconnectJitter.storm", delays, figures + "; spread over the window", band=band, unit="ms")
+        return
+    # Jitter off: the claim's other side, that without it they attempt at once;
+    # told only where the default jitter's spread could have been told apart.
+    default = j.exp("ReconnectJitter").value
+    if allowance >= default / 2:
+        why = f"; at once cannot be told from the default jitter's spread ({default:g} ms) with this allowance"
+        j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+    elif spread <= allowance:
+        why = "; with jitter off they attempt at the same time"
+        j.conforms("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
+    else:
+        why = (
+            "; with jitter off they still spread beyond the allowance: the load of N connections in one "
+            "process, or the library, cannot be told apart"
+        )
+        j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+
+
+for _s in (restart, restart_no_jitter, cut, cut_no_jitter):
+    _s.judge(judge_storm)

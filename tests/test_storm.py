@@ -1,0 +1,213 @@
+"""Reconnect storms (issue 16, part 1): the limits checked before anything starts,
+the storm figures, and the jitter judged from synthetic timelines of N connections."""
+
+from __future__ import annotations
+
+import random
+import resource
+
+import plotly.graph_objects as go
+import pytest
+from test_cli import isolated_cli, run_main  # noqa: F401 (a fixture)
+
+from harness import limits
+from harness.errors import UsageError
+from harness.judging import storm as st
+from harness.judging.entry import judge
+from harness.judging.timeline import Timeline, merge
+from harness.report.figures import storm_spec
+from harness.scenario import load_all
+
+MS = 1_000_000
+DOWN, UP = 10_000 * MS, 15_000 * MS
+
+
+def storm_entry(
+    n: int = 50,
+    jitter_ms: float | None = None,
+    spread_ms: float = 100.0,
+    first_delay_ms: float = 2000.0,
+    noise_ms: float = 2.0,
+    drop: int = 0,
+    seed: int = 7,
+) -> dict:
+    """An entry of nats.storm.restart as a run records it: N connections lost at DOWN,
+    each making its first attempt first_delay_ms + U(0, spread_ms) after its loss."""
+    rng = random.Random(seed)
+    ev: list[dict] = [{"t_ns": 1, "kind": "driver_started", "source": "client", "actor": "storm"}]
+    for c in range(n):
+        loss = DOWN + rng.randrange(0, 5 * MS)
+        attempt = loss + int((first_delay_ms + rng.uniform(0, spread_ms)) * MS)
+        for t, kind in (
+            (MS + c, "connected"),
+            (loss, "disconnected"),
+            (attempt, "attempt"),
+            (UP + 100 * MS + c * MS, "reconnected"),
+        ):
+            ev.append({"t_ns": t, "kind": kind, "conn": c, "source": "client", "actor": "storm", "url": "nats://x"})
+    emitted = len(ev) + drop
+    ev.append({"t_ns": UP + 9_000 * MS, "kind": "stopped", "emitted": emitted, "source": "client", "actor": "storm"})
+    wire = [
+        {"t_ns": UP + 100 * MS + c * MS, "kind": "conn_accepted", "link": "n1-client", "client": f"a:{c}"}
+        for c in range(n)
+    ]
+    faults = [{"kind": "kill", "target": "n1", "params": {}, "start_ns": DOWN, "end_ns": UP}]
+    options = {} if jitter_ms is None else {"ReconnectJitter": jitter_ms}
+    return {
+        "client": "nats-go",
+        "family": "nats",
+        "events": merge(ev, wire, faults, []),
+        "faults": faults,
+        "started_ns": 0,
+        "ended_ns": UP + 10_000 * MS,
+        "noise": {"max_ms": noise_ms, "p99_ms": noise_ms},
+        "links": {"n1-client": "nats://127.0.0.1:1", "n1-observer": "nats://127.0.0.1:2"},
+        "actors": {
+            "storm": {"links": ["n1-client"], "options": options, "workload": {}, "connections": n},
+            "witness": {"links": ["n1-observer"], "options": {}, "workload": {"subscribe": True}},
+        },
+        "unsupported": None,
+    }
+
+
+def verdict(entry: dict, scenario: str = "nats.storm.restart") -> dict:
+    metrics, checks = judge(entry, load_all()[scenario])
+    (check,) = [c for c in checks if c["id"] == "ReconnectJitter.storm"]
+    return {"metrics": metrics, **check}
+
+
+# -- the jitter claim -------------------------------------------------------------
+
+
+def test_default_jitter_spread_over_the_window_conforms():
+    c = verdict(storm_entry())
+    assert c["verdict"] == "conforms", c["detail"]
+    assert c["source"]["quote"].startswith("It is strongly recommended that this value contains some jitter")
+    assert c["band"]["documented"] == [2000, 2100]
+
+
+def test_default_jitter_not_spread_deviates():
+    # nats.py: every connection tries again at once, all together.
+    c = verdict(storm_entry(first_delay_ms=0.5, spread_ms=3))
+    assert c["verdict"] == "deviates" and "not spread" in c["detail"]
+
+
+def test_spread_that_the_noise_could_make_is_not_measured():
+    c = verdict(storm_entry(first_delay_ms=2000, spread_ms=3, noise_ms=80))
+    assert c["verdict"] == "not-measured" and "cannot be told from the allowance" in c["detail"]
+
+
+def test_jitter_off_at_once_conforms_and_spread_is_not_measured():
+    assert verdict(storm_entry(jitter_ms=0, spread_ms=4), "nats.storm.restart-no-jitter")["verdict"] == "conforms"
+    spread = verdict(storm_entry(jitter_ms=0, spread_ms=100), "nats.storm.restart-no-jitter")
+    assert spread["verdict"] == "not-measured"
+    loaded = verdict(storm_entry(jitter_ms=0, spread_ms=4, noise_ms=60), "nats.storm.restart-no-jitter")
+    assert loaded["verdict"] == "not-measured" and "default jitter" in loaded["detail"]
+
+
+def test_a_lost_event_makes_the_storm_not_measured_with_the_count():
+    c = verdict(storm_entry(drop=3))
+    assert c["verdict"] == "not-measured"
+    assert "recorded 201 events" in c["detail"] and "printed 204" in c["detail"]
+    assert c["metrics"]["events"] == {"recorded": 201, "expected": 204}
+
+
+def test_storm_figures():
+    m = verdict(storm_entry(n=50))["metrics"]
+    assert m["connections"] == 50
+    assert m["connections_reporting"] == {"connected": 50, "disconnected": 50, "reconnected": 50}
+    assert len(m["storm_times_ms"]["first_attempts"]) == 50 and len(m["storm_times_ms"]["reconnects"]) == 50
+    assert m["peak_connection_rate_per_s"] == 500.0  # all 50 accepts, 1 ms apart, in one 100 ms window
+    assert m["all_back_after_heal_ms"] == 149.0
+
+
+# -- pure functions ---------------------------------------------------------------
+
+
+def test_spread_and_peak_rate():
+    assert st.spread_ms(list(range(101))) == 90
+    assert st.spread_ms([]) is None
+    assert st.peak_rate_per_s([0, 10 * MS, 20 * MS, 500 * MS]) == 30.0
+    assert st.peak_rate_per_s([]) == 0.0
+
+
+def test_first_per_connection_prefers_the_earlier_kind():
+    tl = Timeline(
+        [
+            {"t_ns": 5, "kind": "attempt_failed", "actor": "s", "conn": 0},
+            {"t_ns": 6, "kind": "attempt", "actor": "s", "conn": 0},
+            {"t_ns": 7, "kind": "attempt_failed", "actor": "s", "conn": 1},
+            {"t_ns": 1, "kind": "attempt", "actor": "s", "conn": 1},
+        ],
+        [],
+        0,
+        10,
+    )
+    assert st.first_per_connection(tl, "s", ("attempt", "attempt_failed"), {0: 2, 1: 2}) == {0: 6, 1: 7}
+
+
+def test_storm_histogram_is_a_valid_plotly_figure():
+    spec = storm_spec(
+        {"metrics": {"storm_times_ms": {"bin_ms": 10, "first_attempts": [1.0, 2.0], "reconnects": [5.0]}}}
+    )
+    assert spec is not None and [d["type"] for d in spec["data"]] == ["histogram", "histogram"]
+    go.Figure(spec)
+    assert storm_spec({"metrics": {}}) is None
+
+
+# -- limits, before anything starts -----------------------------------------------
+
+
+def test_the_soft_file_limit_is_raised_to_the_hard_one(monkeypatch):
+    calls = []
+    monkeypatch.setattr(resource, "getrlimit", lambda r: (1024, 8192))
+    monkeypatch.setattr(resource, "setrlimit", lambda r, v: calls.append(v))
+    limits.check_connections(1000)
+    assert calls == [(8192, 8192)]
+    calls.clear()
+    limits.check_connections(100)  # 456 fit under 1024: left alone
+    assert calls == []
+
+
+def test_beyond_the_hard_file_limit_or_the_ports_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(resource, "getrlimit", lambda r: (1024, 4096))
+    with pytest.raises(UsageError, match="hard RLIMIT_NOFILE of 4096"):
+        limits.check_connections(5000)
+    monkeypatch.setattr(resource, "getrlimit", lambda r: (10**6, 10**6))
+    ports = tmp_path / "range"
+    ports.write_text("60000\t60999\n")
+    monkeypatch.setattr(limits, "PORT_RANGE", ports)
+    with pytest.raises(UsageError, match="needs 2000 ephemeral ports, beyond this machine's 1000"):
+        limits.check_connections(1000)
+    with pytest.raises(UsageError, match="at least 1"):
+        limits.check_connections(0)
+
+
+@pytest.mark.usefixtures("isolated_cli")
+@pytest.mark.parametrize("n", ["0", "-3", "10000000"])
+def test_cli_refuses_connections_beyond_the_machine_in_one_line(n):
+    code, _, err = run_main(["run", "nats.storm.restart", "--client", "nats-go", "--connections", n])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--connections" in err, err
+
+
+def test_family_defaults():
+    assert limits.default_connections("nats") == 1000 and limits.default_connections("amqp") == 200
+
+
+def test_a_spread_the_load_could_make_is_not_a_verdict():
+    # Wider than the window and the allowance: late loss reports, not told from jitter.
+    wide = verdict(storm_entry(spread_ms=600))
+    assert wide["verdict"] == "not-measured" and "wider than the window" in wide["detail"]
+    # Spread as jitter would, but before the window: the loss was reported late.
+    early = verdict(storm_entry(first_delay_ms=1500))
+    assert early["verdict"] == "not-measured" and "before the window" in early["detail"]
+    late = verdict(storm_entry(first_delay_ms=2500))
+    assert late["verdict"] == "deviates" and "after the window" in late["detail"]
+
+
+def test_no_storm_when_the_connections_never_all_connected():
+    e = storm_entry()
+    e["faults"] = []
+    e["events"] = [x for x in e["events"] if x["kind"] in ("connected", "driver_started")][:30]
+    c = verdict(e)
+    assert c["verdict"] == "not-measured" and "only 29 of 50 connections connected" in c["detail"]
