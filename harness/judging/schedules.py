@@ -139,6 +139,8 @@ def delays_ms(loss_ns: int, attempts: list[dict], failures: list[dict] | None = 
     between the two starts (the libraries wait from the failure: a refused connect
     costs a JVM tens of ms under load), else the attempt's own mark."""
     starts = [a["t_ns"] for a in attempts]
+    if not starts:
+        return []
     fails = sorted(f["t_ns"] for f in failures or [])
     ends = []
     for prev, nxt in itertools.pairwise(starts):
