@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import UsageError
-from harness.judging.judge import FINDINGS
+from harness.judging.judge import FINDINGS, NOISE
 
 DEFAULT = paths.SCENARIOS / "baseline.toml"
 
@@ -66,6 +66,8 @@ def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
     for (sc, cl, cid), k in known.items():
         if sc == entry["scenario"] and cl == entry["client"]:
             c = verdicts.get(cid)
+            if c is not None and c.get("why") == NOISE:
+                continue  # undecided, not refuted: said by unjudged()
             if c is None or c["verdict"] not in FINDINGS:
                 now = c["verdict"] if c else "no such check"
                 out.append(f"known deviation {cid} disappeared (now {now}); it was: {k.evidence}")
@@ -73,19 +75,29 @@ def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
 
 
 def unjudged(entries: list[dict], known: dict[tuple[str, str, str], Known]) -> str | None:
-    """A line saying which known deviations were not judged because their scenario was
-    skipped (no router on this machine, say): those are not passes. None if none."""
+    """A line saying which known deviations were not judged: their scenario was skipped
+    (no router on this machine, say), or the run's timing noise left the check
+    undecided (`why: noise`). Those are not passes. None if none."""
     skipped = {
         (e["scenario"], e["client"]): e["outcome"]["reason"] for e in entries if e["outcome"]["result"] == "skipped"
     }
+    noisy = {
+        (e["scenario"], e["client"], c["id"]) for e in entries for c in e.get("checks") or [] if c.get("why") == NOISE
+    }
     missed = [k for (sc, cl, _), k in known.items() if (sc, cl) in skipped]
-    if not missed:
+    drowned = [k for key, k in known.items() if key in noisy]
+    parts = []
+    if missed:
+        reasons = sorted({skipped[(k.scenario, k.client)] or "not run on this backend" for k in missed})
+        parts.append((len(missed), f"their scenarios skipped ({'; '.join(reasons)})"))
+    if drowned:
+        names = ", ".join(f"{k.scenario} / {k.client} / {k.check}" for k in drowned)
+        parts.append((len(drowned), f"left undecided by the run's timing noise ({names})"))
+    if not parts:
         return None
-    reasons = sorted({skipped[(k.scenario, k.client)] or "not run on this backend" for k in missed})
-    return (
-        f"baseline: {len(missed)} known deviation{'s' if len(missed) != 1 else ''} not judged, "
-        f"their scenarios skipped ({'; '.join(reasons)}); not counted as holding"
-    )
+    n = len(missed) + len(drowned)
+    why = parts[0][1] if len(parts) == 1 else "; ".join(f"{k} {text}" for k, text in parts)
+    return f"baseline: {n} known deviation{'s' if n != 1 else ''} not judged, {why}; not counted as holding"
 
 
 def toml_for(entries: list[dict]) -> str:

@@ -99,6 +99,8 @@ def _define(family: str, kind: str, settlement: str | None = None) -> None:
 for _family in FAMILIES:
     for _kind in FAULTS:
         _define(_family, _kind)
-for _kind in FAULTS:
+# Not for a killed broker: the witness on that broker loses its own connection, so
+# no invariant can be decided there in any mode (amqp.fates.kill shows it once).
+for _kind in (k for k in FAULTS if k != "kill"):
     for _settlement in SETTLEMENTS:
         _define("amqp", _kind, _settlement)

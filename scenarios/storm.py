@@ -186,7 +186,7 @@ def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], d
         need = jitter / 2
         if need <= allowance:
             why = f"; a spread of half the jitter ({need:g} ms) cannot be told from the allowance"
-            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+            j.too_noisy("ReconnectJitter.storm", None, figures + why, band=band)
         elif spread < need:
             why = f"; not spread: under half the jitter ({need:g} ms)"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
@@ -216,7 +216,7 @@ def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], d
     default = j.exp("ReconnectJitter").value
     if allowance >= default / 2:
         why = f"; at once cannot be told from the default jitter's spread ({default:g} ms) with this allowance"
-        j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        j.too_noisy("ReconnectJitter.storm", None, figures + why, band=band)
     elif spread <= allowance:
         why = "; with jitter off they attempt at the same time"
         j.conforms("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")

@@ -218,3 +218,20 @@ def test_known_deviations_of_skipped_scenarios_are_said_to_be_unjudged():
     note = baseline.unjudged([skipped, ran], known)
     assert note == "baseline: 1 known deviation not judged, their scenarios skipped (no router); not counted as holding"
     assert baseline.unjudged([ran], known) is None
+
+
+def test_a_known_deviation_left_undecided_by_noise_is_said_not_failed():
+    """Timing noise neither confirms nor refutes a known deviation: the gate does not
+    call it disappeared, and the summary says it was not judged."""
+    key = ("nats.storm.restart", "nats-py", "ReconnectJitter.storm")
+    known = {key: baseline.Known(*key, "no jitter")}
+    check = {"id": key[2], "verdict": "not-measured", "why": "noise", "documented": 100, "observed": None}
+    entry = {"scenario": key[0], "client": key[1], "outcome": {"result": "not-measured"}, "checks": [check]}
+    assert baseline.compare(entry, known) == []
+    note = baseline.unjudged([entry], known)
+    assert note == (
+        "baseline: 1 known deviation not judged, left undecided by the run's timing noise "
+        "(nats.storm.restart / nats-py / ReconnectJitter.storm); not counted as holding"
+    )
+    del check["why"]  # not-measured for another reason: the known deviation is gone
+    assert "disappeared" in baseline.compare(entry, known)[0]
