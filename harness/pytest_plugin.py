@@ -240,6 +240,9 @@ def _run(config: pytest.Config, sc: Scenario, client: str, user: Path | dict) ->
     session's results.json. user: library options, or a file of them (checked first).
     An interrupted entry stops the session; a skipped one skips the test."""
     spec = registry.get(client)
+    left_out = registry.unavailable(spec)
+    if left_out:
+        pytest.skip(f"client {client} is unavailable: {left_out}")
     if sc.family != spec.family:
         raise UsageError(f"scenario {sc.name} is for {sc.family} clients, not {client} ({spec.family})")
     out: Path = config.getoption("harness_out")

@@ -101,3 +101,25 @@ def test_no_per_client_fact_lives_in_scenario_code():
             if text is not None and (text in names or text.rpartition("@")[2] in names):
                 found.add((path.name, text))
     assert found <= KNOWN_DEBT, f"per-client facts in scenario code: {sorted(found - KNOWN_DEBT)}"
+
+
+def test_a_client_whose_toolchain_is_missing_is_left_out_and_the_others_run(monkeypatch, capsys):
+    """The set-up marks a driver it could not build (no Maven, no cargo) unavailable, with
+    its one line; a run of every client leaves that one out and says so, and naming it
+    is one line, not a failure of every other client."""
+    from harness import cli
+    from harness.errors import EnvironmentFault
+
+    java = next(s for s in registry.all_drivers().values() if s.language == "java")
+    reason = f"driver-{java.name} needs Java 17 or newer and Maven (Java 17, no mvn on PATH): install them"
+    real = paths.installed
+    monkeypatch.setattr(
+        paths, "installed", lambda n: {"unavailable": reason} if n == f"driver-{java.name}" else real(n)
+    )
+    assert registry.unavailable(java) == reason
+    with pytest.raises(EnvironmentFault, match=f"client {java.name} is unavailable: driver-"):
+        registry.describe.__wrapped__(java)
+    pairs = cli._pairs(cli._parser().parse_args(["run", f"{java.family}.*"]))
+    clients = {spec.name for _, spec in pairs}
+    assert java.name not in clients and clients == {s.name for s in registry.of_family(java.family)} - {java.name}
+    assert f"left out: {reason}" in capsys.readouterr().err

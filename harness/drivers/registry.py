@@ -115,9 +115,19 @@ def of_family(family: str) -> list[DriverSpec]:
     return [d for d in all_drivers().values() if d.family == family]
 
 
+def unavailable(spec: DriverSpec) -> str | None:
+    """Why the set-up left this client out (its toolchain is missing: one line saying
+    what to install), or None."""
+    entry = paths.installed(f"driver-{spec.base}") or {}
+    return entry.get("unavailable")
+
+
 @cache
 def describe(spec: DriverSpec) -> dict:
     """The driver's own account of its library, version and abilities (--describe)."""
+    left_out = unavailable(spec)
+    if left_out:
+        raise EnvironmentFault(f"client {spec.name} is unavailable: {left_out}")
     argv = spec.argv()
     if not Path(argv[0]).exists() and shutil.which(argv[0]) is None:
         raise EnvironmentFault(

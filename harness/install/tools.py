@@ -261,6 +261,11 @@ def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:
     return {"path": str(src / "driver.js"), "version": want, "source": "npm", "pin": want}
 
 
+class ToolchainMissing(ScriptError):
+    """A client driver's language toolchain is missing: that client is left out (marked
+    unavailable in the manifest, with this line), and the set-up goes on."""
+
+
 def maven_drivers() -> dict[str, dict]:
     """Every Java driver, found by its committed pom.xml (as npm drivers are by their lock)."""
     drivers = ROOT / "harness" / "drivers"
@@ -282,7 +287,7 @@ def ensure_maven_driver(name: str, spec: dict, manifest: dict) -> dict:
     if java is None or java < 17 or shutil.which("mvn") is None:
         found = f"Java {java}" if java else "no java on PATH"
         found += "" if shutil.which("mvn") else ", no mvn on PATH"
-        raise ScriptError(
+        raise ToolchainMissing(
             f"{name} needs Java 17 or newer and Maven ({found}): install them, "
             f"e.g. apt install openjdk-17-jdk-headless maven, and rerun {SETUP_COMMAND}"
         )
@@ -386,7 +391,12 @@ def set_up(with_venv: bool = False, with_compose: bool = False, with_browser: bo
     if with_compose:
         steps += [(n, ensure_go_server, p) for n, p in PINS["go-compose"].items()]
     for name, step, spec in steps:
-        binaries[name] = step(name, spec, manifest)
+        try:
+            binaries[name] = step(name, spec, manifest)
+        except ToolchainMissing as e:
+            # One client's language missing leaves that client out, not the others.
+            say(f"{name}: left out, every other client installed: {e}")
+            binaries[name] = {"unavailable": str(e)}
         # Written after every step so an interrupted set-up keeps its progress.
         MANIFEST.write_text(json.dumps({**manifest, "binaries": binaries}, indent=2) + "\n")
     if with_compose:
