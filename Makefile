@@ -34,9 +34,11 @@ lint: setup
 	.venv/bin/ruff check harness scenarios tests scripts benchmarks
 	.venv/bin/ruff format --check harness scenarios tests scripts benchmarks
 	# Every driver folder, by its language (tests/test_adding_a_client.py checks this covers them):
-	# Python drivers are under harness/ (ruff above); Go: gofmt and go vet; JavaScript: node --check.
+	# Python drivers are under harness/ (ruff above); Go: gofmt and go vet; JavaScript: node --check;
+	# Rust: cargo fmt --check (clippy left out: it compiles every dependency once more).
 	for d in harness/drivers/*/go.mod; do (cd $$(dirname $$d) && test -z "$$(gofmt -l .)" && go vet ./...) || exit 1; done
 	for f in harness/drivers/*/driver.js; do node --check $$f || exit 1; done
+	for d in harness/drivers/*/Cargo.toml; do (cd $$(dirname $$d) && cargo fmt --check) || exit 1; done
 	cd harness/proxy && test -z "$$(gofmt -l .)" && go vet ./...
 
 # The compose backend (opt-in). setup-compose builds the Compose CLI and toxiproxy-cli

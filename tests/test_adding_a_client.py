@@ -18,7 +18,7 @@ from harness.install import tools
 DRIVERS = registry.DRIVERS
 FOLDERS = sorted(p for p in DRIVERS.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 SPECS = {spec.folder: spec for spec in registry.all_drivers().values()}
-LANGUAGES = ("python", "go", "javascript")
+LANGUAGES = ("python", "go", "javascript", "rust")
 
 
 def lint_recipe() -> str:
@@ -45,6 +45,10 @@ def test_every_driver_is_installed_by_the_set_up(folder: Path):
         assert {"dir": rel} in tools.npm_drivers().values()
         pinned = json.loads((folder / "package.json").read_text())
         assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pinned["dependencies"].values()), "pin exact versions"
+    elif spec.language == "rust":
+        assert (folder / "Cargo.lock").is_file(), "cargo build --locked needs a committed Cargo.lock"
+        assert {"dir": rel} in tools.cargo_drivers().values()
+        assert spec.command[0] == f"{{bin}}/driver-{spec.name}", "the set-up puts the binary in {bin}/driver-NAME"
     else:  # the virtualenv's Python, with the libraries pyproject.toml lists
         assert spec.command[0] == "{python}"
 
@@ -56,12 +60,15 @@ def test_every_driver_is_linted(folder: Path):
         "python": "ruff check harness",
         "go": "harness/drivers/*/go.mod",
         "javascript": "harness/drivers/*/driver.js",
+        "rust": "harness/drivers/*/Cargo.toml",
     }[SPECS[folder].language]
     assert needs in recipe, f"make lint does not cover {folder.name}"
     if SPECS[folder].language == "javascript":
         assert (folder / "driver.js").is_file()
     if SPECS[folder].language == "go":
         assert (folder / "go.mod").is_file()
+    if SPECS[folder].language == "rust":
+        assert (folder / "Cargo.toml").is_file()
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
