@@ -218,3 +218,14 @@ def test_regression_expectations(tmp_path):
     path.write_bytes(b"\xff")  # was UnicodeDecodeError
     with pytest.raises(EnvironmentFault, match=r"e\.toml is not valid TOML"):
         expectations.parse_file(path)
+
+
+def test_a_crate_quote_is_read_from_the_locked_version_without_doc_comment_markers(tmp_path, monkeypatch):
+    f = next(f for f in FILES if f.source.get("package", "").startswith(expectations.CRATE))
+    e = f.expectations[0]
+    assert expectations.quote_problem(f, e) is None  # a quote spanning `///` lines reads as one sentence
+    assert "is not in" in expectations.quote_problem(f, dataclasses.replace(e, quote=e.quote + " Surely."))
+    monkeypatch.setenv("CARGO_HOME", str(tmp_path))
+    assert "is not in cargo's registry sources" in expectations.quote_problem(f, e)
+    orphan = dataclasses.replace(f, client="nats-go")  # a client without a Cargo.lock
+    assert "has no Cargo.lock" in expectations.quote_problem(orphan, e)
