@@ -537,6 +537,12 @@ async fn main() {
         let closed = events.closed_now.notified();
         let waited = async {
             if client.drain().await.is_ok() {
+                // Its handler completes a drain only when woken after handling it (by
+                // the server, a timer or a command), up to seconds later. A flush is a
+                // command: the first is handled with the drain, the second wakes it.
+                for _ in 0..2 {
+                    let _ = client.flush().await;
+                }
                 closed.await;
             }
         };
