@@ -12,7 +12,7 @@ from itertools import pairwise
 
 from harness.judging import Band, Judge, schedules, slack_ms
 from harness.judging.metrics import client_attempts, intervals_ms, link_of_url, ms, stats, wire_connections
-from harness.scenario import Run, scenario
+from harness.scenario import NotSupported, Run, scenario
 
 CONNECT_S = 10.0
 NODES = ("n1", "n2", "n3")
@@ -190,6 +190,8 @@ def judge_giveup(j: Judge) -> None:
 @scenario("nats.cluster.discovered", family="nats", topology="nats-3", checks=["DiscoveredServersCB"])
 def discovered(run: Run) -> None:
     """n3 down when the client (given n1) connects; n3 comes back and joins the cluster."""
+    if "servers_discovered" not in run.describe["observes"]:
+        raise NotSupported(f"{run.client} has no callback for servers learned from the cluster")
     down = run.fault("kill", "n3")
     if not run.connect("client", ["n1-client"], timeout=CONNECT_S):
         return

@@ -345,9 +345,12 @@ impl Driver {
 struct Events {
     connects: AtomicUsize,
     retrying_first_connect: bool,
-    // With one server the library can only have connected to it; with several it
-    // does not say which, and the wire log tells.
+    // With one server given the library can only have connected to it at first;
+    // with several it does not say which, and the wire log tells.
     url: Value,
+    // Later it may also reconnect to servers the cluster told it about, unless told
+    // to ignore them.
+    reconnect_url: Value,
     first_connect: Notify,
     closed: AtomicBool,
     closed_now: Notify,
@@ -366,7 +369,7 @@ impl Events {
                         self.first_connect.notify_one();
                     }
                 } else {
-                    emit(t, "reconnected", json!({"url": self.url}));
+                    emit(t, "reconnected", json!({"url": self.reconnect_url}));
                 }
             }
             Event::Disconnected => emit(t, "disconnected", json!({"error": null})),
@@ -375,7 +378,11 @@ impl Events {
             Event::ClientError(e @ ClientError::MaxReconnects) => self.close(t, json!(e.to_string())),
             // Sent by the reconnect loop when a pass over the servers failed; it
             // names no server.
-            Event::ClientError(e) => emit(t, "attempt_failed", json!({"url": null, "error": e.to_string()})),
+            Event::ClientError(e) => emit(
+                t,
+                "attempt_failed",
+                json!({"url": null, "error": e.to_string(), "per_pass": true}),
+            ),
             Event::ServerError(e) => emit(t, "async_error", json!({"error": e.to_string()})),
             Event::SlowConsumer(sid) => emit(
                 t,
@@ -480,6 +487,10 @@ async fn main() {
             json!(cfg.servers[0])
         } else {
             Value::Null
+        },
+        reconnect_url: match cfg.options.get("IgnoreDiscoveredServers") {
+            Some(Value::Bool(true)) if cfg.servers.len() == 1 => json!(cfg.servers[0]),
+            _ => Value::Null,
         },
         first_connect: Notify::new(),
         closed: AtomicBool::new(false),
