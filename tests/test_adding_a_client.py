@@ -98,3 +98,11 @@ def test_no_per_client_fact_lives_in_scenario_code():
             if text is not None and (text in names or text.rpartition("@")[2] in names):
                 found.add((path.name, text))
     assert found <= KNOWN_DEBT, f"per-client facts in scenario code: {sorted(found - KNOWN_DEBT)}"
+
+
+def test_a_missing_cargo_is_one_line(monkeypatch):
+    monkeypatch.setattr(tools.shutil, "which", lambda name: None)
+    for name, spec in tools.cargo_drivers().items():
+        with pytest.raises(tools.ScriptError, match=r"^Rust is not installed: install cargo") as e:
+            tools.ensure_cargo_driver(name, spec, {})
+        assert "\n" not in str(e.value)
