@@ -72,6 +72,22 @@ def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
     return out
 
 
+def unjudged(entries: list[dict], known: dict[tuple[str, str, str], Known]) -> str | None:
+    """A line saying which known deviations were not judged because their scenario was
+    skipped (no router on this machine, say): those are not passes. None if none."""
+    skipped = {
+        (e["scenario"], e["client"]): e["outcome"]["reason"] for e in entries if e["outcome"]["result"] == "skipped"
+    }
+    missed = [k for (sc, cl, _), k in known.items() if (sc, cl) in skipped]
+    if not missed:
+        return None
+    reasons = sorted({skipped[(k.scenario, k.client)] or "not run on this backend" for k in missed})
+    return (
+        f"baseline: {len(missed)} known deviation{'s' if len(missed) != 1 else ''} not judged, "
+        f"their scenarios skipped ({'; '.join(reasons)}); not counted as holding"
+    )
+
+
 def toml_for(entries: list[dict]) -> str:
     """Baseline entries for the deviations in `entries`, evidence filled from the run
     (to review and edit before committing)."""

@@ -29,6 +29,7 @@ EPILOG = """examples:
   harness run 'nats.*'                             every NATS scenario, every NATS client
   harness run 'amqp.*' --jobs 4                    every AMQP scenario, four at a time
   harness run nats.single.refused --client nats-go --out /tmp/r1
+  harness run --app './svc --nats {n1-client}' nats.single.reset   your program as the client
   harness run 'nats.*' 'amqp.*' --shard 2/8 --out shard-2   one machine's share of the matrix
   harness merge shard-*/ --out all                 the shards' results as one run
   harness report /tmp/r1                           /tmp/r1/report.html and summary.md
@@ -68,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         "--client",
         action="append",
         metavar="NAME",
-        help="client library to run (repeatable; default: every client of the scenario's family)",
+        help="client library to run (repeatable; default: every client of the scenario's family); "
+        "NAME@VERSION runs that client's driver on another version of its library, installed once",
     )
     r.add_argument("--backend", default="local", help="how servers are run: local (default) or compose")
     r.add_argument(
@@ -99,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TOML or JSON table of library options for the client under test (e.g. ReconnectWait = 500); "
         "each value is checked against the option's type and range before anything starts",
+    )
+    r.add_argument(
+        "--app",
+        metavar="CMD",
+        help="run this program as the client instead of a library's driver, judged from the wire alone; "
+        "{LINK} in CMD becomes that link's URL, {LINK:hostport} its host:port (e.g. "
+        "--app './svc --nats {n1-client}'); one job, no replay bundle, its output in the entry's app.log",
     )
     r.add_argument(
         "--shard",
@@ -179,7 +188,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Write the HTML report and a Markdown summary. The page loads plotly.min.js, written "
         "once beside it; the folder opens offline.",
     )
-    rp.add_argument("results", type=Path, metavar="DIR", help="a folder holding results.json (or the file)")
+    rp.add_argument(
+        "results",
+        type=Path,
+        metavar="DIR",
+        help="a folder holding results.json (or the file); or the folder of a topology `harness up` ran "
+        "(reports/up/NAME): then its fault log, what was done when",
+    )
     rp.add_argument(
         "--self-contained",
         action="store_true",
@@ -278,6 +293,10 @@ def _link_latest(out: Path) -> None:
         latest.symlink_to(out.resolve())
 
 
+def _say(line: str) -> None:
+    print(f"harness: {line}", file=sys.stderr, flush=True)
+
+
 def _pairs(args: argparse.Namespace) -> list:
     from harness.drivers import registry
     from harness.scenario import load_all, select
@@ -291,7 +310,10 @@ def _pairs(args: argparse.Namespace) -> list:
             raise UsageError(f"unreadable pairs file {args.pairs_file}: {e}") from None
     if not args.scenarios:
         raise UsageError("name at least one scenario", "e.g. harness run 'nats.*'; see `harness list`")
-    specs = [registry.get(c) for c in args.client] if args.client else None
+    if args.app is not None:
+        return _app_pairs(args)
+    # A client at another version (NAME@VERSION) is installed now, once, before any job starts.
+    specs = [registry.get(c).installed_at_version(_say) for c in args.client] if args.client else None
     pairs = []
     for sc in select(args.scenarios):
         for spec in specs or registry.of_family(sc.family):
@@ -301,6 +323,26 @@ def _pairs(args: argparse.Namespace) -> list:
         raise UsageError(
             "no scenario matches the chosen clients", "a NATS scenario needs a NATS client; see `harness list`"
         )
+    return pairs
+
+
+def _app_pairs(args: argparse.Namespace) -> list:
+    """With --app: each scenario once, its other actors (witnesses) driven by the first
+    driver of its family; every placeholder checked against its topology now."""
+    from harness.drivers import registry
+    from harness.drivers.app import AppSpec
+    from harness.scenario import select
+    from harness.topology import get as get_topology
+
+    for flag, given in (("--client", args.client), ("--options", args.options), ("--pairs-file", args.pairs_file)):
+        if given:
+            raise UsageError(f"--app cannot be combined with {flag}", "the program given with --app is the client")
+    app = AppSpec.parse(args.app)
+    pairs = []
+    for sc in select(args.scenarios):
+        app.check(get_topology(sc.topology))
+        pairs.append((sc, registry.of_family(sc.family)[0]))
+    args.app_spec = app
     return pairs
 
 
@@ -321,17 +363,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Fails early, before any server starts, if a driver is missing or an option bad.
     types = {spec.name: registry.option_types(spec) for spec in sorted({s for _, s in pairs}, key=lambda s: s.name)}
     user_options = options.load(args.options, types) if args.options else {}
+    app = getattr(args, "app_spec", None)
 
     procs.reap_orphans()
     out = args.out or _default_out()
     res = results.new(args.backend, args.seed)
     res["run"]["options"] = user_options
+    if app:
+        res["run"]["app"] = app.command
     if shard:
         res["run"]["shard"] = shards.label(shard)
     # A job of --jobs writes into the folder the parent made for it.
     _output_folder(out, res, args.force or bool(args.pairs_file))
     total = len(pairs)
-    jobs = min(args.jobs, total)
+    # One program at a time: a user's program may hold ports or files of its own.
+    jobs = 1 if app else min(args.jobs, total)
     if not args.pairs_file:
         how = f"in {jobs} jobs" if jobs > 1 else "one after another"
         count = f"{total} of {matrix}" if shard else str(total)
@@ -344,7 +390,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = Progress(total)
 
     def on_start(i: int, sc, spec) -> None:
-        progress.started(f"{sc.name} / {spec.name}")
+        progress.started(f"{sc.name} / {'app' if app else spec.name}")
 
     def on_entry(i: int, entry: dict) -> None:
         res["entries"].append(entry)
@@ -363,7 +409,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 cost = parallel.previous_durations(paths.REPORTS)
             complete = parallel.run(pairs, jobs, out, base, res, cost, progress)
         else:
-            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start)
+            run_pairs(pairs, pool, out / "work", args.seed, on_entry, user_options, on_start, app)
             complete = True
     finally:
         progress.close()
@@ -485,13 +531,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     shown = []
     for name in names:
         live = standing.adopt(name)
-        shown.append({**standing.status(live), "faults_on": standing_faults.faults_on(standing_faults.path(live))})
+        log = standing_faults.path(live)
+        shown.append(
+            {
+                **standing.status(live),
+                "faults_on": standing_faults.faults_on(log),
+                "fault_log": standing_faults.history(log),
+            }
+        )
     if args.json:
         print(json.dumps({"topologies": shown}, indent=1))
     elif not shown:
         print("No topology started by `harness up` is running.")
     else:
-        print("\n\n".join(standing.render(st, st["faults_on"]) for st in shown))
+        print(
+            "\n\n".join(
+                standing.render(st, st["faults_on"], standing_faults.render_history(st["fault_log"])) for st in shown
+            )
+        )
     return 0
 
 
@@ -522,8 +579,19 @@ def cmd_fault(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness import report
+    from harness import report, standing_faults
 
+    log = args.results / standing_faults.FILENAME
+    if args.results.is_dir() and not (args.results / results.FILENAME).exists() and log.is_file():
+        # The folder of a topology `harness up` ran: what was done to it, and when.
+        try:
+            rows = standing_faults.history(log)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise UsageError(f"{log} is not a fault log the harness wrote: {type(e).__name__}: {e}") from None
+        print(f"Fault log of {args.results} ({len(rows)} actions, {log}):")
+        for line in standing_faults.render_history(rows):
+            print(f"  {line}")
+        return 0
     res = results.load(args.results)
     folder = args.results if args.results.is_dir() else args.results.parent
     started = time.monotonic()
@@ -563,7 +631,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     scenarios = load_all()
     if data["scenario"] not in scenarios:
         raise UsageError(f"the recorded scenario {data['scenario']!r} no longer exists", "see `harness list`")
-    sc, spec = scenarios[data["scenario"]], registry.get(data["client"])
+    sc, spec = scenarios[data["scenario"]], registry.get(data["client"]).installed_at_version(_say)
     backends.check(data["backend"])
     differ = replay.version_differences(data)
     if differ:

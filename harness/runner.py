@@ -17,6 +17,8 @@ from harness import replay
 from harness.backends import Live
 from harness.backends import up as backend_up
 from harness.clock import now_ns
+from harness.drivers import app as app_client
+from harness.drivers.app import AppProcess, AppSpec
 from harness.drivers.registry import DriverSpec, describe
 from harness.errors import HarnessError, Unavailable, interruption, stop_reason
 from harness.judging import outcome, timeline
@@ -88,10 +90,32 @@ def _base_entry(sc: Scenario, spec: DriverSpec, desc: dict, backend: str, seed: 
 
 
 def run_entry(
-    sc: Scenario, spec: DriverSpec, pool: TopologyPool, workdir: Path, seed: int, user_options: dict | None = None
+    sc: Scenario,
+    spec: DriverSpec,
+    pool: TopologyPool,
+    workdir: Path,
+    seed: int,
+    user_options: dict | None = None,
+    app: AppSpec | None = None,
 ) -> dict:
     desc = describe(spec)
     entry = _base_entry(sc, spec, desc, pool.backend, seed)
+    if app is not None:
+        # The client is the user's program; `spec` drives the other actors (witnesses).
+        entry |= {
+            "client": app_client.CLIENT,
+            "client_version": "(not instrumented)",
+            "library": app.command,
+            "app": {
+                "command": app.command,
+                "argv": [],
+                "links": app.links,
+                "log": "app.log",
+                "exit_code": None,
+                "exited_on_its_own": False,
+                "witness_client": spec.name,
+            },
+        }
     entry["workdir"] = str(workdir)
     workdir.mkdir(parents=True, exist_ok=True)  # also when nothing runs: replay.json goes here
     run: Run | None = None
@@ -101,7 +125,7 @@ def run_entry(
         live = pool.get(sc.topology)
         live.reset()
         entry["server_versions"] = live.versions()
-        run = Run(sc, spec, desc, live, workdir, seed, user_options=dict(user_options or {}))
+        run = Run(sc, spec, desc, live, workdir, seed, user_options=dict(user_options or {}), app=app)
         entry["started_ns"] = run.t0_ns
         entry["links"] = run.links()
         probe = NoiseProbe().start()
@@ -136,7 +160,8 @@ def run_entry(
             entry["status"] = "error"
             entry["error"] = f"harness bug while judging: {type(e).__name__}: {e} (see {workdir}/harness-traceback.txt)"
     entry["outcome"] = outcome.decide(entry)
-    if entry["status"] != "interrupted":
+    # A program given with --app is the user's to run again: no replay bundle.
+    if entry["status"] != "interrupted" and app is None:
         replay.write(entry, pool.backend, dict(user_options or {}), workdir)
     return entry
 
@@ -144,6 +169,9 @@ def run_entry(
 def _record(entry: dict, run: Run) -> None:
     t1 = getattr(run, "t1_ns", now_ns())
     client_events = [e for d in run.drivers.values() for e in d.snapshot()]
+    program = run.drivers.get("client")
+    if isinstance(program, AppProcess):
+        entry["app"] |= program.describe()
     wire = run.live.wire_events(run.t0_ns, t1)
     entry["events"] = timeline.merge(client_events, wire, run.faults.records, run.marks)
     entry["faults"] = run.faults.records
@@ -166,12 +194,14 @@ def run_pairs(
     on_entry: Callable[[int, dict], None],
     user_options: dict | None = None,
     on_start: Callable[[int, Scenario, DriverSpec], None] | None = None,
+    app: AppSpec | None = None,
 ) -> None:
     for i, (sc, spec) in enumerate(pairs):
         if on_start:
             on_start(i, sc, spec)
-        wd = workdir / f"{sc.name}--{spec.name}"
-        entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, spec.name), user_options)
+        client = app_client.CLIENT if app else spec.name
+        wd = workdir / f"{sc.name}--{client}"
+        entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, client), user_options, app)
         on_entry(i, entry)
         if entry["status"] == "interrupted":
             raise interruption(entry["error"])

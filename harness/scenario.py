@@ -32,11 +32,12 @@ from typing import Any
 from harness import paths, ports
 from harness.backends import Live
 from harness.clock import now_ns
+from harness.drivers.app import AppProcess, AppSpec
 from harness.drivers.process import DriverProcess
 from harness.drivers.registry import DriverSpec
 from harness.errors import HarnessError, Unavailable, UsageError
 from harness.faults import Fault, FaultLog
-from harness.judging import Judge
+from harness.judging import Judge, timeline, wire_only
 from harness.schedule import Schedule
 
 
@@ -154,7 +155,9 @@ class Run:
     workdir: Path
     seed: int
     user_options: dict = field(default_factory=dict)
-    drivers: dict[str, DriverProcess] = field(default_factory=dict)
+    # The user's own program as the actor "client" (harness run --app), or None.
+    app: AppSpec | None = None
+    drivers: dict[str, DriverProcess | AppProcess] = field(default_factory=dict)
     actors: dict[str, dict] = field(default_factory=dict)
     faults: FaultLog = field(default_factory=FaultLog)
     marks: list[dict] = field(default_factory=list)
@@ -169,7 +172,12 @@ class Run:
 
     @property
     def client(self) -> str:
-        return self.spec.name
+        """The client without a version (NAME of NAME@VERSION): what drivers and
+        per-client facts know it as."""
+        return self.spec.base
+
+    def is_app(self, actor: str) -> bool:
+        return self.app is not None and actor == "client"
 
     def links(self) -> dict[str, str]:
         """URL of every client-facing link of the topology."""
@@ -195,7 +203,9 @@ class Run:
         subject: str | None = None,
         sub_pending_msgs_limit: int | None = None,
         handler_delay_ms: float = 0,
-    ) -> DriverProcess:
+    ) -> DriverProcess | AppProcess:
+        if self.is_app(actor):
+            return self._start_app(links, options or {})
         # The user's --options apply to the client under test and win over the
         # scenario's own; judges read what the client actually ran with.
         options = {**(options or {}), **(self.user_options if actor == "client" else {})}
@@ -221,6 +231,46 @@ class Run:
         d = DriverProcess(self.spec, actor, config, self.workdir)
         self.drivers[actor] = d
         return d
+
+    def _start_app(self, links: list[str], options: dict) -> AppProcess:
+        """The user's program in the place of the client's driver: started once, with
+        its own command line; the scenario's links and options are not its."""
+        assert self.app is not None
+        if "client" in self.drivers:
+            raise NotSupported("the scenario starts its client twice; a program given with --app is started once")
+        argv = self.app.argv(self.url)
+        self.actors["client"] = {
+            "links": self.app.links,
+            "servers": [self.url(x) for x in self.app.links],
+            "options": {},
+            "workload": None,
+            # What the scenario would have given a driver, kept to say what the program was not given.
+            "scenario_links": links,
+            "scenario_options": options,
+        }
+        p = AppProcess(self.app, argv, self.workdir)
+        self.drivers["client"] = p
+        return p
+
+    def _wire_wait(self, after_ns: int | None, timeout: float) -> dict | None:
+        """The program connected, as the wire shows it: a connection accepted on one
+        of its links after `after_ns`, outside a fault on that link, still open
+        LASTING_MS later (harness/judging/wire_only.py). None after `timeout` s."""
+        assert self.app is not None
+        p = self.drivers["client"]
+        deadline = time.monotonic() + timeout
+        since = self.t0_ns if after_ns is None else after_ns
+        while True:
+            now = now_ns()
+            tl = timeline.Timeline(
+                timeline.merge([], self.live.wire_events(self.t0_ns, now), [], []), self.faults.records, self.t0_ns, now
+            )
+            found = wire_only.lasting_connections(tl, self.app.links, self.faults.records, self.live.topology, since)
+            if found:
+                return {"t_ns": found[0]["t_ns"], "kind": "wire_connected", "link": found[0]["link"], "source": "proxy"}
+            if time.monotonic() >= deadline or not p.alive():
+                return None
+            time.sleep(0.05)
 
     def connect(self, actor: str, links: list[str], *, timeout: float, settle: float = 0.5, **start: Any) -> bool:
         """The prelude of most scripts: start `actor` on `links` (`start` as for
@@ -273,6 +323,13 @@ class Run:
         """The first `kind` event of `actor` (after `after_ns`), or None after `timeout` s.
         None is a finding for the judge, not an error."""
         kinds = (kind,) if isinstance(kind, str) else kind
+        if self.is_app(actor):
+            # The wire can tell a connection, nothing else the program does.
+            if set(kinds) & {"connected", "reconnected"} and where is None:
+                return self._wire_wait(after_ns, timeout)
+            self.mark("unanswerable_wait", to=actor, kinds=list(kinds))
+            self.drivers[actor].idle(timeout)  # type: ignore[union-attr]
+            return None
 
         def match(e: dict) -> bool:
             return e["kind"] in kinds and (after_ns is None or e["t_ns"] >= after_ns) and (where is None or where(e))
@@ -281,7 +338,12 @@ class Run:
 
     def wait_count(self, actor: str, kind: str, n: int, timeout: float) -> bool:
         """True once `actor` has printed `n` events of `kind`; False after `timeout` s."""
-        return self.drivers[actor].wait_count(kind, n, timeout)
+        d = self.drivers[actor]
+        if isinstance(d, AppProcess):
+            self.mark("unanswerable_wait", to=actor, kinds=[kind])
+            d.idle(timeout)
+            return False
+        return d.wait_count(kind, n, timeout)
 
     def fault(self, kind: str, target: str, **params) -> ActiveFault:
         return ActiveFault(self, Fault(kind, target, params))

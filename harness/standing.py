@@ -135,7 +135,7 @@ def status(live: LocalTopology) -> dict:
     return out
 
 
-def render(st: dict, faults_on: list[dict]) -> str:
+def render(st: dict, faults_on: list[dict], history: list[str] | None = None) -> str:
     """One standing topology's status, for a person."""
     tp = st["toxiproxy"]
     lines = [
@@ -160,5 +160,8 @@ def render(st: dict, faults_on: list[dict]) -> str:
     for f in faults_on:
         params = " ".join(f"{k}={v}" for k, v in f["params"].items())
         lines.append(f"    #{f['id']} {f['kind']} {f['target']} {params}".rstrip())
+    if history:
+        lines.append("  fault log:")
+        lines += [f"    {x}" for x in history]
     lines.append(f"  logs and configs in {st['workdir']}")
     return "\n".join(lines)

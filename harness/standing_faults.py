@@ -12,7 +12,10 @@ topology's work folder, one line per action, each stamped on the shared clock
 
 An action that was not confirmed carries "error" and no applied_ns/reverted_ns; a
 fault is on from a confirmed apply (of a lasting kind) until a confirmed revert.
-Commands on one topology take a lock on its log, so two never interleave.
+Commands on one topology take a lock on its log, so two never interleave. Each line
+also carries "logged_ns" and "logged_at" (the monotonic and the UTC wall-clock time
+it was written), so that its stamps can be shown as times of day later, after a
+reboot too (`history`; `harness status NAME`, `harness report reports/up/NAME`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import fcntl
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from harness.backends.local import LocalTopology
@@ -101,8 +105,56 @@ def _locked(log: Path) -> Iterator[None]:
 
 
 def _append(log: Path, line: dict) -> None:
+    stamped = {**line, "logged_ns": now_ns(), "logged_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
     with open(log, "a") as f:
-        f.write(json.dumps(line) + "\n")
+        f.write(json.dumps(stamped) + "\n")
+
+
+def _wall(line: dict, t_ns: int) -> datetime:
+    """The time of day of a monotonic stamp of `line`: from the wall-clock time the line
+    was written, else (a line of an older harness) from now, which holds until a reboot."""
+    if "logged_at" in line and "logged_ns" in line:
+        return datetime.fromisoformat(line["logged_at"]) - timedelta(microseconds=(line["logged_ns"] - t_ns) / 1e3)
+    return datetime.now(UTC) - timedelta(microseconds=(now_ns() - t_ns) / 1e3)
+
+
+def history(log: Path) -> list[dict]:
+    """Every action of the log, in order, with `at`: when it was asked for (UTC, ISO
+    8601), `took_ms`: until it was confirmed (None if it was not), and for a revert
+    `on_ms`: how long the fault had been on."""
+    applied = {}
+    out = []
+    for e in entries(log):
+        start = e.get("start_ns" if e["action"] == "apply" else "end_ns") or e.get("logged_ns") or now_ns()
+        done = e.get("applied_ns" if e["action"] == "apply" else "reverted_ns")
+        row = {
+            **e,
+            "at": _wall(e, start).isoformat(timespec="milliseconds"),
+            "took_ms": round((done - start) / 1e6, 3) if done is not None else None,
+        }
+        if e["action"] == "apply" and "error" not in e:
+            applied[e["id"]] = e
+        elif e["action"] == "revert" and e["id"] in applied:
+            row["on_ms"] = round((start - applied[e["id"]]["applied_ns"]) / 1e6, 3)
+        out.append(row)
+    return out
+
+
+def render_history(rows: list[dict]) -> list[str]:
+    """The fault log for a person: one line per action, its time of day first."""
+    lines = []
+    for r in rows:
+        when = datetime.fromisoformat(r["at"]).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items())
+        what = f"#{r['id']} {r['action']} {r['kind']} {r['target']} {params}".rstrip()
+        if "error" in r:
+            how = f"NOT confirmed: {r['error']}"
+        elif r["action"] == "apply":
+            how = f"confirmed in {r['took_ms']:g} ms" + ("" if r.get("lasting") else ", over once applied")
+        else:
+            how = f"confirmed in {r['took_ms']:g} ms" + (f", on for {r['on_ms'] / 1000:.1f} s" if "on_ms" in r else "")
+        lines.append(f"{when}  {what}: {how}")
+    return lines
 
 
 def _check_target(live: LocalTopology, fault: Fault) -> None:

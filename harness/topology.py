@@ -33,6 +33,9 @@ class Link:
     port: str | None  # named port on that service
     role: str  # client | observer | route | sink
     origin: str | None = None  # the service that dials it (routes)
+    # A route its origin is never configured to dial: it learns the address only
+    # from a failover list its peer sends (routers), so any use of it is the origin's.
+    advertised: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,12 +134,14 @@ def router_network() -> Topology:
     it reaches, so each can be dropped, delayed or partitioned alone. r1 and r2
     have a normal listener for clients, with a client link and an observer link
     each; e1's normal listener has no link (only its health check uses it).
+    route-e1-r2 leads to r2's edge listener but is in no connector: r1's edge
+    listener names it in the failover list it sends e1, so e1 reaches r2 only by
+    using that list (the seed's "the router will also try the alternate hosts").
     harness/services/router.py derives every router's configuration from this.
-    The router exists only as a container image: a container backend runs it.
     """
     routers = (
         Service("r1", "skupper-router", ("amqp", "inter-router", "edge")),
-        Service("r2", "skupper-router", ("amqp",)),
+        Service("r2", "skupper-router", ("amqp", "edge")),
         Service("e1", "skupper-router", ("amqp",)),
     )
     links = (
@@ -147,8 +152,9 @@ def router_network() -> Topology:
         Link("route-r2-r1", "r1", "inter-router", "route", origin="r2"),
         Link("route-e1-r1", "r1", "edge", "route", origin="e1"),
         Link("route-r1-b1", "b1", "amqp", "route", origin="r1"),
+        Link("route-e1-r2", "r2", "edge", "route", origin="e1", advertised=True),
     )
-    desc = "skupper-router: interior r1 and r2, edge e1, an Artemis broker b1 behind r1 (container backend only)"
+    desc = "a router network (skrouterd or qdrouterd): interior r1 and r2, edge e1, an Artemis broker b1 behind r1"
     return Topology("router", desc, (*routers, Service("b1", "artemis", ("amqp",))), links)
 
 

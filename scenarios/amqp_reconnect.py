@@ -39,14 +39,6 @@ def record_schedule(j: Judge, o: schedules.Recovery, prefix: str = "") -> None:
     j.metric(f"{prefix}reconnected_after_heal_ms", ms(o.back["t_ns"] - o.up) if o.back else None)
 
 
-def cap_of(j: Judge) -> float | None:
-    """The cap the client ran with: its explicit max_reconnect_delay, else the documented default."""
-    opts = j.actors["client"]["options"]
-    if "max_reconnect_delay" in opts:
-        return opts["max_reconnect_delay"]
-    return j.exp("reconnect.max_delay").value
-
-
 # -- the schedule with untouched defaults ---------------------------------------
 
 
@@ -74,7 +66,7 @@ def judge_refused(j: Judge) -> None:
         "with no reconnect option, the client tried again and reconnected once healed",
     )
     schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
-    schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
     relinked = j.tl.select(actor="client", kind="link_opened", after=o.back["t_ns"] if o.back else o.up)
     j.verdict(
         "reconnect.recovers",
@@ -115,9 +107,9 @@ def judge_capped(j: Judge) -> None:
         return
     o = schedules.recovery(j)
     record_schedule(j, o)
-    schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
     if j.applies("max_reconnect_delay"):
-        schedules.cap(j, "max_reconnect_delay", o.delays, cap_of(j))
+        schedules.cap(j, "max_reconnect_delay", o.delays, schedules.amqp_cap(j))
 
 
 # -- a peer that accepts and then drops -------------------------------------------
@@ -138,7 +130,7 @@ def judge_reset(j: Judge) -> None:
     wire = wire_connections(j.tl, [LINK], o.down, o.up)
     j.metric("wire_connections_during_outage", len(wire))
     j.metric("wire_connection_ms", stats([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
-    schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
     j.verdict(
         "reconnect.recovers",
         o.back is not None,
@@ -168,7 +160,7 @@ def judge_broker_down(j: Judge) -> None:
     o = schedules.recovery(j)
     record_schedule(j, o)
     j.metric("wire_connections_during_outage", len(wire_connections(j.tl, [LINK], o.down, o.up)))
-    schedules.growth(j, "reconnect.growth", o.delays, cap_of(j))
+    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
     j.verdict(
         "reconnect.recovers",
         o.back is not None,

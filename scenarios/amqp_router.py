@@ -1,6 +1,7 @@
-"""AMQP through a skupper-router network (topology "router": interior r1 and r2,
+"""AMQP through a router network (topology "router": interior r1 and r2,
 edge e1, a broker b1 behind r1): the inter-router connection dropped, delayed and
-partitioned under traffic; r1's connector losing the broker; and failoverUrls.
+partitioned under traffic; r1's connector losing the broker; failoverUrls to clients; a
+failover list sent to an edge router; and misconfigured edge routers.
 
 What the router does is read off the wire: every router connection is a link of
 its own (route-r2-r1 is r2's inter-router connector, route-r1-b1 r1's
@@ -8,23 +9,34 @@ route-container connector), and Toxiproxy logs each connection it accepts and
 closes. Messages across a fault are recorded, not judged (the documentation says
 nothing about them), as in amqp_messages.py.
 
-The router exists only as a container image, so on the local backend every one of
-these is skipped with that reason.
+On the local backend the router is a binary on this machine, skrouterd or
+qdrouterd (harness/services/router_binary.py); where there is none every one of
+these is skipped with the reason, which says how to get one.
 """
 
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
+from harness import ports
+from harness.clock import now_ns
+from harness.errors import Unavailable
 from harness.judging import SLACK_MS, Band, Judge, Outage, slack_ms
 from harness.judging.metrics import intervals_ms, ledger, ms, stats, wire_connections
 from harness.scenario import Run, scenario
+from harness.services import router
 from harness.wire import open_connections
 
 CONNECT_S = 15.0
 ROUTERS_UP_S = 30.0  # a router retries a lost connection every few seconds
 INTER_ROUTER = "route-r2-r1"  # r2's inter-router connector to r1's inter-router listener
 BROKER = "route-r1-b1"  # r1's route-container connector to the broker
+EDGE = "route-e1-r1"  # e1's edge connector to r1's edge listener
+STANDBY = "route-e1-r2"  # r2's edge listener, which e1 learns only from r1's failover list
+EDGE_CUT_S = 10.0
+FLOW_AGAIN_S = 20.0  # how long messages are awaited once a faulted link is back
+TRIAL_S = 4.0  # how long a misconfigured router is given to refuse, or to connect
 RATE = 50
 SIZE = 64
 LASTING_MS = 1000  # a connection open this long was established (a failed attempt closes at once)
@@ -72,6 +84,15 @@ def start_flow(run: Run) -> bool:
     return run.wait("observer", "received", CONNECT_S) is not None
 
 
+def flow_again(run: Run, link: str) -> None:
+    """After a fault on `link`: wait for the connection, then for messages to arrive
+    again (the routers learn the address anew after the link is back), then a
+    second more, so that the last messages sent are not cut off by the stop."""
+    wait_established(run, link, ROUTERS_UP_S)
+    run.wait("observer", "received", FLOW_AGAIN_S, after_ns=now_ns())
+    run.sleep(1.0)
+
+
 def end_flow(run: Run) -> None:
     run.stop("client")
     run.sleep(1.5)  # let the observer take what the routers still hold
@@ -105,17 +126,26 @@ def flow_metrics(j: Judge) -> Outage | None:
     )
     closed = j.tl.select(source="proxy", kind="conn_closed", link=INTER_ROUTER, after=down, before=up)
     j.metric("inter_router_closed_during_fault", len(closed))
+    # How long until messages flow again: the first message sent after the fault
+    # ended arriving, and the longest silence at the observer around the fault.
+    got = [e for e in j.tl.select(actor="observer", kind="received") if e["seq"] in sent_at]
+    after = [e["t_ns"] for e in got if sent_at[e["seq"]] >= up]
+    j.metric("flow_again_after_fault_ms", ms(min(after) - up) if after else None)
+    times = sorted(e["t_ns"] for e in got)
+    gaps = [b - a for a, b in pairwise(times) if b > down and a < up + 30 * 10**9]
+    j.metric("longest_silence_ms", ms(max(gaps)) if gaps else None)
     return fault
 
 
-def reconnect_check(j: Judge, link: str, after_ns: int) -> None:
+def reconnect_check(j: Judge, link: str, after_ns: int, also: list[str] | None = None) -> None:
     """router.connector.reconnect: from the close of the established connection on
-    `link` to the router's next connection there, on the wire."""
+    `link` to the router's next connection there (or on an alternate link `also`,
+    where a failover list sends it), on the wire."""
     loss = j.tl.first(source="proxy", kind="conn_closed", link=link, after=after_ns)
     if loss is None:
         j.not_measured("router.connector.reconnect", f"no established connection on {link} closed")
         return
-    attempt = j.tl.first(source="proxy", kind="conn_accepted", link=link, after=loss["t_ns"])
+    attempt = j.tl.first(source="proxy", kind="conn_accepted", link=[link, *(also or [])], after=loss["t_ns"])
     delay = j.metric("first_attempt_after_loss_ms", ms(attempt["t_ns"] - loss["t_ns"]) if attempt else None)
     if delay is None:
         j.not_measured("router.connector.reconnect", f"the router never connected on {link} again")
@@ -142,8 +172,7 @@ def inter_router_drop(run: Run) -> None:
     cut = run.fault("reset", INTER_ROUTER)
     run.sleep(1.0)
     cut.end()
-    wait_established(run, INTER_ROUTER, ROUTERS_UP_S)
-    run.sleep(2.0)
+    flow_again(run, INTER_ROUTER)
     end_flow(run)
 
 
@@ -184,8 +213,7 @@ def inter_router_partition(run: Run) -> None:
     cut = run.fault("partition", "r1|r2")
     run.sleep(PARTITION_S)
     cut.end()
-    wait_established(run, INTER_ROUTER, ROUTERS_UP_S)
-    run.sleep(2.0)
+    flow_again(run, INTER_ROUTER)
     end_flow(run)
 
 
@@ -295,4 +323,136 @@ def judge_failover_urls(j: Judge) -> None:
         f"r1's link was reset for {FAILOVER_CUT_S:g} s; attempts in order: "
         + (", ".join(order[:12]) or "none")
         + ("" if via_r2 else "; the advertised r2 URL was never used to reestablish the connection"),
+    )
+
+
+# -- e1's edge connector and the failover list r1 sends it ---------------------------
+
+
+@scenario(
+    "amqp.router.edge-failover",
+    family="amqp",
+    topology="router",
+    checks=["router.connector.failover-list", "router.connector.reconnect"],
+)
+def edge_failover(run: Run) -> None:
+    """e1's edge link to r1 reset for 10 s; r1 sent e1 a failover list naming r2's edge listener: does e1 try it?"""
+    # e1 starts afresh, so that it is on its configured r1 (an earlier run may have
+    # left it on r2, where the failover list took it).
+    restart = run.fault("kill", "e1")
+    restart.end()
+    if not wait_established(run, EDGE, ROUTERS_UP_S):
+        return
+    # A client on r2 keeps the scenario a client's run; the router is what is judged.
+    if not run.connect("client", ["r2-client"], timeout=CONNECT_S):
+        return
+    cut = run.fault("reset", EDGE)
+    run.sleep(EDGE_CUT_S)
+    cut.end()
+    wait_established(run, EDGE, ROUTERS_UP_S)
+    run.sleep(0.5)
+
+
+@edge_failover.judge
+def judge_edge_failover(j: Judge) -> None:
+    cuts = [o for o in j.outages() if o.kind == "reset" and o.target == EDGE]
+    if not cuts:
+        j.nothing_measured("e1 never established its edge connection to r1, or the client never connected")
+        return
+    cut = cuts[0]
+    down, up = cut.start_ns, cut.until_ns
+    loss = j.tl.first(source="proxy", kind="conn_closed", link=EDGE, after=down)
+    if loss is None:
+        j.not_measured("router.connector.failover-list", f"no established connection on {EDGE} closed")
+        j.not_measured("router.connector.reconnect", f"no established connection on {EDGE} closed")
+        return
+    # The first attempt after the loss, wherever it goes (the failover list may send
+    # it to the alternate host): is it immediate?
+    reconnect_check(j, EDGE, down, also=[STANDBY])
+    tries = wire_connections(j.tl, [EDGE, STANDBY], loss["t_ns"], up)
+    j.metric("attempt_order", [c["link"] for c in tries])
+    j.metric(
+        "attempts_ms",
+        [{"link": c["link"], "at_ms": ms(c["t_ns"] - loss["t_ns"]), "lasted_ms": c["duration_ms"]} for c in tries],
+    )
+    standby = [c for c in tries if c["link"] == STANDBY]
+    first = j.metric("first_alternate_attempt_ms", ms(standby[0]["t_ns"] - loss["t_ns"]) if standby else None)
+    held = lasting(standby)
+    j.metric("connected_to_alternate", bool(held))
+    j.verdict(
+        "router.connector.failover-list",
+        bool(standby),
+        {"alternate_attempts": len(standby), "first_alternate_attempt_ms": first, "connected_to_alternate": bool(held)},
+        f"r1's edge listener sent e1 the failover list [{STANDBY}]; during the {EDGE_CUT_S:g} s cut e1 made "
+        f"{len(tries) - len(standby)} attempts on {EDGE} and {len(standby)} on {STANDBY}"
+        + (f", the first {first:g} ms after the loss" if first is not None else "")
+        + ("; an edge connection to r2 was established" if held else ""),
+    )
+
+
+# -- an edge router configured to connect to another edge router ---------------------
+
+
+def _edge_router(name: str, listen: int, listener_role: str, dial: str | None) -> str:
+    """An edge router's configuration with one listener and, if `dial`, an edge connector."""
+    text = f"router {{\n    mode: edge\n    id: {name}\n}}\n"
+    text += f"listener {{\n    host: 127.0.0.1\n    port: {listen}\n    role: {listener_role}\n}}\n"
+    if dial:
+        host, port = dial.rsplit(":", 1)
+        text += f"connector {{\n    name: e1\n    host: {host}\n    port: {port}\n    role: edge\n}}\n"
+    return text
+
+
+@scenario("amqp.router.edge-misconfigured", family="amqp", topology="router", checks=["router.edge.interior-only"])
+def edge_misconfigured(run: Run) -> None:
+    """An edge router that listens for edge routers, and one whose edge connector dials edge router e1: refused?"""
+    if run.live.backend != "local":
+        raise Unavailable("this scenario starts the router binary on this host", "use --backend local with a router")
+    if not run.connect("client", ["r2-client"], timeout=CONNECT_S):
+        return
+    free = ports.claim(2, f"{run.scenario.name} ({run.client})")
+    try:
+        e1 = run.live.addrs.service("e1", "amqp")  # e1's only listener: it has no edge listener to offer
+        for variant, text in (
+            ("edge-listener", _edge_router("x1", free[0], "edge", None)),
+            ("edge-to-edge", _edge_router("x2", free[1], "normal", e1)),
+        ):
+            run.mark("trial", variant=variant, **router.trial(text, run.workdir, f"trial-{variant}", TRIAL_S))
+    finally:
+        ports.release(free)
+
+
+@edge_misconfigured.judge
+def judge_edge_misconfigured(j: Judge) -> None:
+    trials = {m["variant"]: m for m in j.tl.marks("trial")}
+    if len(trials) < 2:
+        j.nothing_measured("the misconfigured routers were not tried (the client never connected)")
+        return
+    listener, dialler = trials["edge-listener"], trials["edge-to-edge"]
+    for variant, t in trials.items():
+        j.metric(f"{variant}_refused", t["refused"])
+        j.metric(f"{variant}_error", t["error"])
+    j.metric("edge-to-edge_connections_opened", len(dialler["opened"]))
+    j.metric("edge-to-edge_edge_links_attached", dialler["edge_links"])
+    connected = bool(dialler["opened"]) and not dialler["refused"]
+    j.verdict(
+        "router.edge.interior-only",
+        listener["refused"] and not connected,
+        {
+            "edge_listener_refused": listener["refused"],
+            "edge_to_edge_refused": dialler["refused"],
+            "edge_to_edge_connected": connected,
+        },
+        "an edge router with an edge listener: "
+        + (f"refused ({listener['error']})" if listener["refused"] else f"ran for {TRIAL_S:g} s")
+        + "; an edge router whose edge connector dials edge router e1: "
+        + (
+            f"refused ({dialler['error']})"
+            if dialler["refused"]
+            else (
+                f"connected and attached {dialler['edge_links']} edge links"
+                if connected
+                else f"ran for {TRIAL_S:g} s without connecting"
+            )
+        ),
     )

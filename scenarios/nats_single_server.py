@@ -236,7 +236,12 @@ def judge_giveup(j: Judge) -> None:
     judge_give_up(j)
 
 
-@scenario("nats.single.giveup-default", family="nats", topology="nats-single", checks=["MaxReconnect", "ClosedCB"])
+@scenario(
+    "nats.single.giveup-default",
+    family="nats",
+    topology="nats-single",
+    checks=["MaxReconnect", *variants("MaxReconnect"), "ClosedCB"],
+)
 def giveup_default(run: Run) -> None:
     """One server cut for good, library defaults: attempts until the client closes (about 2 min)."""
     cut_for_good(run, None, 60 * 2.2 + 30)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import expectations, paths
-from harness.drivers import registry
+from harness.drivers import registry, versions
 from harness.install import tools
 
 DRIVERS = registry.DRIVERS
@@ -32,6 +32,8 @@ def test_every_driver_folder_is_registered(folder: Path):
     spec = SPECS[folder]
     assert spec.language in LANGUAGES
     assert spec.name.replace("-", "_") == folder.name, "the folder is named for the client"
+    kind, _ = versions.package(spec.library, spec.name)  # what --client NAME@VERSION installs
+    assert kind in versions.KINDS
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)

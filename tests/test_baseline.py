@@ -200,3 +200,21 @@ def test_regression_baseline(tmp_path, raw, message):
     assert message in e.value.line() and one_line(e.value.line())
     with pytest.raises(UsageError, match="cannot read baseline"):  # IsADirectoryError
         baseline.load(tmp_path)
+
+
+def test_known_deviations_of_skipped_scenarios_are_said_to_be_unjudged():
+    known = {
+        ("amqp.router.broker-lost", "rhea", "router.connector.reconnect"): baseline.Known(
+            "amqp.router.broker-lost", "rhea", "router.connector.reconnect", "2 s"
+        ),
+        ("amqp.single.refused", "rhea", "x"): baseline.Known("amqp.single.refused", "rhea", "x", "y"),
+    }
+    skipped = {
+        "scenario": "amqp.router.broker-lost",
+        "client": "rhea",
+        "outcome": {"result": "skipped", "reason": "no router"},
+    }
+    ran = {"scenario": "amqp.single.refused", "client": "rhea", "outcome": {"result": "deviates", "reason": None}}
+    note = baseline.unjudged([skipped, ran], known)
+    assert note == "baseline: 1 known deviation not judged, their scenarios skipped (no router); not counted as holding"
+    assert baseline.unjudged([ran], known) is None

@@ -81,7 +81,14 @@ def test_two_named_topologies_a_fault_on_one_and_its_heal(harness: Harness):
     assert all(e["start_ns"] < e["applied_ns"] for e in log if e["action"] == "apply")
     assert all(e["end_ns"] < e["reverted_ns"] for e in log if e["action"] == "revert")
 
+    # What was done when: in status (as JSON and for a person), and after down in a report of its folder.
+    st = json.loads(_ok(harness.run("status", a, "--json")))["topologies"][0]
+    assert [(x["action"], x["id"]) for x in st["fault_log"]] == [(e["action"], e["id"]) for e in log]
+    assert all(x["took_ms"] is not None and x["at"] for x in st["fault_log"])
+    assert _ok(harness.run("status", a)).count(" UTC  #") == 6
     assert _ok(harness.run("down", a, timeout=60)).startswith(f"Stopped {a}: 2 process(es)")
+    shown = _ok(harness.run("report", str(paths.REPORTS / "up" / a)))
+    assert shown.startswith(f"Fault log of {paths.REPORTS / 'up' / a} (6 actions") and "#3 revert kill n1" in shown
     assert [t["name"] for t in json.loads(_ok(harness.run("status", "--json")))["topologies"]] == [b]
     assert first_line_from(url[b]).startswith("INFO")
     _ok(harness.run("down", b, timeout=60))

@@ -633,6 +633,7 @@ FLAGS = {
         "--options",
         "--shard",
         "--durations",
+        "--app",
     ],
     "report": [],
     "compare": ["--html"],
@@ -643,7 +644,7 @@ FLAGS = {
     "merge": ["--out", "--force", "--baseline"],
 }
 TAKES_VALUE = {"--client", "--backend", "--out", "--seed", "--jobs", "-j", "--pairs-file", "--options", "--html"}
-TAKES_VALUE |= {"--shard", "--durations", "--baseline"}
+TAKES_VALUE |= {"--shard", "--durations", "--baseline", "--app"}
 POSITIONALS = {
     "run": (0, 3),
     "report": (1, 1),
@@ -763,6 +764,8 @@ def argvs(draw, entry: dict) -> tuple[list[str], dict[str, str | bytes]]:
             return str(draw(st.sampled_from([0, -1, 1, 2, 4, 10**6, 10**30, -(10**30)]) | st.integers()))
         if flag == "--shard" and draw(st.booleans()):
             return draw(st.sampled_from(["1/2", "2/2", "0/4", "5/4", "x", "1/0", "1/1"]))
+        if flag == "--app" and draw(st.booleans()):
+            return draw(st.sampled_from(["true {n1-client}", "true {n1-client", "{n1-client}", "", "true {x:y}"]))
         if flag == "--backend" and draw(st.booleans()):
             return draw(st.sampled_from(["local", "compose", "docker", ""]))
         if flag == "--client" and draw(st.booleans()):

@@ -439,3 +439,18 @@ def test_the_cli_exit_code_gates_on_verdicts(tmp_path, recorded_results, run, ca
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("UNLIKE RUNS") and "verdict changed" in out
     assert cli.main(["compare", str(a), str(tmp_path / "nowhere")]) == 2
+
+
+def test_an_upgrade_is_compared_client_to_client(recorded_results, run):
+    """Run A with nats-go@OLD, run B with nats-go: the two are one client whose verdicts
+    and version are compared, not one removed and one added."""
+    old = copy.deepcopy(recorded_results)
+    for e in old["entries"]:
+        if e["client"] == CLIENT:
+            e["client"], e["client_version"] = f"{CLIENT}@v1.0.0", "v1.0.0"
+    check(run, "AllowReconnect")["verdict"] = "deviates"
+    c = compare.compare(old, run)
+    assert c["added"] == [] and c["removed"] == []
+    label = f"{CLIENT}@v1.0.0 → {CLIENT}"
+    assert [v["client"] for v in c["verdicts"]] == [label]
+    assert {"what": "client", "name": label} in [{k: v[k] for k in ("what", "name")} for v in c["versions"]]

@@ -60,3 +60,7 @@ def test_driver_config():
     assert problems(
         "driver-config", config(workload={"subject": "s", "subscribe": False, "publish": {"rate": 0, "size": 10}})
     )
+    for settlement, ok in (("awaited", True), ("presettled", True), ("unsettled", True), ("sometimes", False)):
+        publish = {"rate": 10, "size": 10, "settlement": settlement}
+        wl = {"subject": "s", "subscribe": False, "publish": publish}
+        assert (problems("driver-config", config(workload=wl)) == []) is ok

@@ -109,6 +109,18 @@ def test_unknown_option_is_one_driver_error(name: str, tmp_path: Path):
     assert "Traceback" not in r.stderr and "panic" not in r.stderr
 
 
+@pytest.mark.parametrize("name", [d for d in DRIVERS if registry.get(d).family == "amqp"])
+def test_an_unknown_settlement_mode_is_one_driver_error(name: str, tmp_path: Path):
+    cfg = tmp_path / "config.json"
+    publish = {"rate": 10, "size": 64, "settlement": "sometimes"}
+    cfg.write_text(json.dumps(config(name, ["amqp://127.0.0.1:1"], {}, publish=publish)))
+    r = run_driver(name, str(cfg))
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1 and r.returncode == 2, f"stdout {r.stdout!r}, stderr {r.stderr!r}"
+    ev = json.loads(lines[0])
+    assert ev["kind"] == "driver_error" and "settlement" in ev["error"]
+
+
 @pytest.mark.parametrize("what", ["missing", "directory", "not-json"])
 @pytest.mark.parametrize("name", DRIVERS)
 def test_unreadable_config(name: str, what: str, tmp_path: Path):

@@ -3,11 +3,18 @@ altered so that a verdict must change."""
 
 from __future__ import annotations
 
+import copy
+import gzip
+import json
+from pathlib import Path
+
 import pytest
 
 from harness.judging import schedules
 from harness.judging.entry import judge, judge_again
 from harness.scenario import load_all
+
+DATA = Path(__file__).parent / "data"
 
 
 def verdicts(entry: dict, unsupported: str | None = None) -> dict[str, str]:
@@ -368,3 +375,193 @@ def test_a_message_in_flight_at_the_instant_of_the_fault_is_counted_not_judged(r
     seq = drop_delivery_of_message_accepted_at(e, 500)
     c = next(c for c in judge(e, load_all()[e["scenario"]])[1] if c["id"] == "invariant.no-silent-loss")
     assert c["verdict"] == "violated" and str(seq) in c["detail"]
+
+
+# -- liveness -------------------------------------------------------------------
+
+
+def liveness(entry: dict) -> dict:
+    _, checks = judge(entry, load_all()[entry["scenario"]])
+    return next(c for c in checks if c["id"] == "invariant.liveness")
+
+
+def delay_the_way_back(entry: dict, by_ms: float) -> None:
+    """Everything the client and the witness did after the heal happens `by_ms` later."""
+    heal = entry["faults"][0]["reverted_ns"]
+    for x in entry["events"]:
+        if x.get("actor") in ("client", "observer") and x["t_ns"] > heal and x["kind"] != "mark":
+            x["t_ns"] += int(by_ms * 1e6)
+    for x in entry["events"]:
+        if x["kind"] == "mark":
+            x["t_ns"] += int(by_ms * 1e6)
+    entry["ended_ns"] += int(by_ms * 1e6)
+    entry["events"].sort(key=lambda x: x["t_ns"])
+
+
+def test_messages_flowing_soon_after_the_heal_hold_liveness(recorded):
+    for client in ("proton-python", "rhea"):
+        c = liveness(recorded("amqp.messages.send-while-cut", client))
+        assert c["verdict"] == "holds", c["detail"]
+        assert c["observed"]["flowing_after_heal_ms"] < c["observed"]["bound_ms"]
+    c = liveness(recorded("nats.single.publish-while-cut", "nats-go"))
+    assert c["verdict"] == "holds" and c["observed"]["next_wait_ms"] == 2100
+
+
+def test_coming_back_later_than_the_schedule_allows_violates_liveness(recorded):
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    delay_the_way_back(e, 3000)
+    c = liveness(e)
+    assert c["verdict"] == "violated" and "only" in c["detail"]
+
+
+def test_a_late_way_back_within_the_measured_noise_is_not_measured(recorded):
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    bound = liveness(copy.deepcopy(e))["observed"]["bound_ms"]
+    delay_the_way_back(e, bound - 113.4 + 50)  # 50 ms past the bound
+    assert liveness(copy.deepcopy(e))["verdict"] == "violated"
+    assert liveness(with_noise(e, 80.0))["verdict"] == "not-measured"
+
+
+def test_the_bound_follows_the_clients_own_options(recorded):
+    """nats.go came back and its messages flowed 1.14 s after the heal: within
+    ReconnectWait 2 s, not within a ReconnectWait of 200 ms had it run with one."""
+    e = recorded("nats.single.publish-while-cut", "nats-go")
+    e["actors"]["client"]["options"] = {"ReconnectWait": 200}
+    c = liveness(e)
+    assert c["verdict"] == "violated" and c["observed"]["next_wait_ms"] == 300
+
+
+def test_a_client_configured_not_to_return_is_not_judged_on_liveness(recorded):
+    e = recorded("amqp.messages.send-while-cut", "rhea")
+    e["actors"]["client"]["options"] = {"reconnect": False}
+    delay_the_way_back(e, 5000)
+    c = liveness(e)
+    assert c["verdict"] == "not-measured" and "reconnect false" in c["detail"]
+    e = recorded("nats.single.publish-while-cut", "nats-go")
+    e["actors"]["client"]["options"] = {"AllowReconnect": False}
+    assert "AllowReconnect false" in liveness(e)["detail"]
+
+
+def test_a_run_that_stopped_watching_before_the_bound_cannot_judge_liveness(recorded):
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    heal = e["faults"][0]["reverted_ns"]
+    e["events"] = [x for x in e["events"] if x["t_ns"] < heal + 100_000_000 or x["kind"] == "mark"]
+    for x in e["events"]:
+        if x["kind"] == "mark":
+            x["t_ns"] = min(x["t_ns"], heal + 100_000_000 + (x.get("to") == "observer") * 1_500_000_000)
+    e["events"].sort(key=lambda x: x["t_ns"])
+    c = liveness(e)
+    assert c["verdict"] == "not-measured" and "stopped watching" in c["detail"]
+
+
+def test_no_liveness_without_a_heal(recorded):
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    e["faults"][0]["end_ns"] = None
+    _, checks = judge(e, load_all()[e["scenario"]])
+    assert "invariant.liveness" not in {c["id"] for c in checks}
+
+
+def test_receipts_from_a_backlog_the_server_held_cannot_show_liveness(recorded):
+    """Seen on a loaded machine: the witness, behind, went on receiving what the broker
+    held while the client was cut off; a receipt after the heal may be more of it."""
+    e = recorded("amqp.messages.send-while-cut", "proton-python")
+    loss = next(x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "disconnected")
+    back = next(x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "reconnected")
+    got = next(x for x in e["events"] if x.get("actor") == "observer" and x["kind"] == "received")
+    # Drained 500 ms after the loss, long before the client was back: no doubt.
+    e["events"].append({**got, "t_ns": loss["t_ns"] + 500_000_000})
+    e["events"].sort(key=lambda x: x["t_ns"])
+    assert liveness(copy.deepcopy(e))["verdict"] == "holds"
+    # Still receiving 200 ms before the client was back: what came after may be more of it.
+    e["events"].append({**got, "t_ns": back["t_ns"] - 200_000_000})
+    e["events"].sort(key=lambda x: x["t_ns"])
+    c = liveness(e)
+    assert c["verdict"] == "not-measured" and "backlog" in c["detail"]
+
+
+@pytest.fixture(scope="module")
+def recorded_fates() -> dict:
+    """Two *.fates.* entries of a real run on a loaded 2-core machine: proton-python
+    with its link refused for 3 s, nats.go with its link blackholed for 3 s."""
+    with gzip.open(DATA / "recorded-fates.json.gz", "rt") as f:
+        return {(e["scenario"], e["client"]): e for e in json.load(f)["entries"]}
+
+
+def test_a_blackholed_nats_go_flows_again_within_its_schedule_as_recorded(recorded_fates):
+    e = copy.deepcopy(recorded_fates[("nats.fates.blackhole", "nats-go")])
+    c = liveness(e)
+    assert c["verdict"] == "holds" and c["observed"]["flowing_after_heal_ms"] < 100
+    assert c["observed"]["next_wait_ms"] == 2100  # ReconnectWait 2 s + ReconnectJitter 100 ms
+
+
+def test_a_backlog_drained_before_the_reconnect_leaves_liveness_judged_as_recorded(recorded_fates):
+    """proton-python buffered what it accepted while refused; the witness, slow on a
+    busy machine, went on receiving what the broker held for a while after the cut,
+    then nothing until the client was back: what arrived then came through it."""
+    c = liveness(copy.deepcopy(recorded_fates[("amqp.fates.refuse", "proton-python")]))
+    assert c["verdict"] == "holds" and c["observed"]["flowing_after_heal_ms"] < c["observed"]["bound_ms"]
+
+
+def test_a_nats_client_that_stops_receiving_after_the_heal_violates_liveness(recorded_fates):
+    e = copy.deepcopy(recorded_fates[("nats.fates.blackhole", "nats-go")])
+    heal = e["faults"][0]["reverted_ns"]
+    e["events"] = [x for x in e["events"] if not (x["kind"] == "received" and x["t_ns"] > heal)]
+    # Recorded before the scenario watched 3 s after every heal: it stopped 2 s after.
+    c = liveness(copy.deepcopy(e))
+    assert c["verdict"] == "not-measured" and "stopped watching 2001" in c["detail"]
+    # Watched a second longer (as the scenario now does), still with nothing arriving.
+    stop = next(x["t_ns"] for x in e["events"] if x["kind"] == "mark" and x.get("to") == "client")
+    for x in e["events"]:
+        if x["t_ns"] >= stop:
+            x["t_ns"] += 1_000_000_000
+    e["ended_ns"] += 1_000_000_000
+    c = liveness(e)
+    assert c["verdict"] == "violated" and "no message reached the witness" in c["detail"]
+
+
+def test_no_duplicates_is_judged_only_where_the_mode_promises_it(recorded):
+    def checks(settlement: str | None) -> dict[str, dict]:
+        e = recorded("amqp.messages.send-while-cut", "proton-python")
+        if settlement:
+            e["actors"]["client"]["workload"]["publish"]["settlement"] = settlement
+        _, cs = judge(e, load_all()[e["scenario"]])
+        return {c["id"]: c for c in cs if c["kind"] == "invariant"}
+
+    assert "invariant.no-duplicates" not in checks(None)
+    assert "invariant.no-duplicates" not in checks("awaited")
+    presettled = checks("presettled")
+    assert presettled["invariant.no-duplicates"]["verdict"] == "holds"
+    assert {c["mode"] for c in presettled.values()} == {"at-most-once (pre-settled sends)"}
+    assert checks("awaited")["invariant.order"]["detail"].endswith("each settlement awaited before the next)]")
+
+
+def test_what_a_witness_still_receiving_had_not_yet_got_is_not_called_lost(recorded):
+    """Seen on a loaded machine: the witness, far behind, was still receiving when it
+    stopped, and 2,739 messages after the last it got read as lost silently."""
+
+    def entry(still_receiving: bool) -> dict:
+        e = recorded("amqp.messages.send-while-cut", "proton-python")
+        stop = next(x["t_ns"] for x in e["events"] if x["kind"] == "mark" and x.get("to") == "observer")
+        got = [x for x in e["events"] if x.get("actor") == "observer" and x["kind"] == "received"]
+        last20 = {x["seq"] for x in got[-20:]}
+        e["events"] = [x for x in e["events"] if not (x["kind"] == "received" and x["seq"] in last20)]
+        if still_receiving:
+            for i, x in enumerate(got[-50:-20]):
+                x["t_ns"] = stop - 300_000_000 + i * 1_000_000
+        e["events"].sort(key=lambda x: x["t_ns"])
+        return e
+
+    metrics, checks = judge(entry(True), load_all()["amqp.messages.send-while-cut"])
+    c = next(c for c in checks if c["id"] == "invariant.no-silent-loss")
+    assert c["verdict"] == "holds" and metrics["not_arrived_when_witness_stopped"] == 20
+    assert verdicts(entry(False))["invariant.no-silent-loss"] == "violated"
+
+
+def test_a_gap_below_the_last_received_message_is_a_loss_as_recorded(recorded_fates):
+    """proton-python, refused on a loaded machine: 86 messages accepted up to 420 ms
+    before the cut never arrived while later ones did; 829 after the last received
+    had not arrived when the witness, still receiving, stopped."""
+    e = copy.deepcopy(recorded_fates[("amqp.fates.refuse", "proton-python")])
+    metrics, checks = judge(e, load_all()[e["scenario"]])
+    c = next(c for c in checks if c["id"] == "invariant.no-silent-loss")
+    assert c["verdict"] == "violated" and metrics["not_arrived_when_witness_stopped"] == 829

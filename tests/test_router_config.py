@@ -11,21 +11,24 @@ it reaches. The checker must also reject broken networks, or it proves nothing.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from harness import paths, results
+from harness import baseline, paths, results
 from harness.drivers import registry
 from harness.errors import Unavailable
 from harness.judging.entry import judge
 from harness.report import terminal
 from harness.runner import TopologyPool, run_entry
 from harness.scenario import load_all
-from harness.services import KINDS, Addresses, router
+from harness.services import KINDS, Addresses, router, router_binary
 from harness.topology import get
 
 ROUTERS = ("r1", "r2", "e1")
@@ -123,7 +126,9 @@ def check(configs: dict[str, str], proxies: dict[str, str]) -> list[str]:
             if r.mode == "edge" and x.get("role") in ("inter-router", "edge"):
                 problems.append(f"{r.name}: an edge router listens for {x['role']} connections")
             if "failoverUrls" in x:
-                if x.get("role") != "normal":
+                # Clients reconnect (normal), and so do edge routers' connectors (edge):
+                # "A router can use connection failover for both incoming and outgoing connections."
+                if x.get("role") not in ("normal", "edge"):
                     problems.append(f"{r.name}: failoverUrls on a {x.get('role')} listener")
                 for url in (u.strip() for u in x["failoverUrls"].split(",")):
                     if not FAILOVER_URL.fullmatch(url):
@@ -222,7 +227,7 @@ def test_each_router_is_configured_as_the_topology_says():
     )
     blocks = {n: parse(configs[n]) for n in ROUTERS}
     roles = {n: sorted(a["role"] for e, a in blocks[n] if e == "listener") for n in ROUTERS}
-    assert roles == {"r1": ["edge", "inter-router", "normal"], "r2": ["normal"], "e1": ["normal"]}
+    assert roles == {"r1": ["edge", "inter-router", "normal"], "r2": ["edge", "normal"], "e1": ["normal"]}
     connectors = {n: [(a["name"], a["role"]) for e, a in blocks[n] if e == "connector"] for n in ROUTERS}
     assert connectors == {"r1": [("b1", "route-container")], "r2": [("r1", "inter-router")], "e1": [("r1", "edge")]}
     # Every connector dials its own link (a proxy), never a server directly.
@@ -234,6 +239,11 @@ def test_each_router_is_configured_as_the_topology_says():
     normal = next(a for e, a in blocks["r1"] if e == "listener" and a["role"] == "normal")
     assert normal["failoverUrls"] == f"amqp://{at.public('r2-client')}"
     assert proxies[at.public("r2-client")] == at.service("r2", "amqp")
+    # e1 is told r2's edge listener, through its own proxy, and dials it nowhere else.
+    edge = next(a for e, a in blocks["r1"] if e == "listener" and a["role"] == "edge")
+    assert edge["failoverUrls"] == f"amqp://{at.dial('route-e1-r2')}"
+    assert proxies[at.dial("route-e1-r2")] == at.service("r2", "edge")
+    assert "failoverUrls" not in next(a for e, a in blocks["r2"] if e == "listener" and a["role"] == "edge")
 
 
 def broken(change) -> list[str]:
@@ -361,7 +371,20 @@ def test_the_router_module_has_what_the_backends_use():
 # -- the local backend: skipped, with the reason --------------------------------------
 
 
-def test_launch_on_the_local_backend_says_why_not(tmp_path):
+def path_without_routers() -> str:
+    """PATH less the folders that hold a router binary."""
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(d for d in folders if not any(Path(d, n).exists() for n in router_binary.SEARCHED))
+
+
+@pytest.fixture
+def no_router(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine as CI sees it: no router binary, whatever is installed here."""
+    monkeypatch.delenv(router_binary.ENV, raising=False)
+    monkeypatch.setenv("PATH", path_without_routers())
+
+
+def test_launch_on_the_local_backend_says_why_not(tmp_path, no_router):
     topo = get("router")
     with pytest.raises(Unavailable) as e:
         router.launch(topo.service("r1"), topo, local_addresses(), tmp_path, "x")
@@ -369,9 +392,9 @@ def test_launch_on_the_local_backend_says_why_not(tmp_path):
     assert e.value.exit_code == 2
 
 
-def test_a_router_scenario_is_skipped_and_judged_nothing(tmp_path, spawned):
-    """The real bring-up on the local backend: it fails at the router, leaves nothing
-    running, and each entry says why it did not run."""
+def test_a_router_scenario_is_skipped_and_judged_nothing(tmp_path, spawned, no_router):
+    """The real bring-up on the local backend without a router: nothing is started at
+    all, and each entry says why it did not run."""
     scenarios = load_all()
     names = ("amqp.router.broker-lost", "amqp.router.failover-urls")
     for name in names:
@@ -394,24 +417,27 @@ def test_a_router_scenario_is_skipped_and_judged_nothing(tmp_path, spawned):
     results.finish(doc, True)
     assert results.validate(doc) == []
     assert f"skipped (not run on this backend): {router.REASON}" in terminal.render(doc)
-    assert spawned and not [p.name for p in spawned if p.alive()]
+    assert spawned == []
 
 
 def test_pytest_reports_the_router_scenarios_as_skipped(tmp_path):
     argv = [sys.executable, "-m", "pytest", str(paths.SCENARIOS / "amqp_router.py"), "-q", "-rs"]
     argv += ["-p", "no:cacheprovider", "--harness-out", str(tmp_path / "out"), "--harness-client", "rhea"]
-    r = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=paths.ROOT,
-    )
+    env = {k: v for k, v in os.environ.items() if k != router_binary.ENV} | {"PATH": path_without_routers()}
+    started = time.monotonic()
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=paths.ROOT, env=env)
+    took = time.monotonic() - started
     out = r.stdout + r.stderr
     n = len([s for s in load_all().values() if s.topology == "router"])
     assert r.returncode == 0, out
     assert f"{n} skipped" in out and not re.search(r"\d+ (passed|failed|errors?)\b", out), out
     assert router.REASON in out, out
+    assert took < 60, f"skipping took {took:.0f} s"  # nothing is started, so skipping is quick
+    # The baseline's router entries (rhea's) gated nothing, and the summary says so.
+    known = [k for k in baseline.load().values() if k.client == "rhea" and k.scenario.startswith("amqp.router.")]
+    note = f"baseline: {len(known)} known deviations not judged, their scenarios skipped ({router.REASON})"
+    assert known and note in out, out
+    assert note in (tmp_path / "out" / "summary.md").read_text()
 
 
 # -- the router scenarios' judges, on made-up timelines --------------------------------
@@ -492,3 +518,37 @@ def test_a_partition_is_judged_on_the_connector_coming_back(back_at_s, verdict):
 def test_a_drop_with_no_traffic_before_it_is_not_measured():
     v = verdicts("amqp.router.inter-router.drop", wire("route-r2-r1", -5.0, 2.0, 0)[1:], ("reset", "route-r2-r1", 2, 3))
     assert v == {"router.connector.reconnect": "not-measured"}
+
+
+@pytest.mark.parametrize(("alternate", "verdict"), [(True, "conforms"), (False, "deviates")])
+def test_edge_failover_is_judged_on_whether_e1_tried_the_listed_host(alternate, verdict):
+    events = [client("client", "connected", 0.5), *wire("route-e1-r1", -5.0, 1.0, 0)[1:]]
+    events += wire("route-e1-r1", 2.0, 2.001, 1)
+    events += wire("route-e1-r2", 3.0, None, 2) if alternate else wire("route-e1-r1", 7.0, 7.001, 2)
+    v = verdicts("amqp.router.edge-failover", events, ("reset", "route-e1-r1", 1.0, 11.0))
+    assert v == {"router.connector.failover-list": verdict, "router.connector.reconnect": "deviates"}
+
+
+def trial_mark(variant: str, refused: bool, opened: list[str], at: float) -> dict:
+    error = "Exception: Cannot load configuration file x.conf: role='edge' only allowed" if refused else None
+    result = {"refused": refused, "exit_code": 1 if refused else None, "error": error, "opened": opened}
+    return {"source": "harness", "actor": "harness", "kind": "mark", "label": "trial", "t_ns": int(at * S)} | {
+        "variant": variant,
+        **result,
+        "edge_links": len(opened),
+    }
+
+
+@pytest.mark.parametrize(
+    ("listener_refused", "edge_to_edge_opened", "verdict"),
+    [(True, [], "conforms"), (True, ["127.0.0.1:5"], "deviates"), (False, [], "deviates")],
+)
+def test_a_misconfigured_edge_router_is_judged_on_refusal_and_on_connecting(
+    listener_refused, edge_to_edge_opened, verdict
+):
+    events = [client("client", "connected", 0.5)]
+    events += [trial_mark("edge-listener", listener_refused, [], 1.0)]
+    events += [trial_mark("edge-to-edge", False, edge_to_edge_opened, 5.0)]
+    entry_faults = ("none", "none", 0.0, 0.0)
+    v = verdicts("amqp.router.edge-misconfigured", events, entry_faults)
+    assert v == {"router.edge.interior-only": verdict}

@@ -68,8 +68,14 @@ class LocalTopology:
         return live
 
     def _up(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
         topo = self.topology
+        # A server this machine cannot run (no router binary) is known before
+        # anything starts: the scenario is skipped at once, with nothing to stop.
+        for svc in topo.services:
+            check = getattr(KINDS[svc.kind], "available", None)
+            if check is not None:
+                check()
+        self.workdir.mkdir(parents=True, exist_ok=True)
         service_ports = [(s.name, p) for s in topo.services for p in s.ports]
         count = 2 + len(service_ports) + len(topo.links)
         self._claimed = ports.claim(count, f"{topo.name}/{self.instance}")
@@ -136,12 +142,21 @@ class LocalTopology:
     def _wait_ready(self, name: str) -> None:
         svc = self.topology.service(name)
         mod = self._service_module(name)
-        wait_until(
-            lambda: mod.ready(svc, self.addrs, self.workdir),
-            READY_TIMEOUT_S,
-            f"{name} ({svc.kind}) to be ready",
-            self.services[name],
-        )
+        try:
+            wait_until(
+                lambda: mod.ready(svc, self.addrs, self.workdir),
+                READY_TIMEOUT_S,
+                f"{name} ({svc.kind}) to be ready",
+                self.services[name],
+            )
+        except EnvironmentFault as e:
+            # A server that says why it would not start (a configuration it
+            # refuses) is shown by its own line rather than by the log's tail.
+            said = getattr(mod, "startup_error", None)
+            line = said(svc, self.workdir) if said and not self.services[name].alive() else None
+            if line:
+                raise EnvironmentFault(f"{name} ({svc.kind}) did not start: {line}", e.todo) from None
+            raise
 
     # -- what faults and scenarios use --
 

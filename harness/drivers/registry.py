@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from harness import paths
 from harness.contracts import problems
+from harness.drivers import versions
 from harness.errors import EnvironmentFault, UsageError
 from harness.options import OptionType, option_type
 
@@ -29,17 +32,42 @@ class DriverSpec:
     # driver.toml's [options]: option name -> (min, max) where the driver's range
     # differs from its kind's default (None keeps the default).
     ranges: tuple[tuple[str, int | None, int | None], ...] = ()
+    # driver.toml's `library`: the package of the library ("pypi:NAME", "npm:NAME",
+    # "go:MODULE"), which `--client NAME@VERSION` installs at another version.
+    library: str | None = None
+    # Set for NAME@VERSION: that version, and the folder it is installed in (versions.py).
+    version: str | None = None
+    home: Path | None = None
+
+    @property
+    def base(self) -> str:
+        """The client without a version: whose expectations and per-client facts apply."""
+        return versions.base(self.name)
 
     def argv(self) -> list[str]:
-        bin_dir = str(paths.BIN)
-        return [part.format(bin=bin_dir, python=paths.python(), here=str(self.folder)) for part in self.command]
+        bin_dir = str(self.home if self.home and self.language == "go" else paths.BIN)
+        here = str(self.home if self.home and self.language == "javascript" else self.folder)
+        return [part.format(bin=bin_dir, python=paths.python(), here=here) for part in self.command]
 
     def env(self) -> dict[str, str]:
         """The driver's environment: a Node driver finds its packages where the set-up put
-        them (beside it in the checkout, in the per-user tools folder when pip-installed)."""
+        them (beside it in the checkout, in the per-user tools folder when pip-installed);
+        a Python driver at another version finds that version first on its path."""
+        if self.home and self.language == "python":
+            path = os.pathsep.join(filter(None, [str(self.home / "site"), os.environ.get("PYTHONPATH")]))
+            return {**os.environ, "PYTHONPATH": path}
         if self.language != "javascript":
             return dict(os.environ)
-        return {**os.environ, "NODE_PATH": str(paths.node_modules(self.folder))}
+        modules = self.home / "node_modules" if self.home else paths.node_modules(self.folder)
+        return {**os.environ, "NODE_PATH": str(modules)}
+
+    def installed_at_version(self, say: Callable[[str], None] = print) -> DriverSpec:
+        """NAME@VERSION with its library installed (once; a no-op for a plain client)."""
+        if self.version is None:
+            return self
+        binary = Path(self.command[0]).name if self.language == "go" else ""
+        versions.ensure(self.base, self.version, self.library, self.folder, binary, say)
+        return self
 
     @property
     def description(self) -> dict:
@@ -52,7 +80,9 @@ def all_drivers() -> dict[str, DriverSpec]:
     for toml in sorted(DRIVERS.glob("*/driver.toml")):
         d = tomllib.loads(toml.read_text())
         ranges = tuple(_range(toml, name, r) for name, r in d.get("options", {}).items())
-        out[d["name"]] = DriverSpec(d["name"], d["family"], d["language"], tuple(d["command"]), toml.parent, ranges)
+        out[d["name"]] = DriverSpec(
+            d["name"], d["family"], d["language"], tuple(d["command"]), toml.parent, ranges, d.get("library")
+        )
     return out
 
 
@@ -65,10 +95,19 @@ def _range(toml: Path, name: str, declared: object) -> tuple[str, int | None, in
 
 
 def get(name: str) -> DriverSpec:
+    """A client by name; NAME@VERSION is that client's driver on another version of its
+    library (not installed here: `installed_at_version` does that)."""
+    plain, version = versions.split(name)
     try:
-        return all_drivers()[name]
+        spec = all_drivers()[plain]
     except KeyError:
-        raise UsageError(f"unknown client {name!r}", f"choose one of: {', '.join(all_drivers())}") from None
+        raise UsageError(f"unknown client {plain!r}", f"choose one of: {', '.join(all_drivers())}") from None
+    if version is None:
+        return spec
+    if not version or not version.strip("v").replace(".", "").replace("-", "").isalnum():
+        raise UsageError(f"--client {name}: {version!r} is not a version", f"e.g. {plain}@1.2.3")
+    versions.installable(spec.library, plain)  # refuses a driver whose library cannot be chosen
+    return dataclasses.replace(spec, name=name, version=version, home=versions.folder(plain, version))
 
 
 def of_family(family: str) -> list[DriverSpec]:
@@ -104,6 +143,11 @@ def describe(spec: DriverSpec) -> dict:
     bad = problems("driver-describe", desc)
     if bad:
         raise EnvironmentFault(f"driver for {spec.name} breaks the describe contract: {bad[0]}")
+    if spec.version and not versions.same(desc["library_version"], spec.version):
+        raise EnvironmentFault(
+            f"driver for {spec.name} runs {desc['library']} {desc['library_version']}, not {spec.version}",
+            f"remove {spec.home} and run again",
+        )
     return desc
 
 

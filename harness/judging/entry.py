@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness import expectations
-from harness.judging import invariants, metrics, outcome
+from harness.drivers import versions
+from harness.judging import invariants, metrics, outcome, wire_only
 from harness.judging.judge import Judge
 from harness.judging.timeline import Timeline
+from harness.topology import get as get_topology
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -22,15 +24,32 @@ def applicable_checks(sc: Scenario, exps: dict) -> list[str]:
 def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
     """Metrics and checks of an entry. Raises if the scenario's judge is broken
     (the runner turns that into an error entry, never a verdict)."""
-    exps = expectations.for_client(entry["client"], entry["family"])
+    client = versions.base(entry["client"])  # NAME@VERSION is held to NAME's documentation
+    exps = expectations.for_client(client, entry["family"])
     applicable = applicable_checks(sc, exps)
     tl = Timeline(entry["events"], entry["faults"], entry["started_ns"], entry["ended_ns"])
     noise = entry.get("noise") or {}
-    j = Judge(tl, entry["links"], exps, entry["client"], entry["actors"], applicable, noise.get("max_ms", 0.0))
+    j = Judge(
+        tl,
+        entry["links"],
+        exps,
+        client,
+        entry["actors"],
+        applicable,
+        noise.get("max_ms", 0.0),
+        topology=entry.get("topology"),
+    )
     unsupported = entry.get("unsupported")
     if unsupported:
         for cid in applicable:
             j.not_measured(cid, unsupported)
+    elif entry.get("app"):
+        # The user's program printed nothing: every claim needs its events, so none is
+        # judged, and no invariant (its messages are unknown); the wire says the rest.
+        for cid in applicable:
+            j.not_measured(cid, wire_only.reason(tl))
+        wire = wire_only.metrics(tl, entry["app"]["links"], entry["faults"], get_topology(entry["topology"]))
+        return wire, j.checks
     else:
         assert sc.judge_fn is not None, f"scenario {sc.name} has no judge"
         sc.judge_fn(j)

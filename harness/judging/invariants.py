@@ -14,6 +14,9 @@ connected throughout and the run waited after the last publish.
                   (at-most-once: NATS core publish)
   order           the witness received the publisher's messages in the order
                   they were published
+  liveness        after a fault on the publisher's path heals, it is connected
+                  again and its messages flow, within a bound from its own
+                  reconnect schedule (harness/judging/liveness.py)
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from __future__ import annotations
 from collections import Counter
 from itertools import pairwise
 
+from harness.judging import liveness
 from harness.judging.judge import Judge
+from harness.judging.liveness import CAUGHT_UP_MS
+from harness.judging.outage import INSTANT_MS
 
 STATEMENTS = {
     "no-silent-loss": "every accepted message is delivered, or the application is told",
@@ -33,8 +39,21 @@ STATEMENTS = {
 DRAIN_MS = 1000.0
 # The application was told: the peer's outcome said the message was not taken.
 TOLD = ("rejected", "released", "modified")
-# Delivery mode per family, as the drivers run it (docs/driver-contract.md).
-MODES = {"nats": "at-most-once", "amqp": "at-least-once (unsettled sends, settlement awaited)"}
+# Delivery mode as the drivers run it (docs/driver-contract.md): NATS core
+# publish; AMQP per workload.publish.settlement. At most once promises no duplicate.
+MODES = {
+    ("nats", None): "at-most-once",
+    ("amqp", "unsettled"): "at-least-once (unsettled sends, settlement reported, not awaited)",
+    ("amqp", "awaited"): "at-least-once (unsettled sends, each settlement awaited before the next)",
+    ("amqp", "presettled"): "at-most-once (pre-settled sends)",
+}
+
+
+def delivery_mode(family: str, workload: dict | None) -> str:
+    """The delivery mode the publisher ran in."""
+    if family != "amqp":
+        return MODES.get((family, None), "unknown")
+    return MODES[("amqp", ((workload or {}).get("publish") or {}).get("settlement", "unsettled"))]
 
 
 def applies(j: Judge, publisher: str = "client") -> list[str]:
@@ -57,12 +76,14 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         return
     accepted = [e["seq"] for e in j.tl.select(actor=publisher, kind="published")]
     why = _cannot_judge(j, publisher, witnesses, accepted)
-    mode = MODES.get(family, "unknown")
+    mode = delivery_mode(family, j.actors[publisher].get("workload"))
+    at_most_once = mode.startswith("at-most-once")
     j.metric("delivery_mode", mode)
     if why:
         for iid in STATEMENTS:
-            if iid != "no-duplicates" or mode == "at-most-once":
-                j.invariant(iid, "not-measured", None, why, statement=STATEMENTS[iid])
+            if iid != "no-duplicates" or at_most_once:
+                j.invariant(iid, "not-measured", None, why, statement=STATEMENTS[iid], mode=mode)
+        liveness.judge(j, family, publisher, witnesses, why, mode)
         return
     received = [e["seq"] for e in j.tl.select(kind="received") if e["actor"] in witnesses]
     times = Counter(received)
@@ -83,6 +104,12 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
     # was on the wire, the next has none there): counted, shown, not judged.
     judged = [s for s in silent if phase.get(s) != "at_the_instant"]
     in_flight = len(silent) - len(judged)
+    # A witness still receiving when it stopped had not caught up (a slow witness on
+    # a busy machine): what comes after the last it got may still have been on its
+    # way, in order. Counted, not judged; a gap below it is a loss.
+    pending = _not_arrived(j, witnesses, judged, received)
+    judged = [s for s in judged if s not in pending]
+    j.metric("not_arrived_when_witness_stopped", len(pending))
     j.invariant(
         "no-silent-loss",
         "violated" if judged else "holds",
@@ -96,10 +123,17 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
             "(counted in fates_by_phase, not judged: whether a message is in flight then is chance)"
             if in_flight
             else ""
+        )
+        + (
+            f"; {len(pending)} accepted after the last message the witness received had not arrived when it "
+            f"stopped, still receiving (not judged: they may have been on their way)"
+            if pending
+            else ""
         ),
         statement=STATEMENTS["no-silent-loss"],
+        mode=mode,
     )
-    if mode == "at-most-once":
+    if at_most_once:
         dups = [s for s in accepted if times[s] > 1]
         j.invariant(
             "no-duplicates",
@@ -108,6 +142,7 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
             f"{len(dups)} messages delivered more than once in {mode} mode"
             + (f" (first: {dups[:10]})" if dups else ""),
             statement=STATEMENTS["no-duplicates"],
+            mode=mode,
         )
     first = list(dict.fromkeys(received))
     back = [(a, b) for a, b in pairwise(first) if b < a]
@@ -118,11 +153,11 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         f"{len(first)} distinct messages received; {len(back)} arrived after a later one"
         + (f" (first: {back[:5]})" if back else ""),
         statement=STATEMENTS["order"],
+        mode=mode,
     )
+    liveness.judge(j, family, publisher, witnesses, None, mode)
 
 
-# A message accepted within this of a fault's start was in flight at its instant.
-INSTANT_MS = 100.0
 PHASES = ("before", "at_the_instant", "during", "after")
 
 
@@ -151,6 +186,20 @@ def by_phase(phase: dict[int, str], times: Counter, told: set[int]) -> dict | No
         if times[seq] > 1:
             counts[p]["duplicated"] += 1
     return {p: dict(c) for p, c in counts.items()}
+
+
+def _not_arrived(j: Judge, witnesses: list[str], lost: list[int], received: list[int]) -> set[int]:
+    """The lost messages that may only have been late: those after the highest one
+    the witness received, if it was still receiving when it stopped."""
+    if not received or not lost:
+        return set()
+    stops = {m.get("to"): m["t_ns"] for m in j.tl.marks("stop")}
+    end = min((stops[w] for w in witnesses if w in stops), default=j.tl.t1_ns)
+    last = max(e["t_ns"] for e in j.tl.select(kind="received") if e["actor"] in witnesses)
+    if end - last > CAUGHT_UP_MS * 1e6:
+        return set()
+    top = max(received)
+    return {s for s in lost if s > top}
 
 
 def _cannot_judge(j: Judge, publisher: str, witnesses: list[str], accepted: list[int]) -> str | None:

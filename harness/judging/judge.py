@@ -40,6 +40,7 @@ class Judge:
         actors: dict[str, dict],
         applicable: list[str],
         noise_ms: float = 0.0,
+        topology: str | None = None,
     ) -> None:
         self.tl = tl
         self.links = links
@@ -50,6 +51,8 @@ class Judge:
         # The largest timer lateness measured during the run (harness/noise.py); 0
         # for runs recorded before it was measured.
         self.noise_ms = noise_ms
+        # The topology's name (harness/topology.py): which service each link leads to.
+        self.topology = topology
         self.metrics: dict[str, Any] = {}
         self.checks: list[dict] = []
 
@@ -166,9 +169,12 @@ class Judge:
             return
         self.verdict(check_id, not outside, values if observed is None else observed, detail, band=band, **kw)
 
-    def invariant(self, invariant_id: str, verdict: str, observed: Any, detail: str, *, statement: str) -> None:
+    def invariant(
+        self, invariant_id: str, verdict: str, observed: Any, detail: str, *, statement: str, mode: str | None = None
+    ) -> None:
         """An invariant's verdict (harness/judging/invariants.py): holds, violated or
-        not-measured. Its source is the statement the harness holds every client to."""
+        not-measured. Its source is the statement the harness holds every client to;
+        `mode` is the delivery mode the publisher ran in, said in the detail too."""
         self.checks.append(
             {
                 "id": f"invariant.{invariant_id}",
@@ -178,8 +184,9 @@ class Judge:
                 "observed": observed,
                 "unit": None,
                 "band": None,
-                "detail": detail,
+                "detail": detail + (f" [mode: {mode}]" if mode else ""),
                 "source": {"document": "Harness invariants", "file": "docs/judging.md", "quote": statement},
+                "mode": mode,
             }
         )
 

@@ -162,6 +162,62 @@ def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
     return Recovery(down, up, loss, attempts, delays, j.tl.first(actor=actor, kind="reconnected", after=down))
 
 
+def amqp_cap(j: Judge, actor: str = "client") -> float | None:
+    """The cap an AMQP client ran with: its explicit max_reconnect_delay, else the documented default."""
+    opts = j.actors[actor]["options"]
+    if "max_reconnect_delay" in opts:
+        return opts["max_reconnect_delay"]
+    return j.exp("reconnect.max_delay").value
+
+
+# The factor an AMQP delay grows by when too few delays were seen to measure it:
+# the documentation says only "exponentially"; both libraries were measured to
+# double (docs/judging.md, "Schedule shape").
+AMQP_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class NextWait:
+    """The longest the client's own schedule lets it wait, from the heal, before
+    its next attempt: `ms`, or None when the harness cannot tell (`how` says why)."""
+
+    ms: float | None
+    how: str
+
+
+def next_wait(j: Judge, family: str, rec: Recovery, actor: str = "client") -> NextWait:
+    """The wait the client was in when the link healed, per its options (else the
+    documented defaults) and, for a growing schedule, the delays it made so far.
+    An attempt that was in flight at the heal fails or succeeds at once: a
+    blackhole's connections are closed when it is removed, and a resumed server
+    answers what queued for it; so no attempt's own cost is added."""
+    opts = j.actors[actor]["options"]
+    if family == "nats":
+        if "CustomReconnectDelay" in opts:
+            d = float(opts["CustomReconnectDelay"])
+            return NextWait(d, f"the custom reconnect-delay callback's {d:g} ms")
+        tls = any(str(u).startswith("tls://") for u in j.actors[actor].get("servers", []))
+        jit = "ReconnectJitterTLS" if tls else "ReconnectJitter"
+        wait, bound = j.option(actor, "ReconnectWait"), j.option(actor, jit)
+        return NextWait(wait + bound, f"ReconnectWait {wait:g} ms plus {jit} up to {bound:g} ms")
+    if "reconnect_object" in opts or "connection_details" in opts:
+        return NextWait(None, "the client ran with a reconnect schedule of its own, which the harness does not model")
+    cap_ms = amqp_cap(j, actor)
+    grow = [d for d in rec.delays if d > SLACK_MS]
+    if not grow:
+        first = opts.get("initial_reconnect_delay")
+        if first is not None:
+            return NextWait(float(first), f"the first delay, initial_reconnect_delay {first:g} ms")
+        return NextWait(BRIEF_MAX_MS, f"the first delay, 'a brief delay' read as at most {BRIEF_MAX_MS:g} ms")
+    ratios = [b / a for a, b in itertools.pairwise(grow)]
+    factor = max(median(ratios), 1.0) if ratios else AMQP_FACTOR
+    d = factor * grow[-1] if cap_ms is None else min(cap_ms, factor * grow[-1])
+    how = f"the delay after {grow[-1]:g} ms grown by {factor:.2f}" + (
+        f", capped at {cap_ms:g} ms" if cap_ms is not None else ""
+    )
+    return NextWait(d, how)
+
+
 def shape(pauses: list[float], links: list[str | None], servers: int, jitter_ms: float = 0.0) -> dict:
     """Where a client that knows `servers` endpoints applies its wait, and how the
     wait grows. `pauses[i]` is the pause before attempt i (the first may be from
@@ -374,6 +430,16 @@ def give_up(j: Judge, links: list[str], what: str) -> None:
             f"reconnect attempts {what} before the client closed (MaxReconnect {max_reconnect})",
             documented=max_reconnect,
         )
+    # A client's own documented limit (MaxReconnect@NAME, its expectations file) where it
+    # ran with its default: judged beside the family's claim, literally as that one.
+    for own in (c for c in j.applicable if c.startswith("MaxReconnect@")):
+        if "MaxReconnect" in j.actors["client"]["options"]:
+            j.not_measured(own, "MaxReconnect was given, so the library's own default was not used")
+        elif closed is None:
+            j.deviates(own, len(attempts), "the client had not given up when the scenario ended")
+        else:
+            limit = j.exp(own).value
+            j.verdict(own, len(attempts) == limit, len(attempts), f"reconnect attempts {what} before the client closed")
     if j.applies("ClosedCB"):
         j.verdict(
             "ClosedCB",

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import results
+from harness.drivers import versions
 from harness.judging.judge import ALL_VERDICTS
 from harness.report.values import compact, num
 
@@ -224,8 +225,34 @@ def _move(scenario: str, client: str, kind: str, name: str, sa: dict, sb: dict, 
     }
 
 
+def _clients(run: dict) -> set[str]:
+    return {e["client"] for e in run.get("entries", [])}
+
+
+def _paired(a: dict, b: dict) -> tuple[dict, dict]:
+    """An upgrade compared: a client found in only one run (nats-py@2.15.0) and one found
+    only in the other (nats-py), both of one base client and the only such pair, are one
+    client "nats-py@2.15.0 → nats-py" in both, so its entries are compared."""
+    only_a, only_b = _clients(a) - _clients(b), _clients(b) - _clients(a)
+    label: dict[str, str] = {}
+    for name in {versions.base(c) for c in only_a}:
+        xs = [c for c in only_a if versions.base(c) == name]
+        ys = [c for c in only_b if versions.base(c) == name]
+        if len(xs) == len(ys) == 1:
+            label[xs[0]] = label[ys[0]] = f"{xs[0]} → {ys[0]}"
+    if not label:
+        return a, b
+
+    def renamed(run: dict) -> dict:
+        entries = [{**e, "client": label.get(e["client"], e["client"])} for e in run.get("entries", [])]
+        return {**run, "entries": entries}
+
+    return renamed(a), renamed(b)
+
+
 def compare(a: dict, b: dict) -> dict:
     """Run `a` (before) against run `b` (after): plain, JSON-serialisable data."""
+    a, b = _paired(a, b)
     ea, eb = _entries(a), _entries(b)
     added = [_entry_item(e) for k, e in sorted(eb.items()) if k not in ea]
     removed = [_entry_item(e) for k, e in sorted(ea.items()) if k not in eb]

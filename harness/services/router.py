@@ -12,22 +12,29 @@ Everything in a router's configuration comes from the topology (harness/topology
   its role is that of the listener it reaches on another router (inter-router or
   edge), or route-container for any other server (a broker);
 - failoverUrls on an interior router's normal listener: the client links of the
-  routers it shares an inter-router connection with, as clients reach them.
+  routers it shares an inter-router connection with, as clients reach them;
+- failoverUrls on its edge listener: the advertised links (topology.Link) of the
+  edge routers that dial it, so that an edge router's connector gets a failover
+  list from its peer, as the seed describes for outgoing connections.
 
-The router is published only as a container image; there is no binary for this
-machine. So the local backend cannot run it: launch() raises Unavailable with the
-reason, and the runner skips the scenario with that reason (nothing is judged).
-A container backend mounts what config() renders at CONFIG_PATH.
+On the local backend the router is a binary found on this machine (router_binary.py):
+HARNESS_ROUTER, else skrouterd or qdrouterd on PATH (distributions package them).
+Where none is found, available() raises Unavailable with how to get one, and the
+runner skips the scenario with that reason (nothing is judged). A container backend
+runs the pinned image and mounts what config() renders at CONFIG_PATH.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import Unavailable
+from harness import procs
+from harness.services import router_binary
 from harness.services.artemis import handshake
+from harness.services.router_binary import QDROUTERD, SKROUTERD, find
 
 if TYPE_CHECKING:
     from harness.services import Addresses, Addressing
@@ -49,9 +56,9 @@ ENVIRONMENT = {"QDROUTERD_CONF": CONFIG_PATH}
 # image exposes 5672 and 55672, 45672 follows the same pattern for edge routers.
 PORTS = {"amqp": 5672, "inter-router": 55672, "edge": 45672}
 LISTENER_ROLES = {"amqp": "normal", "inter-router": "inter-router", "edge": "edge"}
-REASON = "the router runs only as a container image; use --backend compose on a machine with Docker"
+REASON = router_binary.REASON  # why router scenarios are skipped on the local backend
 HEADER = "# Written by harness/services/router.py from the topology; edits here are lost."
-# "ROUTER (info) Version: 3.5.1", logged once the router is up.
+# "ROUTER (info) Version: 3.5.1", logged once the router is up (both flavours).
 STARTED = re.compile(r"ROUTER \(info\) Version: (\S+)")
 
 
@@ -61,8 +68,16 @@ def scheme(svc: Service) -> str:
 
 
 def dialled(svc: Service, topo: Topology) -> list[Link]:
-    """The route links this router dials: one connector each."""
-    return [x for x in topo.links if x.role == "route" and x.origin == svc.name]
+    """The route links this router dials: one connector each (not the advertised
+    ones, which it learns only from a peer's failover list)."""
+    return [x for x in topo.links if x.role == "route" and x.origin == svc.name and not x.advertised]
+
+
+def edge_failover_urls(svc: Service, topo: Topology, at: Addressing) -> list[str]:
+    """failoverUrls on this router's edge listener: the advertised links of the edge
+    routers that dial it, as a router reaches them (dial), since routers use them."""
+    edges = {x.origin for x in topo.links_to(svc.name, "route") if x.port == "edge" and not x.advertised}
+    return [f"{SCHEME}://{at.dial(x.name)}" for x in topo.links if x.advertised and x.origin in edges]
 
 
 def mode(svc: Service, topo: Topology) -> str:
@@ -121,19 +136,31 @@ def _block(entity: str, attributes: dict[str, str]) -> list[str]:
     return [f"{entity} {{", *(f"    {k}: {v}" for k, v in attributes.items()), "}", ""]
 
 
-def config(svc: Service, topo: Topology, at: Addressing) -> str:
-    """The router's skrouterd.conf. `at` places it: where it listens, how it dials
-    a link, and the public address of a link (what clients are told)."""
+def config(svc: Service, topo: Topology, at: Addressing, flavour: str = SKROUTERD) -> str:
+    """The router's configuration file (skrouterd.conf, or qdrouterd.conf for a 1.x
+    qdrouterd). `at` places it: where it listens, how it dials a link, and the
+    public address of a link (what clients are told)."""
     if svc.tls or svc.users:
         raise ValueError(f"{svc.name}: TLS and users are not configured for routers yet")
     if "amqp" not in svc.ports:
         raise ValueError(f"{svc.name}: a router needs a normal listener (port 'amqp'); its health check uses it")
+    if flavour not in (QDROUTERD, SKROUTERD):
+        raise ValueError(f"unknown router flavour {flavour!r}")
     lines = [HEADER, ""]
     lines += _block("router", {"mode": mode(svc, topo), "id": svc.name})
+    if flavour == QDROUTERD:
+        # qdrouterd 1.x logs only notice and above by default; the version line and
+        # each connection's open and close (evidence beside the wire log) are info.
+        # skrouterd logs info by default, and its log entity differs.
+        lines += _block("log", {"module": "DEFAULT", "enable": "info+"})
     for port in svc.ports:
         host, number = _split(at.listen(svc.name, port))
         attributes = {"host": host, "port": number, "role": LISTENER_ROLES[port]}
-        urls = failover_urls(svc, topo, at) if port == "amqp" else []
+        urls: list[str] = []
+        if port == "amqp":
+            urls = failover_urls(svc, topo, at)
+        elif port == "edge":
+            urls = edge_failover_urls(svc, topo, at)
         if urls:
             attributes["failoverUrls"] = ", ".join(urls)
         lines += _block("listener", attributes)
@@ -151,11 +178,21 @@ def healthcheck(svc: Service) -> list[str]:
     return ["CMD", "skstat", "-b", f"127.0.0.1:{PORTS['amqp']}", "-g"]
 
 
+def available() -> None:
+    """Unavailable, with how to get one, when this machine has no router binary;
+    EnvironmentFault when the one found cannot be used (too old, --version fails)."""
+    find()
+
+
 def launch(
     svc: Service, topo: Topology, addrs: Addresses, workdir: Path, instance: str
 ) -> tuple[list[str], dict | None]:
-    """The local backend's start: there is no router binary for this machine."""
-    raise Unavailable(REASON)
+    """Write the router's configuration into `workdir`, in the language of the
+    binary found (Unavailable when there is none); the command that runs it."""
+    binary = find()
+    conf = workdir / f"{svc.name}.conf"
+    conf.write_text(config(svc, topo, addrs, binary.flavour))
+    return [binary.path, "-c", str(conf)], None
 
 
 def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
@@ -163,10 +200,67 @@ def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
     return handshake(addrs.service(svc.name, "amqp"))
 
 
+# "MAIN (critical) Router start-up failed: Python: Exception: Cannot load
+# configuration file ...: role='edge' only allowed ... for {...}" (both flavours).
+FAILED = re.compile(r"(?:critical|error)\) Router start-up failed: (.*)")
+
+
+def startup_error(svc: Service, workdir: Path) -> str | None:
+    """The router's own line saying why it did not start, without the attribute dump
+    that follows the entity it refused; None when it logged none."""
+    try:
+        return startup_error_in((workdir / f"{svc.name}.log").read_text(errors="replace"))
+    except OSError:
+        return None
+
+
+def startup_error_in(text: str) -> str | None:
+    found = FAILED.findall(text)
+    if not found:
+        return None
+    return re.sub(r" for \{.*", "", found[-1]).removeprefix("Python: ").strip()
+
+
 def version(svc: Service, addrs: Addresses, workdir: Path) -> str | None:
-    """The version the router logged at start (its log: <workdir>/<name>.log)."""
+    """The version the router logged at start (its log: <workdir>/<name>.log), named
+    "qdrouterd 1.x" for a Qpid Dispatch router, whose versions are numbered apart."""
     try:
         m = STARTED.search((workdir / f"{svc.name}.log").read_text(errors="replace"))
     except OSError:
         return None
-    return m[1] if m else None
+    if not m:
+        return None
+    # skupper-router's versions start at 2: a 1.x is Qpid Dispatch's qdrouterd.
+    return f"{QDROUTERD} {m[1]}" if m[1].startswith("1.") else m[1]
+
+
+# What a router's log says of a connection it opened and of the links an edge
+# router attaches on its uplink (qdrouterd 1.x and skrouterd log the same words).
+OPENED_OUT = re.compile(r"Connection Opened: dir=out host=(\S+)")
+EDGE_LINK = re.compile(r"Link attached: .*qd\.router-edge-downlink")
+
+
+def trial(text: str, workdir: Path, name: str, seconds: float) -> dict:
+    """Run the local router binary on configuration `text` for up to `seconds`, then
+    stop it: whether it refused the configuration (with its own line), and, if it
+    ran, the connections it opened and whether it attached edge links."""
+    binary = find()
+    conf, log = workdir / f"{name}.conf", workdir / f"{name}.log"
+    conf.write_text(text)
+    proc = procs.spawn(name, [binary.path, "-c", str(conf)], log=log)
+    try:
+        deadline = time.monotonic() + seconds
+        while proc.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ran = proc.alive()
+    finally:
+        proc.stop()
+        procs.forget(proc)
+    said = log.read_text(errors="replace") if log.exists() else ""
+    return {
+        "refused": not ran,
+        "exit_code": None if ran else proc.returncode,
+        "error": startup_error_in(said),
+        "opened": OPENED_OUT.findall(said),
+        "edge_links": len(EDGE_LINK.findall(said)),
+    }

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from proton import Delivery, Endpoint, Message, SSLDomain
 from proton.handlers import MessagingHandler
-from proton.reactor import ApplicationEvent, Backoff, Container, EventInjector
+from proton.reactor import ApplicationEvent, AtMostOnce, Backoff, Container, EventInjector
 
 CONTRACT = 1
 LIBRARY = "python-qpid-proton"
@@ -39,6 +39,10 @@ OPTIONS: dict[str, str] = {
     "username": "text",
     "password": "text",
 }
+# workload.publish.settlement (docs/driver-contract.md): sent unsettled and each
+# settlement reported; the same, the next sent only once the one before settled;
+# sent settled (at most once).
+SETTLEMENTS = ("unsettled", "awaited", "presettled")
 TEXT_VALUES = {"reconnect_object": {"doc-example"}, "use_defaults_for": {"port"}}
 # Text options that take any non-empty string (a path, a name, a secret).
 FREE_TEXT = {"ca", "username", "password"}
@@ -146,6 +150,8 @@ def check_config(config: dict) -> None:
     pub = wl["publish"]
     if pub is not None and not (pub["rate"] > 0 and isinstance(pub["size"], int) and pub["size"] >= 1):
         raise ValueError("workload.publish needs rate > 0 and size >= 1")
+    if pub is not None and pub.get("settlement", "unsettled") not in SETTLEMENTS:
+        raise ValueError(f"workload.publish.settlement must be one of {', '.join(SETTLEMENTS)}")
     if not isinstance(config["options"], dict):
         raise ValueError("options must be an object")
     check_options(config["options"])
@@ -231,6 +237,7 @@ class Driver(MessagingHandler):
         self.receiver = None
         self.seq = 0
         self.unsettled: dict[Any, int] = {}  # delivery tag -> seq
+        self.awaiting: set[Any] = set()  # tags an awaiting application still waits for
         # "idle" until proton binds a transport, then "trying" -> "open" -> "down":
         # one report per attempt or loss, though proton calls several handlers for it.
         self.phase = "idle"
@@ -289,7 +296,7 @@ class Driver(MessagingHandler):
             self.receiver = self.container.create_receiver(self.conn, subject)
             emit("subscribed", subject=subject)
         if self.workload["publish"]:
-            self.sender = self.container.create_sender(self.conn, subject)
+            self.sender = self.make_sender()
 
     def reconnect_arg(self) -> Any:
         """connect()'s `reconnect`, or None to leave proton's default untouched."""
@@ -321,6 +328,7 @@ class Driver(MessagingHandler):
         url = str(event.connection.url)
         if self.opened:
             emit("reconnected", t, url=url)
+            self.awaiting.clear()  # sent before the reconnect: in doubt, waited for no longer
             return
         self.opened = True
         emit("connected", t, url=url)
@@ -348,6 +356,10 @@ class Driver(MessagingHandler):
         error = condition_text(event.transport.condition if event.transport else None)
         if self.phase == "open":
             emit("disconnected", t, error=error)
+            # Told the connection dropped, an awaiting application stops waiting
+            # for what it sent before (proton never resends it); late settlements
+            # are still reported.
+            self.awaiting.clear()
         elif self.phase == "trying":
             url = event.connection.url if event.connection else None
             emit("attempt_failed", t, url=str(url) if url else None, error=error or "transport closed")
@@ -415,6 +427,7 @@ class Driver(MessagingHandler):
     def settled(self, event: Any, t: int) -> None:
         dlv = event.delivery
         seq = self.unsettled.pop(dlv.tag, None)
+        self.awaiting.discard(dlv.tag)
         if seq is not None:
             emit("settled", t, seq=seq, outcome=OUTCOMES.get(dlv.remote_state, "released"))
 
@@ -430,21 +443,37 @@ class Driver(MessagingHandler):
         self.seq += 1
         seq = self.seq
         if self.sender is None and self.conn is not None:
-            self.sender = self.container.create_sender(self.conn, self.workload["subject"])
+            self.sender = self.make_sender()
         try:
             # Sent regardless of credit or link state: the point is what proton does with it.
             dlv = self.sender.send(Message(body=payload(seq, size)))
         except Exception as e:
             emit("publish_failed", seq=seq, bytes=size, error=repr(e))
             return
-        self.unsettled[dlv.tag] = seq
+        if not dlv.settled:  # pre-settled: proton settled it as it sent it
+            self.unsettled[dlv.tag] = seq
+            self.awaiting.add(dlv.tag)
         emit("published", seq=seq, bytes=size)
+
+    def settlement(self) -> str:
+        return (self.workload["publish"] or {}).get("settlement", "unsettled")
+
+    def make_sender(self) -> Any:
+        """The one sender; pre-settled (AtMostOnce) when the workload says so."""
+        opts = AtMostOnce() if self.settlement() == "presettled" else None
+        return self.container.create_sender(self.conn, self.workload["subject"], options=opts)
 
     def steady(self) -> None:
         # Absolute pacing: message n is due at start + n/rate; a late timer catches up.
         rate, size = self.workload["publish"]["rate"], self.workload["publish"]["size"]
         now = time.monotonic()
+        # Awaited: the next message only once the one before is settled (the
+        # schedule then slips; it never bursts to catch up).
+        awaited = self.settlement() == "awaited"
         while self.steady_start + self.steady_n / rate <= now:
+            if awaited and self.awaiting:
+                self.steady_start += 1 / rate
+                continue
             self.publish(size)
             self.steady_n += 1
         delay = max(0.0, self.steady_start + self.steady_n / rate - time.monotonic())

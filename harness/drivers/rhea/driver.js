@@ -18,6 +18,10 @@ const RHEA_VERSION = require('rhea/package.json').version;
 // connect option of the same name, except connection_details (a documented
 // function, below) and use_defaults_for (which host/port the driver leaves out).
 // reconnect_object and url_and_urls are proton's: refused, and not listed.
+// workload.publish.settlement (docs/driver-contract.md): sent unsettled, each
+// settlement reported; the same, the next sent only once the one before settled;
+// sent settled (at most once).
+const SETTLEMENTS = ['unsettled', 'awaited', 'presettled'];
 const OPTIONS = {
   reconnect: 'bool',
   initial_reconnect_delay: 'ms',
@@ -115,6 +119,9 @@ function readConfig(path) {
   if (p !== null && !(p && typeof p.rate === 'number' && p.rate > 0 && Number.isInteger(p.size) && p.size >= 1)) {
     throw new Error('workload.publish: want null or {rate > 0, size >= 1}');
   }
+  if (p && p.settlement !== undefined && !SETTLEMENTS.includes(p.settlement)) {
+    throw new Error(`workload.publish.settlement: want one of ${SETTLEMENTS.join(', ')}`);
+  }
   // A slow consumer cannot be made without blocking rhea's one event loop.
   if (w.sub_pending_msgs_limit !== undefined && w.sub_pending_msgs_limit !== null) {
     throw new Error('workload.sub_pending_msgs_limit is not supported by the rhea driver');
@@ -188,6 +195,8 @@ function run(config, servers) {
   let pubTimer = null;
   let onClosed = null; // resolves the wait in stop()
   const seqOf = new WeakMap(); // rhea delivery -> seq
+  const awaiting = new Set(); // seqs an awaiting application still waits for
+  const settlement = () => (workload.publish && workload.publish.settlement) || 'unsettled';
 
   emit('driver_started', undefined, { library: 'rhea', library_version: RHEA_VERSION,
     language: 'javascript', runtime: process.version });
@@ -204,6 +213,7 @@ function run(config, servers) {
       startWorkload();
     } else {
       emit('reconnected', t, { url: urlOf(ctx.connection.socket) });
+      awaiting.clear(); // sent before the reconnect: in doubt, waited for no longer
     }
   });
 
@@ -216,6 +226,9 @@ function run(config, servers) {
     if (isOpen) {
       isOpen = false;
       emit('disconnected', t, { error: err });
+      // Told the connection dropped, an awaiting application stops waiting for
+      // what it sent before; late settlements are still reported.
+      awaiting.clear();
     } else {
       // rhea does not say which host the attempt went to.
       emit('attempt_failed', t, { url: null, error: String(err) });
@@ -288,6 +301,7 @@ function run(config, servers) {
       const s = seqOf.get(ctx.delivery);
       if (s === undefined) return;
       seqOf.delete(ctx.delivery);
+      awaiting.delete(s);
       emit('settled', t, { seq: s, outcome });
     });
   }
@@ -299,7 +313,9 @@ function run(config, servers) {
   // steadily, else at the first publish command (rhea holds the message until
   // the link is attached and has credit).
   function getSender() {
-    if (!sender && connection) sender = connection.open_sender(address);
+    // Pre-settled: snd_settle_mode 1 (settled), rhea settles each delivery as it sends it.
+    const presettled = settlement() === 'presettled';
+    if (!sender && connection) sender = connection.open_sender(presettled ? { target: { address }, snd_settle_mode: 1 } : address);
     return sender;
   }
 
@@ -315,7 +331,10 @@ function run(config, servers) {
       emit('publish_failed', undefined, { seq: s, bytes: size, error: errText(e) });
       return;
     }
-    seqOf.set(delivery, s);
+    if (!delivery.settled) {
+      seqOf.set(delivery, s);
+      awaiting.add(s);
+    }
     emit('published', undefined, { seq: s, bytes: size });
   }
 
@@ -331,9 +350,11 @@ function run(config, servers) {
       // Absolute pacing: message n goes at start + n/rate.
       const start = performance.now();
       let n = 0;
+      // Awaited: the next message only once the one before is settled; the
+      // schedule then slips (it never bursts to catch up).
       const tick = () => {
         if (stopping) return;
-        publishOne(p.size);
+        if (settlement() !== 'awaited' || awaiting.size === 0) publishOne(p.size);
         n += 1;
         pubTimer = setTimeout(tick, Math.max(0, start + (n * 1000) / p.rate - performance.now()));
       };
