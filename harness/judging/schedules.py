@@ -199,6 +199,12 @@ def next_wait(j: Judge, family: str, rec: Recovery, actor: str = "client") -> Ne
         tls = any(str(u).startswith("tls://") for u in j.actors[actor].get("servers", []))
         jit = "ReconnectJitterTLS" if tls else "ReconnectJitter"
         wait, bound = j.option(actor, "ReconnectWait"), j.option(actor, jit)
+        # Left at its defaults, a client with a schedule of its own (async-nats doubles
+        # its delay up to 4 s; it has no ReconnectWait) is held to the longest delay it
+        # made in this outage, where that is longer. A wait it was given is kept to.
+        longest = max(rec.delays, default=0.0)
+        if "ReconnectWait" not in opts and longest > wait + bound + slack_ms(wait + bound):
+            return NextWait(longest, f"the longest delay it made in this outage, {longest:g} ms")
         return NextWait(wait + bound, f"ReconnectWait {wait:g} ms plus {jit} up to {bound:g} ms")
     if "reconnect_object" in opts or "connection_details" in opts:
         return NextWait(None, "the client ran with a reconnect schedule of its own, which the harness does not model")
