@@ -35,6 +35,7 @@ lint: setup
 	.venv/bin/ruff format --check harness scenarios tests scripts benchmarks
 	# Every driver folder, by its language (tests/test_adding_a_client.py checks this covers them):
 	# Python drivers are under harness/ (ruff above); Go: gofmt and go vet; JavaScript: node --check;
+	# Rust: cargo fmt --check (clippy left out: it compiles every dependency once more).
 	# Java: javac with every warning an error, against the jars the set-up built.
 	for d in harness/drivers/*/go.mod; do (cd $$(dirname $$d) && test -z "$$(gofmt -l .)" && go vet ./...) || exit 1; done
 	for f in harness/drivers/*/driver.js; do node --check $$f || exit 1; done
@@ -42,6 +43,7 @@ lint: setup
 	  test -d ".tools/drivers/$$(basename $$d)" || { echo "lint: $$d skipped, the set-up left it out (no Maven)"; continue; }; \
 	  o=$$(mktemp -d); \
 	  javac -Xlint:all -Werror -proc:none -d $$o -cp ".tools/drivers/$$(basename $$d)/*" $$d/*.java; r=$$?; rm -rf $$o; test $$r = 0 || exit 1; done
+	for d in harness/drivers/*/Cargo.toml; do (cd $$(dirname $$d) && cargo fmt --check) || exit 1; done
 	cd harness/proxy && test -z "$$(gofmt -l .)" && go vet ./...
 
 # The compose backend (opt-in). setup-compose builds the Compose CLI and toxiproxy-cli

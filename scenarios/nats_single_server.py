@@ -103,7 +103,7 @@ def judge_reset(j: Judge) -> None:
     "nats.single.blackhole",
     family="nats",
     topology="nats-single",
-    checks=["AutoReconnect", "ReconnectedCB", "Timeout", "ReconnectWait"],
+    checks=["AutoReconnect", "ReconnectedCB", "Timeout", *variants("Timeout"), "ReconnectWait"],
 )
 def blackhole(run: Run) -> None:
     """One server, connections dropped and then blackholed (accepted, no data) for 15 s."""
@@ -120,10 +120,20 @@ def judge_blackhole(j: Judge) -> None:
         return
     down, up = j.outage().start_ns, j.outage().end_ns
     wire = wire_connections(j.tl, ["n1-client"], down, up)
+    judge_timeout(j, "Timeout", timeout, wait, jitter, wire, up)
+    for own in variants("Timeout"):  # a client's own documented timeout (its expectations file)
+        if j.applies(own):
+            given = j.actors["client"]["options"].get("Timeout")
+            judge_timeout(j, own, given if given is not None else j.exp(own).value, wait, jitter, wire, up)
+
+
+def judge_timeout(j: Judge, check_id: str, timeout: float, wait: float, jitter: float, wire: list, up: int) -> None:
+    """How long the library waited on each blackholed attempt before giving up on it."""
     # When did the library give up on each silent attempt? Where it reports the
     # failure, that report; otherwise its next attempt, less the wait before it
     # (which carries the documented jitter, so that band is [Timeout, Timeout + jitter]).
     gave_up: list[tuple[float, float, float, int]] = []  # (ms after accept, low, high, gave-up time)
+    still_waiting: float | None = None  # ms the last attempt was still open when the blackhole ended
     for i, w in enumerate(wire):
         nxt = wire[i + 1]["t_ns"] if i + 1 < len(wire) else None
         # Only failures while the blackhole lasted: ending it closes open connections.
@@ -132,11 +142,19 @@ def judge_blackhole(j: Judge) -> None:
             gave_up.append((ms(fail["t_ns"] - w["t_ns"]), timeout, timeout, fail["t_ns"]))
         elif nxt is not None:
             gave_up.append((ms(nxt - w["t_ns"]) - wait, timeout, timeout + jitter, nxt))
+        elif ms(up - w["t_ns"]) > timeout + jitter + slack_ms(timeout) + j.noise_ms:
+            # Not given up on by the end of the blackhole, well past its timeout:
+            # at least that long, which is beyond the band whatever came later.
+            still_waiting = ms(up - w["t_ns"])
     left_open = [ms(w["closed_ns"] - g[3]) if w["closed_ns"] else None for w, g in zip(wire, gave_up, strict=False)]
-    j.metric("gave_up_after_ms", [g[0] for g in gave_up])
-    j.metric("connection_left_open_after_giving_up_ms", left_open)
+    if check_id == "Timeout":  # what was observed; a client's own timeout only moves the band
+        j.metric("gave_up_after_ms", [g[0] for g in gave_up])
+        j.metric("connection_left_open_after_giving_up_ms", left_open)
+        j.metric("attempt_still_open_when_healed_ms", still_waiting)
+    if still_waiting is not None:
+        gave_up.append((still_waiting, timeout, timeout + jitter, up))
     if not gave_up:
-        j.not_measured("Timeout", "no blackholed attempt was followed by a failure report or another attempt")
+        j.not_measured(check_id, "no blackholed attempt was followed by a failure report or another attempt")
         return
     # Each attempt has its own band: [Timeout, Timeout] where the library reported
     # the failure, [Timeout, Timeout + jitter] where it was inferred.
@@ -148,13 +166,18 @@ def judge_blackhole(j: Judge) -> None:
         f"from its failure report or from its next attempt less ReconnectWait; band [{timeout}, {timeout}] "
         f"ms, or [{timeout}, {timeout + jitter}] ms when inferred (± {slack_ms(timeout):g} ms measurement slack)"
         + (f"; outside: {outside}" if outside else "")
+        + (
+            f"; the last attempt was still waiting {still_waiting:g} ms after it was accepted, when the blackhole ended"
+            if still_waiting is not None
+            else ""
+        )
     )
     band = Band.around(timeout, timeout + jitter, j.noise_ms)
     if outside and not sure:
         detail += f"; each lies within the timer noise measured in this run ({j.noise_ms:g} ms) of its band"
-        j.too_noisy("Timeout", [g[0] for g in gave_up], detail, documented=timeout, band=band)
+        j.too_noisy(check_id, [g[0] for g in gave_up], detail, documented=timeout, band=band)
         return
-    j.verdict("Timeout", not outside, [g[0] for g in gave_up], detail, documented=timeout, band=band)
+    j.verdict(check_id, not outside, [g[0] for g in gave_up], detail, documented=timeout, band=band)
 
 
 # PingInterval shortened so that stale detection is seen in seconds; the default

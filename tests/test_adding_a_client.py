@@ -18,7 +18,7 @@ from harness.install import tools
 DRIVERS = registry.DRIVERS
 FOLDERS = sorted(p for p in DRIVERS.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 SPECS = {spec.folder: spec for spec in registry.all_drivers().values()}
-LANGUAGES = ("python", "go", "javascript", "java")
+LANGUAGES = ("python", "go", "javascript", "java", "rust")
 
 
 def lint_recipe() -> str:
@@ -54,6 +54,10 @@ def test_every_driver_is_installed_by_the_set_up(folder: Path):
         versions = re.findall(r"<version>([^<]*)</version>", pom)
         assert versions and all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in versions), "pin exact versions"
         assert "{tools}/drivers/" + folder.name + "/*" in spec.command, "run from the jars the set-up built"
+    elif spec.language == "rust":
+        assert (folder / "Cargo.lock").is_file(), "cargo build --locked needs a committed Cargo.lock"
+        assert {"dir": rel} in tools.cargo_drivers().values()
+        assert spec.command[0] == f"{{bin}}/driver-{spec.name}", "the set-up puts the binary in {bin}/driver-NAME"
     else:  # the virtualenv's Python, with the libraries pyproject.toml lists
         assert spec.command[0] == "{python}"
 
@@ -66,12 +70,15 @@ def test_every_driver_is_linted(folder: Path):
         "go": "harness/drivers/*/go.mod",
         "javascript": "harness/drivers/*/driver.js",
         "java": "harness/drivers/*/pom.xml",
+        "rust": "harness/drivers/*/Cargo.toml",
     }[SPECS[folder].language]
     assert needs in recipe, f"make lint does not cover {folder.name}"
     if SPECS[folder].language == "javascript":
         assert (folder / "driver.js").is_file()
     if SPECS[folder].language == "go":
         assert (folder / "go.mod").is_file()
+    if SPECS[folder].language == "rust":
+        assert (folder / "Cargo.toml").is_file()
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
@@ -123,3 +130,11 @@ def test_a_client_whose_toolchain_is_missing_is_left_out_and_the_others_run(monk
     clients = {spec.name for _, spec in pairs}
     assert java.name not in clients and clients == {s.name for s in registry.of_family(java.family)} - {java.name}
     assert f"left out: {reason}" in capsys.readouterr().err
+
+
+def test_a_missing_cargo_is_one_line(monkeypatch):
+    monkeypatch.setattr(tools.shutil, "which", lambda name: None)
+    for name, spec in tools.cargo_drivers().items():
+        with pytest.raises(tools.ScriptError, match=r"^Rust is not installed: install cargo") as e:
+            tools.ensure_cargo_driver(name, spec, {})
+        assert "\n" not in str(e.value)

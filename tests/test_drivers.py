@@ -219,7 +219,9 @@ def test_steady_workload_and_commanded_publish(name: str, live, tmp_path: Path):
 def test_reconnect_options_reach_library(name: str, live, tmp_path: Path):
     spec = registry.get(name)
     desc = registry.describe(spec)
-    cfg = config(name, [live.url("n1-client")], {"ReconnectWait": 300, "MaxReconnect": 2})
+    # async-nats has no fixed wait: its reconnect delay callback is how one sets it.
+    wait = "ReconnectWait" if "ReconnectWait" in desc["options"] else "CustomReconnectDelay"
+    cfg = config(name, [live.url("n1-client")], {wait: 300, "MaxReconnect": 2})
     d = DriverProcess(spec, "t", cfg, tmp_path / "driver")
     try:
         assert d.wait_for(lambda e: e["kind"] == "connected", 20), tail(d)

@@ -235,3 +235,14 @@ def test_a_maven_source_is_read_from_the_drivers_sources_jar(tmp_path):
         if client == "jnats" and not (paths.maven_build(registry.get("jnats").folder) / "sources").is_dir():
             pytest.skip("the jnats driver is not built: run make setup")
         assert problem in expectations.quote_problem(f, f.expectations[0])
+
+
+def test_a_crate_quote_is_read_from_the_locked_version_without_doc_comment_markers(tmp_path, monkeypatch):
+    f = next(f for f in FILES if f.source.get("package", "").startswith(expectations.CRATE))
+    e = f.expectations[0]
+    assert expectations.quote_problem(f, e) is None  # a quote spanning `///` lines reads as one sentence
+    assert "is not in" in expectations.quote_problem(f, dataclasses.replace(e, quote=e.quote + " Surely."))
+    monkeypatch.setenv("CARGO_HOME", str(tmp_path))
+    assert "is not in cargo's registry sources" in expectations.quote_problem(f, e)
+    orphan = dataclasses.replace(f, client="nats-go")  # a client without a Cargo.lock
+    assert "has no Cargo.lock" in expectations.quote_problem(orphan, e)

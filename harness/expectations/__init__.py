@@ -8,6 +8,7 @@ sentence; `quote_problem` tells whether the quote is still verbatim in its sourc
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 import zipfile
@@ -135,6 +136,36 @@ def _maven_text(f: ExpectationFile, artifact: str, file: str) -> str:
     return re.sub(r"(?m)^\s*\*(?: |$)", "", text) if file.endswith(".java") else text
 
 
+# A source package named "crate:NAME" is a Rust crate, read from cargo's registry
+# sources ($CARGO_HOME/registry/src/*/NAME-VERSION/) at the version the client's
+# driver folder locks (its Cargo.lock). Its doc comments are quoted without their
+# `///` or `//!` markers.
+CRATE = "crate:"
+DOC_COMMENT = re.compile(r"^[ \t]*//[/!][ \t]?", re.M)
+
+
+def _crate_file(f: ExpectationFile, crate: str, file: str) -> Path | str:
+    """The crate's file, or why it cannot be found."""
+    from harness.drivers import registry  # here: the registry imports this module's neighbours
+
+    spec = registry.all_drivers().get(f.client or "")
+    lock = spec.folder / "Cargo.lock" if spec else None
+    if lock is None or not lock.is_file():
+        return f"client {f.client} has no Cargo.lock to name the version of crate {crate}"
+    try:
+        packages = tomllib.loads(lock.read_text()).get("package", [])
+    except (OSError, ValueError) as err:
+        return f"{lock} cannot be read: {err}"
+    versions = [p.get("version") for p in packages if isinstance(p, dict) and p.get("name") == crate]
+    if len(versions) != 1:
+        return f"{lock} locks {len(versions)} versions of crate {crate}, not one"
+    home = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo")
+    found = sorted((home / "registry" / "src").glob(f"*/{crate}-{versions[0]}"))
+    if not found:
+        return f"crate {crate} {versions[0]} is not in cargo's registry sources ({home}): run the set-up"
+    return found[0] / file
+
+
 def quote_problem(f: ExpectationFile, e: Expectation) -> str | None:
     """Why the quote is not (any more) verbatim in its source, or None if it is."""
     if "seed" in f.source:
@@ -151,6 +182,11 @@ def quote_problem(f: ExpectationFile, e: Expectation) -> str | None:
         path = _npm_file(f, f.source["package"].removeprefix(NPM), f.source["file"])
         if path is None:
             return f"npm package {f.source['package']} is not installed for client {f.client}"
+    elif f.source["package"].startswith(CRATE):
+        found = _crate_file(f, f.source["package"].removeprefix(CRATE), f.source["file"])
+        if isinstance(found, str):
+            return found
+        path = found
     else:
         try:
             dist = metadata.distribution(f.source["package"])
@@ -163,6 +199,8 @@ def quote_problem(f: ExpectationFile, e: Expectation) -> str | None:
         text = path.read_text(errors="replace")
     except OSError as err:
         return f"source {path} cannot be read: {err.strerror or err}"
+    if "seed" not in f.source and f.source["package"].startswith(CRATE):
+        text = DOC_COMMENT.sub("", text)
     if _normalise(e.quote) not in _normalise(text):
         return f"quote of {e.id} is not in {path}"
     return None

@@ -14,14 +14,17 @@ The manifest, written after every step (so an interrupted set-up keeps its progr
     {"binaries": {NAME: {"path": str, "version": str, "source": str, "pin": str, ...}}}
 
 NAME is a pin's name in harness/pins.toml (toxiproxy-server, nats-server, artemis,
-driver-nats-go, ...). `path` is the binary (for a distribution: its home folder; for
-an npm driver: its driver.js; for a Maven driver: the folder of its jars); `version`
-the version installed (for a driver: a digest of its sources, but toxiproxy-harness,
-built from harness/proxy like a driver, records the Toxiproxy version it prints);
-`source` where it came from: "built", "PATH", "maven-central", "npm" or "maven"; `pin`
-what it was installed for (the pinned version, or the sources' digest), which a
-second run compares to skip the step. A distribution and a Maven driver also record the
-`java` major version they were checked with.
+driver-nats-go, ...), or "driver-" and the name of an npm, Maven or cargo driver found
+by its pom.xml or lock file. `path` is the binary (for a distribution: its home folder;
+for an npm driver: its driver.js; for a Maven driver: the folder of its jars); `version`
+the version installed (for a driver: a digest of its sources, for a Rust driver
+Cargo.toml, Cargo.lock, build.rs and src/; but toxiproxy-harness, built from
+harness/proxy like a driver, records the Toxiproxy version it prints); `source` where it
+came from: "built" (Go and Rust), "PATH", "maven-central", "npm" or "maven"; `pin` what
+it was installed for (the pinned version, or the sources' digest), which a second run
+compares to skip the step. A distribution and a Maven driver also record the `java`
+major version they were checked with. A client driver whose toolchain is missing is
+recorded as {"unavailable": LINE} instead.
 """
 
 from __future__ import annotations
@@ -313,6 +316,41 @@ def ensure_maven_driver(name: str, spec: dict, manifest: dict) -> dict:
     return {"path": str(dest), "version": want, "source": "maven", "pin": want, "java": java}
 
 
+def cargo_drivers() -> dict[str, dict]:
+    """Every Rust driver, found by its Cargo.toml and committed Cargo.lock: NAME -> {"dir": ...},
+    NAME being "driver-" and the name in its driver.toml (as the manifest calls it)."""
+    drivers = ROOT / "harness" / "drivers"
+    out = {}
+    for lock in sorted(drivers.glob("*/Cargo.lock")):
+        if (lock.parent / "Cargo.toml").is_file():
+            name = tomllib.loads((lock.parent / "driver.toml").read_text())["name"]
+            out[f"driver-{name}"] = {"dir": str(lock.parent.relative_to(ROOT))}
+    return out
+
+
+def ensure_cargo_driver(name: str, spec: dict, manifest: dict) -> dict:
+    src = ROOT / spec["dir"]
+    files = [src / "Cargo.toml", src / "Cargo.lock", *src.glob("build.rs"), *src.glob("src/**/*.rs")]
+    if shutil.which("cargo") is None:
+        raise ToolchainMissing(f"Rust is not installed: install cargo (https://rustup.rs) and rerun {SETUP_COMMAND}")
+    want = digest(files)
+    entry = manifest.get("binaries", {}).get(name)
+    if entry and Path(entry["path"]).exists() and entry.get("pin") == want:
+        say(f"{name}: up to date")
+        return entry
+    say(f"{name}: building from {spec['dir']} (cargo build --release --locked)")
+    t = time.monotonic()
+    # The build's output stays in the tools folder: the checkout (or the installed
+    # package) is only read. One target folder per driver keeps their builds apart.
+    target = TOOLS / "cargo-target" / src.name
+    run(["cargo", "build", "--release", "--locked", "--quiet", "--target-dir", str(target)], cwd=src)
+    package = tomllib.loads((src / "Cargo.toml").read_text())["package"]["name"]
+    BIN.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(target / "release" / package, BIN / name)
+    say(f"{name}: built in {time.monotonic() - t:.0f}s")
+    return {"path": str(BIN / name), "version": want, "source": "built", "pin": want}
+
+
 def ensure_browser() -> None:
     """Chromium for the report's browser test (make test): Debian's package."""
     found = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -388,6 +426,7 @@ def set_up(with_venv: bool = False, with_compose: bool = False, with_browser: bo
     steps += [(n, ensure_dist, p) for n, p in PINS["dist"].items()]
     steps += [(n, ensure_npm_driver, s) for n, s in npm_drivers().items()]
     steps += [(n, ensure_maven_driver, s) for n, s in maven_drivers().items()]
+    steps += [(n, ensure_cargo_driver, s) for n, s in cargo_drivers().items()]
     if with_compose:
         steps += [(n, ensure_go_server, p) for n, p in PINS["go-compose"].items()]
     for name, step, spec in steps:
