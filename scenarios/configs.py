@@ -71,29 +71,16 @@ def per_outage(j: Judge) -> list[schedules.Recovery]:
     return recs
 
 
-def starts_afresh(first_ms: float | None, second_ms: float | None) -> bool | None:
-    """The second outage's first delay is the first outage's, within twice the slack
-    (each is measured); None when either outage had no attempt."""
-    if first_ms is None or second_ms is None:
-        return None
-    return abs(first_ms - second_ms) <= 2 * slack_ms(max(first_ms, second_ms))
-
-
 def record_afresh(j: Judge, recs: list[schedules.Recovery]) -> None:
+    """The metric `second_outage_starts_afresh`: None where it cannot be told, a
+    schedule that does not grow (a fresh one and a continued one look the same:
+    then a try limit's count, `limit_counted`, is what tells)."""
     firsts = [r.delays[0] if r.delays else None for r in recs[:2]]
-    j.metric("second_outage_starts_afresh", starts_afresh(*firsts) if len(firsts) == 2 else None)
-
-
-def limit_counted(used_first: int, tries_second: int, limit: int) -> str:
-    """How a try limit counts, from the tries the first outage used (its failed
-    attempts and the one that succeeded) and the attempts the second made before
-    giving up: `per outage` (the second had them all), `per connection` (the two
-    together had them all), else `neither`."""
-    if tries_second == limit:
-        return "per outage"
-    if used_first + tries_second == limit:
-        return "per connection"
-    return "neither"
+    first = recs[0].delays if recs else []
+    fixed = len(first) >= 2 and schedules.starts_afresh(first[0], first[1])
+    j.metric("second_outage_starts_afresh", None if fixed or len(firsts) < 2 else schedules.starts_afresh(*firsts))
+    if fixed:
+        j.metric("second_outage_starts_afresh_why", "the delays do not grow: fresh and continued look the same")
 
 
 def judge_limit(j: Judge, limit: int) -> None:
@@ -108,7 +95,7 @@ def judge_limit(j: Judge, limit: int) -> None:
     back = first.back is not None and second.back is not None and second.back["t_ns"] > second.down
     j.metric("tries", {"limit": limit, "used_in_first_outage": used, "attempts_in_second_outage": len(second.attempts)})
     j.metric("came_back_after_second_outage", back)
-    j.metric("limit_counted", None if back else limit_counted(used, len(second.attempts), limit))
+    j.metric("limit_counted", None if back else schedules.limit_counted(used, len(second.attempts), limit))
 
 
 # -- the same growing schedule, configured: rhea's options, proton's Backoff --------
