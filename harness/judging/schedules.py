@@ -232,8 +232,11 @@ def next_wait(j: Judge, family: str, rec: Recovery, actor: str = "client") -> Ne
         jit = "ReconnectJitterTLS" if tls else "ReconnectJitter"
         wait, bound = j.option(actor, "ReconnectWait"), j.option(actor, jit)
         return NextWait(wait + bound, f"ReconnectWait {wait:g} ms plus {jit} up to {bound:g} ms")
-    if "reconnect_object" in opts or "connection_details" in opts:
+    if {"reconnect_object", "connection_details", "reconnect_function", "reconnect_delays"} & set(opts):
         return NextWait(None, "the client ran with a reconnect schedule of its own, which the harness does not model")
+    if "reconnect_delay" in opts:
+        d = float(opts["reconnect_delay"])
+        return NextWait(d, f"the fixed reconnect_delay {d:g} ms")
     cap_ms = amqp_cap(j, actor)
     grow = [d for d in rec.delays if d > SLACK_MS]
     if not grow:
