@@ -226,10 +226,7 @@ def judge_twice(j: Judge) -> None:
         o = schedules.recovery(j, i)
         record_schedule(j, o, prefix=f"outage{i + 1}_")
         firsts.append(o.delays[0] if o.delays else None)
-    j.metric(
-        "second_outage_starts_afresh",
-        None if None in firsts else bool(abs(firsts[0] - firsts[1]) <= 2 * slack_ms(max(firsts))),
-    )
+    j.metric("second_outage_starts_afresh", schedules.starts_afresh(*firsts))
     if j.applies("reconnect.first_delay"):
         schedules.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
     if j.applies("initial_reconnect_delay.default"):

@@ -565,3 +565,13 @@ def test_a_gap_below_the_last_received_message_is_a_loss_as_recorded(recorded_fa
     metrics, checks = judge(e, load_all()[e["scenario"]])
     c = next(c for c in checks if c["id"] == "invariant.no-silent-loss")
     assert c["verdict"] == "violated" and metrics["not_arrived_when_witness_stopped"] == 829
+
+
+def test_the_bound_follows_rheas_fixed_delay_and_not_a_function_of_its_own(recorded):
+    """rhea's reconnect as a number is a fixed wait; a function of the application's
+    (or a list of delays, proton) is a schedule the harness does not model."""
+    e = recorded("amqp.messages.send-while-cut", "rhea")
+    e["actors"]["client"]["options"] = {"reconnect_delay": 250}
+    assert liveness(copy.deepcopy(e))["observed"]["next_wait_ms"] == 250
+    e["actors"]["client"]["options"] = {"reconnect_function": "doubling"}
+    assert liveness(e)["verdict"] == "not-measured"

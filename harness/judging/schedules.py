@@ -174,6 +174,26 @@ def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
     return Recovery(down, up, loss, attempts, delays, j.tl.first(actor=actor, kind="reconnected", after=down))
 
 
+def starts_afresh(first_ms: float | None, second_ms: float | None) -> bool | None:
+    """The second outage's first delay is the first outage's, within twice the slack
+    (each is measured); None when either outage had no attempt."""
+    if first_ms is None or second_ms is None:
+        return None
+    return abs(first_ms - second_ms) <= 2 * slack_ms(max(first_ms, second_ms))
+
+
+def limit_counted(used_first: int, tries_second: int, limit: int) -> str:
+    """How a try limit counts, from the tries the first outage used (its failed
+    attempts and the one that succeeded) and the attempts the second made before
+    giving up: `per outage` (the second had them all), `per connection` (the two
+    together had them all), else `neither`."""
+    if tries_second == limit:
+        return "per outage"
+    if used_first + tries_second == limit:
+        return "per connection"
+    return "neither"
+
+
 def amqp_cap(j: Judge, actor: str = "client") -> float | None:
     """The cap an AMQP client ran with: its explicit max_reconnect_delay, else the documented default."""
     opts = j.actors[actor]["options"]
@@ -218,8 +238,11 @@ def next_wait(j: Judge, family: str, rec: Recovery, actor: str = "client") -> Ne
         if "ReconnectWait" not in opts and longest > wait + bound + slack_ms(wait + bound):
             return NextWait(longest, f"the longest delay it made in this outage, {longest:g} ms")
         return NextWait(wait + bound, f"ReconnectWait {wait:g} ms plus {jit} up to {bound:g} ms")
-    if "reconnect_object" in opts or "connection_details" in opts:
+    if {"reconnect_object", "connection_details", "reconnect_function", "reconnect_delays"} & set(opts):
         return NextWait(None, "the client ran with a reconnect schedule of its own, which the harness does not model")
+    if "reconnect_delay" in opts:
+        d = float(opts["reconnect_delay"])
+        return NextWait(d, f"the fixed reconnect_delay {d:g} ms")
     cap_ms = amqp_cap(j, actor)
     grow = [d for d in rec.delays if d > SLACK_MS]
     if not grow:

@@ -31,6 +31,11 @@ OPTIONS: dict[str, str] = {
     "initial_reconnect_delay": "ms",
     "max_reconnect_delay": "ms",
     "reconnect_object": "text",
+    # proton's own reconnect values beside the documented class: a Backoff with
+    # max_tries (with the delay options above, else Backoff's defaults), and a
+    # list of delays, given as text "300,600,1200" (ms; the list proton iterates).
+    "backoff_max_tries": "count",
+    "reconnect_delays": "text",
     "url_and_urls": "bool",
     "use_defaults_for": "text",
     # TLS and credentials: the CA (a PEM file) an amqps:// server is checked against,
@@ -46,6 +51,18 @@ SETTLEMENTS = ("unsettled", "awaited", "presettled")
 TEXT_VALUES = {"reconnect_object": {"doc-example"}, "use_defaults_for": {"port"}}
 # Text options that take any non-empty string (a path, a name, a secret).
 FREE_TEXT = {"ca", "username", "password"}
+
+
+def parse_delays(text: str) -> list[float]:
+    """reconnect_delays "300,600" -> [0.3, 0.6] (seconds, as proton takes them); ValueError else."""
+    try:
+        delays = [float(d) / 1000 for d in text.split(",")]
+    except ValueError:
+        delays = []
+    if not delays or any(not (d >= 0) for d in delays):
+        raise ValueError(f"option reconnect_delays: {text!r} is not a comma-separated list of ms >= 0")
+    return delays
+
 
 OBSERVES = [
     "driver_started",
@@ -120,6 +137,10 @@ def check_options(options: dict) -> None:
             ok = isinstance(value, bool)
         elif kind == "ms":
             ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        elif kind == "count":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        elif name == "reconnect_delays":
+            ok = isinstance(value, str) and bool(parse_delays(value))
         elif name in FREE_TEXT:
             ok = isinstance(value, str) and value != ""
         else:
@@ -131,12 +152,13 @@ def check_options(options: dict) -> None:
     if "ca" in options:
         with open(options["ca"], "rb"):  # OSError if it cannot be read
             pass
-    # All three map to connect()'s single `reconnect` argument.
-    delays = "initial_reconnect_delay" in options or "max_reconnect_delay" in options
-    if options.get("reconnect") is False and (delays or "reconnect_object" in options):
-        raise ValueError("reconnect=false cannot be combined with reconnect delays or reconnect_object")
-    if delays and "reconnect_object" in options:
-        raise ValueError("reconnect_object cannot be combined with reconnect delays")
+    # All of these map to connect()'s single `reconnect` argument: one kind of value.
+    backoff = {"initial_reconnect_delay", "max_reconnect_delay", "backoff_max_tries"} & set(options)
+    kinds = [k for k in ("reconnect_object", "reconnect_delays") if k in options] + (["Backoff"] if backoff else [])
+    if options.get("reconnect") is False and kinds:
+        raise ValueError(f"reconnect=false cannot be combined with {', '.join(kinds)}")
+    if len(kinds) > 1:
+        raise ValueError(f"{' and '.join(kinds)} are each proton's one reconnect argument: give one")
 
 
 def check_config(config: dict) -> None:
@@ -346,7 +368,11 @@ class Driver(MessagingHandler):
             return False
         if self.options.get("reconnect_object") == "doc-example":
             return ReportingReconnect()
-        backoff = {}
+        if "reconnect_delays" in self.options:
+            return parse_delays(self.options["reconnect_delays"])
+        backoff: dict[str, float] = {}
+        if "backoff_max_tries" in self.options:
+            backoff["max_tries"] = self.options["backoff_max_tries"]
         if "initial_reconnect_delay" in self.options:
             backoff["initial"] = self.options["initial_reconnect_delay"] / 1000
         if "max_reconnect_delay" in self.options:

@@ -27,6 +27,11 @@ const OPTIONS = {
   initial_reconnect_delay: 'ms',
   max_reconnect_delay: 'ms',
   reconnect_limit: 'count',
+  // rhea's other reconnect values: a number (a fixed delay in ms, rhea's
+  // `reconnect: N`), and a function of the driver's own (below) it calls for
+  // each delay. The documented options above configure rhea's built-in backoff.
+  reconnect_delay: 'ms',
+  reconnect_function: 'text',
   connection_details: 'text',
   use_defaults_for: 'text',
   // TLS and credentials: the CA (a PEM file, read and given as rhea's `ca`, which
@@ -38,6 +43,7 @@ const OPTIONS = {
 };
 const TEXT_VALUES = {
   connection_details: ['round-robin', 'amq-javascript-example'],
+  reconnect_function: ['fixed', 'doubling'],
   use_defaults_for: ['port', 'host-and-port'],
 };
 // Text options that take any non-empty string (a path, a name, a secret).
@@ -45,7 +51,7 @@ const FREE_TEXT = ['ca', 'username', 'password'];
 
 const OBSERVES = [
   'driver_started', 'connect_started', 'connect_failed', 'attempt_failed',
-  'connected', 'disconnected', 'reconnected', 'closed', 'connection_details_cb',
+  'connected', 'disconnected', 'reconnected', 'closed', 'connection_details_cb', 'reconnect_delay_cb',
   'subscribed', 'link_opened', 'link_closed', 'published', 'publish_failed',
   'settled', 'received', 'async_error', 'driver_error', 'stopped',
 ];
@@ -139,7 +145,42 @@ function readConfig(path) {
     throw new Error('password without username: rhea uses a password only with a username');
   }
   if ('ca' in c.options) fs.readFileSync(c.options.ca); // unreadable: a config error
+  // rhea reads initial/max delays only for reconnect true, and applies
+  // reconnect_limit to a number but never to a function: refuse what it would ignore.
+  const own = ['reconnect_delay', 'reconnect_function'].filter((k) => k in c.options);
+  if (own.length > 1) throw new Error('reconnect_delay and reconnect_function are each rhea\'s one reconnect value: give one');
+  if (own.length && ('reconnect' in c.options || 'initial_reconnect_delay' in c.options || 'max_reconnect_delay' in c.options)) {
+    throw new Error(`${own[0]} cannot be combined with reconnect, initial_reconnect_delay or max_reconnect_delay (rhea ignores them then)`);
+  }
+  if ('reconnect_function' in c.options && 'reconnect_limit' in c.options) {
+    throw new Error('reconnect_function cannot be combined with reconnect_limit (rhea does not apply the limit to a function)');
+  }
   return { config: c, servers };
+}
+
+// -- the driver's own reconnect functions --
+// rhea calls the function once per delay with the number of connections
+// established so far; a negative return ends reconnecting. "fixed": always
+// FIXED_MS. "doubling": from DOUBLING_FROM_MS, twice as long on each call, up to
+// DOUBLING_CAP_MS, started again when that number changes, as rhea's own backoff.
+const FIXED_MS = 500;
+const DOUBLING_FROM_MS = 200;
+const DOUBLING_CAP_MS = 1600;
+
+function reconnectFunction(kind) {
+  let calls = 0;
+  let established;
+  return function (successful) {
+    const t = now();
+    if (successful !== established) {
+      established = successful;
+      calls = 0;
+    }
+    calls += 1;
+    const delay = kind === 'fixed' ? FIXED_MS : Math.min(DOUBLING_CAP_MS, DOUBLING_FROM_MS * 2 ** (calls - 1));
+    emit('reconnect_delay_cb', t, { attempts: calls, delay_ms: delay, established: successful });
+    return delay;
+  };
 }
 
 // -- the documented connection_details functions, instrumented --
@@ -368,6 +409,8 @@ function run(config, servers) {
   for (const name of ['reconnect', 'initial_reconnect_delay', 'max_reconnect_delay', 'reconnect_limit']) {
     if (name in config.options) opts[name] = config.options[name];
   }
+  if ('reconnect_delay' in config.options) opts.reconnect = config.options.reconnect_delay;
+  if ('reconnect_function' in config.options) opts.reconnect = reconnectFunction(config.options.reconnect_function);
   if (servers[0].tls) opts.transport = 'tls'; // what rhea itself makes of an amqps URL
   if ('ca' in config.options) opts.ca = [fs.readFileSync(config.options.ca)];
   for (const name of ['username', 'password']) {
