@@ -26,7 +26,9 @@ from harness.topology import Topology
 from harness.toxiproxy import ToxiproxyClient
 from harness.wire import WireLog
 
-READY_TIMEOUT_S = 30
+# How long a server may take to be ready. Only waited when it is slow: a broker JVM on a
+# loaded 2-core runner (four jobs, Artemis restarting after a kill) took over 30 s.
+READY_TIMEOUT_S = 60
 
 
 class LocalTopology:
