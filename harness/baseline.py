@@ -5,6 +5,10 @@ CI gates on it. For every scenario x client that ran:
   - a baseline deviation that no longer deviates fails the run too (the library or
     the harness changed; update the baseline deliberately, with new evidence).
     A violated invariant is gated the same way.
+An entry marked `intermittent = true` was seen in some runs and not in others (a
+message lost only when a fault lands between a write and its flush, a delay over its
+band only when an attempt was in flight at the heal): it may come and go without
+failing the run, and its evidence says how often it was seen.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class Known:
     client: str
     check: str
     evidence: str
+    intermittent: bool = False
 
 
 def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
@@ -48,7 +53,9 @@ def load(path: Path = DEFAULT) -> dict[tuple[str, str, str], Known]:
         wrong = [k for k in ("scenario", "client", "check", "evidence") if not isinstance(d[k], str)]
         if wrong:
             raise UsageError(f"baseline {path}: deviation #{i + 1}: {', '.join(wrong)} must be text")
-        k = Known(d["scenario"], d["client"], d["check"], d["evidence"].strip())
+        if not isinstance(d.get("intermittent", False), bool):
+            raise UsageError(f"baseline {path}: deviation #{i + 1}: intermittent must be true or false")
+        k = Known(d["scenario"], d["client"], d["check"], d["evidence"].strip(), d.get("intermittent", False))
         out[(k.scenario, k.client, k.check)] = k
     return out
 
@@ -68,6 +75,8 @@ def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
             c = verdicts.get(cid)
             if c is not None and c.get("why") == NOISE:
                 continue  # undecided, not refuted: said by unjudged()
+            if k.intermittent:
+                continue  # seen in some runs only: its absence refutes nothing
             if c is None or c["verdict"] not in FINDINGS:
                 now = c["verdict"] if c else "no such check"
                 out.append(f"known deviation {cid} disappeared (now {now}); it was: {k.evidence}")

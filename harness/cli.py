@@ -470,7 +470,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             todo = _fed(pairs) if args.pairs_stdin else pairs
             work = args.entries_dir or out / "work"
-            run_pairs(todo, pool, work, args.seed, on_entry, user_options, on_start, app, args.connections)
+            run_pairs(
+                todo, pool, work, args.seed, on_entry, user_options, on_start, app=app, connections=args.connections
+            )
             complete = True
     finally:
         progress.close()
@@ -715,7 +717,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # A storm ran with the connection count its actors recorded.
         counts = [a["connections"] for a in data["actors"].values() if isinstance(a, dict) and "connections" in a]
         work = out / "work" / f"{sc.name}--{spec.name}"
-        entry = run_entry(sc, spec, pool, work, data["seed"], data["options"], counts[0] if counts else None)
+        entry = run_entry(
+            sc, spec, pool, work, data["seed"], data["options"], connections=counts[0] if counts else None
+        )
         progress.finished(key, terminal.entry_line(entry))
     finally:
         progress.close()

@@ -255,7 +255,7 @@ def _run(config: pytest.Config, sc: Scenario, client: str, user: Path | dict) ->
     connections = config.getoption("harness_connections") if sc.storm else None
     if connections is not None:
         limits.check_connections(connections)
-    entry = run_entry(sc, spec, _pool(config), workdir, seed, user_options, connections)
+    entry = run_entry(sc, spec, _pool(config), workdir, seed, user_options, connections=connections)
     parts = _parts(config)
     parts.mkdir(parents=True, exist_ok=True)
     with open(parts / f"{_worker_id(config)}-{os.getpid()}.jsonl", "a") as f:

@@ -96,6 +96,7 @@ def run_entry(
     workdir: Path,
     seed: int,
     user_options: dict | None = None,
+    *,
     app: AppSpec | None = None,
     connections: int | None = None,
 ) -> dict:
@@ -200,6 +201,7 @@ def run_pairs(
     on_entry: Callable[[int, dict], None],
     user_options: dict | None = None,
     on_start: Callable[[int, Scenario, DriverSpec], None] | None = None,
+    *,
     app: AppSpec | None = None,
     connections: int | None = None,
 ) -> None:
@@ -208,7 +210,9 @@ def run_pairs(
             on_start(i, sc, spec)
         client = app_client.CLIENT if app else spec.name
         wd = workdir / f"{sc.name}--{client}"
-        entry = run_entry(sc, spec, pool, wd, entry_seed(seed, sc.name, client), user_options, app, connections)
+        entry = run_entry(
+            sc, spec, pool, wd, entry_seed(seed, sc.name, client), user_options, app=app, connections=connections
+        )
         on_entry(i, entry)
         if entry["status"] == "interrupted":
             raise interruption(entry["error"])

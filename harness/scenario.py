@@ -220,6 +220,9 @@ class Run:
         missing = sorted(set(options) - set(self.describe["options"]))
         if missing:
             raise NotSupported(f"{self.client} has no option {', '.join(missing)}")
+        settlement = (publish or {}).get("settlement")
+        if settlement and settlement not in self.describe.get("settlements", ["unsettled"]):
+            raise NotSupported(f"the {self.client} driver cannot send {settlement} (workload.publish.settlement)")
         if connections is not None and not self.describe.get("connections"):
             raise NotSupported(
                 f"the {self.client} driver opens one connection per process (its --describe has no "

@@ -111,7 +111,8 @@ def test_committed_baseline_names_real_scenarios_clients_and_checks():
         spec = registry.get(cl)
         assert spec.family == scenarios[sc].family
         if cid.startswith("invariant."):
-            assert cid.removeprefix("invariant.") in invariants.STATEMENTS, f"baseline names unknown invariant {cid}"
+            names = {*invariants.STATEMENTS, "liveness"}  # liveness has its own module (judging/liveness.py)
+            assert cid.removeprefix("invariant.") in names, f"baseline names unknown invariant {cid}"
         else:
             assert cid in expectations.for_client(cl, spec.family), f"baseline names unknown check {cid}"
             assert cid in scenarios[sc].checks or cid.split("@")[0] in scenarios[sc].checks
@@ -235,3 +236,20 @@ def test_a_known_deviation_left_undecided_by_noise_is_said_not_failed():
     )
     del check["why"]  # not-measured for another reason: the known deviation is gone
     assert "disappeared" in baseline.compare(entry, known)[0]
+
+
+def test_an_intermittent_known_deviation_may_come_and_go():
+    key = ("nats.fates.reset", "nats-go", "invariant.no-silent-loss")
+    known = {key: baseline.Known(*key, "1 message lost in 1 of 3 runs", intermittent=True)}
+    held = {"id": key[2], "verdict": "holds", "documented": None, "observed": {}, "detail": ""}
+    entry = {"scenario": key[0], "client": key[1], "outcome": {"result": "holds"}, "checks": [held]}
+    assert baseline.compare(entry, known) == []
+    entry["checks"] = [{**held, "verdict": "violated"}]
+    assert baseline.compare(entry, known) == []
+
+
+def test_intermittent_must_be_true_or_false(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text('[[deviation]]\nscenario = "s"\nclient = "c"\ncheck = "x"\nevidence = "e"\nintermittent = "yes"\n')
+    with pytest.raises(UsageError, match="intermittent must be true or false"):
+        baseline.load(path)

@@ -160,7 +160,17 @@ def not_returning(j: Judge, family: str, publisher: str, o: Outage) -> str | Non
         if publisher != "client":
             return None
         attempts = client_attempts(j.tl, publisher, o.start_ns, o.until_ns)
-        return schedules.configured_not_to_return(j, attempts, o.start_ns, o.until_ns)
+        why = schedules.configured_not_to_return(j, attempts, o.start_ns, o.until_ns)
+        closed = j.tl.first(actor=publisher, kind="closed", after=o.start_ns, before=o.until_ns)
+        if why is None and closed is not None:
+            # A NATS client always has an attempt limit (a client's own default may be
+            # lower than the family's: nats.js's 10); giving up within it is the limit's
+            # claims' to judge, not liveness's.
+            why = (
+                f"the client gave up (closed) after {len(attempts)} attempts, before the link healed; "
+                "whether it should have is judged by its attempt limit's claims"
+            )
+        return why
     if opts.get("reconnect") is False:
         return "the client ran with reconnect false, so it is not meant to come back"
     closed = j.tl.first(actor=publisher, kind="closed", after=o.start_ns, before=o.until_ns)

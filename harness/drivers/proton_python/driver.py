@@ -121,6 +121,7 @@ def describe() -> None:
                 "runtime": runtime(),
                 "options": OPTIONS,
                 "observes": OBSERVES,
+                "settlements": ["unsettled", "awaited", "presettled"],
             }
         )
     )

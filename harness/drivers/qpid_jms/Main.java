@@ -160,6 +160,12 @@ public final class Main {
                     || !(p.get("size") instanceof Long) || (Long) p.get("size") < 1) {
                 throw new IllegalArgumentException("workload.publish needs rate > 0 and size >= 1");
             }
+            // Only asynchronous sends whose completion is the settlement (the contract's
+            // "unsettled"); --describe names no other settlement mode.
+            Object mode = p.get("settlement");
+            if (mode != null && !"unsettled".equals(mode)) {
+                throw new IllegalArgumentException("workload.publish.settlement " + mode + ": this driver sends unsettled only");
+            }
         }
         if (!(config.get("options") instanceof Map)) {
             throw new IllegalArgumentException("options must be an object");

@@ -496,6 +496,7 @@ function main(argv) {
     process.stdout.write(JSON.stringify({
       contract: 1, client: 'rhea', library: 'rhea', library_version: RHEA_VERSION,
       language: 'javascript', runtime: process.version, options: OPTIONS, observes: OBSERVES,
+      settlements: ['unsettled', 'awaited', 'presettled'],
     }) + '\n');
     return;
   }
