@@ -244,6 +244,15 @@ def judge_custom_delay(j: Judge) -> None:
     args = [[c["attempts"] for c in cs] for cs in calls]
     j.metric("callback_arguments_per_outage", args)
     j.metric("callback_count_starts_afresh", None if not all(args) else args[1][0] == args[0][0])
+    if any(a["kind"] == "attempt_failed" for r in recs for a in r.attempts):
+        # Attempts seen only by their failure reports (async-nats reports one per pass,
+        # after it): the start of the attempt a call's delay precedes is not seen.
+        j.not_measured(
+            "CustomReconnectDelayCB.delay",
+            "the library reports no attempt starts, only failures, so the delay from each callback call to the "
+            "attempt after it cannot be located",
+        )
+        return
     # From each call to the next attempt the library made after it.
     after: list[float] = []
     for r, cs in zip(recs, calls, strict=True):
