@@ -9,6 +9,7 @@ those are not-measured for them.
 
 from __future__ import annotations
 
+from harness import expectations
 from harness.judging import Judge, schedules, slack_ms
 from harness.judging.metrics import ms, stats, wire_connections
 from harness.scenario import Run, scenario
@@ -376,16 +377,15 @@ def judge_no_reconnect(j: Judge) -> None:
 
 # -- documented defaults -------------------------------------------------------------
 
-DOCUMENTED_DEFAULTS = {"rhea": "host-and-port", "proton-python": "port"}
-
 
 @scenario("amqp.defaults", family="amqp", topology="artemis-3", checks=["port.default", "host.default"])
 def defaults(run: Run) -> None:
     """No port (and for rhea, no host) given: the documented defaults, localhost:5672."""
     link = run.fixed_port_link("a1", 5672)
-    # What each library's documentation gives a default for: rhea host and port,
-    # AMQ Python the port only.
-    opts = {"use_defaults_for": DOCUMENTED_DEFAULTS.get(run.client, "port")}
+    # Left out is what the library's own documentation gives a default for (its
+    # expectations file): rhea host and port, AMQ Python the port only.
+    documented = expectations.for_client(run.client, "amqp")
+    opts = {"use_defaults_for": "host-and-port" if "host.default" in documented else "port"}
     run.start("client", ["amqp://127.0.0.1:5672"], options=opts)
     run.wait("client", ("connected", "connect_failed", "closed"), CONNECT_S)
     run.mark("fixed_link", link=link)

@@ -93,21 +93,28 @@ def test_every_driver_has_expectations(folder: Path):
                 assert f.client == spec.name, f"{e.id} is in {f.path.name}, not in {spec.name}'s own file"
 
 
-# Per-client facts that scenario code still holds, to be moved into data; the list may
-# only shrink. Rule: no string in scenarios/*.py is exactly a client's name or a check
-# id with a client suffix (`X@CLIENT`); such ids come from expectations.variants().
-KNOWN_DEBT = {("amqp_reconnect.py", "rhea"), ("amqp_reconnect.py", "proton-python")}
+def _names_client(node: ast.AST | None, names: set[str]) -> bool:
+    """A string constant that is a client's name, or a check id with a client suffix."""
+    text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+    return text is not None and (text in names or text.rpartition("@")[2] in names)
 
 
-def test_no_per_client_fact_lives_in_scenario_code():
+def test_no_per_client_fact_lives_in_scenario_or_test_code():
+    """Per-client facts live in data (driver.toml, the expectations, the baseline), so a
+    new client touches no scenario and no test: no string in scenarios/*.py names a
+    client (check ids with a client suffix come from expectations.variants()), and no
+    table in tests/*.py is keyed by one (tests may name clients to drive them)."""
     names = set(registry.all_drivers())
     found = set()
     for path in sorted((paths.ROOT / "scenarios").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
-            if text is not None and (text in names or text.rpartition("@")[2] in names):
-                found.add((path.name, text))
-    assert found <= KNOWN_DEBT, f"per-client facts in scenario code: {sorted(found - KNOWN_DEBT)}"
+            if _names_client(node, names):
+                found.add((path.name, node.value))  # type: ignore[attr-defined]
+    for path in sorted((paths.ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Dict) and any(_names_client(k, names) for k in node.keys):
+                found.add((path.name, f"a table keyed by client at line {node.lineno}"))
+    assert not found, f"per-client facts in code: {sorted(found)}"
 
 
 def test_a_client_whose_toolchain_is_missing_is_left_out_and_the_others_run(monkeypatch, capsys):
