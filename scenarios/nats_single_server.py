@@ -11,6 +11,7 @@ from __future__ import annotations
 from harness.expectations import variants
 from harness.judging import Band, Judge, schedules, slack_ms
 from harness.judging.metrics import client_attempts, ledger, ms, wire_connections
+from harness.judging.outage import INSTANT_MS
 from harness.scenario import Run, scenario
 
 CONNECT_S = 10.0
@@ -341,13 +342,18 @@ def judge_publish_while_cut(j: Judge) -> None:
     first_refusal = j.tl.first(actor="client", kind="publish_failed", after=down)
     per_msg = protocol_bytes(subject, PUB_SIZE)
     # Accepted while reconnecting: after the library reported the loss, before its
-    # first refusal. All of these must be delivered once it is back (flush).
+    # first refusal. All of these must be delivered once it is back (flush). One
+    # accepted within INSTANT_MS of the cut may still have gone to the dead socket
+    # (jnats reports the loss from its reader thread while its writer goes on): in
+    # flight at the instant, counted and not judged, as the no-silent-loss invariant does.
+    instant_end = down + int(INSTANT_MS * 1e6)
     while_reconnecting = j.tl.select(
         actor="client",
         kind="published",
-        after=lost["t_ns"] if lost else down,
+        after=max(lost["t_ns"] if lost else down, instant_end),
         before=first_refusal["t_ns"] if first_refusal else up,
     )
+    at_instant = j.tl.select(actor="client", kind="published", after=lost["t_ns"] if lost else down, before=instant_end)
     # What the buffer held at the first refusal: messages accepted before it that
     # reached the observer only after the link healed (nothing could pass before).
     # This counts the buffer's content itself, wherever the library started filling
@@ -421,8 +427,10 @@ def judge_publish_while_cut(j: Judge) -> None:
             "accepted_while_reconnecting": len(while_reconnecting),
             "delivered": len(while_reconnecting) - len(missing),
             "missing": missing[:20],
+            "in_flight_at_instant": len(at_instant),
         },
-        "messages accepted while reconnecting, delivered to the observer after the reconnect",
+        "messages accepted while reconnecting (after the cut's first "
+        f"{INSTANT_MS:g} ms), delivered to the observer after the reconnect",
         unit="messages",
     )
 
