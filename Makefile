@@ -22,7 +22,7 @@ demo: setup
 
 # Tests of the harness itself, then the scenario suite gated on scenarios/baseline.toml.
 test: setup-test lint
-	$(PYTEST) tests scenarios -n $(WORKERS) --junitxml=reports/junit.xml
+	$(PYTEST) tests scenarios -n $(WORKERS) -m "not slow" --junitxml=reports/junit.xml
 
 test-harness: setup-test
 	$(PYTEST) tests -n $(WORKERS)

@@ -116,6 +116,7 @@ def _parts(config: pytest.Config) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: a scenario run against real servers and client libraries")
+    config.addinivalue_line("markers", "slow: a scenario that waits out a library's default schedule for minutes")
     if not _is_worker(config):
         try:
             backends.check(config.getoption("backend"))
@@ -203,6 +204,8 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
         self.client = client
         self.add_marker(pytest.mark.scenario)
+        if scenario.slow:
+            self.add_marker(pytest.mark.slow)
 
     def runtest(self) -> None:
         config = self.config
@@ -324,6 +327,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if pool is not None:
         pool.close()
     if _is_worker(config):
+        # What this worker's selection left out reaches the controller (pytest_testnodedown).
+        config.workeroutput[_SLOW_KEY] = sorted(config.stash.get(_SLOW_LEFT_OUT, set()))  # type: ignore[attr-defined]
         return
     out: Path = config.getoption("harness_out")
     parts = _parts(config)
@@ -364,6 +369,24 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 _RESULTS = pytest.StashKey[dict]()
 _REPORT_ERROR = pytest.StashKey[str]()
 _UNJUDGED = pytest.StashKey[str]()
+_SLOW_LEFT_OUT = pytest.StashKey[set[tuple[str, str]]]()
+
+
+_SLOW_KEY = "harness_slow_left_out"
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Scenario runs a `-m "not slow"` selection left out, to say so in the summary."""
+    for item in items:
+        if isinstance(item, ScenarioItem) and item.scenario.slow:
+            item.config.stash.setdefault(_SLOW_LEFT_OUT, set()).add((item.scenario.name, item.client))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist: a worker's slow runs left out, merged into the controller's."""
+    left = getattr(node, "workeroutput", {}).get(_SLOW_KEY, [])
+    node.config.stash.setdefault(_SLOW_LEFT_OUT, set()).update(tuple(x) for x in left)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -375,6 +398,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     out = config.getoption("harness_out")
     if _UNJUDGED in config.stash:
         terminalreporter.write_line(config.stash[_UNJUDGED])
+    slow = sorted(config.stash.get(_SLOW_LEFT_OUT, set()))
+    if slow:
+        terminalreporter.write_line(
+            f"Left out as slow (-m 'not slow'): {len(slow)} run{'s' if len(slow) != 1 else ''} of "
+            f"{', '.join(sorted({n for n, _ in slow}))}; "
+            "their known deviations were not judged (make suite runs every scenario)"
+        )
     terminalreporter.write_line(f"Results: {out / results.FILENAME}")
     if _REPORT_ERROR in config.stash:
         terminalreporter.write_line(f"No report: {config.stash[_REPORT_ERROR]}")

@@ -58,6 +58,9 @@ class Scenario:
     source: str = ""
     # A storm: many connections of one library (--connections, harness/limits.py).
     storm: bool = False
+    # Waits out a library's default schedule for minutes (its 60 attempts, its delay
+    # growing to a 60 s cap): marked `slow` in pytest, left out of `make test`.
+    slow: bool = False
 
     def judge(self, fn: Callable[[Judge], None]) -> Callable[[Judge], None]:
         self.judge_fn = fn
@@ -68,7 +71,7 @@ _REGISTRY: dict[str, Scenario] = {}
 
 
 def scenario(
-    name: str, *, family: str, topology: str, checks: list[str], storm: bool = False
+    name: str, *, family: str, topology: str, checks: list[str], storm: bool = False, slow: bool = False
 ) -> Callable[[Callable], Scenario]:
     def wrap(script: Callable[[Run], None]) -> Scenario:
         # A scenario is its file: the same file imported twice (pytest given the
@@ -88,6 +91,7 @@ def scenario(
             module=script.__module__,
             source=source,
             storm=storm,
+            slow=slow,
         )
         _REGISTRY[name] = s
         return s

@@ -99,7 +99,7 @@ def judge_refused(j: Judge) -> None:
 DEFAULT_CAP_OUTAGE_S = 170.0
 
 
-@scenario("amqp.single.default-cap", family="amqp", topology="artemis-3", checks=["reconnect.max_delay"])
+@scenario("amqp.single.default-cap", family="amqp", topology="artemis-3", checks=["reconnect.max_delay"], slow=True)
 def default_cap(run: Run) -> None:
     """One broker's link refused for 170 s, library defaults: the delay reaches its documented cap
     (rhea's 60 s cap is first reached after about 102 s of doubling from 100 ms)."""

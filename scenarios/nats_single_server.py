@@ -242,6 +242,7 @@ def judge_giveup(j: Judge) -> None:
     family="nats",
     topology="nats-single",
     checks=["MaxReconnect", *variants("MaxReconnect"), "ClosedCB"],
+    slow=True,
 )
 def giveup_default(run: Run) -> None:
     """One server cut for good, library defaults: attempts until the client closes (about 2 min)."""

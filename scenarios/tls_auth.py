@@ -292,7 +292,7 @@ def judge_password_changed(j: Judge, link: str) -> None:
     record_refusals(j, link, f.end_ns, until, prefix="after_heal_")
 
 
-@scenario("nats.auth.wrong-password", family="nats", topology="nats-single-auth", checks=[])
+@scenario("nats.auth.wrong-password", family="nats", topology="nats-single-auth", checks=[], slow=True)
 def nats_wrong_password(run: Run) -> None:
     """Wrong password from the first connect, defaults: retries, giving up, what the client is told (metrics)."""
     wrong_from_start(run, NATS_LINK)
@@ -303,7 +303,7 @@ def judge_nats_wrong_password(j: Judge) -> None:
     judge_wrong_from_start(j, NATS_LINK)
 
 
-@scenario("nats.auth.password-changed", family="nats", topology="nats-single-auth", checks=[])
+@scenario("nats.auth.password-changed", family="nats", topology="nats-single-auth", checks=[], slow=True)
 def nats_password_changed(run: Run) -> None:
     """Connected, link cut, the server's password changed, link healed: what the reconnecting client does (metrics)."""
     password_changed(run, NATS_LINK)

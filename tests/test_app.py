@@ -215,7 +215,6 @@ def test_an_unknown_link_is_one_line_before_anything_starts(harness: Harness, tm
     assert not (tmp_path / "o").exists() and harness.children() == {}
 
 
-@pytest.mark.slow
 def test_a_real_program_is_run_judged_from_the_wire_and_stopped(harness: Harness, tmp_path: Path):
     out = tmp_path / "out"
     command = f"{sys.executable} {PROGRAM} {{n1-client}}"
@@ -237,7 +236,6 @@ def test_a_real_program_is_run_judged_from_the_wire_and_stopped(harness: Harness
     assert harness.children() == {}, "something the run started is still running"
 
 
-@pytest.mark.slow
 def test_ctrl_c_stops_the_program_too(harness: Harness, tmp_path: Path):
     out = tmp_path / "out"
     p, stdout, stderr = harness.start(

@@ -37,7 +37,6 @@ def documented_options(family: str) -> dict[str, str]:
     return dict(re.findall(r"^\| `([\w.]+)` \| (\w+) \|", section, flags=re.M))
 
 
-
 def failed_attempts(client: str, max_reconnect: int) -> int:
     """Failed reconnect attempts before `closed`: MaxReconnect, or one more for a client
     the baseline holds to a MaxReconnect deviation in nats.single.giveup (nats-py and

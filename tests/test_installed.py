@@ -20,7 +20,6 @@ import pytest
 from harness import paths
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(bool(os.environ.get("HARNESS_SKIP_INSTALL_TEST")), reason="HARNESS_SKIP_INSTALL_TEST is set"),
 ]
 

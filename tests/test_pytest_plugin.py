@@ -95,3 +95,18 @@ def test_an_unknown_topology_fails_the_test_in_one_line(pytester: pytest.Pyteste
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*harness error: *no-such*"])
     assert "During handling" not in result.stdout.str()
+
+
+def test_a_not_slow_selection_says_which_slow_scenarios_it_left_out(pytester: pytest.Pytester) -> None:
+    """`make test` leaves out the scenarios that wait out a library's defaults for minutes
+    (`slow=True`, marked slow); the summary names them, with pytest-xdist workers too, so
+    their known deviations are not read as holding."""
+    from harness import paths
+
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", str(paths.SCENARIOS / "nats_single_server.py"), "-n", "2", "-m", "not slow",
+        "-k", "no-reconnect or giveup-default", "--harness-client", "nats-go",
+        f"--harness-out={pytester.path / 'out'}",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["Left out as slow (-m 'not slow'): 1 run of nats.single.giveup-default; *"])
