@@ -93,6 +93,15 @@ def test_every_driver_has_expectations(folder: Path):
                 assert f.client == spec.name, f"{e.id} is in {f.path.name}, not in {spec.name}'s own file"
 
 
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_every_driver_reports_its_own_timer_lateness(folder: Path):
+    """Optional in the contract, but every built-in driver has it: a driver's timers can be
+    late where the harness's probe does not look, and its `lateness` widens the entry's
+    noise budget (harness/noise.py). test_drivers.py checks the event a driver prints."""
+    observes = registry.describe(SPECS[folder])["observes"]
+    assert "lateness" in observes, f"{folder.name} does not report `lateness` (docs/driver-contract.md)"
+
+
 def _names_client(node: ast.AST | None, names: set[str]) -> bool:
     """A string constant that is a client's name, or a check id with a client suffix."""
     text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None

@@ -74,6 +74,26 @@ def tail(d: DriverProcess, n: int = 8) -> str:
     return f"last events: {[(e['kind'], e.get('seq')) for e in d.snapshot()[-n:]]}; problems: {d.problems}"
 
 
+def check_lateness(events: list[dict], observes: list[str]) -> None:
+    """The optional `lateness` event (docs/driver-contract.md): a driver that declares it
+    prints exactly one, valid, as its last line before `stopped`, over the wake-ups of a
+    timer it kept armed from its start; a driver that does not declare it prints none."""
+    late = of(events, "lateness")
+    if "lateness" not in observes:
+        assert late == [], late
+        return
+    assert len(late) == 1 and events[-2] is late[0], [e["kind"] for e in events[-3:]]
+    ev = late[0]
+    assert problems("driver-event", ev) == []
+    assert 0 <= ev["p50_ms"] <= ev["p99_ms"] <= ev["max_ms"], ev
+    # Armed all along: no more wake-ups than intervals fit in the driver's life (5% for
+    # Node's timers, which may fire up to a ms early), and not far fewer than fit when
+    # each takes the interval and at most the worst lateness.
+    life_ms = (ev["t_ns"] - events[0]["t_ns"]) / 1e6
+    assert ev["n"] * ev["interval_ms"] <= 1.05 * life_ms + ev["interval_ms"], (ev, life_ms)
+    assert ev["n"] * (ev["interval_ms"] + ev["max_ms"]) >= 0.5 * life_ms - ev["interval_ms"], (ev, life_ms)
+
+
 # -- without a server -----------------------------------------------------------
 
 
@@ -193,6 +213,7 @@ def test_steady_workload_and_commanded_publish(name: str, live, tmp_path: Path):
     assert all(before <= t <= after for t in stamps), (before, min(stamps), max(stamps), after)
     assert events[0]["t_ns"] == min(stamps) and events[-1]["t_ns"] == max(stamps)
     assert {e["kind"] for e in events} <= set(desc["observes"])
+    check_lateness(events, desc["observes"])
 
     connected = of(events, "connected")
     assert len(connected) == 1 and connected[0]["url"], connected

@@ -63,7 +63,7 @@ public final class Main {
     static final List<String> OBSERVES = List.of(
         "driver_started", "connect_started", "attempt", "attempt_failed", "connected", "connect_failed",
         "disconnected", "reconnected", "closed", "servers_discovered", "reconnect_delay_cb", "async_error",
-        "subscribed", "published", "publish_failed", "received", "driver_error", "stopped");
+        "subscribed", "published", "publish_failed", "received", "driver_error", "lateness", "stopped");
 
     // ---- output ----
 
@@ -521,6 +521,7 @@ public final class Main {
 
     void run() throws IOException, InterruptedException {
         emit("driver_started", "library", LIBRARY, "library_version", VERSION, "language", "java", "runtime", RUNTIME);
+        Lateness lateness = new Lateness();
         Options opts;
         try {
             opts = build();
@@ -561,6 +562,7 @@ public final class Main {
                 System.err.println("jnats driver: no CLOSED event within 5 s");
             }
         }
+        lateness.report();
         emit("stopped");
         System.exit(0); // the library's threads (a first connect still retrying) must not keep us
     }

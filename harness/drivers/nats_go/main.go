@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,7 +28,7 @@ var observes = []string{
 	"driver_started", "connect_started", "attempt", "attempt_failed", "connected",
 	"connect_failed", "disconnected", "reconnected", "closed", "servers_discovered",
 	"reconnect_delay_cb", "async_error", "subscribed", "published", "publish_failed",
-	"received", "driver_error", "stopped",
+	"received", "driver_error", "lateness", "stopped",
 }
 
 // ---- output ----
@@ -69,6 +71,59 @@ func errOrNil(err error) any {
 		return nil
 	}
 	return err.Error()
+}
+
+// ---- lateness ----
+
+// How late this process's timers fire: what a busy machine (or Go's scheduler and
+// garbage collector) adds to every wait of the library, which the harness's own
+// probe, in another process, does not see. Measured all along on the clock of
+// t_ns, reported once before `stopped` (`lateness`, docs/driver-contract.md).
+const latenessInterval = 50 * time.Millisecond
+
+type lateness struct {
+	stop   chan struct{}
+	done   chan struct{}
+	lateMs []float64 // written by watch only, read once done is closed
+}
+
+func watchLateness() *lateness {
+	l := &lateness{stop: make(chan struct{}), done: make(chan struct{})}
+	go l.watch()
+	return l
+}
+
+func (l *lateness) watch() {
+	defer close(l.done)
+	due := now() + int64(latenessInterval)
+	t := time.NewTimer(latenessInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.lateMs = append(l.lateMs, max(0, float64(now()-due)/1e6))
+			due = now() + int64(latenessInterval)
+			t.Reset(latenessInterval)
+		}
+	}
+}
+
+// report ends the watch and prints its figures, if the timer fired at all.
+func (l *lateness) report() {
+	close(l.stop)
+	<-l.done
+	s := l.lateMs
+	if len(s) == 0 {
+		return
+	}
+	slices.Sort(s)
+	ms := func(x float64) float64 { return math.Round(x*1000) / 1000 }
+	emit(now(), "lateness", fields{
+		"interval_ms": float64(latenessInterval) / 1e6, "n": len(s), "p50_ms": ms(s[len(s)/2]),
+		"p99_ms": ms(s[min(len(s)-1, int(0.99*float64(len(s))))]), "max_ms": ms(s[len(s)-1]),
+	})
 }
 
 // ---- config ----
@@ -253,6 +308,8 @@ type driver struct {
 	stopped bool
 	stopCh  chan struct{}
 	steady  sync.WaitGroup
+
+	lateness *lateness
 }
 
 // conn is one connection of the driver, with its own callbacks.
@@ -434,6 +491,7 @@ func (d *driver) stop() {
 			deadline = time.After(0)
 		}
 	}
+	d.lateness.report()
 	outMu.Lock()
 	n := emitted
 	outMu.Unlock()
@@ -526,6 +584,7 @@ func main() {
 		"library": "github.com/nats-io/nats.go", "library_version": "v" + nats.Version,
 		"language": "go", "runtime": runtime.Version(),
 	})
+	d.lateness = watchLateness()
 	// One after another: a storm is about reconnecting, and the connects are
 	// over in about a millisecond each.
 	for _, c := range d.conns {

@@ -43,7 +43,7 @@ const OPTIONS = {
 const OBSERVES = [
   'driver_started', 'connect_started', 'attempt', 'attempt_failed', 'connected', 'connect_failed',
   'disconnected', 'reconnected', 'closed', 'servers_discovered', 'async_error', 'subscribed',
-  'published', 'publish_failed', 'received', 'driver_error', 'stopped',
+  'published', 'publish_failed', 'received', 'driver_error', 'lateness', 'stopped',
 ];
 
 // CLOCK_MONOTONIC in ns, as a BigInt, written as an exact integer.
@@ -59,6 +59,35 @@ function emitRaw(kind, t, fields) {
 }
 
 const errText = (e) => (e === undefined || e === null ? null : e instanceof Error ? e.message : String(e));
+
+// How late this process's event loop wakes from a timer: what a busy machine adds to
+// every wait of the library, which the harness's own probe, in another process, does
+// not see. Measured all along on the clock of t_ns, reported once before `stopped`
+// (`lateness`, docs/driver-contract.md). unref: it never keeps the process up.
+const LATENESS_INTERVAL_MS = 50;
+
+function watchLateness() {
+  const lateMs = [];
+  let timer = null;
+  const arm = () => {
+    const due = now() + BigInt(LATENESS_INTERVAL_MS * 1e6);
+    timer = setTimeout(() => {
+      lateMs.push(Math.max(0, Number(now() - due) / 1e6));
+      arm();
+    }, LATENESS_INTERVAL_MS).unref();
+  };
+  arm();
+  return function report() {
+    clearTimeout(timer);
+    if (!lateMs.length) return;
+    const s = lateMs.sort((a, b) => a - b);
+    const ms = (x) => Math.round(x * 1000) / 1000;
+    emitRaw('lateness', undefined, {
+      interval_ms: LATENESS_INTERVAL_MS, n: s.length, p50_ms: ms(s[Math.floor(s.length / 2)]),
+      p99_ms: ms(s[Math.min(s.length - 1, Math.floor(0.99 * s.length))]), max_ms: ms(s[s.length - 1]),
+    });
+  };
+}
 
 function payload(seq, size) {
   const head = `${seq} `;
@@ -246,6 +275,7 @@ function openConnection(config, index, counter) {
 async function run(config) {
   emitRaw('driver_started', undefined, { library: LIBRARY, library_version: VERSION,
     language: 'javascript', runtime: process.version });
+  const reportLateness = watchLateness();
   const n = config.connections === undefined ? null : config.connections;
   const counter = { seq: 0 };
   const conns = [];
@@ -290,6 +320,7 @@ async function run(config) {
   stopping = true;
   commands.close();
   await Promise.all(conns.map((c) => c.close()));
+  reportLateness();
   emit('stopped', undefined, { emitted });
   process.stdin.destroy();
   // Exit on our own once the event loop is empty; should nats.js still hold a

@@ -72,7 +72,7 @@ public final class Main {
     static final List<String> OBSERVES = List.of(
             "driver_started", "connect_started", "attempt", "attempt_failed", "connected", "connect_failed",
             "disconnected", "reconnected", "closed", "async_error", "subscribed", "published", "publish_failed",
-            "send_failed", "settled", "received", "link_opened", "link_closed", "driver_error", "stopped");
+            "send_failed", "settled", "received", "link_opened", "link_closed", "driver_error", "lateness", "stopped");
 
     // After our close(), how long to wait for it before stopping anyway.
     static final long CLOSE_GRACE_MS = 5000;
@@ -256,6 +256,7 @@ public final class Main {
 
     @SuppressWarnings("unchecked")
     int run() throws Exception {
+        Lateness lateness = new Lateness();
         List<String> servers = (List<String>) config.get("servers");
         Thread stdin = new Thread(this::readStdin, "stdin");
         stdin.setDaemon(true);
@@ -305,6 +306,7 @@ public final class Main {
         }
         stopping = true;
         close();
+        lateness.report();
         Out.emit("stopped", Out.fields());
         return 0;
     }

@@ -53,7 +53,7 @@ const OBSERVES = [
   'driver_started', 'connect_started', 'connect_failed', 'attempt_failed',
   'connected', 'disconnected', 'reconnected', 'closed', 'connection_details_cb', 'reconnect_delay_cb',
   'subscribed', 'link_opened', 'link_closed', 'published', 'publish_failed',
-  'settled', 'received', 'async_error', 'driver_error', 'stopped',
+  'settled', 'received', 'async_error', 'driver_error', 'lateness', 'stopped',
 ];
 
 // CLOCK_MONOTONIC in ns, as a BigInt; written into the line as an exact
@@ -74,6 +74,35 @@ function errText(e) {
     return [e.condition, e.description || e.message].filter(Boolean).join(': ');
   }
   return e instanceof Error ? e.message : String(e);
+}
+
+// How late this process's event loop wakes from a timer: what a busy machine adds to
+// every wait of the library, which the harness's own probe, in another process, does
+// not see. Measured all along on the clock of t_ns, reported once before `stopped`
+// (`lateness`, docs/driver-contract.md). unref: it never keeps the process up.
+const LATENESS_INTERVAL_MS = 50;
+
+function watchLateness() {
+  const lateMs = [];
+  let timer = null;
+  const arm = () => {
+    const due = now() + BigInt(LATENESS_INTERVAL_MS * 1e6);
+    timer = setTimeout(() => {
+      lateMs.push(Math.max(0, Number(now() - due) / 1e6));
+      arm();
+    }, LATENESS_INTERVAL_MS).unref();
+  };
+  arm();
+  return function report() {
+    clearTimeout(timer);
+    if (!lateMs.length) return;
+    const s = lateMs.sort((a, b) => a - b);
+    const ms = (x) => Math.round(x * 1000) / 1000;
+    emit('lateness', undefined, {
+      interval_ms: LATENESS_INTERVAL_MS, n: s.length, p50_ms: ms(s[Math.floor(s.length / 2)]),
+      p99_ms: ms(s[Math.min(s.length - 1, Math.floor(0.99 * s.length))]), max_ms: ms(s[s.length - 1]),
+    });
+  };
 }
 
 function payload(seq, size) {
@@ -241,6 +270,7 @@ function run(config, servers) {
 
   emit('driver_started', undefined, { library: 'rhea', library_version: RHEA_VERSION,
     language: 'javascript', runtime: process.version });
+  const reportLateness = watchLateness();
 
   const c = rhea.create_container();
 
@@ -480,6 +510,7 @@ function run(config, servers) {
         if (connection.socket && connection.socket.destroy) connection.socket.destroy();
       }
     }
+    reportLateness();
     emit('stopped');
     process.stdin.destroy();
     // Exit on our own once the event loop is empty; should rhea still hold a

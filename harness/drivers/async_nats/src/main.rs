@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::time::Instant;
 
 const CONTRACT: i64 = 1;
@@ -62,6 +62,7 @@ const OBSERVES: &[&str] = &[
     "publish_failed",
     "received",
     "driver_error",
+    "lateness",
     "stopped",
 ];
 
@@ -91,6 +92,48 @@ fn emit(t: i64, kind: &str, fields: Value) {
     let _guard = OUT.lock().unwrap_or_else(|e| e.into_inner());
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(line.as_bytes()).and_then(|_| out.flush());
+}
+
+// ---- lateness ----
+
+/// How late this process's event loop (tokio's, on its one thread) wakes from a timer:
+/// what a busy machine adds to every wait of the library, which the harness's own probe,
+/// in another process, does not see. Measured all along on the clock of t_ns, reported
+/// once before `stopped` (`lateness`, docs/driver-contract.md).
+/// tokio's timer wheel ticks in whole ms and rounds a sleep up, so about 1 ms is its
+/// floor here, as it is for the library's own delays.
+const LATENESS_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Wakes every interval until told to end, then hands back how late each wake-up was (ms).
+async fn watch_lateness(mut end: oneshot::Receiver<()>) -> Vec<f64> {
+    let mut late_ms = Vec::new();
+    loop {
+        let due = now() + LATENESS_INTERVAL.as_nanos() as i64;
+        tokio::select! {
+            _ = &mut end => return late_ms,
+            _ = tokio::time::sleep(LATENESS_INTERVAL) => late_ms.push(((now() - due) as f64 / 1e6).max(0.0)),
+        }
+    }
+}
+
+fn report_lateness(mut late_ms: Vec<f64>) {
+    if late_ms.is_empty() {
+        return;
+    }
+    late_ms.sort_by(f64::total_cmp);
+    let n = late_ms.len();
+    let ms = |x: f64| (x * 1000.0).round() / 1000.0;
+    emit(
+        now(),
+        "lateness",
+        json!({
+            "interval_ms": LATENESS_INTERVAL.as_secs_f64() * 1000.0,
+            "n": n,
+            "p50_ms": ms(late_ms[n / 2]),
+            "p99_ms": ms(late_ms[((0.99 * n as f64) as usize).min(n - 1)]),
+            "max_ms": ms(late_ms[n - 1]),
+        }),
+    );
 }
 
 // ---- config ----
@@ -507,6 +550,8 @@ async fn main() {
         "driver_started",
         json!({"library": LIBRARY, "library_version": LIBRARY_VERSION, "language": "rust", "runtime": RUNTIME}),
     );
+    let (end_lateness, lateness_ended) = oneshot::channel();
+    let lateness = tokio::spawn(watch_lateness(lateness_ended));
     let (stop, _) = watch::channel(false);
     let servers = cfg.servers.clone();
     let d = Arc::new(Driver {
@@ -562,6 +607,8 @@ async fn main() {
             eprintln!("driver-async-nats: no Closed event within 5 s of drain");
         }
     }
+    let _ = end_lateness.send(());
+    report_lateness(lateness.await.unwrap_or_default());
     emit(now(), "stopped", json!({}));
     // Library tasks (a reconnect loop) may still run: exit rather than wait for them.
     std::process::exit(0);
