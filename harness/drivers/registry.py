@@ -20,6 +20,8 @@ from harness.errors import EnvironmentFault, UsageError
 from harness.options import OptionType, option_type
 
 DRIVERS = Path(__file__).resolve().parent
+# Languages whose driver is a binary, `{bin}/NAME`: at another version, the one built into its folder.
+COMPILED = ("go", "rust")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class DriverSpec:
     # differs from its kind's default (None keeps the default).
     ranges: tuple[tuple[str, int | None, int | None], ...] = ()
     # driver.toml's `library`: the package of the library ("pypi:NAME", "npm:NAME",
-    # "go:MODULE"), which `--client NAME@VERSION` installs at another version.
+    # "go:MODULE", "crate:NAME", "maven:GROUP:ARTIFACT"), which `--client NAME@VERSION`
+    # installs at another version.
     library: str | None = None
     # Set for NAME@VERSION: that version, and the folder it is installed in (versions.py).
     version: str | None = None
@@ -45,10 +48,14 @@ class DriverSpec:
         return versions.base(self.name)
 
     def argv(self) -> list[str]:
-        bin_dir = str(self.home if self.home and self.language == "go" else paths.BIN)
+        bin_dir = str(self.home if self.home and self.language in COMPILED else paths.BIN)
         here = str(self.home if self.home and self.language == "javascript" else self.folder)
         values = {"bin": bin_dir, "python": paths.python(), "here": here, "tools": str(paths.TOOLS)}
-        return [part.format(**values) for part in self.command]
+        argv = [part.format(**values) for part in self.command]
+        if self.home and self.language == "java":  # the classpath: the version folder's jars, not the set-up's
+            jars = str(paths.maven_build(self.folder))
+            argv = [str(self.home) + part[len(jars) :] if part.startswith(jars + os.sep) else part for part in argv]
+        return argv
 
     def env(self) -> dict[str, str]:
         """The driver's environment: a Node driver finds its packages where the set-up put
@@ -66,7 +73,7 @@ class DriverSpec:
         """NAME@VERSION with its library installed (once; a no-op for a plain client)."""
         if self.version is None:
             return self
-        binary = Path(self.command[0]).name if self.language == "go" else ""
+        binary = Path(self.command[0]).name if self.language in COMPILED else ""
         versions.ensure(self.base, self.version, self.library, self.folder, binary, say)
         return self
 
@@ -137,7 +144,7 @@ def describe(spec: DriverSpec) -> dict:
         raise EnvironmentFault(
             f"driver for {spec.name} is not installed (no node_modules)", f"run `{paths.SETUP_COMMAND}`"
         )
-    if spec.language == "java" and not (paths.maven_build(spec.folder) / "driver.jar").is_file():
+    if spec.language == "java" and not ((spec.home or paths.maven_build(spec.folder)) / "driver.jar").is_file():
         raise EnvironmentFault(f"driver for {spec.name} is not built (no driver.jar)", f"run `{paths.SETUP_COMMAND}`")
     try:
         out = subprocess.run([*argv, "--describe"], capture_output=True, text=True, timeout=60, env=spec.env())

@@ -26,6 +26,7 @@ __all__ = [
     "ROOT",
     "SETUP_COMMAND",
     "TOOLS",
+    "CommandFailed",
     "ScriptError",
     "apt_get_install",
     "can_apt_get",
@@ -39,6 +40,15 @@ __all__ = [
 
 class ScriptError(Exception):
     """One line for the user: what is wrong and what to do."""
+
+
+class CommandFailed(ScriptError):
+    """run()'s command exited non-zero. `output` keeps all it printed, for a caller that
+    picks its own line (the compiler's first error) rather than the last few."""
+
+    def __init__(self, line: str, output: str) -> None:
+        super().__init__(line)
+        self.output = output
 
 
 def teller(prog: str, stderr: bool = False) -> Callable[[str], None]:
@@ -57,8 +67,9 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     except FileNotFoundError as e:
         raise ScriptError(f"{cmd[0]} not found") from e
     except subprocess.CalledProcessError as e:
+        output = (e.stderr or "") + (e.stdout or "")
         tail = (e.stderr or e.stdout or "").strip().splitlines()[-5:]
-        raise ScriptError(f"`{' '.join(cmd)}` failed: {' | '.join(tail)}") from e
+        raise CommandFailed(f"`{' '.join(cmd)}` failed: {' | '.join(tail)}", output) from e
 
 
 def read_manifest() -> dict | None:

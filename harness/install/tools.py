@@ -279,6 +279,30 @@ def maven_drivers() -> dict[str, dict]:
     return out
 
 
+def maven_missing(who: str) -> str | None:
+    """Why `who` cannot be built with Maven here, as one line saying what to install, or None."""
+    java = java_major()
+    if java is not None and java >= 17 and shutil.which("mvn"):
+        return None
+    found = f"Java {java}" if java else "no java on PATH"
+    found += "" if shutil.which("mvn") else ", no mvn on PATH"
+    install = "install them, e.g. apt install openjdk-17-jdk-headless maven"
+    return f"{who} needs Java 17 or newer and Maven ({found}): {install}"
+
+
+def maven_package(pom: Path, out: Path, build: Path, sources: bool = True) -> None:
+    """`mvn package` of the driver whose pom.xml is `pom`, building in `build`: driver.jar and
+    its runtime jars into `out`, with sources=True the sources jars of its direct dependencies
+    into `out`/sources. CommandFailed if Maven fails."""
+    # Quiet and colourless, so that a failure's last lines are Maven's [ERROR] text.
+    mvn = ["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(pom), f"-Dharness.build={build}"]
+    copy = ["dependency:copy-dependencies", "-DincludeScope=runtime"]
+    run([*mvn, "package", *copy, f"-DoutputDirectory={out}"])
+    if sources:
+        run([*mvn, *copy, "-DexcludeTransitive=true", "-Dclassifier=sources", f"-DoutputDirectory={out}/sources"])
+    shutil.move(str(build / "driver.jar"), out / "driver.jar")
+
+
 def ensure_maven_driver(name: str, spec: dict, manifest: dict) -> dict:
     """`mvn package` of the driver, its runtime jars copied beside driver.jar and the sources
     jars of its direct dependencies into sources/ (the expectations quote them), all into
@@ -286,14 +310,9 @@ def ensure_maven_driver(name: str, spec: dict, manifest: dict) -> dict:
     src = ROOT / spec["dir"]
     files = [src / "pom.xml", *src.glob("*.java")]
     dest = maven_build(src)
-    java = java_major()
-    if java is None or java < 17 or shutil.which("mvn") is None:
-        found = f"Java {java}" if java else "no java on PATH"
-        found += "" if shutil.which("mvn") else ", no mvn on PATH"
-        raise ToolchainMissing(
-            f"{name} needs Java 17 or newer and Maven ({found}): install them, "
-            f"e.g. apt install openjdk-17-jdk-headless maven, and rerun {SETUP_COMMAND}"
-        )
+    missing = maven_missing(name)
+    if missing:
+        raise ToolchainMissing(f"{missing}, and rerun {SETUP_COMMAND}")
     want = digest(files)
     entry = manifest.get("binaries", {}).get(name)
     if entry and (dest / "driver.jar").is_file() and entry.get("pin") == want:
@@ -304,16 +323,11 @@ def ensure_maven_driver(name: str, spec: dict, manifest: dict) -> dict:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         out = Path(tmp) / "out"
-        # Quiet and colourless, so that a failure's last lines are Maven's [ERROR] text.
-        mvn = ["mvn", "-B", "-q", "-Dstyle.color=never", "-f", str(src / "pom.xml"), f"-Dharness.build={tmp}/build"]
-        copy = ["dependency:copy-dependencies", "-DincludeScope=runtime"]
-        run([*mvn, "package", *copy, f"-DoutputDirectory={out}"])
-        run([*mvn, *copy, "-DexcludeTransitive=true", "-Dclassifier=sources", f"-DoutputDirectory={out}/sources"])
-        shutil.move(str(Path(tmp) / "build" / "driver.jar"), out / "driver.jar")
+        maven_package(src / "pom.xml", out, Path(tmp) / "build")
         shutil.rmtree(dest, ignore_errors=True)
         shutil.move(str(out), dest)
     say(f"{name}: built in {time.monotonic() - t:.0f}s")
-    return {"path": str(dest), "version": want, "source": "maven", "pin": want, "java": java}
+    return {"path": str(dest), "version": want, "source": "maven", "pin": want, "java": java_major()}
 
 
 def cargo_drivers() -> dict[str, dict]:
@@ -328,11 +342,31 @@ def cargo_drivers() -> dict[str, dict]:
     return out
 
 
+def cargo_missing() -> str | None:
+    """Why a Rust driver cannot be built here, as one line saying what to install, or None."""
+    return None if shutil.which("cargo") else "Rust is not installed: install cargo (https://rustup.rs)"
+
+
+def cargo_target(driver_folder: Path) -> Path:
+    """A Rust driver's cargo target folder. It stays in the tools folder: the checkout (or the
+    installed package) is only read. One per driver keeps their builds apart; a build of the
+    driver at another library version shares it, reusing the dependencies built already."""
+    return TOOLS / "cargo-target" / driver_folder.name
+
+
+def cargo_build(crate: Path, target: Path) -> Path:
+    """`cargo build --release --locked` of the crate in folder `crate`: its binary in `target`.
+    CommandFailed if cargo fails."""
+    run(["cargo", "build", "--release", "--locked", "--quiet", "--target-dir", str(target)], cwd=crate)
+    return target / "release" / tomllib.loads((crate / "Cargo.toml").read_text())["package"]["name"]
+
+
 def ensure_cargo_driver(name: str, spec: dict, manifest: dict) -> dict:
     src = ROOT / spec["dir"]
     files = [src / "Cargo.toml", src / "Cargo.lock", *src.glob("build.rs"), *src.glob("src/**/*.rs")]
-    if shutil.which("cargo") is None:
-        raise ToolchainMissing(f"Rust is not installed: install cargo (https://rustup.rs) and rerun {SETUP_COMMAND}")
+    missing = cargo_missing()
+    if missing:
+        raise ToolchainMissing(f"{missing} and rerun {SETUP_COMMAND}")
     want = digest(files)
     entry = manifest.get("binaries", {}).get(name)
     if entry and Path(entry["path"]).exists() and entry.get("pin") == want:
@@ -340,13 +374,9 @@ def ensure_cargo_driver(name: str, spec: dict, manifest: dict) -> dict:
         return entry
     say(f"{name}: building from {spec['dir']} (cargo build --release --locked)")
     t = time.monotonic()
-    # The build's output stays in the tools folder: the checkout (or the installed
-    # package) is only read. One target folder per driver keeps their builds apart.
-    target = TOOLS / "cargo-target" / src.name
-    run(["cargo", "build", "--release", "--locked", "--quiet", "--target-dir", str(target)], cwd=src)
-    package = tomllib.loads((src / "Cargo.toml").read_text())["package"]["name"]
+    built = cargo_build(src, cargo_target(src))
     BIN.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(target / "release" / package, BIN / name)
+    shutil.copy2(built, BIN / name)
     say(f"{name}: built in {time.monotonic() - t:.0f}s")
     return {"path": str(BIN / name), "version": want, "source": "built", "pin": want}
 
