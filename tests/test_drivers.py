@@ -234,10 +234,12 @@ def test_steady_workload_and_commanded_publish(name: str, live, tmp_path: Path):
     assert len(got) == len(set(got)), "a message was received twice"
     assert set(got) <= set(seqs), sorted(set(got) - set(seqs))[:10]
 
-    # The steady publisher keeps to the configured rate (absolute pacing).
-    steady = sum(1 for b in sizes.values() if b == SIZE)
-    elapsed_s = (events[-1]["t_ns"] - connected[0]["t_ns"]) / 1e9
-    assert 0.5 * RATE * elapsed_s <= steady <= RATE * elapsed_s + 5, (steady, elapsed_s)
+    # The steady publisher keeps to the configured rate (absolute pacing), over the time
+    # it published: from connected to stopped would count the stop, which a loaded
+    # machine stretches for a JVM (qpid-jms: 71 in 1.87 s at load 11).
+    steady = [e["t_ns"] for e in published if e["bytes"] == SIZE]
+    elapsed_s = (max(steady) - min(steady)) / 1e9
+    assert 0.5 * RATE * elapsed_s <= len(steady) <= RATE * elapsed_s + 5, (len(steady), elapsed_s)
 
 
 @pytest.mark.parametrize("name", [n for n in DRIVERS if registry.get(n).family == "nats"])
