@@ -4,8 +4,11 @@ the storm figures, and the jitter judged from synthetic timelines of N connectio
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 import resource
+from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
@@ -13,12 +16,14 @@ from test_cli import isolated_cli, run_main  # noqa: F401 (a fixture)
 
 from harness import limits
 from harness.errors import UsageError
+from harness.judging import outcome
 from harness.judging import storm as st
 from harness.judging.entry import judge
 from harness.judging.timeline import Timeline, merge
 from harness.report.figures import storm_spec
 from harness.scenario import load_all
 
+DATA = Path(__file__).parent / "data"
 MS = 1_000_000
 DOWN, UP = 10_000 * MS, 15_000 * MS
 
@@ -170,6 +175,29 @@ def test_a_broker_that_starts_slowly_counts_from_when_it_was_ready():
     assert m["server_ready_after_heal_ms"] == 8000.0
     assert m["all_back_after_first_back_ms"] == 49.0
     assert m["messages"]["phases"]["storm"] == {"lost": 1}
+
+
+def test_a_recorded_artemis_restart_storm():
+    # rhea 3.0.5, 50 connections, the broker killed for 5 s and ready 4.2 s after its
+    # restart (recorded by the suite): rhea's backoff starts again at every TCP
+    # connect, so it retried every 100 to 200 ms against the proxy meanwhile.
+    with gzip.open(DATA / "recorded-amqp-storm.json.gz", "rt") as f:
+        entry = json.load(f)
+    metrics, checks = judge(entry, load_all()["amqp.storm.restart"])
+    assert checks == [] and outcome.decide({**entry, "checks": checks})["result"] == "metrics-only"
+    assert metrics["events"] == {"recorded": 4184, "expected": 4184}
+    assert metrics["connections_reporting"] == {"connected": 50, "disconnected": 50, "reconnected": 50}
+    assert metrics["connections_accepted_after_heal"] == 1481
+    assert metrics["connections_reaching_server_after_heal"] == 50
+    assert metrics["peak_connection_rate_per_s"] == 430.0  # 43 of the 50 in one 100 ms window
+    assert metrics["server_ready_after_heal_ms"] == 4214.965
+    assert metrics["all_back_after_heal_ms"] == 4361.001 and metrics["all_back_after_first_back_ms"] == 211.412
+    # rhea drops what it is given while disconnected; the ledger's storm phase runs until the broker was ready.
+    assert metrics["messages"]["phases"] == {
+        "before": {"delivered": 113},
+        "storm": {"lost": 436, "delivered": 28},
+        "after": {"delivered": 54},
+    }
 
 
 # -- pure functions ---------------------------------------------------------------
