@@ -120,20 +120,24 @@ class Storm:
     emitted: int | None
 
 
+def no_storm(j: Judge, reason: str) -> None:
+    # Said as a figure too: a measured-only storm has no check to carry the reason.
+    j.metric("storm_not_raised", reason)
+    j.nothing_measured(reason)
+
+
 def measure_storm(j: Judge) -> Storm | None:
     """Every storm figure, as metrics; None (every applicable check not-measured)
     when no storm was raised."""
     storm_actor = j.actors.get("storm")
     if storm_actor is None:
-        j.nothing_measured("the witness never connected, so no storm was raised")
-        return None
+        return no_storm(j, "the witness never connected, so no storm was raised")
     n = storm_actor["connections"]
     link = storm_actor["links"][0]
     if not j.outages():
         up = st.per_connection_counts(j.tl, "storm", ("connected",))["connected"]
         j.metric("connections_reporting", {"connected": up})
-        j.nothing_measured(f"only {up} of {n} connections connected in time, so no storm was raised")
-        return None
+        return no_storm(j, f"only {up} of {n} connections connected in time, so no storm was raised")
     cut = j.outage()
     down, up = cut.start_ns, cut.end_ns or j.tl.t1_ns
     lost = st.losses(j.tl, "storm", n, down)

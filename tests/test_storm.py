@@ -304,3 +304,10 @@ def test_no_storm_when_the_connections_never_all_connected():
     e["events"] = [x for x in e["events"] if x["kind"] in ("connected", "driver_started")][:30]
     c = verdict(e)
     assert c["verdict"] == "not-measured" and "only 29 of 50 connections connected" in c["detail"]
+    assert "only 29 of 50" in c["metrics"]["storm_not_raised"]
+    # Measured only (AMQP): no check to say it, so the figure does.
+    a = storm_entry(family="amqp")
+    a["faults"] = []
+    a["events"] = [x for x in a["events"] if x["kind"] in ("connected", "driver_started")][:30]
+    metrics, checks = judge(a, load_all()["amqp.storm.cut"])
+    assert checks == [] and "only 29 of 50 connections connected" in metrics["storm_not_raised"]
