@@ -102,8 +102,8 @@ def _parser() -> argparse.ArgumentParser:
         "--connections",
         type=int,
         metavar="N",
-        help="connections of the client library in a storm scenario (nats.storm.*; default 1000 for NATS, "
-        "200 for AMQP); checked against the machine's limits before anything starts",
+        help="connections of the client library in a storm scenario (nats.storm.*, amqp.storm.*; default 1000 "
+        "for NATS, 200 for AMQP); checked against the machine's limits before anything starts",
     )
     r.add_argument("--pairs-file", type=Path, help=argparse.SUPPRESS)
     r.add_argument("--pairs-stdin", action="store_true", help=argparse.SUPPRESS)

@@ -1,18 +1,24 @@
-"""NATS reconnect storms: N connections of one library, in one driver process,
-lost at once (the server killed and restarted, or the proxy cut for all), and
-what the jitter does to their way back.
+"""Reconnect storms: N connections of one library, in one driver process, lost
+at once (the server killed and restarted, or the proxy cut for all), and their
+way back.
 
 `harness run nats.storm.restart --client nats-go --connections 1000`; without
---connections, N is the family's default (harness/limits.py); the pytest suite
-runs them with 50. Each connection publishes one message a second; a witness (one
-more connection of the same library, on the observer link) subscribes, so the
-messages lost across the storm are counted. What is judged is the jitter claim:
-with the library's default jitter the first attempts after the loss spread over
-[ReconnectWait, ReconnectWait + ReconnectJitter]; with jitter off they do not.
+--connections, N is the family's default (harness/limits.py: 1,000 for NATS, 200
+for AMQP); the pytest suite runs them with 50. Each connection publishes one
+message a second; a witness (one more connection of the same library, on the
+observer link) subscribes, so the messages lost across the storm are counted.
+
+NATS: what is judged is the jitter claim: with the library's default jitter the
+first attempts after the loss spread over [ReconnectWait, ReconnectWait +
+ReconnectJitter]; with jitter off they do not. AMQP (rhea, python-qpid-proton to
+ActiveMQ Artemis): neither library documents any jitter or other spreading of
+reconnects (their delays are a fixed doubling backoff), so the AMQP storms judge
+nothing and report the same figures (measured only).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import median
 
 from harness import limits
@@ -23,7 +29,8 @@ from harness.scenario import Run, scenario
 from harness.selfload import LoadProbe
 
 CHECKS = ["ReconnectJitter.storm"]
-# Two rounds of nats.go's 2 s ReconnectWait while the server is away.
+# Two rounds of nats.go's 2 s ReconnectWait while the server is away (an Artemis
+# broker then takes some seconds more to start again).
 OUTAGE_S = 5.0
 PUBLISH = {"rate": 1, "size": 32}
 # The sequential connects take a few ms each (nats.go about 5 through the proxy,
@@ -33,16 +40,40 @@ BACK_S = 60.0
 NO_JITTER = {"ReconnectJitter": 0}
 
 
-def storm(run: Run, kind: str, target: str, options: dict | None = None) -> None:
+@dataclass(frozen=True)
+class Family:
+    """Where a family's storm runs: the storm's link, the witness's, the server."""
+
+    topology: str
+    link: str
+    witness: str
+    server: str
+    # The witness's event that says it receives: an AMQP receiver is attached (and
+    # so its queue exists on the broker) only some ms after the connection opens.
+    ready: str
+
+
+FAMILIES = {
+    "nats": Family("nats-single", "n1-client", "n1-observer", "n1", "connected"),
+    # artemis-3, whose a1 the other AMQP scenarios use: the suite has it up already.
+    "amqp": Family("artemis-3", "a1-client", "a1-observer", "a1", "link_opened"),
+}
+
+
+def storm(run: Run, kind: str, options: dict | None = None) -> None:
+    """`kind` "kill" (the server killed, restarted at the end) or "refuse" (the storm's link)."""
+    f = FAMILIES[run.scenario.family]
     n = run.connections or limits.default_connections(run.scenario.family)
-    if not run.connect("witness", ["n1-observer"], subscribe=True, timeout=10):
+    if not run.connect("witness", [f.witness], subscribe=True, timeout=10):
         return
-    run.start("storm", ["n1-client"], options=options, connections=n, publish=PUBLISH)
+    if f.ready != "connected" and run.wait("witness", f.ready, 10) is None:
+        return
+    run.start("storm", [f.link], options=options, connections=n, publish=PUBLISH)
     if not run.wait_count("storm", "connected", n, 10 + n * CONNECT_S_PER_CONNECTION):
         return
     run.sleep(1.0)
     load = LoadProbe().start()
-    cut = run.fault(kind, target)
+    cut = run.fault(kind, f.server if kind == "kill" else f.link)
     run.sleep(OUTAGE_S)
     cut.end()
     run.wait_count("storm", "reconnected", n, BACK_S)
@@ -53,45 +84,68 @@ def storm(run: Run, kind: str, target: str, options: dict | None = None) -> None
 @scenario("nats.storm.restart", family="nats", topology="nats-single", checks=CHECKS, storm=True)
 def restart(run: Run) -> None:
     """N connections, the server killed and restarted after 5 s, library defaults."""
-    storm(run, "kill", "n1")
+    storm(run, "kill")
 
 
 @scenario("nats.storm.restart-no-jitter", family="nats", topology="nats-single", checks=CHECKS, storm=True)
 def restart_no_jitter(run: Run) -> None:
     """N connections, the server killed and restarted after 5 s, ReconnectJitter 0."""
-    storm(run, "kill", "n1", NO_JITTER)
+    storm(run, "kill", NO_JITTER)
 
 
 @scenario("nats.storm.cut", family="nats", topology="nats-single", checks=CHECKS, storm=True)
 def cut(run: Run) -> None:
     """N connections, their proxy refused (all cut at once) for 5 s, library defaults."""
-    storm(run, "refuse", "n1-client")
+    storm(run, "refuse")
 
 
 @scenario("nats.storm.cut-no-jitter", family="nats", topology="nats-single", checks=CHECKS, storm=True)
 def cut_no_jitter(run: Run) -> None:
     """N connections, their proxy refused (all cut at once) for 5 s, ReconnectJitter 0."""
-    storm(run, "refuse", "n1-client", NO_JITTER)
+    storm(run, "refuse", NO_JITTER)
 
 
-def judge_storm(j: Judge) -> None:
+@dataclass(frozen=True)
+class Storm:
+    """What measure_storm found, for a judge to go on from."""
+
+    n: int
+    link: str
+    down: int
+    up: int
+    lost: dict[int, int]
+    first: dict[int, int]
+    delays: list[float]
+    recorded: int
+    emitted: int | None
+
+
+def no_storm(j: Judge, reason: str) -> None:
+    # Said as a figure too: a measured-only storm has no check to carry the reason.
+    j.metric("storm_not_raised", reason)
+    j.nothing_measured(reason)
+
+
+def measure_storm(j: Judge) -> Storm | None:
+    """Every storm figure, as metrics; None (every applicable check not-measured)
+    when no storm was raised."""
     storm_actor = j.actors.get("storm")
     if storm_actor is None:
-        j.nothing_measured("the witness never connected, so no storm was raised")
-        return
+        return no_storm(j, "the witness never connected, so no storm was raised")
     n = storm_actor["connections"]
+    link = storm_actor["links"][0]
     if not j.outages():
         up = st.per_connection_counts(j.tl, "storm", ("connected",))["connected"]
         j.metric("connections_reporting", {"connected": up})
-        j.nothing_measured(f"only {up} of {n} connections connected in time, so no storm was raised")
-        return
+        return no_storm(j, f"only {up} of {n} connections connected in time, so no storm was raised")
     cut = j.outage()
     down, up = cut.start_ns, cut.end_ns or j.tl.t1_ns
     lost = st.losses(j.tl, "storm", n, down)
     first = st.first_per_connection(j.tl, "storm", ("attempt", "attempt_failed"), lost)
     back = st.first_per_connection(j.tl, "storm", ("reconnected",), lost)
     delays = sorted(ms(first[c] - lost[c]) for c in first)
-    server_saw = st.accepted(j.tl, "n1-client", up)
+    proxy_saw = st.accepted(j.tl, link, up)
+    server_saw = st.reached_server(j.tl, link, up)
     recorded, emitted = st.event_counts(j.tl, "storm")
     load = j.tl.marks("harness_load")
     j.metric("connections", n)
@@ -106,24 +160,44 @@ def judge_storm(j: Judge) -> None:
         "first_attempt_delay_ms",
         {
             "spread_p5_p95": st.spread_ms(delays),
+            "median": median(delays) if delays else None,
             "min": delays[0] if delays else None,
             "max": delays[-1] if delays else None,
         },
     )
     j.metric("loss_spread_ms", st.spread_ms(st.rel_ms(lost, down)))
     j.metric("peak_connection_rate_per_s", st.peak_rate_per_s(server_saw))
-    j.metric("connections_accepted_after_heal", len(server_saw))
-    j.metric("all_back_after_heal_ms", ms(max(back.values()) - up) if len(back) == n else None)
-    j.metric("all_back_after_loss_ms", ms(max(back.values()) - down) if len(back) == n else None)
+    j.metric("connections_accepted_after_heal", len(proxy_saw))
+    j.metric("connections_reaching_server_after_heal", len(server_saw))
+    # A killed server is started again at the heal and is ready only later: an
+    # Artemis broker takes seconds (nats-server a few ms).
+    ready = cut.reverted_ns
+    j.metric("server_ready_after_heal_ms", ms(ready - up) if ready is not None and cut.kind == "kill" else None)
+    all_back = len(back) == n
+    j.metric("all_back_after_heal_ms", ms(max(back.values()) - up) if all_back else None)
+    j.metric("all_back_after_loss_ms", ms(max(back.values()) - down) if all_back else None)
+    # From the first connection back to the last: the storm's own length, whenever
+    # the server could be reached again.
+    j.metric("all_back_after_first_back_ms", ms(max(back.values()) - min(back.values())) if all_back else None)
     j.metric("events", {"recorded": recorded, "expected": emitted})
     j.metric(
         "harness_load",
         {k: v for k, v in load[0].items() if k not in ("t_ns", "kind", "label", "source", "actor")} if load else None,
     )
-    fates = ledger(j.tl, "storm", ["witness"], {"before": (0, down), "storm": (down, up), "after": (up, None)})
+    # Sent before the server was ready again counts as sent in the storm.
+    healed = max(up, cut.healed_ns or up)
+    fates = ledger(j.tl, "storm", ["witness"], {"before": (0, down), "storm": (down, healed), "after": (healed, None)})
     j.metric("messages", fates)
     j.metric("messages_lost", fates["totals"].get("lost", 0))
+    return Storm(n, link, down, up, lost, first, delays, recorded, emitted)
 
+
+def judge_storm(j: Judge) -> None:
+    """The NATS storms: the figures, and the jitter claim judged from them."""
+    s = measure_storm(j)
+    if s is None:
+        return
+    n, down, up, delays, recorded, emitted = s.n, s.down, s.up, s.delays, s.recorded, s.emitted
     if emitted is None or recorded != emitted:
         said = "did not say how many it printed" if emitted is None else f"printed {emitted}"
         j.nothing_measured(
@@ -136,13 +210,13 @@ def judge_storm(j: Judge) -> None:
         return
     # The same first attempts seen two more ways: from the fault's start, and as
     # the proxy accepted them (where it accepts during the outage: a killed server).
-    in_outage = st.accepted(j.tl, "n1-client", down, up)
+    in_outage = st.accepted(j.tl, s.link, down, up)
     views = {
         "from each connection's reported loss": delays,
-        "from the fault's start": st.rel_ms(first, down),
+        "from the fault's start": st.rel_ms(s.first, down),
         "as the wire saw them": [ms(t - down) for t in sorted(in_outage)[:n]] if len(in_outage) >= n else [],
     }
-    dispatch = st.spread_ms(st.rel_ms(lost, down)) or 0.0
+    dispatch = st.spread_ms(st.rel_ms(s.lost, down)) or 0.0
     judge_jitter(j, delays, {k: v for k, v in views.items() if v}, dispatch)
 
 
@@ -230,3 +304,27 @@ def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], d
 
 for _s in (restart, restart_no_jitter, cut, cut_no_jitter):
     _s.judge(judge_storm)
+
+
+# -- AMQP: measured only ------------------------------------------------------------
+
+
+@scenario("amqp.storm.restart", family="amqp", topology=FAMILIES["amqp"].topology, checks=[], storm=True)
+def amqp_restart(run: Run) -> None:
+    """N connections, the broker killed and restarted after 5 s, library defaults (measured only)."""
+    storm(run, "kill")
+
+
+@scenario("amqp.storm.cut", family="amqp", topology=FAMILIES["amqp"].topology, checks=[], storm=True)
+def amqp_cut(run: Run) -> None:
+    """N connections, their proxy refused (all cut at once) for 5 s, library defaults (measured only)."""
+    storm(run, "refuse")
+
+
+def judge_measured(j: Judge) -> None:
+    """The figures alone: no AMQP document claims anything about a storm."""
+    measure_storm(j)
+
+
+for _s in (amqp_restart, amqp_cut):
+    _s.judge(judge_measured)

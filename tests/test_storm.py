@@ -1,10 +1,14 @@
 """Reconnect storms (issue 16, part 1): the limits checked before anything starts,
-the storm figures, and the jitter judged from synthetic timelines of N connections."""
+the storm figures, and the jitter judged from synthetic timelines of N connections
+(NATS; the AMQP storms are measured only)."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 import resource
+from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
@@ -12,12 +16,14 @@ from test_cli import isolated_cli, run_main  # noqa: F401 (a fixture)
 
 from harness import limits
 from harness.errors import UsageError
+from harness.judging import outcome
 from harness.judging import storm as st
 from harness.judging.entry import judge
 from harness.judging.timeline import Timeline, merge
 from harness.report.figures import storm_spec
 from harness.scenario import load_all
 
+DATA = Path(__file__).parent / "data"
 MS = 1_000_000
 DOWN, UP = 10_000 * MS, 15_000 * MS
 
@@ -30,10 +36,13 @@ def storm_entry(
     noise_ms: float = 2.0,
     drop: int = 0,
     seed: int = 7,
+    family: str = "nats",
 ) -> dict:
-    """An entry of nats.storm.restart as a run records it: N connections lost at DOWN,
-    each making its first attempt first_delay_ms + U(0, spread_ms) after its loss."""
+    """An entry of nats.storm.restart (or amqp.storm.restart) as a run records it: N
+    connections lost at DOWN, each making its first attempt first_delay_ms + U(0,
+    spread_ms) after its loss."""
     rng = random.Random(seed)
+    server, client = ("n1", "nats-go") if family == "nats" else ("a1", "rhea")
     ev: list[dict] = [{"t_ns": 1, "kind": "driver_started", "source": "client", "actor": "storm"}]
     for c in range(n):
         loss = DOWN + rng.randrange(0, 5 * MS)
@@ -44,27 +53,27 @@ def storm_entry(
             (attempt, "attempt"),
             (UP + 100 * MS + c * MS, "reconnected"),
         ):
-            ev.append({"t_ns": t, "kind": kind, "conn": c, "source": "client", "actor": "storm", "url": "nats://x"})
+            ev.append({"t_ns": t, "kind": kind, "conn": c, "source": "client", "actor": "storm", "url": "x://x"})
     emitted = len(ev) + drop
     ev.append({"t_ns": UP + 9_000 * MS, "kind": "stopped", "emitted": emitted, "source": "client", "actor": "storm"})
     wire = [
-        {"t_ns": UP + 100 * MS + c * MS, "kind": "conn_accepted", "link": "n1-client", "client": f"a:{c}"}
+        {"t_ns": UP + 100 * MS + c * MS, "kind": "conn_accepted", "link": f"{server}-client", "client": f"a:{c}"}
         for c in range(n)
     ]
-    faults = [{"kind": "kill", "target": "n1", "params": {}, "start_ns": DOWN, "end_ns": UP}]
+    faults = [{"kind": "kill", "target": server, "params": {}, "start_ns": DOWN, "end_ns": UP}]
     options = {} if jitter_ms is None else {"ReconnectJitter": jitter_ms}
     return {
-        "client": "nats-go",
-        "family": "nats",
+        "client": client,
+        "family": family,
         "events": merge(ev, wire, faults, []),
         "faults": faults,
         "started_ns": 0,
         "ended_ns": UP + 10_000 * MS,
         "noise": {"max_ms": noise_ms, "p99_ms": noise_ms},
-        "links": {"n1-client": "nats://127.0.0.1:1", "n1-observer": "nats://127.0.0.1:2"},
+        "links": {f"{server}-client": "x://127.0.0.1:1", f"{server}-observer": "x://127.0.0.1:2"},
         "actors": {
-            "storm": {"links": ["n1-client"], "options": options, "workload": {}, "connections": n},
-            "witness": {"links": ["n1-observer"], "options": {}, "workload": {"subscribe": True}},
+            "storm": {"links": [f"{server}-client"], "options": options, "workload": {}, "connections": n},
+            "witness": {"links": [f"{server}-observer"], "options": {}, "workload": {"subscribe": True}},
         },
         "unsupported": None,
     }
@@ -121,6 +130,76 @@ def test_storm_figures():
     assert m["all_back_after_heal_ms"] == 149.0
 
 
+# -- AMQP: measured only ----------------------------------------------------------
+
+
+def test_amqp_storm_is_measured_only_with_the_same_figures():
+    # No AMQP document claims a jitter: no check, and every NATS figure.
+    e = storm_entry(family="amqp", first_delay_ms=100, spread_ms=40)
+    nats_metrics, _ = judge(storm_entry(), load_all()["nats.storm.restart"])
+    metrics, checks = judge(e, load_all()["amqp.storm.restart"])
+    assert checks == []
+    assert set(nats_metrics) <= set(metrics)
+    assert metrics["connections_reporting"] == {"connected": 50, "disconnected": 50, "reconnected": 50}
+    assert 100 <= metrics["first_attempt_delay_ms"]["median"] <= 140
+    assert metrics["peak_connection_rate_per_s"] == 500.0
+    assert metrics["events"] == {"recorded": 201, "expected": 201}
+    lost = judge(storm_entry(family="amqp", drop=2), load_all()["amqp.storm.cut"])[0]["events"]
+    assert lost == {"recorded": 201, "expected": 203}
+
+
+def test_a_broker_that_starts_slowly_counts_from_when_it_was_ready():
+    # An Artemis broker ready 8 s after its restart: the proxy accepted attempts
+    # meanwhile and failed to reach it, which no server saw; what was sent before
+    # it was ready was sent in the storm.
+    e = storm_entry(family="amqp")
+    ready = UP + 8_000 * MS
+    e["faults"][0]["reverted_ns"] = ready
+    for ev in e["events"]:
+        if ev["kind"] == "reconnected":
+            ev["t_ns"] += 8_000 * MS
+        if ev["kind"] == "conn_accepted":
+            ev["t_ns"] += 8_000 * MS
+    churn = []
+    for i in range(300):  # 300 accepts 20 ms apart, each upstream_failed 1 ms later
+        t = UP + i * 20 * MS
+        churn += [
+            {"t_ns": t, "kind": "conn_accepted", "link": "a1-client", "client": f"b:{i}", "source": "proxy"},
+            {"t_ns": t + MS, "kind": "upstream_failed", "link": "a1-client", "client": f"b:{i}", "source": "proxy"},
+        ]
+    sent = {"t_ns": ready - 500 * MS, "kind": "published", "seq": 1, "actor": "storm", "conn": 0, "source": "client"}
+    e["events"] = sorted([*e["events"], *churn, sent], key=lambda x: x["t_ns"])
+    m, _ = judge(e, load_all()["amqp.storm.restart"])
+    assert m["connections_accepted_after_heal"] == 350
+    assert m["connections_reaching_server_after_heal"] == 50
+    assert m["server_ready_after_heal_ms"] == 8000.0
+    assert m["all_back_after_first_back_ms"] == 49.0
+    assert m["messages"]["phases"]["storm"] == {"lost": 1}
+
+
+def test_a_recorded_artemis_restart_storm():
+    # rhea 3.0.5, 50 connections, the broker killed for 5 s and ready 4.2 s after its
+    # restart (recorded by the suite): rhea's backoff starts again at every TCP
+    # connect, so it retried every 100 to 200 ms against the proxy meanwhile.
+    with gzip.open(DATA / "recorded-amqp-storm.json.gz", "rt") as f:
+        entry = json.load(f)
+    metrics, checks = judge(entry, load_all()["amqp.storm.restart"])
+    assert checks == [] and outcome.decide({**entry, "checks": checks})["result"] == "metrics-only"
+    assert metrics["events"] == {"recorded": 4184, "expected": 4184}
+    assert metrics["connections_reporting"] == {"connected": 50, "disconnected": 50, "reconnected": 50}
+    assert metrics["connections_accepted_after_heal"] == 1481
+    assert metrics["connections_reaching_server_after_heal"] == 50
+    assert metrics["peak_connection_rate_per_s"] == 430.0  # 43 of the 50 in one 100 ms window
+    assert metrics["server_ready_after_heal_ms"] == 4214.965
+    assert metrics["all_back_after_heal_ms"] == 4361.001 and metrics["all_back_after_first_back_ms"] == 211.412
+    # rhea drops what it is given while disconnected; the ledger's storm phase runs until the broker was ready.
+    assert metrics["messages"]["phases"] == {
+        "before": {"delivered": 113},
+        "storm": {"lost": 436, "delivered": 28},
+        "after": {"delivered": 54},
+    }
+
+
 # -- pure functions ---------------------------------------------------------------
 
 
@@ -129,6 +208,20 @@ def test_spread_and_peak_rate():
     assert st.spread_ms([]) is None
     assert st.peak_rate_per_s([0, 10 * MS, 20 * MS, 500 * MS]) == 30.0
     assert st.peak_rate_per_s([]) == 0.0
+
+
+def test_reached_server_leaves_out_what_the_proxy_could_not_open():
+    ev = [
+        {"t_ns": 1, "kind": "conn_accepted", "link": "l", "client": "a"},
+        {"t_ns": 2, "kind": "upstream_failed", "link": "l", "client": "a"},
+        {"t_ns": 3, "kind": "conn_accepted", "link": "l", "client": "a"},  # the port again: reached
+        {"t_ns": 4, "kind": "conn_accepted", "link": "l", "client": "b"},
+        {"t_ns": 5, "kind": "conn_accepted", "link": "other", "client": "c"},
+        {"t_ns": 6, "kind": "conn_accepted", "link": "l", "client": "b"},  # b's first was not failed
+    ]
+    tl = Timeline(ev, [], 0, 10)
+    assert st.reached_server(tl, "l", 0) == [3, 4, 6]
+    assert st.reached_server(tl, "l", 4) == [4, 6]
 
 
 def test_first_per_connection_prefers_the_earlier_kind():
@@ -211,3 +304,10 @@ def test_no_storm_when_the_connections_never_all_connected():
     e["events"] = [x for x in e["events"] if x["kind"] in ("connected", "driver_started")][:30]
     c = verdict(e)
     assert c["verdict"] == "not-measured" and "only 29 of 50 connections connected" in c["detail"]
+    assert "only 29 of 50" in c["metrics"]["storm_not_raised"]
+    # Measured only (AMQP): no check to say it, so the figure does.
+    a = storm_entry(family="amqp")
+    a["faults"] = []
+    a["events"] = [x for x in a["events"] if x["kind"] in ("connected", "driver_started")][:30]
+    metrics, checks = judge(a, load_all()["amqp.storm.cut"])
+    assert checks == [] and "only 29 of 50 connections connected" in metrics["storm_not_raised"]

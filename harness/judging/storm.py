@@ -74,6 +74,27 @@ def accepted(tl: Timeline, link: str, after: int, before: int | None = None) -> 
     ]
 
 
+def reached_server(tl: Timeline, link: str, after: int) -> list[int]:
+    """When Toxiproxy accepted each connection on `link` from `after` on that it also
+    opened to the server: what the server saw. While a killed server starts again
+    the proxy still accepts every attempt and then fails to reach it
+    (`upstream_failed`, same client address), which no server saw."""
+    pending: dict[str, int] = {}  # client address -> its latest accept, not failed yet
+    reached: list[int] = []
+    for e in tl.events:
+        if e.get("link") != link or e["t_ns"] < after:
+            continue
+        client = e.get("client", "")
+        if e["kind"] == "conn_accepted":
+            # A port that comes round again: the earlier accept was not failed.
+            if client in pending:
+                reached.append(pending[client])
+            pending[client] = e["t_ns"]
+        elif e["kind"] == "upstream_failed":
+            pending.pop(client, None)
+    return sorted(reached + list(pending.values()))
+
+
 def event_counts(tl: Timeline, actor: str) -> tuple[int, int | None]:
     """(events recorded from `actor` before its `stopped`, how many lines the driver
     says it printed before `stopped`, or None if it did not say)."""

@@ -3,7 +3,8 @@
 Follows docs/driver-contract.md. Standalone on purpose: it imports proton and the
 standard library, never the harness. Everything proton-related runs on the
 container's (reactor's) single thread; stdin commands reach it through proton's
-EventInjector.
+EventInjector. With the config's `connections`, one Container holds N connections,
+each with its own handler (proton's connection-scoped handler) and reconnect.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from proton import Delivery, Endpoint, Message, SSLDomain
+from proton import Delivery, Endpoint, Handler, Message, SSLDomain
 from proton.handlers import MessagingHandler
 from proton.reactor import ApplicationEvent, AtMostOnce, Backoff, Container, EventInjector
 
@@ -99,10 +100,14 @@ OUTCOMES = {
 CLOSE_GRACE_S = 5.0
 
 
+EMITTED = [0]  # lines printed so far, reported on `stopped`
+
+
 def emit(kind: str, t_ns: int | None = None, **fields: Any) -> None:
     line = json.dumps({"t_ns": t_ns if t_ns is not None else time.monotonic_ns(), "kind": kind, **fields})
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+    EMITTED[0] += 1
 
 
 def runtime() -> str:
@@ -122,6 +127,7 @@ def describe() -> None:
                 "options": OPTIONS,
                 "observes": OBSERVES,
                 "settlements": ["unsettled", "awaited", "presettled"],
+                "connections": True,
             }
         )
     )
@@ -176,6 +182,9 @@ def check_config(config: dict) -> None:
         raise ValueError("workload.publish needs rate > 0 and size >= 1")
     if pub is not None and pub.get("settlement", "unsettled") not in SETTLEMENTS:
         raise ValueError(f"workload.publish.settlement must be one of {', '.join(SETTLEMENTS)}")
+    n = config.get("connections", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError("connections must be a whole number >= 1")
     if not isinstance(config["options"], dict):
         raise ValueError("options must be an object")
     check_options(config["options"])
@@ -221,17 +230,21 @@ class ExampleReconnect(object):  # noqa: UP004 - copied as the AMQ Python doc (6
 
 
 class ReportingReconnect(ExampleReconnect):
-    """The doc's class, reporting each call proton makes to it."""
+    """The doc's class, reporting each call proton makes to it (tagged with its connection)."""
+
+    def __init__(self, tag: dict) -> None:
+        super().__init__()
+        self.tag = tag
 
     def reset(self):
         t = time.monotonic_ns()
         super().reset()
-        emit("backoff_reset", t)
+        emit("backoff_reset", t, **self.tag)
 
     def next(self):
         t = time.monotonic_ns()
         delay = super().next()
-        emit("backoff_next", t, delay_ms=round(delay * 1000, 3))
+        emit("backoff_next", t, **self.tag, delay_ms=round(delay * 1000, 3))
         return delay
 
 
@@ -279,7 +292,10 @@ class Call:
 
 
 class Driver(MessagingHandler):
-    def __init__(self, config: dict) -> None:
+    """One connection: proton's connection-scoped handler for it (every event of the
+    connection, its links and deliveries comes here), and its workload."""
+
+    def __init__(self, config: dict, process: Process, index: int | None = None) -> None:
         wl = config["workload"]
         # proton's only limit on messages held for a receiver is its credit window.
         prefetch = wl.get("sub_pending_msgs_limit")
@@ -287,12 +303,13 @@ class Driver(MessagingHandler):
         self.config = config
         self.options = config["options"]
         self.workload = wl
-        self.injector = EventInjector()
+        self.process = process
+        # Events of one connection of many carry its index (docs/driver-contract.md).
+        self.tag = {} if index is None else {"conn": index}
         self.container: Container | None = None
         self.conn = None
         self.sender = None
         self.receiver = None
-        self.seq = 0
         self.unsettled: dict[Any, int] = {}  # delivery tag -> seq
         self.awaiting: set[Any] = set()  # tags an awaiting application still waits for
         # "idle" until proton binds a transport, then "trying" -> "open" -> "down":
@@ -305,24 +322,21 @@ class Driver(MessagingHandler):
         self.steady_task = None
         self.steady_start = 0.0
         self.steady_n = 0
-        self.lateness = Lateness()
-        self.lateness_task = None
+        self.first_done = False  # the first open or failed attempt, which lets the next connection start
+
+    def emit(self, kind: str, t_ns: int | None = None, **fields: Any) -> None:
+        emit(kind, t_ns, **self.tag, **fields)
+
+    def first_over(self) -> None:
+        if not self.first_done:
+            self.first_done = True
+            self.process.open_next()
 
     # -- setup, on the reactor thread --
 
-    def on_start(self, event: Any) -> None:
-        self.container = event.container
-        self.container.selectable(self.injector)
-        threading.Thread(target=self.read_stdin, daemon=True).start()
-        self.lateness_task = self.container.schedule(self.lateness.armed(), Call(self.tick))
-        self.connect()
-
-    def tick(self) -> None:
-        self.lateness.woke()
-        if not self.stopping:
-            self.lateness_task = self.container.schedule(self.lateness.armed(), Call(self.tick))
-
-    def connect(self) -> None:
+    def connect(self, container: Container) -> bool:
+        """Start connecting (False if proton refused at once); events come to this handler."""
+        self.container = container
         servers = self.config["servers"]
         if self.options.get("use_defaults_for") == "port":
             servers = [strip_port(s) for s in servers]
@@ -349,26 +363,27 @@ class Driver(MessagingHandler):
             kwargs["user"] = self.options["username"]
             if "password" in self.options:
                 kwargs["password"] = self.options["password"]
-        emit("connect_started", servers=servers)
+        self.emit("connect_started", servers=servers)
         try:
-            self.conn = self.container.connect(**kwargs)
+            self.conn = self.container.connect(handler=self, **kwargs)
         except Exception as e:
-            emit("connect_failed", error=repr(e))
-            return
+            self.emit("connect_failed", error=repr(e))
+            return False
         # Links are created once; proton re-attaches them itself after a reconnect.
         subject = self.workload["subject"]
         if self.workload["subscribe"]:
             self.receiver = self.container.create_receiver(self.conn, subject)
-            emit("subscribed", subject=subject)
+            self.emit("subscribed", subject=subject)
         if self.workload["publish"]:
             self.sender = self.make_sender()
+        return True
 
     def reconnect_arg(self) -> Any:
         """connect()'s `reconnect`, or None to leave proton's default untouched."""
         if self.options.get("reconnect") is False:
             return False
         if self.options.get("reconnect_object") == "doc-example":
-            return ReportingReconnect()
+            return ReportingReconnect(self.tag)
         if "reconnect_delays" in self.options:
             return parse_delays(self.options["reconnect_delays"])
         backoff: dict[str, float] = {}
@@ -389,21 +404,22 @@ class Driver(MessagingHandler):
         self.phase = "trying"
         url = event.connection.url
         if url is not None:
-            emit("attempt", t, url=str(url))
+            self.emit("attempt", t, url=str(url))
 
     def on_connection_opened(self, event: Any) -> None:
         t = time.monotonic_ns()
         self.phase = "open"
         url = str(event.connection.url)
         if self.opened:
-            emit("reconnected", t, url=url)
+            self.emit("reconnected", t, url=url)
             self.awaiting.clear()  # sent before the reconnect: in doubt, waited for no longer
             return
         self.opened = True
-        emit("connected", t, url=url)
+        self.emit("connected", t, url=url)
         if self.workload["publish"] and not self.stopping:
             self.steady_start = time.monotonic()
             self.steady()
+        self.first_over()
 
     def on_transport_error(self, event: Any) -> None:
         t = time.monotonic_ns()
@@ -424,17 +440,18 @@ class Driver(MessagingHandler):
     def lost(self, event: Any, t: int) -> None:
         error = condition_text(event.transport.condition if event.transport else None)
         if self.phase == "open":
-            emit("disconnected", t, error=error)
+            self.emit("disconnected", t, error=error)
             # Told the connection dropped, an awaiting application stops waiting
             # for what it sent before (proton never resends it); late settlements
             # are still reported.
             self.awaiting.clear()
         elif self.phase == "trying":
             url = event.connection.url if event.connection else None
-            emit("attempt_failed", t, url=str(url) if url else None, error=error or "transport closed")
+            self.emit("attempt_failed", t, url=str(url) if url else None, error=error or "transport closed")
+            self.first_over()
         self.phase = "down"
         if self.stopping:
-            self.container.stop()
+            self.process.closed_one(self)
 
     def on_connection_error(self, event: Any) -> None:
         t = time.monotonic_ns()
@@ -446,13 +463,14 @@ class Driver(MessagingHandler):
         self.report_closed(t, event.connection.remote_condition)
         super().on_connection_closed(event)
         if self.stopping:
-            self.container.stop()
+            self.process.closed_one(self)
 
     def report_closed(self, t: int, cond: Any) -> None:
         # on_connection_error is followed by on_connection_closed: report once.
         if not self.closed_reported:
             self.closed_reported = True
-            emit("closed", t, error=condition_text(cond))
+            self.emit("closed", t, error=condition_text(cond))
+            self.first_over()
 
     # -- links --
 
@@ -462,7 +480,7 @@ class Driver(MessagingHandler):
         role = "sender" if link.is_sender else "receiver"
         self.links_closed.discard(role)
         address = link.target.address if link.is_sender else link.source.address
-        emit("link_opened", t, role=role, address=address or "")
+        self.emit("link_opened", t, role=role, address=address or "")
 
     def on_link_error(self, event: Any) -> None:
         t = time.monotonic_ns()
@@ -479,7 +497,7 @@ class Driver(MessagingHandler):
         role = "sender" if event.link.is_sender else "receiver"
         if role not in self.links_closed:
             self.links_closed.add(role)
-            emit("link_closed", t, role=role, error=condition_text(event.link.remote_condition))
+            self.emit("link_closed", t, role=role, error=condition_text(event.link.remote_condition))
 
     # -- messages --
 
@@ -498,31 +516,32 @@ class Driver(MessagingHandler):
         seq = self.unsettled.pop(dlv.tag, None)
         self.awaiting.discard(dlv.tag)
         if seq is not None:
-            emit("settled", t, seq=seq, outcome=OUTCOMES.get(dlv.remote_state, "released"))
+            self.emit("settled", t, seq=seq, outcome=OUTCOMES.get(dlv.remote_state, "released"))
 
     def on_message(self, event: Any) -> None:
         t = time.monotonic_ns()
-        emit("received", t, seq=int(bytes(event.message.body).split(b" ", 1)[0]))
+        self.emit("received", t, seq=int(bytes(event.message.body).split(b" ", 1)[0]))
         delay = self.workload.get("handler_delay_ms") or 0
         if delay:
             time.sleep(delay / 1000)  # a slow consumer on purpose: blocks the reactor
         # MessagingHandler (auto_accept) accepts the delivery when this returns.
 
     def publish(self, size: int) -> None:
-        self.seq += 1
-        seq = self.seq
+        # One sequence for every connection of the process: numbers stay unique per driver.
+        self.process.seq += 1
+        seq = self.process.seq
         if self.sender is None and self.conn is not None:
             self.sender = self.make_sender()
         try:
             # Sent regardless of credit or link state: the point is what proton does with it.
             dlv = self.sender.send(Message(body=payload(seq, size)))
         except Exception as e:
-            emit("publish_failed", seq=seq, bytes=size, error=repr(e))
+            self.emit("publish_failed", seq=seq, bytes=size, error=repr(e))
             return
         if not dlv.settled:  # pre-settled: proton settled it as it sent it
             self.unsettled[dlv.tag] = seq
             self.awaiting.add(dlv.tag)
-        emit("published", seq=seq, bytes=size)
+        self.emit("published", seq=seq, bytes=size)
 
     def settlement(self) -> str:
         return (self.workload["publish"] or {}).get("settlement", "unsettled")
@@ -547,6 +566,57 @@ class Driver(MessagingHandler):
             self.steady_n += 1
         delay = max(0.0, self.steady_start + self.steady_n / rate - time.monotonic())
         self.steady_task = self.container.schedule(delay, Call(self.steady))
+
+    def close(self) -> bool:
+        """Close through the library; True if it then waits for the peer's close."""
+        self.stopping = True
+        if self.steady_task is not None:
+            self.steady_task.cancel()
+        if self.conn is None:
+            return False
+        self.conn.close()
+        return self.phase == "open"
+
+
+class Process(Handler):
+    """The driver process: the Container's own handler (start, stdin commands, the
+    lateness timer) and its connections, one unless the config asks for `connections`."""
+
+    def __init__(self, config: dict) -> None:
+        n = config.get("connections")
+        self.drivers = [Driver(config, self, None if n is None else i) for i in range(n or 1)]
+        self.next = 0
+        self.seq = 0
+        self.injector = EventInjector()
+        self.container: Container | None = None
+        self.stopping = False
+        self.closing: set[Driver] = set()  # closed by stop(), waiting for the peer's close
+        self.lateness = Lateness()
+        self.lateness_task = None
+
+    # -- setup, on the reactor thread --
+
+    def on_reactor_init(self, event: Any) -> None:
+        # What MessagingHandler calls on_start: the container's first event.
+        self.container = event.container
+        self.container.selectable(self.injector)
+        threading.Thread(target=self.read_stdin, daemon=True).start()
+        self.lateness_task = self.container.schedule(self.lateness.armed(), Call(self.tick))
+        self.open_next()
+
+    def open_next(self) -> None:
+        """Start the next connection. One after another, each once the one before has
+        opened or failed its first attempt: a storm is about reconnecting."""
+        while not self.stopping and self.next < len(self.drivers):
+            d = self.drivers[self.next]
+            self.next += 1
+            if d.connect(self.container):
+                return  # its first open or failed attempt calls this again
+
+    def tick(self) -> None:
+        self.lateness.woke()
+        if not self.stopping:
+            self.lateness_task = self.container.schedule(self.lateness.armed(), Call(self.tick))
 
     # -- commands: read on a thread, handled on the reactor thread --
 
@@ -577,7 +647,7 @@ class Driver(MessagingHandler):
                 emit("driver_error", error=f"bad publish command: {cmd!r}")
                 return
             for _ in range(count):
-                self.publish(size)
+                self.drivers[0].publish(size)  # commanded publishes go on the first connection
         elif name is None:
             emit("driver_error", error=f"unreadable command: {cmd['line']!r}")
         elif name != "publish":
@@ -587,20 +657,21 @@ class Driver(MessagingHandler):
         if self.stopping:
             return
         self.stopping = True
-        if self.steady_task is not None:
-            self.steady_task.cancel()
         if self.lateness_task is not None:
             self.lateness_task.cancel()
         self.injector.close()
-        if self.conn is not None and self.phase == "open":
-            # Close through the library; on_connection_closed stops the container
-            # once the peer answers (or the grace timer does).
-            self.conn.close()
+        # Every connection closed through the library; the open ones stop the
+        # container once their peers answer (closed_one), or the grace timer does.
+        self.closing = {d for d in self.drivers if d.close()}
+        if self.closing:
             self.container.schedule(CLOSE_GRACE_S, Call(self.container.stop))
-            return
-        if self.conn is not None:
-            self.conn.close()
-        self.container.stop()
+        else:
+            self.container.stop()
+
+    def closed_one(self, driver: Driver) -> None:
+        self.closing.discard(driver)
+        if not self.closing:
+            self.container.stop()
 
 
 def main(argv: list[str]) -> int:
@@ -618,15 +689,15 @@ def main(argv: list[str]) -> int:
         emit("driver_error", error=f"bad config {argv[1]}: {e}")
         return 2
     emit("driver_started", library=LIBRARY, library_version=version(LIBRARY), language="python", runtime=runtime())
-    driver = Driver(config)
+    process = Process(config)
     try:
-        Container(driver).run()
+        Container(process).run()
     except Exception as e:
         # An exception out of a handler (ours or proton's) ends proton's reactor.
         emit("driver_error", error=repr(e))
         return 1
-    driver.lateness.report()
-    emit("stopped")
+    process.lateness.report()
+    emit("stopped", emitted=EMITTED[0])
     return 0
 
 

@@ -60,10 +60,13 @@ const OBSERVES = [
 // integer (a double would lose precision past 2^53 ns, about 104 days up).
 const now = () => process.hrtime.bigint();
 
+let emitted = 0; // lines printed so far, reported on `stopped`
+
 function emit(kind, t, fields) {
   const rest = JSON.stringify(fields || {}).slice(1);
   process.stdout.write(`{"t_ns":${t === undefined ? now() : t},"kind":${JSON.stringify(kind)}` +
     (rest === '}' ? '}' : ',' + rest) + '\n');
+  emitted += 1;
 }
 
 // The library's own text for an error: an Error's message, or an AMQP error
@@ -142,6 +145,9 @@ function readConfig(path) {
   if (c.contract !== 1) throw new Error(`contract ${c.contract} is not 1`);
   if (!Array.isArray(c.servers) || c.servers.length === 0) throw new Error('servers: want a non-empty list');
   const servers = c.servers.map(parseServer);
+  if ('connections' in c && !(Number.isInteger(c.connections) && c.connections >= 1)) {
+    throw new Error('connections: want a whole number >= 1');
+  }
   if (!c.options || typeof c.options !== 'object' || Array.isArray(c.options)) throw new Error('options: want an object');
   for (const [name, value] of Object.entries(c.options)) {
     if (!(name in OPTIONS)) throw new Error(`rhea driver cannot map option ${name}`);
@@ -196,7 +202,7 @@ const FIXED_MS = 500;
 const DOUBLING_FROM_MS = 200;
 const DOUBLING_CAP_MS = 1600;
 
-function reconnectFunction(kind) {
+function reconnectFunction(kind, emit) {
   let calls = 0;
   let established;
   return function (successful) {
@@ -214,8 +220,9 @@ function reconnectFunction(kind) {
 
 // -- the documented connection_details functions, instrumented --
 
-// Report what the function returned, when rhea called it (once per attempt).
-function instrumented(fn) {
+// Report what the function returned, when rhea called it (once per attempt), with
+// the connection's emit.
+function instrumented(fn, emit) {
   return function () {
     const t = now();
     const d = fn();
@@ -252,133 +259,35 @@ function amqJavascriptExample(servers) {
 
 // -- driver --
 
-function run(config, servers) {
+// One connection: its rhea connection, the handlers on it (rhea hands a
+// connection's events, and those of its links, to the connection's own listeners
+// before the container's) and its workload. `index` is null for a driver of one
+// connection (its events carry no `conn`); `counter` holds the sequence every
+// connection of the process draws from; `started` is called once, when the first
+// connection_open or failed attempt lets the next connection start.
+function openConnection(c, config, servers, index, counter, started) {
   const workload = config.workload;
   const address = workload.subject;
+  const tag = index === null ? {} : { conn: index };
+  const emitC = (kind, t, fields) => emit(kind, t, { ...tag, ...(fields || {}) });
   let connection = null;
   let sender = null;
   let everOpen = false; // a connection_open has happened (connected vs reconnected)
   let isOpen = false; // open now: the next 'disconnected' is a loss, not a failed attempt
   let gaveUp = false; // 'closed' already reported for this connection
   let stopping = false;
-  let seq = 0;
   let pubTimer = null;
   let onClosed = null; // resolves the wait in stop()
+  let firstOver = false;
   const seqOf = new WeakMap(); // rhea delivery -> seq
   const awaiting = new Set(); // seqs an awaiting application still waits for
   const settlement = () => (workload.publish && workload.publish.settlement) || 'unsettled';
-
-  emit('driver_started', undefined, { library: 'rhea', library_version: RHEA_VERSION,
-    language: 'javascript', runtime: process.version });
-  const reportLateness = watchLateness();
-
-  const c = rhea.create_container();
-
-  c.on('connection_open', (ctx) => {
-    const t = now();
-    isOpen = true;
-    gaveUp = false;
-    if (!everOpen) {
-      everOpen = true;
-      emit('connected', t, { url: urlOf(ctx.connection.socket) });
-      startWorkload();
-    } else {
-      emit('reconnected', t, { url: urlOf(ctx.connection.socket) });
-      awaiting.clear(); // sent before the reconnect: in doubt, waited for no longer
+  const first = () => {
+    if (!firstOver) {
+      firstOver = true;
+      started();
     }
-  });
-
-  // rhea calls 'disconnected' both for the loss of an open connection and for
-  // each failed attempt; context.reconnecting says whether it will try again
-  // (it is left undefined when reconnect is off).
-  c.on('disconnected', (ctx) => {
-    const t = now();
-    const err = errText(ctx.error);
-    if (isOpen) {
-      isOpen = false;
-      emit('disconnected', t, { error: err });
-      // Told the connection dropped, an awaiting application stops waiting for
-      // what it sent before; late settlements are still reported.
-      awaiting.clear();
-    } else {
-      // rhea does not say which host the attempt went to.
-      emit('attempt_failed', t, { url: null, error: String(err) });
-    }
-    if (ctx.reconnecting !== true && !gaveUp) {
-      gaveUp = true;
-      emit('closed', t, { error: `reconnecting ${ctx.reconnecting}: ${err}` });
-    }
-  });
-
-  // The peer closed the connection. When the driver closed it (stop), this is
-  // only the end of the close handshake. An error condition rhea counts as
-  // non-fatal (its documented non_fatal_errors / all_errors_non_fatal options,
-  // by default amqp:connection:forced) does not stop it: it reconnects and
-  // says so in the 'disconnected' that follows, so that is not 'closed'.
-  c.on('connection_close', (ctx) => {
-    const t = now();
-    if (stopping) {
-      if (onClosed) onClosed();
-      return;
-    }
-    const error = ctx.error || ctx.connection.error;
-    const conn = ctx.connection;
-    const nonFatal = error && (conn.get_option('all_errors_non_fatal', false) ||
-      conn.get_option('non_fatal_errors', ['amqp:connection:forced']).includes(error.condition));
-    if (nonFatal) {
-      emit('async_error', t, { error: errText(error) });
-    } else if (!gaveUp) {
-      gaveUp = true;
-      emit('closed', t, { error: errText(error) });
-    }
-  });
-  // Always followed by 'connection_close' with the same error, reported there;
-  // handled here so rhea does not raise it as an unhandled 'error'.
-  c.on('connection_error', () => {});
-
-  const role = (ctx) => (ctx.sender ? 'sender' : 'receiver');
-  const linkOpened = (ctx) => {
-    const t = now();
-    const link = ctx.sender || ctx.receiver;
-    const remote = ctx.sender ? link.target : link.source; // the peer's attach
-    emit('link_opened', t, { role: role(ctx), address: (remote && remote.address) || address });
   };
-  c.on('sender_open', linkOpened);
-  c.on('receiver_open', linkOpened);
-  // *_error is always followed by *_close with the same error: reported once, there.
-  const linkClosed = (ctx) => {
-    const t = now();
-    emit('link_closed', t, { role: role(ctx), error: errText((ctx.sender || ctx.receiver).error) });
-  };
-  c.on('sender_close', linkClosed);
-  c.on('receiver_close', linkClosed);
-  c.on('sender_error', () => {});
-  c.on('receiver_error', () => {});
-
-  // The receiver auto-accepts (rhea's default).
-  c.on('message', (ctx) => {
-    const t = now();
-    const body = ctx.message.body;
-    const n = parseInt(String(body).split(' ', 1)[0], 10);
-    if (Number.isInteger(n)) emit('received', t, { seq: n });
-    else emit('driver_error', t, { error: `received a message without a sequence number: ${util.inspect(body).slice(0, 80)}` });
-  });
-
-  // rhea reports a 'modified' outcome as 'released' first (its default
-  // treat_modified_as_released), then as 'modified': the first one counts.
-  for (const outcome of ['accepted', 'rejected', 'released', 'modified']) {
-    c.on(outcome, (ctx) => {
-      const t = now();
-      const s = seqOf.get(ctx.delivery);
-      if (s === undefined) return;
-      seqOf.delete(ctx.delivery);
-      awaiting.delete(s);
-      emit('settled', t, { seq: s, outcome });
-    });
-  }
-
-  c.on('protocol_error', (e) => emit('async_error', now(), { error: errText(e) }));
-  c.on('error', (e) => emit('async_error', now(), { error: errText(e) }));
 
   // One sender, opened once: at the first connection_open when publishing
   // steadily, else at the first publish command (rhea holds the message until
@@ -391,29 +300,29 @@ function run(config, servers) {
   }
 
   function publishOne(size) {
-    seq += 1;
-    const s = seq;
+    counter.seq += 1;
+    const s = counter.seq;
     // Sent regardless of credit or connection state: what rhea does with it
     // (buffer, send later, drop, throw) is what the harness looks at.
     let delivery;
     try {
       delivery = sender.send({ body: payload(s, size) });
     } catch (e) {
-      emit('publish_failed', undefined, { seq: s, bytes: size, error: errText(e) });
+      emitC('publish_failed', undefined, { seq: s, bytes: size, error: errText(e) });
       return;
     }
     if (!delivery.settled) {
       seqOf.set(delivery, s);
       awaiting.add(s);
     }
-    emit('published', undefined, { seq: s, bytes: size });
+    emitC('published', undefined, { seq: s, bytes: size });
   }
 
   function startWorkload() {
     // Links are opened once; rhea re-attaches them itself after a reconnect.
     if (workload.subscribe) {
       connection.open_receiver(address);
-      emit('subscribed', undefined, { subject: address });
+      emitC('subscribed', undefined, { subject: address });
     }
     const p = workload.publish;
     if (p) {
@@ -433,6 +342,116 @@ function run(config, servers) {
     }
   }
 
+  function listen(on) {
+    on('connection_open', (ctx) => {
+      const t = now();
+      isOpen = true;
+      gaveUp = false;
+      if (!everOpen) {
+        everOpen = true;
+        emitC('connected', t, { url: urlOf(ctx.connection.socket) });
+        startWorkload();
+        first();
+      } else {
+        emitC('reconnected', t, { url: urlOf(ctx.connection.socket) });
+        awaiting.clear(); // sent before the reconnect: in doubt, waited for no longer
+      }
+    });
+
+    // rhea calls 'disconnected' both for the loss of an open connection and for
+    // each failed attempt; context.reconnecting says whether it will try again
+    // (it is left undefined when reconnect is off).
+    on('disconnected', (ctx) => {
+      const t = now();
+      const err = errText(ctx.error);
+      if (isOpen) {
+        isOpen = false;
+        emitC('disconnected', t, { error: err });
+        // Told the connection dropped, an awaiting application stops waiting for
+        // what it sent before; late settlements are still reported.
+        awaiting.clear();
+      } else {
+        // rhea does not say which host the attempt went to.
+        emitC('attempt_failed', t, { url: null, error: String(err) });
+        first();
+      }
+      if (ctx.reconnecting !== true && !gaveUp) {
+        gaveUp = true;
+        emitC('closed', t, { error: `reconnecting ${ctx.reconnecting}: ${err}` });
+      }
+    });
+
+    // The peer closed the connection. When the driver closed it (stop), this is
+    // only the end of the close handshake. An error condition rhea counts as
+    // non-fatal (its documented non_fatal_errors / all_errors_non_fatal options,
+    // by default amqp:connection:forced) does not stop it: it reconnects and
+    // says so in the 'disconnected' that follows, so that is not 'closed'.
+    on('connection_close', (ctx) => {
+      const t = now();
+      if (stopping) {
+        if (onClosed) onClosed();
+        return;
+      }
+      const error = ctx.error || ctx.connection.error;
+      const conn = ctx.connection;
+      const nonFatal = error && (conn.get_option('all_errors_non_fatal', false) ||
+        conn.get_option('non_fatal_errors', ['amqp:connection:forced']).includes(error.condition));
+      if (nonFatal) {
+        emitC('async_error', t, { error: errText(error) });
+      } else if (!gaveUp) {
+        gaveUp = true;
+        emitC('closed', t, { error: errText(error) });
+      }
+    });
+    // Always followed by 'connection_close' with the same error, reported there;
+    // handled here so rhea does not raise it as an unhandled 'error'.
+    on('connection_error', () => {});
+
+    const role = (ctx) => (ctx.sender ? 'sender' : 'receiver');
+    const linkOpened = (ctx) => {
+      const t = now();
+      const link = ctx.sender || ctx.receiver;
+      const remote = ctx.sender ? link.target : link.source; // the peer's attach
+      emitC('link_opened', t, { role: role(ctx), address: (remote && remote.address) || address });
+    };
+    on('sender_open', linkOpened);
+    on('receiver_open', linkOpened);
+    // *_error is always followed by *_close with the same error: reported once, there.
+    const linkClosed = (ctx) => {
+      const t = now();
+      emitC('link_closed', t, { role: role(ctx), error: errText((ctx.sender || ctx.receiver).error) });
+    };
+    on('sender_close', linkClosed);
+    on('receiver_close', linkClosed);
+    on('sender_error', () => {});
+    on('receiver_error', () => {});
+
+    // The receiver auto-accepts (rhea's default).
+    on('message', (ctx) => {
+      const t = now();
+      const body = ctx.message.body;
+      const n = parseInt(String(body).split(' ', 1)[0], 10);
+      if (Number.isInteger(n)) emitC('received', t, { seq: n });
+      else emitC('driver_error', t, { error: `received a message without a sequence number: ${util.inspect(body).slice(0, 80)}` });
+    });
+
+    // rhea reports a 'modified' outcome as 'released' first (its default
+    // treat_modified_as_released), then as 'modified': the first one counts.
+    for (const outcome of ['accepted', 'rejected', 'released', 'modified']) {
+      on(outcome, (ctx) => {
+        const t = now();
+        const s = seqOf.get(ctx.delivery);
+        if (s === undefined) return;
+        seqOf.delete(ctx.delivery);
+        awaiting.delete(s);
+        emitC('settled', t, { seq: s, outcome });
+      });
+    }
+
+    on('protocol_error', (e) => emitC('async_error', now(), { error: errText(e) }));
+    on('error', (e) => emitC('async_error', now(), { error: errText(e) }));
+  }
+
   // -- connect --
 
   const opts = {};
@@ -440,7 +459,8 @@ function run(config, servers) {
     if (name in config.options) opts[name] = config.options[name];
   }
   if ('reconnect_delay' in config.options) opts.reconnect = config.options.reconnect_delay;
-  if ('reconnect_function' in config.options) opts.reconnect = reconnectFunction(config.options.reconnect_function);
+  // The function keeps its own count: one per connection.
+  if ('reconnect_function' in config.options) opts.reconnect = reconnectFunction(config.options.reconnect_function, emitC);
   if (servers[0].tls) opts.transport = 'tls'; // what rhea itself makes of an amqps URL
   if ('ca' in config.options) opts.ca = [fs.readFileSync(config.options.ca)];
   for (const name of ['username', 'password']) {
@@ -451,15 +471,65 @@ function run(config, servers) {
   if (defaults === undefined) opts.port = servers[0].port;
   const details = config.options.connection_details ||
     (servers.length > 1 ? 'round-robin' : undefined); // the rhea doc's way to fail over
-  if (details === 'round-robin') opts.connection_details = instrumented(roundRobin(servers));
-  if (details === 'amq-javascript-example') opts.connection_details = instrumented(amqJavascriptExample(servers));
+  if (details === 'round-robin') opts.connection_details = instrumented(roundRobin(servers), emitC);
+  if (details === 'amq-javascript-example') opts.connection_details = instrumented(amqJavascriptExample(servers), emitC);
 
-  emit('connect_started', undefined, { servers: config.servers });
+  emitC('connect_started', undefined, { servers: config.servers });
   try {
     connection = c.connect(opts);
   } catch (e) {
-    emit('connect_failed', undefined, { error: errText(e) });
+    emitC('connect_failed', undefined, { error: errText(e) });
+    return null;
   }
+  // Before any event: rhea dispatches them from the socket, on a later turn of the loop.
+  listen((name, fn) => connection.on(name, fn));
+
+  async function stop() {
+    stopping = true;
+    clearTimeout(pubTimer);
+    // Nothing may connect again: turn reconnect off, and cancel a reconnect
+    // already scheduled (close() does not; rhea has no public call for it).
+    connection.set_reconnect(false);
+    clearTimeout(connection.scheduled_reconnect);
+    connection.scheduled_reconnect = undefined;
+    if (connection.is_open()) {
+      // Wait (at most 5 s) for the peer's close: the close handshake done.
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        onClosed = () => { clearTimeout(timer); resolve(); };
+        connection.close();
+      });
+    } else {
+      connection.close();
+      if (connection.socket && connection.socket.destroy) connection.socket.destroy();
+    }
+  }
+
+  return { stop, getSender, publishOne };
+}
+
+// The driver process: its connections (one unless the config asks for
+// `connections`), opened one after another, and the commands on stdin.
+function run(config, servers) {
+  emit('driver_started', undefined, { library: 'rhea', library_version: RHEA_VERSION,
+    language: 'javascript', runtime: process.version });
+  const reportLateness = watchLateness();
+  const n = config.connections === undefined ? null : config.connections;
+  const counter = { seq: 0 };
+  const conns = []; // each connection rhea accepted, in order (null: its connect threw)
+  let stopping = false;
+  const c = rhea.create_container();
+
+  // One after another, each once the one before has opened or failed its first
+  // attempt: a storm is about reconnecting.
+  function openNext() {
+    while (!stopping && conns.length < (n === null ? 1 : n)) {
+      const conn = openConnection(c, config, servers, n === null ? null : conns.length, counter, () => setImmediate(openNext));
+      conns.push(conn);
+      if (conn) return;
+    }
+  }
+  openNext();
 
   // -- commands --
 
@@ -476,11 +546,12 @@ function run(config, servers) {
     if (cmd && cmd.cmd === 'stop') {
       stop();
     } else if (cmd && cmd.cmd === 'publish' && Number.isInteger(cmd.count) && Number.isInteger(cmd.size)) {
-      if (!getSender()) {
+      // Commanded publishes go on the first connection.
+      if (!conns[0] || !conns[0].getSender()) {
         emit('driver_error', undefined, { error: 'publish command without a connection (connect failed)' });
         return;
       }
-      for (let i = 0; i < cmd.count; i++) publishOne(cmd.size);
+      for (let i = 0; i < cmd.count; i++) conns[0].publishOne(cmd.size);
     } else {
       emit('driver_error', undefined, { error: `unknown command: ${line}` });
     }
@@ -490,28 +561,10 @@ function run(config, servers) {
   async function stop() {
     if (stopping) return;
     stopping = true;
-    clearTimeout(pubTimer);
     rl.close();
-    if (connection) {
-      // Nothing may connect again: turn reconnect off, and cancel a reconnect
-      // already scheduled (close() does not; rhea has no public call for it).
-      connection.set_reconnect(false);
-      clearTimeout(connection.scheduled_reconnect);
-      connection.scheduled_reconnect = undefined;
-      if (connection.is_open()) {
-        // Wait (at most 5 s) for the peer's close: the close handshake done.
-        await new Promise((resolve) => {
-          const timer = setTimeout(resolve, 5000);
-          onClosed = () => { clearTimeout(timer); resolve(); };
-          connection.close();
-        });
-      } else {
-        connection.close();
-        if (connection.socket && connection.socket.destroy) connection.socket.destroy();
-      }
-    }
+    await Promise.all(conns.filter((x) => x).map((x) => x.stop()));
     reportLateness();
-    emit('stopped');
+    emit('stopped', undefined, { emitted });
     process.stdin.destroy();
     // Exit on our own once the event loop is empty; should rhea still hold a
     // handle (a socket mid-close), do not hang the harness for it.
@@ -527,7 +580,7 @@ function main(argv) {
     process.stdout.write(JSON.stringify({
       contract: 1, client: 'rhea', library: 'rhea', library_version: RHEA_VERSION,
       language: 'javascript', runtime: process.version, options: OPTIONS, observes: OBSERVES,
-      settlements: ['unsettled', 'awaited', 'presettled'],
+      settlements: ['unsettled', 'awaited', 'presettled'], connections: true,
     }) + '\n');
     return;
   }
