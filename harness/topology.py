@@ -24,6 +24,9 @@ class Service:
     tls: bool = False
     # Users that must log in, as (user, password) pairs; empty: no authentication.
     users: tuple[tuple[str, str], ...] = ()
+    # Its part in a high-availability pair (`cluster` names the pair, the primary
+    # first): "primary" or "backup"; empty for a server on its own.
+    ha: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,39 @@ def artemis_brokers(count: int) -> Topology:
     return Topology(f"artemis-{count}", desc, services, tuple(links))
 
 
+def artemis_ha() -> Topology:
+    """An ActiveMQ Artemis primary (a1) and its backup (a2) on one shared store.
+
+    Each broker has a client link and an observer link, as artemis-3's have. The
+    backup serves nothing until the primary dies; the primary's AMQP open tells
+    clients about it (failover-server-list), naming the backup's client link, so a
+    client that follows that list goes through the backup's proxy. The brokers
+    reach each other on a CORE acceptor of their own ("core"), with no link: the
+    pair's own traffic is not what a scenario faults.
+    """
+    pair = ("a1", "a2")
+    services = (
+        Service("a1", "artemis", ("amqp", "core"), cluster=pair, ha="primary"),
+        Service("a2", "artemis", ("amqp", "core"), cluster=pair, ha="backup"),
+    )
+    links = tuple(Link(f"{n}-{role}", n, "amqp", role) for n in pair for role in ("client", "observer"))
+    return Topology("artemis-ha", "an ActiveMQ Artemis primary (a1) and its backup (a2), shared store", services, links)
+
+
+def check_ha(topo: Topology) -> None:
+    """Every HA pair is one primary then one backup, each naming the pair."""
+    for svc in topo.services:
+        if not svc.ha:
+            continue
+        if svc.ha not in ("primary", "backup") or len(svc.cluster) != 2 or svc.name not in svc.cluster:
+            raise UsageError(f"topology {topo.name}: {svc.name} is no member of a primary/backup pair ({svc.cluster})")
+        roles = [topo.service(n).ha for n in svc.cluster]
+        if roles != ["primary", "backup"]:
+            raise UsageError(
+                f"topology {topo.name}: the pair {svc.cluster} must be a primary then a backup, not {roles}"
+            )
+
+
 def router_network() -> Topology:
     """skupper-router as the AMQ Interconnect chapter "Configuring network
     connections" lays it out: two interior routers, an edge router, a broker.
@@ -181,7 +217,10 @@ def registry() -> dict[str, Topology]:
         variant(one_broker, "tls", "TLS on its AMQP acceptor (a CA made per run)", tls=True),
         variant(one_broker, "auth", "security on: one user with a password, no anonymous access", users=(AUTH_USER,)),
         router_network(),
+        artemis_ha(),
     ]
+    for t in tops:
+        check_ha(t)
     return {t.name: t for t in tops}
 
 

@@ -25,6 +25,7 @@ from xml.sax.saxutils import escape
 
 from harness import certs, paths
 from harness.errors import EnvironmentFault
+from harness.services import artemis_ha
 
 if TYPE_CHECKING:
     from harness.services import Addresses
@@ -56,7 +57,7 @@ BROKER_XML = """\
                xsi:schemaLocation="urn:activemq /schema/artemis-configuration.xsd">
    <core xmlns="urn:activemq:core">
       <name>{name}</name>
-      <persistence-enabled>false</persistence-enabled>
+      <persistence-enabled>{persistence}</persistence-enabled>
       <security-enabled>{security}</security-enabled>
 {security_cache}      <!-- Unused without persistence; set so that the broker does not warn about them. -->
       <journal-type>NIO</journal-type>
@@ -68,8 +69,8 @@ BROKER_XML = """\
       <max-disk-usage>100</max-disk-usage>
       <acceptors>
          <acceptor name="amqp">tcp://{listen}?{params}</acceptor>
-      </acceptors>
-{security_settings}      <address-settings>
+{core_acceptor}      </acceptors>
+{ha}{security_settings}      <address-settings>
          <address-setting match="#">
             <auto-create-addresses>true</auto-create-addresses>
             <auto-create-queues>true</auto-create-queues>
@@ -154,12 +155,20 @@ def acceptor_params(svc: Service, workdir: Path) -> str:
     return params
 
 
-def broker_xml(svc: Service, addrs: Addresses, workdir: Path | None = None) -> str:
+def broker_xml(svc: Service, addrs: Addresses, workdir: Path | None = None, topo: Topology | None = None) -> str:
     listen = escape(addrs.listen(svc.name, "amqp"))
     params = acceptor_params(svc, workdir) if workdir is not None else ACCEPTOR_PARAMS
     if svc.tls and workdir is None:
         raise ValueError(f"{svc.name} has TLS: its certificates are in the workdir, which is needed")
+    if svc.ha and (workdir is None or topo is None):
+        raise ValueError(f"{svc.name} is in an HA pair: its store is in the workdir and its peer in the topology")
+    # A pair member persists (its journal is what the backup takes over); a broker on
+    # its own starts empty every time.
+    ha = artemis_ha.xml(svc, topo, addrs, workdir) if svc.ha and topo and workdir else ""
     return BROKER_XML.format(
+        persistence="true" if svc.ha else "false",
+        core_acceptor=artemis_ha.core_acceptor(svc, addrs) if svc.ha else "",
+        ha=ha,
         name=escape(svc.name),
         listen=listen,
         params=escape(params),
@@ -242,11 +251,14 @@ def launch(
     # A workdir that is kept (`harness up`) may hold an instance of another install.
     if not (inst / "bin" / "artemis").exists() or f"ARTEMIS_HOME='{artemis_home}'" not in _read(profile):
         _create(artemis_home, inst, svc.name)
-    (inst / "etc" / "broker.xml").write_text(broker_xml(svc, addrs, workdir))
+    (inst / "etc" / "broker.xml").write_text(broker_xml(svc, addrs, workdir, topo))
     if svc.users:
         write_security(svc, inst)
     # Without persistence a broker starts empty, a restarted one too: drop page files.
+    # A pair member's store is elsewhere (artemis_ha.store) and outlives its restarts.
     shutil.rmtree(inst / "data", ignore_errors=True)
+    if svc.ha:
+        artemis_ha.remember_announced(svc, topo, addrs, inst)
     # The backend appends every run's console to one log: ready() and version()
     # read only what this run writes, from the size the log has now.
     log = workdir / f"{svc.name}.log"
@@ -405,8 +417,32 @@ def probe(svc: Service, addrs: Addresses, workdir: Path, timeout: float = 1.0) -
 
 
 def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
-    """The broker says it is active, and its AMQP acceptor completes a handshake."""
-    return LIVE in console(svc, workdir) and probe(svc, addrs, workdir)
+    """The broker says it is active, and its AMQP acceptor completes a handshake. A
+    standby backup serves nothing: it is ready once its primary names it to clients."""
+    said = console(svc, workdir)
+    if svc.ha == "backup" and artemis_ha.BACKUP_ACTIVE not in said:
+        primary = addrs.service(svc.cluster[0], "amqp")
+        return artemis_ha.backup_announced(said, primary, artemis_ha.announced_address(instance_dir(svc, workdir)))
+    live = LIVE in said or artemis_ha.BACKUP_ACTIVE in said
+    return live and probe(svc, addrs, workdir)
+
+
+def waiting_for(svc: Service) -> str | None:
+    """What ready() waits for, when it is more than being up (a standby backup)."""
+    return artemis_ha.waiting_for(svc) if svc.ha == "backup" else None
+
+
+def in_role(svc: Service, workdir: Path) -> bool:
+    """A pair member's current run is in the part it was started for: the primary
+    live, the backup standing by (it never took over, nor gave back)."""
+    said = console(svc, workdir)
+    if svc.ha == "primary":
+        return LIVE in said
+    return artemis_ha.BACKUP_ACTIVE not in said and artemis_ha.FAILBACK not in said
+
+
+def wipe_store(svc: Service, workdir: Path) -> None:
+    artemis_ha.wipe(svc, workdir)
 
 
 def reload_users(
