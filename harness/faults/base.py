@@ -82,6 +82,10 @@ class Kind:
     def streams(self) -> tuple[str, ...]:
         return STREAMS[self.param("stream")]
 
+    def heals(self) -> bool:
+        """Whether ending the fault undoes it (False: it is left in force)."""
+        return True
+
     def apply(self, live: Live) -> None:
         raise NotImplementedError
 

@@ -91,6 +91,12 @@ class FaultLog:
     def end(self, fault: Fault, rec: dict, live: Live) -> None:
         if rec["end_ns"] is not None:
             return
+        if not fault.action.heals():
+            # Ended but not healed (a kill that leaves its server down): the outage
+            # lasts until the run ends, and nothing is judged as after a heal.
+            rec["left_in_force_ns"] = now_ns()
+            fault.revert(live)
+            return
         rec["end_ns"] = now_ns()
         fault.revert(live)
         rec["reverted_ns"] = now_ns()

@@ -10,7 +10,11 @@ connected throughout and the run waited after the last publish.
                   application was told (a refused, released, modified outcome,
                   or a send the library reported failed after accepting it);
                   one accepted within 100 ms of a fault's start, in flight at its
-                  instant, is counted but not judged: whether one is is chance
+                  instant, is counted but not judged: whether one is is chance;
+                  nor one accepted after the publisher's last connection loss
+                  when it never had a connection again before it was stopped
+                  (its server never came back, nor any other it knew of): the
+                  library had nowhere to send it, and it is still in doubt
   no-duplicates   no message delivered twice, where the mode promises it
                   (at-most-once: NATS core publish)
   order           the witness received the publisher's messages in the order
@@ -113,6 +117,10 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
     pending = _not_arrived(j, witnesses, judged, received)
     judged = [s for s in judged if s not in pending]
     j.metric("not_arrived_when_witness_stopped", len(pending))
+    stranded = _stranded(j, publisher, judged)
+    judged = [s for s in judged if s not in stranded]
+    if stranded:
+        j.metric("accepted_with_no_connection_to_come", len(stranded))
     j.invariant(
         "no-silent-loss",
         "violated" if judged else "holds",
@@ -131,6 +139,12 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
             f"; {len(pending)} accepted after the last message the witness received had not arrived when it "
             f"stopped, still receiving (not judged: they may have been on their way)"
             if pending
+            else ""
+        )
+        + (
+            f"; {len(stranded)} accepted after its last connection loss never had a connection to go over "
+            "before the publisher was stopped (not judged: still in doubt)"
+            if stranded
             else ""
         ),
         statement=STATEMENTS["no-silent-loss"],
@@ -203,6 +217,20 @@ def _not_arrived(j: Judge, witnesses: list[str], lost: list[int], received: list
         return set()
     top = max(received)
     return {s for s in lost if s > top}
+
+
+def _stranded(j: Judge, publisher: str, lost: list[int]) -> set[int]:
+    """The lost messages accepted after the publisher's last connection loss, when
+    it was not connected again before it was stopped."""
+    loss = j.tl.select(actor=publisher, kind="disconnected")
+    if not loss or not lost:
+        return set()
+    last = loss[-1]["t_ns"]
+    stop = next((m["t_ns"] for m in j.tl.marks("stop") if m.get("to") == publisher), j.tl.t1_ns)
+    if j.tl.first(actor=publisher, kind=("reconnected", "connected"), after=last, before=stop) is not None:
+        return set()
+    at = {e["seq"]: e["t_ns"] for e in j.tl.select(actor=publisher, kind="published")}
+    return {s for s in lost if at.get(s, 0) >= last}
 
 
 def _cannot_judge(j: Judge, publisher: str, witnesses: list[str], accepted: list[int]) -> str | None:

@@ -182,6 +182,8 @@ def check_config(config: dict) -> None:
         raise ValueError("workload.publish needs rate > 0 and size >= 1")
     if pub is not None and pub.get("settlement", "unsettled") not in SETTLEMENTS:
         raise ValueError(f"workload.publish.settlement must be one of {', '.join(SETTLEMENTS)}")
+    if pub is not None and not isinstance(pub.get("durable", False), bool):
+        raise ValueError("workload.publish.durable must be true or false")
     n = config.get("connections", 1)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError("connections must be a whole number >= 1")
@@ -534,7 +536,9 @@ class Driver(MessagingHandler):
             self.sender = self.make_sender()
         try:
             # Sent regardless of credit or link state: the point is what proton does with it.
-            dlv = self.sender.send(Message(body=payload(seq, size)))
+            # durable: the header's durable flag, so that a broker keeps it in its journal.
+            durable = bool((self.workload["publish"] or {}).get("durable"))
+            dlv = self.sender.send(Message(body=payload(seq, size), durable=durable))
         except Exception as e:
             self.emit("publish_failed", seq=seq, bytes=size, error=repr(e))
             return

@@ -163,6 +163,9 @@ function readConfig(path) {
   if (p && p.settlement !== undefined && !SETTLEMENTS.includes(p.settlement)) {
     throw new Error(`workload.publish.settlement: want one of ${SETTLEMENTS.join(', ')}`);
   }
+  if (p && p.durable !== undefined && typeof p.durable !== 'boolean') {
+    throw new Error('workload.publish.durable: want a bool');
+  }
   // A slow consumer cannot be made without blocking rhea's one event loop.
   if (w.sub_pending_msgs_limit !== undefined && w.sub_pending_msgs_limit !== null) {
     throw new Error('workload.sub_pending_msgs_limit is not supported by the rhea driver');
@@ -306,7 +309,10 @@ function openConnection(c, config, servers, index, counter, started) {
     // (buffer, send later, drop, throw) is what the harness looks at.
     let delivery;
     try {
-      delivery = sender.send({ body: payload(s, size) });
+      // durable: the header's durable flag, so that a broker keeps it in its journal.
+      const message = { body: payload(s, size) };
+      if (workload.publish && workload.publish.durable) message.durable = true;
+      delivery = sender.send(message);
     } catch (e) {
       emitC('publish_failed', undefined, { seq: s, bytes: size, error: errText(e) });
       return;

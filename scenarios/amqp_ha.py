@@ -1,0 +1,242 @@
+"""AMQP clients of an Artemis primary/backup pair (topology artemis-ha) when the
+primary dies: what the broker tells them about its backup, who follows it, how
+fast, and what became of their messages.
+
+The primary names its backup in every AMQP Open (the failover-server-list
+property), as the backup's client link: a client that follows that list reaches
+the backup through its proxy, and the wire shows it. The client publishes durable
+messages (workload.publish.durable) on the primary; once it is stopped, a witness
+on the backup drains the queue the pair shares, so the invariants judge every
+message: what the primary had taken is in the backup's journal.
+
+Judged only where a client's documentation says something: qpid-jms replaces its
+failover URIs with the list the server sends (amqpOpenServerListAction, REPLACE by
+default). rhea's and proton's documentation say nothing of a server's list: for
+them it is measured. The primary is not started again in these scenarios: its
+restart is a failback, which the next entry's reset does not wait for either
+(the pair is restarted from the primary, docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness.backends.local import READY_TIMEOUT_S
+from harness.clock import now_ns
+from harness.errors import EnvironmentFault
+from harness.judging import Judge, schedules
+from harness.judging.metrics import hostport, link_of_address, ms
+from harness.scenario import NotSupported, Run, scenario
+from harness.services import artemis, artemis_ha
+
+CONNECT_S = 15.0
+# Durable, so that what the primary took is in the journal the backup takes over.
+PUBLISH = {"rate": 100, "size": 64, "durable": True}
+# Once the backup serves, how long a client may take to come to it: qpid-jms's
+# attempts, doubling from 10 ms, are at most a few seconds apart by then.
+RECONNECT_S = 15.0
+AFTER_RECONNECT_S = 2.0  # messages flowing on the backup
+DRAIN_QUIET_S = 1.5  # the witness stops once nothing has come for this long
+DRAIN_MAX_S = 20.0
+PRIMARY, BACKUP = "a1", "a2"
+
+
+def _service_address(run: Run, service: str) -> str:
+    """Where the broker listens itself (no proxy: the harness's own look leaves no
+    connection on a client's link)."""
+    addrs = getattr(run.live, "addrs", None)
+    if addrs is None:
+        raise NotSupported(f"the {run.live.backend} backend does not say where {service} listens")
+    return addrs.service(service, "amqp")
+
+
+def record_failover_list(run: Run) -> list[str] | None:
+    """The failover-server-list the primary sends in its Open, as a mark."""
+    servers = artemis_ha.failover_list(_service_address(run, PRIMARY))
+    links = run.links()
+    run.mark(
+        "primary_open",
+        failover_server_list=servers,
+        links=[link_of_address(s, links) for s in servers or []],
+    )
+    return servers
+
+
+def wait_serving(run: Run, service: str, since_ns: int) -> int:
+    """When `service` (the backup) completes an AMQP handshake, on the shared clock.
+    Not doing so within READY_TIMEOUT_S is the environment's fault, not the client's."""
+    addr = _service_address(run, service)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not artemis.handshake(addr, 0.5):
+        if time.monotonic() > deadline:
+            raise EnvironmentFault(
+                f"{service}, the backup, did not serve within {READY_TIMEOUT_S} s of its primary's kill",
+                f"see {getattr(run.live, 'workdir', '?')}/{service}.log",
+            )
+        time.sleep(0.05)
+    t = now_ns()
+    run.mark("backup_serving", service=service, after_kill_ms=ms(t - since_ns))
+    return t
+
+
+def drain(run: Run, subject: str) -> None:
+    """A witness on the backup takes what the pair holds, until it has been quiet a while."""
+    run.start("observer", [f"{BACKUP}-observer"], subscribe=True, subject=subject)
+    if run.wait("observer", ("subscribed", "link_opened"), CONNECT_S) is None:
+        return
+    deadline = time.monotonic() + DRAIN_MAX_S
+    seen = -1
+    while time.monotonic() < deadline:
+        count = sum(1 for e in run.drivers["observer"].snapshot() if e["kind"] == "received")
+        if count == seen:
+            break
+        seen = count
+        run.sleep(DRAIN_QUIET_S)
+    run.stop("observer")
+
+
+def failover(run: Run, links: list[str]) -> None:
+    """The client publishes on the pair through `links`; the primary is killed and left down."""
+    subject = f"{run.tag}.m"
+    if record_failover_list(run) is None:
+        raise EnvironmentFault(f"{PRIMARY}, the primary, did not answer an AMQP open")
+    if not run.connect("client", links, timeout=CONNECT_S, settle=1.0, publish=PUBLISH, subject=subject):
+        return
+    kill = run.fault("kill", PRIMARY, restart=False)
+    wait_serving(run, BACKUP, kill.start_ns)
+    back = run.wait("client", "reconnected", RECONNECT_S, after_ns=kill.start_ns)
+    run.sleep(AFTER_RECONNECT_S if back else 0.5)
+    run.stop("client")
+    drain(run, subject)
+
+
+@scenario(
+    "amqp.ha.primary-killed",
+    family="amqp",
+    topology="artemis-ha",
+    checks=["server_list.replace"],
+)
+def primary_killed(run: Run) -> None:
+    """A client given only the primary's URL; the primary killed: does it follow the backup the broker named?"""
+    failover(run, [f"{PRIMARY}-client"])
+
+
+@primary_killed.judge
+def judge_primary_killed(j: Judge) -> None:
+    seen = measure(j)
+    if seen is None:
+        return
+    if j.applies("server_list.replace"):
+        listed = seen["failover_list_links"]
+        if f"{BACKUP}-client" not in listed:
+            j.not_measured("server_list.replace", f"the primary's Open named no backup ({listed})")
+            return
+        to = seen["reconnected_to"]
+        j.verdict(
+            "server_list.replace",
+            to == f"{BACKUP}-client",
+            {"reconnected_to": to, "after_backup_serving_ms": seen["reconnect_after_backup_serving_ms"]},
+            f"given only {PRIMARY}-client; the primary's Open listed {listed}; after the primary's kill the client "
+            + (
+                f"reconnected through {to}, {seen['reconnect_after_backup_serving_ms']} ms after the backup served"
+                if to
+                else f"did not reconnect within {RECONNECT_S:g} s of the backup serving"
+            ),
+        )
+
+
+@scenario(
+    "amqp.ha.both-urls",
+    family="amqp",
+    topology="artemis-ha",
+    checks=["reconnect.recovers"],
+)
+def both_urls(run: Run) -> None:
+    """A client given both brokers' URLs; the primary killed: how soon it is on the backup, and its messages."""
+    failover(run, [f"{PRIMARY}-client", f"{BACKUP}-client"])
+
+
+@both_urls.judge
+def judge_both_urls(j: Judge) -> None:
+    seen = measure(j)
+    if seen is None:
+        return
+    if j.applies("reconnect.recovers"):
+        to = seen["reconnected_to"]
+        after = [
+            e
+            for e in j.tl.select(kind="received")
+            if e["actor"] == "observer" and e.get("seq") in seen["published_after_reconnect"]
+        ]
+        flowing = to == f"{BACKUP}-client" and bool(after)
+        j.verdict(
+            "reconnect.recovers",
+            flowing,
+            {"reconnected_to": to, "delivered_after_reconnect": len(after)},
+            "both brokers in the client's list, the primary killed and left down: the client "
+            + (
+                f"reconnected to the backup ({to}) and {len(after)} messages it sent there reached the witness"
+                if to
+                else f"did not reconnect within {RECONNECT_S:g} s of the backup serving"
+            ),
+        )
+
+
+def measure(j: Judge) -> dict | None:
+    """The metrics both scenarios share; None if the client never connected."""
+    opened = next(iter(j.tl.marks("primary_open")), None)
+    listed = [x or "elsewhere" for x in (opened or {}).get("links", [])]
+    j.metric("primary_failover_server_list", (opened or {}).get("failover_server_list"))
+    j.metric("failover_list_links", listed)
+    if schedules.never_connected(j, "the client never connected, so there was nothing to fail over from"):
+        return None
+    kill = j.outage().start_ns
+    serving = next(iter(j.tl.marks("backup_serving")), None)
+    serving_ns = serving["t_ns"] if serving else None
+    loss = j.tl.first(actor="client", kind="disconnected", after=kill)
+    back = j.tl.first(actor="client", kind="reconnected", after=kill)
+    to = _link(j, back.get("url")) if back else None
+    # The wire: connections the client's proxies accepted after the kill, by link
+    # (the witness comes later, on an observer link).
+    wire = j.tl.select(kind="conn_accepted", link=_links(j), after=kill)
+    on_backup = [e for e in wire if e["link"] == f"{BACKUP}-client" and serving_ns and e["t_ns"] >= serving_ns]
+    failures = j.tl.select(actor="client", kind="attempt_failed", after=kill, before=back["t_ns"] if back else None)
+    stop = next((m["t_ns"] for m in j.tl.marks("stop") if m.get("to") == "client"), j.tl.t1_ns)
+    published = j.tl.select(actor="client", kind="published")
+    after_back = {e["seq"] for e in published if back and e["t_ns"] >= back["t_ns"]}
+    seen = {
+        "failover_list_links": listed,
+        "reconnected_to": to,
+        "reconnect_after_backup_serving_ms": ms(back["t_ns"] - serving_ns) if back and serving_ns else None,
+        "published_after_reconnect": after_back,
+    }
+    j.metric("backup_serving_after_kill_ms", serving.get("after_kill_ms") if serving else None)
+    j.metric("loss_noticed_ms", ms(loss["t_ns"] - kill) if loss else None)
+    j.metric("reconnected", back is not None)
+    j.metric("reconnected_to", to)
+    j.metric("reconnect_after_kill_ms", ms(back["t_ns"] - kill) if back else None)
+    j.metric("reconnect_after_backup_serving_ms", seen["reconnect_after_backup_serving_ms"])
+    # The wire's own stamp of the client's first connection through the backup's proxy.
+    j.metric(
+        "wire_first_on_backup_after_backup_serving_ms",
+        ms(on_backup[0]["t_ns"] - serving_ns) if on_backup and serving_ns else None,
+    )
+    j.metric("wire_connections_after_kill", {x: sum(1 for e in wire if e["link"] == x) for x in _links(j)})
+    j.metric("attempts_failed_before_reconnect", len(failures))
+    j.metric("published_after_reconnect", len(after_back))
+    down = [e for e in published if e["t_ns"] >= kill and (back is None or e["t_ns"] < back["t_ns"])]
+    j.metric("published_while_down", len(down))
+    j.metric("client_ran_after_kill_ms", ms(stop - kill))
+    return seen
+
+
+def _links(j: Judge) -> list[str]:
+    return list(dict.fromkeys([*j.actors["client"]["links"], f"{BACKUP}-client"]))
+
+
+def _link(j: Judge, url: str | None) -> str | None:
+    # qpid-jms names a URI from the server's list with its query (?amqp.vhost=...).
+    target = hostport(url.split("?", 1)[0]) if url else None
+    if target is None:
+        return None
+    return link_of_address(target, j.links) or f"elsewhere ({target})"
