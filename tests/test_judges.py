@@ -292,6 +292,18 @@ def test_messages_lost_without_the_application_being_told_violate_an_invariant(r
     assert e["outcome"]["result"] == "violated" and e["outcome"]["counts"]["violated"] == 1
 
 
+def test_messages_accepted_once_cut_off_for_good_are_in_doubt_not_lost(recorded):
+    """A publisher that never had a connection again (a primary killed and left down,
+    amqp.ha.*): what it accepted from the fault's start had nowhere to go; counted,
+    not judged. The same entry with its reconnect is a violation (above)."""
+    e = recorded("amqp.messages.send-while-cut", "rhea")
+    e["events"] = [x for x in e["events"] if not (x.get("actor") == "client" and x["kind"] == "reconnected")]
+    _, checks = judge(e, load_all()[e["scenario"]])
+    c = next(c for c in checks if c["id"] == "invariant.no-silent-loss")
+    assert c["verdict"] == "holds"
+    assert "301 accepted once the fault that took its last connection began" in c["detail"]  # and 9 in flight
+
+
 def test_a_message_the_application_was_told_of_is_lost_but_reported(recorded):
     e = recorded("amqp.messages.send-while-cut", "rhea")
     received = {x["seq"] for x in e["events"] if x["kind"] == "received"}

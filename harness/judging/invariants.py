@@ -11,10 +11,11 @@ connected throughout and the run waited after the last publish.
                   or a send the library reported failed after accepting it);
                   one accepted within 100 ms of a fault's start, in flight at its
                   instant, is counted but not judged: whether one is is chance;
-                  nor one accepted after the publisher's last connection loss
-                  when it never had a connection again before it was stopped
-                  (its server never came back, nor any other it knew of): the
-                  library had nowhere to send it, and it is still in doubt
+                  nor one accepted once the fault that took the publisher's
+                  last connection began, when it never had a connection again
+                  before it was stopped (its server never came back, nor any
+                  other it knew of): the library had nowhere to send it, and it
+                  is still in doubt
   no-duplicates   no message delivered twice, where the mode promises it
                   (at-most-once: NATS core publish)
   order           the witness received the publisher's messages in the order
@@ -142,8 +143,8 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
             else ""
         )
         + (
-            f"; {len(stranded)} accepted after its last connection loss never had a connection to go over "
-            "before the publisher was stopped (not judged: still in doubt)"
+            f"; {len(stranded)} accepted once the fault that took its last connection began never had a "
+            "connection to go over before the publisher was stopped (not judged: still in doubt)"
             if stranded
             else ""
         ),
@@ -220,17 +221,22 @@ def _not_arrived(j: Judge, witnesses: list[str], lost: list[int], received: list
 
 
 def _stranded(j: Judge, publisher: str, lost: list[int]) -> set[int]:
-    """The lost messages accepted after the publisher's last connection loss, when
-    it was not connected again before it was stopped."""
-    loss = j.tl.select(actor=publisher, kind="disconnected")
+    """The lost messages accepted once the publisher was cut off for good: after
+    the start of the fault on its path that took its last connection (or after that
+    loss, with no such fault), when it was not connected again before it was stopped."""
+    stop = next((m["t_ns"] for m in j.tl.marks("stop") if m.get("to") == publisher), j.tl.t1_ns)
+    # Its own stop closes its connection: only a loss before that counts.
+    loss = j.tl.select(actor=publisher, kind="disconnected", before=stop - 1)
     if not loss or not lost:
         return set()
     last = loss[-1]["t_ns"]
-    stop = next((m["t_ns"] for m in j.tl.marks("stop") if m.get("to") == publisher), j.tl.t1_ns)
     if j.tl.first(actor=publisher, kind=("reconnected", "connected"), after=last, before=stop) is not None:
         return set()
+    on_path = liveness.path(j, publisher)
+    began = [o.start_ns for o in j.outages() if o.target in on_path and o.start_ns <= last]
+    since = max(began) if began else last
     at = {e["seq"]: e["t_ns"] for e in j.tl.select(actor=publisher, kind="published")}
-    return {s for s in lost if at.get(s, 0) >= last}
+    return {s for s in lost if at.get(s, 0) >= since}
 
 
 def _cannot_judge(j: Judge, publisher: str, witnesses: list[str], accepted: list[int]) -> str | None:

@@ -41,6 +41,11 @@ HA_XML = """\
       <bindings-directory>{store}/bindings</bindings-directory>
       <journal-directory>{store}/journal</journal-directory>
       <large-messages-directory>{store}/large-messages</large-messages-directory>
+      <!-- A write, no fsync, before the broker settles a durable message: a killed
+           broker's writes are in the page cache the backup reads; an fsync guards only
+           against the machine's crash, which no scenario makes, and on a loaded host
+           it held settlements back 250 ms. -->
+      <journal-datasync>false</journal-datasync>
       <connectors>
          <!-- Announced to clients (failover-server-list): this broker's client link, through its proxy. -->
          <connector name="announced">tcp://{announced}</connector>
