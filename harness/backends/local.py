@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from harness.clock import now_ns
 from harness.errors import EnvironmentFault, Unavailable
 from harness.procs import Proc, wait_until
 from harness.services import KINDS, Addresses, toxiproxy_server
-from harness.topology import Topology
+from harness.topology import Service, Topology
 from harness.toxiproxy import ToxiproxyClient
 from harness.wire import WireLog
 
@@ -104,6 +105,7 @@ class LocalTopology:
         with ThreadPoolExecutor(max_workers=len(topo.services) or 1) as pool:
             launches = list(pool.map(self._launch, [svc.name for svc in topo.services]))
         for svc, launch in zip(topo.services, launches, strict=True):
+            self._after_primary(svc.name)
             self._spawn_service(svc.name, launch)
         for svc in topo.services:
             self._wait_ready(svc.name)
@@ -142,11 +144,19 @@ class LocalTopology:
             name, argv, log=self.workdir / f"{name}.log", env=env, outlive_harness=self.detached, record=self.record
         )
 
-    def _wipe_pairs(self, members) -> None:
+    def _wipe_pairs(self, members: Iterable[Service]) -> None:
         """HA pairs start on an empty shared store (nothing of an earlier run's journal)."""
         for svc in members:
             if svc.ha == "primary":
                 self._service_module(svc.name).wipe_store(svc, self.workdir)
+
+    def _after_primary(self, name: str) -> None:
+        """A backup starts once its primary is live: on an empty shared store the
+        first to start writes the node's id, and a backup that wrote its own (both
+        started at once) is the backup of no one, never named by the primary."""
+        svc = self.topology.service(name)
+        if svc.ha == "backup":
+            self._wait_ready(svc.cluster[0])
 
     def _pairs_in_place(self) -> None:
         """Stop every HA pair whose members are not in their parts (the backup took
@@ -157,14 +167,20 @@ class LocalTopology:
             if svc.ha != "primary":
                 continue
             members = [topo.service(n) for n in svc.cluster]
-            mod = self._service_module(svc.name)
-            if all(self.services[m.name].alive() and mod.in_role(m, self.workdir) for m in members):
+            if all(self._in_place(m) for m in members):
                 continue
             # The backup first: a primary stopped while its backup stands by hands over to it.
             for m in reversed(members):
                 self._down.add(m.name)
                 self.services[m.name].stop()
             self._wipe_pairs([svc])
+
+    def _in_place(self, svc: Service) -> bool:
+        """Running, in the part it was started for, and ready: a backup no longer
+        named by its primary makes its pair start afresh too."""
+        mod = self._service_module(svc.name)
+        alive = self.services[svc.name].alive()
+        return alive and mod.in_role(svc, self.workdir) and mod.ready(svc, self.addrs, self.workdir)
 
     def _wait_ready(self, name: str) -> None:
         svc = self.topology.service(name)
@@ -273,6 +289,7 @@ class LocalTopology:
         self._pairs_in_place()
         for name, proc in self.services.items():
             if not proc.alive():
+                self._after_primary(name)
                 self._start_service(name)
         for name in self.services:
             self._wait_ready(name)
