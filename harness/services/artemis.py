@@ -428,8 +428,8 @@ def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
 
 
 def waiting_for(svc: Service) -> str | None:
-    """What ready() waits for, when it is more than being up (a standby backup)."""
-    return artemis_ha.waiting_for(svc) if svc.ha == "backup" else None
+    """What ready() waits for, when it is more than being up (a pair member)."""
+    return artemis_ha.waiting_for(svc) if svc.ha else None
 
 
 def in_role(svc: Service, workdir: Path) -> bool:

@@ -167,8 +167,13 @@ def backup_announced(console: str, primary_addr: str, announced: str | None) -> 
 
 
 def waiting_for(svc: Service) -> str:
-    """What a backup's readiness waits for, in words for the timeout's one line."""
+    """What a member's readiness waits for, in words for the timeout's one line."""
     primary = svc.cluster[0]
+    if svc.ha == "primary":
+        return (
+            f"{svc.name} (artemis primary of {peer(svc)}) to be active: once {peer(svc)} has taken over, "
+            f"only after it gives the store back (failback, {FAILBACK})"
+        )
     return (
         f"{svc.name} (artemis backup of {primary}) to announce itself: its log saying 'backup announced' "
         f"({ANNOUNCED}) and {primary}'s AMQP open naming it in failover-server-list"
