@@ -74,6 +74,16 @@ def outage(j: Judge, family: str, publisher: str, witnesses: list[str], index: i
     label = f"{o.kind} {o.target}"
     if why := not_returning(j, family, publisher, o):
         return _r("not-measured", None, f"{label}: {why}")
+    # A witness that subscribed after the heal (one that drains what a broker holds,
+    # amqp.ha.failback) receives when it starts, not when messages began to flow.
+    ready = [j.tl.first(actor=w, kind=("subscribed", "link_opened")) for w in witnesses]
+    if not any(e is not None and e["t_ns"] <= heal for e in ready):
+        return _r(
+            "not-measured",
+            None,
+            f"{label}: the witness subscribed only after the heal (it drains what the server held), "
+            "so when messages began to flow again cannot be timed",
+        )
     wait = schedules.next_wait(j, family, rec, publisher)
     if wait.ms is None:
         return _r("not-measured", None, f"{label}: {wait.how}")
