@@ -72,7 +72,7 @@ def test_a_backup_that_never_announces_itself_is_one_line_and_nothing_is_left(
         return out.replace(addrs.listen("a1", "core"), f"127.0.0.1:{addrs.sink}") if svc.ha == "backup" else out
 
     monkeypatch.setattr(artemis_ha, "xml", astray)
-    monkeypatch.setattr(local, "READY_TIMEOUT_S", 20)
+    monkeypatch.setattr(local, "READY_TIMEOUT_S", 20)  # it never announces; the primary still has room to start
     spawned: list[dict[str, int]] = []
     real_spawn = LocalTopology._spawn_service
 
