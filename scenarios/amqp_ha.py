@@ -197,7 +197,7 @@ ON_BACKUP_S = 5.0
     family="amqp",
     topology="artemis-ha",
     checks=["reconnect.recovers"],
-    slow=True,  # a failback took 5 s here and over 60 s on a loaded machine
+    slow=True,  # a failback took 4 to 19 s here, and over 60 s on a loaded machine
 )
 def failback(run: Run) -> None:
     """Only the primary's URL; the primary killed, then started again (a failback): where the client goes."""
