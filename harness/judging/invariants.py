@@ -13,9 +13,9 @@ connected throughout and the run waited after the last publish.
                   instant, is counted but not judged: whether one is is chance;
                   nor one accepted once the fault that took the publisher's
                   last connection began, when it never had a connection again
-                  before it was stopped (its server never came back, nor any
-                  other it knew of): the library had nowhere to send it, and it
-                  is still in doubt
+                  before it was stopped, still trying (not closed) on a path
+                  that had not healed: the library had nowhere to send it, and
+                  it is still in doubt
   no-duplicates   no message delivered twice, where the mode promises it
                   (at-most-once: NATS core publish)
   order           the witness received the publisher's messages in the order
@@ -223,7 +223,10 @@ def _not_arrived(j: Judge, witnesses: list[str], lost: list[int], received: list
 def _stranded(j: Judge, publisher: str, lost: list[int]) -> set[int]:
     """The lost messages accepted once the publisher was cut off for good: after
     the start of the fault on its path that took its last connection (or after that
-    loss, with no such fault), when it was not connected again before it was stopped."""
+    loss, with no such fault), when it was not connected again before it was stopped,
+    that fault had not healed by then, and the library had not given up (closed): it
+    was still trying, so whether it would have sent them is unknown. A library that
+    closed, or did not reconnect to a healed path, had its chance: those are losses."""
     stop = next((m["t_ns"] for m in j.tl.marks("stop") if m.get("to") == publisher), j.tl.t1_ns)
     # Its own stop closes its connection: only a loss before that counts.
     loss = j.tl.select(actor=publisher, kind="disconnected", before=stop - 1)
@@ -232,9 +235,13 @@ def _stranded(j: Judge, publisher: str, lost: list[int]) -> set[int]:
     last = loss[-1]["t_ns"]
     if j.tl.first(actor=publisher, kind=("reconnected", "connected"), after=last, before=stop) is not None:
         return set()
+    if j.tl.first(actor=publisher, kind="closed", after=last, before=stop) is not None:
+        return set()
     on_path = liveness.path(j, publisher)
-    began = [o.start_ns for o in j.outages() if o.target in on_path and o.start_ns <= last]
-    since = max(began) if began else last
+    cut = [o for o in j.outages() if o.target in on_path and o.start_ns <= last]
+    if cut and all(o.end_ns is not None and o.end_ns < stop for o in cut):
+        return set()
+    since = max(o.start_ns for o in cut) if cut else last
     at = {e["seq"]: e["t_ns"] for e in j.tl.select(actor=publisher, kind="published")}
     return {s for s in lost if at.get(s, 0) >= since}
 
