@@ -39,6 +39,7 @@ from harness.errors import HarnessError, Unavailable, UsageError
 from harness.faults import Fault, FaultLog
 from harness.judging import Judge, timeline, wire_only
 from harness.schedule import Schedule
+from harness.wire import open_connections
 
 
 class NotSupported(Exception):
@@ -305,6 +306,25 @@ class Run:
             return False
         self.sleep(settle)
         return True
+
+    def wait_established(self, link: str, timeout: float, hold_s: float = 1.0) -> bool:
+        """True once a connection on `link` has stayed open `hold_s` seconds (a failed
+        attempt is accepted and closed at once); False after `timeout` seconds. Counted
+        over the whole wire log, so a connection opened before the run counts too.
+        Here rather than in one scenario file: a router's connector is awaited by the
+        router scenarios and by the HA pair's (scenario files do not import each other)."""
+        deadline = time.monotonic() + timeout
+        open_since: float | None = None
+        while time.monotonic() < deadline:
+            if open_connections(self.live.wire_events(0)).get(link, 0) > 0:
+                if open_since is None:
+                    open_since = time.monotonic()
+                if time.monotonic() - open_since >= hold_s:
+                    return True
+            else:
+                open_since = None
+            self.sleep(0.1)
+        return False
 
     def hold_port(self, port: int) -> None:
         """Keep a well-known port (claimed, nothing listening) for this scenario, so a

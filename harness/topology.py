@@ -39,6 +39,10 @@ class Link:
     # A route its origin is never configured to dial: it learns the address only
     # from a failover list its peer sends (routers), so any use of it is the origin's.
     advertised: bool = False
+    # A queue on the broker a router's route-container connector carries: the router
+    # sends what clients send to that address on to the broker over this connection
+    # (an autoLink), so the client's link to the router outlives the connection.
+    waypoint: str = ""
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,33 @@ def router_network() -> Topology:
     return Topology("router", desc, (*routers, Service("b1", "artemis", ("amqp",))), links)
 
 
+# The queue router-ha's router sends on to the pair: one fixed address, since the
+# router's configuration is written before any run (an autoLink names its address).
+ROUTER_HA_QUEUE = "h.router-ha.q"
+
+
+def router_ha() -> Topology:
+    """A router in front of the artemis-ha pair: one interior router r1 whose
+    route-container connector dials the primary a1 (route-r1-a1), and the pair as in
+    artemis-ha, each broker with its client and observer link.
+
+    r1 is configured with a1 only. The primary's Open names the backup as its client
+    link (a2-client), so a router that follows that failover list reaches the backup
+    through that proxy, and the wire shows it; no client uses a2-client here, so every
+    connection on it is the router's. The connector carries ROUTER_HA_QUEUE: clients
+    send to it on r1 and the router passes it on to whichever broker it is connected to.
+    """
+    pair = artemis_ha()
+    links = (
+        Link("r1-client", "r1", "amqp", "client"),
+        Link("r1-observer", "r1", "amqp", "observer"),
+        Link("route-r1-a1", "a1", "amqp", "route", origin="r1", waypoint=ROUTER_HA_QUEUE),
+        *pair.links,
+    )
+    desc = "a router (qdrouterd or skrouterd) r1 whose connector dials the primary of an Artemis pair (a1, a2)"
+    return Topology("router-ha", desc, (*pair.services, Service("r1", "skupper-router", ("amqp",))), links)
+
+
 # The one user of the authentication topologies. The password is no secret: a
 # throwaway server on loopback, and scenarios give clients a wrong one on purpose.
 AUTH_USER = ("harness", "harness-secret")
@@ -218,6 +249,7 @@ def registry() -> dict[str, Topology]:
         variant(one_broker, "auth", "security on: one user with a password, no anonymous access", users=(AUTH_USER,)),
         router_network(),
         artemis_ha(),
+        router_ha(),
     ]
     for t in tops:
         check_ha(t)

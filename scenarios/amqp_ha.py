@@ -15,17 +15,22 @@ default). rhea's and proton's documentation say nothing of a server's list: for
 them it is measured. The primary is not started again in these scenarios: its
 restart is a failback, which the next entry's reset does not wait for either
 (the pair is restarted from the primary, docs/decisions.md).
+
+amqp.router.ha-failover puts the list's other consumer in the client's place: a
+router (topology router-ha) whose connector knows only the primary, judged on the
+router seed's claim that its connector tries the alternate hosts a peer lists.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from harness.backends.local import READY_TIMEOUT_S
 from harness.clock import now_ns
 from harness.errors import EnvironmentFault
 from harness.judging import Judge, schedules
-from harness.judging.metrics import hostport, link_of_address, ms
+from harness.judging.metrics import hostport, lasting, ledger, link_of_address, ms, wire_connections
 from harness.scenario import NotSupported, Run, scenario
 from harness.services import artemis, artemis_ha
 
@@ -324,3 +329,182 @@ def _link(j: Judge, url: str | None) -> str | None:
     if target is None:
         return None
     return link_of_address(target, j.links) or f"elsewhere ({target})"
+
+
+# -- a router's connector as the second consumer of the primary's list -----------------
+#
+# topology router-ha: router r1's route-container connector dials only the primary
+# (route-r1-a1); the primary's Open names the backup as a2-client, on which no client
+# connects here, so every connection on it is the router's. The client sends to the
+# router's waypoint address (an autoLink out over that connector), never to a broker:
+# its link to the router stays attached while the router looks for a broker.
+
+ROUTER = "r1"
+ROUTER_LINK = "route-r1-a1"
+ROUTER_TO_BACKUP = f"{BACKUP}-client"
+ROUTER_UP_S = 30.0  # the router retries a lost connector every few seconds
+# Once the backup serves, how long the router may take to reach it: qdrouterd cycles
+# a failover list once a second, and backs off to 5 s on a host that refuses it.
+ROUTER_FOLLOW_S = 30.0
+FLOW_AGAIN_S = 15.0  # after the router is on the backup, for a message to be accepted there
+
+
+def router_log(run: Run) -> str:
+    """The router's log since it last started (the local backend's <workdir>/r1.log;
+    a restarted router appends to it); empty where there is none."""
+    folder = getattr(run.live, "workdir", None)
+    try:
+        text = (folder / f"{ROUTER}.log").read_text(errors="replace") if folder else ""
+    except OSError:
+        return ""
+    return text[text.rfind("ROUTER (info) Version:") :] if "ROUTER (info) Version:" in text else text
+
+
+def router_open_props(run: Run) -> str | None:
+    """The properties of the last Open the router received on a connection it made,
+    as its log prints them (qdrouterd and skrouterd log each connection at info)."""
+    found = re.findall(r"Connection Opened: dir=out .* props=(.*)", router_log(run))
+    return found[-1] if found else None
+
+
+def router_links(run: Run) -> dict:
+    """What the router said of its autoLink: evidence beside the wire for how it sent
+    the messages on. (Its "Connection Opened" lines name the connector's configured
+    host even on a connection to a failover host, so where it went is the wire's to say.)"""
+    text = router_log(run)
+    return {
+        "autolink_activated": len(re.findall(r"Auto Link Activated", text)),
+        "autolink_deactivated": len(re.findall(r"Auto Link Deactivated", text)),
+        # The lines themselves, without their timestamps: which connection each names.
+        "autolink_lines": [m.strip() for m in re.findall(r"\(info\) (Auto Link .*)", text)][:10],
+    }
+
+
+def _accepted(e: dict) -> bool:
+    return e.get("outcome") == "accepted"
+
+
+@scenario(
+    "amqp.router.ha-failover",
+    family="amqp",
+    topology="router-ha",
+    checks=["router.connector.failover-list"],
+)
+def router_ha_failover(run: Run) -> None:
+    """A router whose connector dials only the primary; the primary killed: does the router follow the listed backup?"""
+    if record_failover_list(run) is None:
+        raise EnvironmentFault(f"{PRIMARY}, the primary, did not answer an AMQP open")
+    # The backend starts the router after the pair is in place, so that the Open it
+    # got names the backup (the primary names it only once the backup announced itself).
+    if not run.wait_established(ROUTER_LINK, ROUTER_UP_S):
+        return
+    run.mark("router_open", props=router_open_props(run))
+    queue = run.live.topology.link(ROUTER_LINK).waypoint
+    if not run.connect("client", ["r1-client"], timeout=CONNECT_S, settle=1.0, publish=PUBLISH, subject=queue):
+        return
+    # Messages flow through the router before the fault (the autoLink is attached).
+    if run.wait("client", "settled", CONNECT_S, where=_accepted) is None:
+        return
+    kill = run.fault("kill", PRIMARY, restart=False)
+    wait_serving(run, BACKUP, kill.start_ns)
+    if run.wait_established(ROUTER_TO_BACKUP, ROUTER_FOLLOW_S):
+        run.wait("client", "settled", FLOW_AGAIN_S, after_ns=now_ns(), where=_accepted)
+        run.sleep(AFTER_RECONNECT_S)
+    else:
+        run.sleep(0.5)
+    run.stop("client")
+    run.mark("router_log", **router_links(run))
+    drain(run, queue)
+
+
+@router_ha_failover.judge
+def judge_router_ha_failover(j: Judge) -> None:
+    opened = next(iter(j.tl.marks("primary_open")), None)
+    listed = [x or "elsewhere" for x in (opened or {}).get("links", [])]
+    j.metric("primary_failover_server_list", (opened or {}).get("failover_server_list"))
+    j.metric("failover_list_links", listed)
+    router_open = next(iter(j.tl.marks("router_open")), None)
+    j.metric("router_open_properties", (router_open or {}).get("props"))
+    said = next(iter(j.tl.marks("router_log")), None)
+    keys = ("autolink_activated", "autolink_deactivated", "autolink_lines")
+    j.metric("router_log", {k: said.get(k) for k in keys} if said else None)
+    kills = [o for o in j.outages() if o.kind == "kill" and o.target == PRIMARY]
+    kill = kills[0].start_ns if kills else None
+    if kill is None or not any(map(_accepted, j.tl.select(actor="client", kind="settled", before=kill))):
+        j.nothing_measured("no message went through the router to the primary, so there was nothing to fail over")
+        return
+    serving = next(iter(j.tl.marks("backup_serving")), None)
+    serving_ns = serving["t_ns"] - int(serving.get("probe_ms", 0) * 1e6) if serving else None
+    j.metric("backup_serving_after_kill_ms", serving.get("after_kill_ms") if serving else None)
+    loss = j.tl.first(source="proxy", kind="conn_closed", link=ROUTER_LINK, after=kill)
+    j.metric("router_connection_closed_after_kill_ms", ms(loss["t_ns"] - kill) if loss else None)
+    since = loss["t_ns"] if loss else kill
+    # Every connection the router made after the loss, on the primary's link or the
+    # backup's (in order).
+    tries = wire_connections(j.tl, [ROUTER_LINK, ROUTER_TO_BACKUP], since)
+    # An attempt whose proxy could not reach the broker (the backup not serving yet)
+    # is never closed on the wire: the proxy logs the failed dial instead.
+    refused = {(e["link"], e["client"]) for e in j.tl.select(source="proxy", kind="upstream_failed", after=since)}
+    for c in tries:
+        c["refused"] = (c["link"], c["client"]) in refused
+    to_backup = [c for c in tries if c["link"] == ROUTER_TO_BACKUP]
+    held = [c for c in lasting(to_backup) if not c["refused"]]
+    j.metric("attempt_order", [c["link"] for c in tries][:30])
+    j.metric(
+        "attempts_ms",
+        [{"link": c["link"], "at_ms": ms(c["t_ns"] - since), "refused": c["refused"]} for c in tries][:30],
+    )
+    first = ms(to_backup[0]["t_ns"] - since) if to_backup else None
+    j.metric("first_backup_attempt_after_loss_ms", first)
+    j.metric("router_on_backup", bool(held))
+    on_ns = held[0]["t_ns"] if held else None
+    j.metric("router_on_backup_after_kill_ms", ms(on_ns - kill) if on_ns else None)
+    # Negative when the router got there before the harness's probe saw the backup serve.
+    j.metric("router_on_backup_after_backup_serving_ms", ms(on_ns - serving_ns) if on_ns and serving_ns else None)
+    # The client's link is to the router, which never went away: what the client saw.
+    j.metric("client_disconnected", j.tl.first(actor="client", kind="disconnected", after=kill) is not None)
+    j.metric("client_link_closed", j.tl.first(actor="client", kind="link_closed", after=kill) is not None)
+    phases = {"before_kill": (j.tl.t0_ns, kill), "router_looking": (kill, on_ns), "router_on_backup": (on_ns, None)}
+    if on_ns is None:
+        phases = {"before_kill": (j.tl.t0_ns, kill), "after_kill": (kill, None)}
+    j.metric("ledger", ledger(j.tl, "client", ["observer"], phases))
+    outcomes: dict[str, int] = {}
+    for e in j.tl.select(actor="client", kind="settled", after=kill):
+        outcomes[e["outcome"]] = outcomes.get(e["outcome"], 0) + 1
+    j.metric("settlements_after_kill", outcomes)
+    # Messages flowing again: accepted through the router after it reached the backup,
+    # and sent then and taken by the witness from the backup.
+    settled = j.tl.select(actor="client", kind="settled", after=on_ns) if on_ns else []
+    again = next(filter(_accepted, settled), None)
+    j.metric("first_accepted_after_router_on_backup_ms", ms(again["t_ns"] - on_ns) if again and on_ns else None)
+    sent = {e["seq"] for e in j.tl.select(actor="client", kind="published", after=on_ns)} if on_ns else set()
+    got = {e["seq"] for e in j.tl.select(actor="observer", kind="received")}
+    j.metric("delivered_sent_after_router_on_backup", len(sent & got))
+    if not j.applies("router.connector.failover-list"):
+        return
+    if ROUTER_TO_BACKUP not in listed:
+        j.not_measured("router.connector.failover-list", f"the primary's Open named no backup ({listed})")
+        return
+    if loss is None:
+        j.not_measured("router.connector.failover-list", f"the router's connection on {ROUTER_LINK} never closed")
+        return
+    on_primary = len(tries) - len(to_backup)
+    j.verdict(
+        "router.connector.failover-list",
+        bool(to_backup),
+        {
+            "backup_attempts": len(to_backup),
+            "first_backup_attempt_after_loss_ms": first,
+            "router_on_backup": bool(held),
+            "delivered_sent_after_router_on_backup": len(sent & got),
+        },
+        f"the primary's Open listed {listed}; after its kill the router made {on_primary} attempts on "
+        f"{ROUTER_LINK} and {len(to_backup)} on {ROUTER_TO_BACKUP}"
+        + (f", the first {first:g} ms after the loss" if first is not None else "")
+        + (
+            f"; connected to the backup {ms(on_ns - serving_ns):g} ms after it served, and "
+            f"{len(sent & got)} messages sent after that reached the witness"
+            if on_ns and serving_ns
+            else ""
+        ),
+    )

@@ -16,17 +16,15 @@ these is skipped with the reason, which says how to get one.
 
 from __future__ import annotations
 
-import time
 from itertools import pairwise
 
 from harness import ports
 from harness.clock import now_ns
 from harness.errors import Unavailable
 from harness.judging import SLACK_MS, Band, Judge, Outage, slack_ms
-from harness.judging.metrics import intervals_ms, ledger, ms, stats, wire_connections
+from harness.judging.metrics import intervals_ms, lasting, ledger, ms, stats, wire_connections
 from harness.scenario import Run, scenario
 from harness.services import router
-from harness.wire import open_connections
 
 CONNECT_S = 15.0
 ROUTERS_UP_S = 30.0  # a router retries a lost connection every few seconds
@@ -39,33 +37,9 @@ FLOW_AGAIN_S = 20.0  # how long messages are awaited once a faulted link is back
 TRIAL_S = 4.0  # how long a misconfigured router is given to refuse, or to connect
 RATE = 50
 SIZE = 64
-LASTING_MS = 1000  # a connection open this long was established (a failed attempt closes at once)
 PARTITION_S = 8.0
 BROKER_DOWN_S = 12.0
 FAILOVER_CUT_S = 10.0
-
-
-def wait_established(run: Run, link: str, timeout: float, hold_s: float = 1.0) -> bool:
-    """True once a connection on `link` has stayed open `hold_s` seconds (a failed
-    attempt is accepted and closed at once); False after `timeout` seconds. Counted
-    over the whole wire log, so a connection opened before the run counts too."""
-    deadline = time.monotonic() + timeout
-    open_since: float | None = None
-    while time.monotonic() < deadline:
-        if open_connections(run.live.wire_events(0)).get(link, 0) > 0:
-            if open_since is None:
-                open_since = time.monotonic()
-            if time.monotonic() - open_since >= hold_s:
-                return True
-        else:
-            open_since = None
-        run.sleep(0.1)
-    return False
-
-
-def lasting(conns: list[dict]) -> list[dict]:
-    """The wire connections (metrics.wire_connections) that were established."""
-    return [c for c in conns if c["closed_ns"] is None or c["duration_ms"] >= LASTING_MS]
 
 
 # -- the inter-router connection under traffic -------------------------------------
@@ -74,7 +48,7 @@ def lasting(conns: list[dict]) -> list[dict]:
 def start_flow(run: Run) -> bool:
     """The observer receives on r1, the client sends on r2: every message crosses
     the inter-router link. True once messages arrive."""
-    if not wait_established(run, INTER_ROUTER, ROUTERS_UP_S):
+    if not run.wait_established(INTER_ROUTER, ROUTERS_UP_S):
         return False
     run.start("observer", ["r1-observer"], subscribe=True)
     if run.wait("observer", "link_opened", CONNECT_S) is None:
@@ -88,7 +62,7 @@ def flow_again(run: Run, link: str) -> None:
     """After a fault on `link`: wait for the connection, then for messages to arrive
     again (the routers learn the address anew after the link is back), then a
     second more, so that the last messages sent are not cut off by the stop."""
-    wait_established(run, link, ROUTERS_UP_S)
+    run.wait_established(link, ROUTERS_UP_S)
     run.wait("observer", "received", FLOW_AGAIN_S, after_ns=now_ns())
     run.sleep(1.0)
 
@@ -249,7 +223,7 @@ def judge_inter_router_partition(j: Judge) -> None:
 )
 def broker_lost(run: Run) -> None:
     """The broker behind r1 killed for 12 s: when r1's route-container connector tries again, and how often."""
-    if not wait_established(run, BROKER, ROUTERS_UP_S):
+    if not run.wait_established(BROKER, ROUTERS_UP_S):
         return
     # A client on r1 watches too: losing the broker should not disturb it.
     if not run.connect("client", ["r1-client"], timeout=CONNECT_S):
@@ -257,7 +231,7 @@ def broker_lost(run: Run) -> None:
     kill = run.fault("kill", "b1")
     run.sleep(BROKER_DOWN_S)
     kill.end()  # the broker starts again
-    wait_established(run, BROKER, ROUTERS_UP_S)
+    run.wait_established(BROKER, ROUTERS_UP_S)
     run.sleep(0.5)
 
 
@@ -341,7 +315,7 @@ def edge_failover(run: Run) -> None:
     # left it on r2, where the failover list took it).
     restart = run.fault("kill", "e1")
     restart.end()
-    if not wait_established(run, EDGE, ROUTERS_UP_S):
+    if not run.wait_established(EDGE, ROUTERS_UP_S):
         return
     # A client on r2 keeps the scenario a client's run; the router is what is judged.
     if not run.connect("client", ["r2-client"], timeout=CONNECT_S):
@@ -349,7 +323,7 @@ def edge_failover(run: Run) -> None:
     cut = run.fault("reset", EDGE)
     run.sleep(EDGE_CUT_S)
     cut.end()
-    wait_established(run, EDGE, ROUTERS_UP_S)
+    run.wait_established(EDGE, ROUTERS_UP_S)
     run.sleep(0.5)
 
 

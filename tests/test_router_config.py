@@ -16,20 +16,21 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from harness import baseline, paths, results
+from harness.backends.local import LocalTopology
 from harness.drivers import registry
 from harness.errors import Unavailable
 from harness.judging.entry import judge
 from harness.report import terminal
 from harness.runner import TopologyPool, run_entry
 from harness.scenario import load_all
-from harness.services import KINDS, Addresses, router, router_binary
-from harness.topology import get
+from harness.services import KINDS, Addresses, artemis_ha, router, router_binary
+from harness.topology import ROUTER_HA_QUEUE, get
 
 ROUTERS = ("r1", "r2", "e1")
 
@@ -86,6 +87,8 @@ class Router:
     mode: str | None = None
     listeners: list[dict[str, str]] = field(default_factory=list)
     connectors: list[dict[str, str]] = field(default_factory=list)
+    addresses: list[dict[str, str]] = field(default_factory=list)
+    autolinks: list[dict[str, str]] = field(default_factory=list)
 
 
 def load(name: str, text: str, problems: list[str]) -> Router:
@@ -105,6 +108,10 @@ def load(name: str, text: str, problems: list[str]) -> Router:
             r.listeners.append(attrs)
         elif entity == "connector":
             r.connectors.append(attrs)
+        elif entity == "address":
+            r.addresses.append(attrs)
+        elif entity == "autoLink":
+            r.autolinks.append(attrs)
         elif entity != "router":
             problems.append(f"{name}: unexpected entity {entity}")
     return r
@@ -133,6 +140,18 @@ def check(configs: dict[str, str], proxies: dict[str, str]) -> list[str]:
                 for url in (u.strip() for u in x["failoverUrls"].split(",")):
                     if not FAILOVER_URL.fullmatch(url):
                         problems.append(f"{r.name}: failover URL {url!r} is not of the documented form")
+    for r in routers.values():
+        # An autoLink is attached on the connection its connector makes: it must name
+        # a route-container connector of this router, for a waypoint address.
+        brokers = {c.get("name") for c in r.connectors if c.get("role") == "route-container"}
+        waypoints = {a.get("prefix") for a in r.addresses if a.get("waypoint") == "yes"}
+        for a in r.autolinks:
+            if a.get("connection") not in brokers:
+                problems.append(f"{r.name}: autoLink on {a.get('connection')!r}, no route-container connector")
+            if a.get("address") not in waypoints:
+                problems.append(f"{r.name}: autoLink for {a.get('address')!r}, which is no waypoint address")
+            if a.get("direction") not in ("in", "out"):
+                problems.append(f"{r.name}: autoLink direction {a.get('direction')!r}")
     pairs: dict[frozenset[str], int] = {}
     for r in routers.values():
         for c in r.connectors:
@@ -177,9 +196,9 @@ def check(configs: dict[str, str], proxies: dict[str, str]) -> list[str]:
 # -- the generated network -----------------------------------------------------------
 
 
-def local_addresses() -> Addresses:
+def local_addresses(name: str = "router") -> Addresses:
     """Addresses as the local backend gives them (made-up ports, no claims)."""
-    topo = get("router")
+    topo = get(name)
     a = Addresses()
     numbers = iter(range(21001, 21100))
     a.api, a.sink = next(numbers), next(numbers)
@@ -244,6 +263,62 @@ def test_each_router_is_configured_as_the_topology_says():
     assert edge["failoverUrls"] == f"amqp://{at.dial('route-e1-r2')}"
     assert proxies[at.dial("route-e1-r2")] == at.service("r2", "edge")
     assert "failoverUrls" not in next(a for e, a in blocks["r2"] if e == "listener" and a["role"] == "edge")
+
+
+def test_the_router_in_front_of_the_pair_dials_the_primary_and_carries_its_queue():
+    topo, at = get("router-ha"), local_addresses("router-ha")
+    text = router.config(topo.service("r1"), topo, at)
+    proxies = {at.link(x.name): at.service(x.to, x.port) for x in topo.links if x.to and x.port}
+    assert check({"r1": text}, proxies) == []
+    blocks = parse(text)
+    connectors = [a for e, a in blocks if e == "connector"]
+    # One connector, to the primary only, through its own proxy: the backup is
+    # learnt from the primary's Open, as the issue's "second consumer" of that list.
+    assert connectors == [
+        {"name": "a1", "host": "127.0.0.1", "port": str(at.links["route-r1-a1"]), "role": "route-container"}
+    ]
+    assert proxies[at.dial("route-r1-a1")] == at.service("a1", "amqp")
+    assert [a for e, a in blocks if e == "address"] == [{"prefix": ROUTER_HA_QUEUE, "waypoint": "yes"}]
+    assert [a for e, a in blocks if e == "autoLink"] == [
+        {"address": ROUTER_HA_QUEUE, "direction": "out", "connection": "a1"}
+    ]
+    # The primary announces the backup as its client link, which reaches the backup.
+    backup = topo.service("a2")
+    assert artemis_ha.client_link(backup, topo) == "a2-client"
+    assert proxies[at.public("a2-client")] == at.service("a2", "amqp")
+
+
+def test_the_router_network_has_no_waypoint():
+    """Only router-ha carries a queue: in the router topology an autoLink would take
+    the messages the inter-router scenarios send from r2 to r1's observer."""
+    configs, _, _ = network()
+    assert not any(e in ("address", "autoLink") for text in configs.values() for e, _ in parse(text))
+
+
+def test_an_autolink_on_no_broker_connector_is_rejected():
+    topo, at = get("router-ha"), local_addresses("router-ha")
+    proxies = {at.link(x.name): at.service(x.to, x.port) for x in topo.links if x.to and x.port}
+    text = router.config(topo.service("r1"), topo, at).replace("connection: a1", "connection: a2")
+    assert check({"r1": text}, proxies) == ["r1: autoLink on 'a2', no route-container connector"]
+    text = router.config(topo.service("r1"), topo, at).replace("waypoint: yes", "waypoint: no")
+    assert check({"r1": text}, proxies) == [f"r1: autoLink for {ROUTER_HA_QUEUE!r}, which is no waypoint address"]
+
+
+def test_a_waypoint_is_only_on_a_connector_to_a_broker():
+    topo = get("router")
+    link = replace(topo.link("route-r2-r1"), waypoint="q")
+    with pytest.raises(ValueError, match="reached by a route-container connector"):
+        router.waypoint(link, topo)
+
+
+def test_what_dials_a_pair_starts_after_its_backup(tmp_path):
+    """The router of router-ha waits for a2 (announced, named in a1's Open) before it
+    starts; the routers of the router topology wait for no pair."""
+    ha = LocalTopology(get("router-ha"), tmp_path)
+    assert ha._pairs_dialled(ha.topology.service("r1")) == ["a2"]
+    assert ha._pairs_dialled(ha.topology.service("a1")) == []
+    plain = LocalTopology(get("router"), tmp_path)
+    assert [plain._pairs_dialled(s) for s in plain.topology.services] == [[], [], [], []]
 
 
 def broken(change) -> list[str]:
@@ -396,7 +471,7 @@ def test_a_router_scenario_is_skipped_and_judged_nothing(tmp_path, spawned, no_r
     """The real bring-up on the local backend without a router: nothing is started at
     all, and each entry says why it did not run."""
     scenarios = load_all()
-    names = ("amqp.router.broker-lost", "amqp.router.failover-urls")
+    names = ("amqp.router.broker-lost", "amqp.router.failover-urls", "amqp.router.ha-failover")
     for name in names:
         (tmp_path / name).mkdir()
     pool = TopologyPool("local", tmp_path / "work")
@@ -406,7 +481,7 @@ def test_a_router_scenario_is_skipped_and_judged_nothing(tmp_path, spawned, no_r
         ]
     finally:
         pool.close()
-    assert set(pool.unavailable) == {"router"}
+    assert set(pool.unavailable) == {"router", "router-ha"}
     for e in entries:
         assert (e["status"], e["error"], e["skipped"], e["unsupported"]) == ("ok", None, router.REASON, None)
         assert e["outcome"] == {"result": "skipped", "reason": router.REASON, "counts": e["outcome"]["counts"]}
@@ -434,7 +509,9 @@ def test_pytest_reports_the_router_scenarios_as_skipped(tmp_path):
     assert router.REASON in out, out
     assert took < 60, f"skipping took {took:.0f} s"  # nothing is started, so skipping is quick
     # The baseline's router entries (rhea's) gated nothing, and the summary says so.
-    known = [k for k in baseline.load().values() if k.client == "rhea" and k.scenario.startswith("amqp.router.")]
+    # Those of the scenarios in that file (amqp.router.ha-failover, on router-ha, is in amqp_ha.py).
+    ran = {s.name for s in load_all().values() if s.topology == "router"}
+    known = [k for k in baseline.load().values() if k.client == "rhea" and k.scenario in ran]
     note = f"baseline: {len(known)} known deviations not judged, their scenarios skipped ({router.REASON})"
     assert known and note in out, out
     assert note in (tmp_path / "out" / "summary.md").read_text()
@@ -552,3 +629,34 @@ def test_a_misconfigured_edge_router_is_judged_on_refusal_and_on_connecting(
     entry_faults = ("none", "none", 0.0, 0.0)
     v = verdicts("amqp.router.edge-misconfigured", events, entry_faults)
     assert v == {"router.edge.interior-only": verdict}
+
+
+def mark(label: str, at: float, **fields) -> dict:
+    return {"source": "harness", "actor": "harness", "kind": "mark", "label": label, "t_ns": int(at * S), **fields}
+
+
+def refused(link: str, at: float, n: int) -> list[dict]:
+    """An attempt the proxy accepted but could not take on: its server refused the dial."""
+    accepted = wire(link, at, None, n)
+    return [*accepted, {**accepted[0], "kind": "upstream_failed", "t_ns": int((at + 0.001) * S), "error": "refused"}]
+
+
+@pytest.mark.parametrize(("follows", "verdict"), [(True, "conforms"), (False, "deviates")])
+def test_the_router_in_front_of_the_pair_is_judged_on_trying_the_listed_backup(follows, verdict):
+    events = [mark("primary_open", 0.1, failover_server_list=["127.0.0.1:9"], links=["a2-client"])]
+    events += [client("client", "connected", 0.5), client("client", "settled", 1.0, seq=1, outcome="accepted")]
+    events += wire("route-r1-a1", -5.0, 2.05, 0)
+    events += refused("route-r1-a1", 3.05, 1)
+    events += [mark("backup_serving", 3.5, service="a2", after_kill_ms=1500.0, probe_ms=0.0)]
+    # A refused try on the backup before it serves is still a try of the listed host.
+    events += refused("a2-client", 3.2, 2) if follows else refused("route-r1-a1", 4.05, 2)
+    v = verdicts("amqp.router.ha-failover", events, ("kill", "a1", 2.0, 60.0))
+    assert v == {"router.connector.failover-list": verdict}
+
+
+def test_the_router_in_front_of_the_pair_without_a_listed_backup_is_not_measured():
+    events = [mark("primary_open", 0.1, failover_server_list=[], links=[])]
+    events += [client("client", "connected", 0.5), client("client", "settled", 1.0, seq=1, outcome="accepted")]
+    events += wire("route-r1-a1", -5.0, 2.05, 0)
+    v = verdicts("amqp.router.ha-failover", events, ("kill", "a1", 2.0, 60.0))
+    assert v == {"router.connector.failover-list": "not-measured"}

@@ -153,10 +153,28 @@ class LocalTopology:
     def _after_primary(self, name: str) -> None:
         """A backup starts once its primary is live: on an empty shared store the
         first to start writes the node's id, and a backup that wrote its own (both
-        started at once) is the backup of no one, never named by the primary."""
+        started at once) is the backup of no one, never named by the primary.
+        A service that dials a pair member (a router's connector) starts once the
+        pair is in place: the primary names its backup only in the Opens it sends
+        after the backup announced itself, and a router reads that list only from
+        an Open, so one that connected earlier would never learn of the backup."""
         svc = self.topology.service(name)
         if svc.ha == "backup":
             self._wait_ready(svc.cluster[0])
+        for backup in self._pairs_dialled(svc):
+            self._wait_ready(backup)
+
+    def _pairs_dialled(self, svc: Service) -> list[str]:
+        """The backups of the HA pairs whose members `svc` dials (route links)."""
+        out: list[str] = []
+        for link in self.topology.links:
+            if link.role != "route" or link.origin != svc.name or link.to is None:
+                continue
+            member = self.topology.service(link.to)
+            backup = member.cluster[-1] if member.ha else None
+            if backup and backup not in out:
+                out.append(backup)
+        return out
 
     def _pairs_in_place(self) -> None:
         """Stop every HA pair whose members are not in their parts (the backup took
@@ -174,6 +192,11 @@ class LocalTopology:
                 self._down.add(m.name)
                 self.services[m.name].stop()
             self._wipe_pairs([svc])
+            # Whatever dials the pair starts again after it (see _after_primary).
+            for other in topo.services:
+                if svc.cluster[-1] in self._pairs_dialled(other):
+                    self._down.add(other.name)
+                    self.services[other.name].stop()
 
     def _in_place(self, svc: Service) -> bool:
         """Running, in the part it was started for, and ready: a backup no longer

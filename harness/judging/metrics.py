@@ -55,6 +55,16 @@ def wire_connections(tl: Timeline, links: list[str], after: int, before: int | N
     return out
 
 
+# A connection open this long was established (a failed attempt through a proxy is
+# accepted and closed at once, when the proxy cannot reach its server).
+LASTING_MS = 1000
+
+
+def lasting(conns: list[dict]) -> list[dict]:
+    """The wire connections (wire_connections) that were established."""
+    return [c for c in conns if c["closed_ns"] is None or c["duration_ms"] >= LASTING_MS]
+
+
 def hostport(url: str | None) -> str | None:
     """The host:port of a URL (scheme and trailing slash dropped)."""
     return url.split("://", 1)[-1].rstrip("/") if url else None

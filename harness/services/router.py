@@ -15,7 +15,11 @@ Everything in a router's configuration comes from the topology (harness/topology
   routers it shares an inter-router connection with, as clients reach them;
 - failoverUrls on its edge listener: the advertised links (topology.Link) of the
   edge routers that dial it, so that an edge router's connector gets a failover
-  list from its peer, as the seed describes for outgoing connections.
+  list from its peer, as the seed describes for outgoing connections;
+- for a route link with a waypoint (a queue on a broker): a waypoint address and an
+  outgoing autoLink on that connector, so that clients send to the queue through
+  the router and their links stay attached to the router while the connector is
+  lost (a link route would detach them with it).
 
 On the local backend the router is a binary found on this machine (router_binary.py):
 HARNESS_ROUTER, else skrouterd or qdrouterd on PATH (distributions package them).
@@ -168,7 +172,22 @@ def config(svc: Service, topo: Topology, at: Addressing, flavour: str = SKROUTER
         host, number = _split(at.dial(link.name))
         role = connector_role(link, topo)
         lines += _block("connector", {"name": link.to or "", "host": host, "port": number, "role": role})
+    for link in dialled(svc, topo):
+        if link.waypoint:
+            lines += waypoint(link, topo)
     return "\n".join(lines)
+
+
+def waypoint(link: Link, topo: Topology) -> list[str]:
+    """The address and autoLink that send what clients send to `link.waypoint` on to
+    the broker over this connector. The autoLink names the connector, not an
+    address: once the connector reconnects (to the same broker or, by a failover
+    list, to another), the router attaches it again there."""
+    if connector_role(link, topo) != "route-container":
+        raise ValueError(f"{link.name}: a waypoint is a queue on a broker, reached by a route-container connector")
+    address = {"prefix": link.waypoint, "waypoint": "yes"}
+    auto = {"address": link.waypoint, "direction": "out", "connection": link.to or ""}
+    return _block("address", address) + _block("autoLink", auto)
 
 
 def healthcheck(svc: Service) -> list[str]:
