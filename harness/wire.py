@@ -109,11 +109,12 @@ class WireLog:
 
 
 def open_connections(events: list[dict]) -> dict[str, int]:
-    """Connections accepted and not yet closed, per link, from folded wire events."""
+    """Connections accepted and not yet closed, per link, from folded wire events. One
+    whose upstream dial failed is closed too: Toxiproxy logs no close for it."""
     count: dict[str, int] = {}
     for e in events:
         if e["kind"] == "conn_accepted":
             count[e["link"]] = count.get(e["link"], 0) + 1
-        elif e["kind"] == "conn_closed":
+        elif e["kind"] in ("conn_closed", "upstream_failed"):
             count[e["link"]] = count.get(e["link"], 0) - 1
     return {link: n for link, n in count.items() if n > 0}

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 from harness import paths
-from harness.wire import WireLog, parse
+from harness.wire import WireLog, open_connections, parse
 
 LOG = Path(__file__).parent / "data" / "toxiproxy-trace.log"
 
@@ -101,3 +101,14 @@ def test_the_proxy_build_pins_the_toxiproxy_of_pins_toml():
     go_mod = (paths.ROOT / pins["go-driver"]["toxiproxy-harness"]["dir"] / "go.mod").read_text()
     want = pins["go"]["toxiproxy-server"]
     assert f"{want['module']} v{want['version']}\n" in go_mod
+
+
+def test_a_failed_upstream_dial_is_not_an_open_connection():
+    """Toxiproxy logs no close for a connection whose upstream dial failed (the server
+    down): it must not count as open, or a wait for an established connection ends on a
+    refused attempt (amqp.router.broker-lost once stopped before the router was back)."""
+    acc = {"t_ns": 1, "kind": "conn_accepted", "link": "route", "client": "127.0.0.1:5000"}
+    failed = {"t_ns": 2, "kind": "upstream_failed", "link": "route", "client": "127.0.0.1:5000", "error": "refused"}
+    later = {"t_ns": 3, "kind": "conn_accepted", "link": "route", "client": "127.0.0.1:5001"}
+    assert open_connections([acc, failed]) == {}
+    assert open_connections([acc, failed, later]) == {"route": 1}

@@ -37,6 +37,11 @@ def wire_connections(tl: Timeline, links: list[str], after: int, before: int | N
     closes: dict[tuple[str, str], list[dict]] = {}
     for e in tl.select(source="proxy", kind="conn_closed"):
         closes.setdefault((e["link"], e["client"]), []).append(e)
+    # A failed upstream dial ends its connection with no close logged: the server's side.
+    for e in tl.select(source="proxy", kind="upstream_failed"):
+        closes.setdefault((e["link"], e["client"]), []).append({**e, "closed_first_by": "server"})
+    for found in closes.values():
+        found.sort(key=lambda c: c["t_ns"])
     out = []
     for acc in tl.select(source="proxy", kind="conn_accepted", link=links, after=after, before=before):
         mine = closes.get((acc["link"], acc["client"]), [])
