@@ -234,12 +234,17 @@ def test_steady_workload_and_commanded_publish(name: str, live, tmp_path: Path):
     assert len(got) == len(set(got)), "a message was received twice"
     assert set(got) <= set(seqs), sorted(set(got) - set(seqs))[:10]
 
-    # The steady publisher keeps to the configured rate (absolute pacing), over the time
-    # it published: from connected to stopped would count the stop, which a loaded
-    # machine stretches for a JVM (qpid-jms: 71 in 1.87 s at load 11).
+    # The steady publisher keeps to the configured rate (absolute pacing). At least half the
+    # rate over the time it published: to stopped would count the stop, which a loaded
+    # machine stretches for a JVM (qpid-jms: 71 in 1.87 s at load 11). At most the rate
+    # since connected, where pacing starts: a late message catches up, so the rate between
+    # the first and last publish can exceed it after a stall (qpid-jms: 42 in 0.357 s,
+    # the commanded burst holding its one send thread).
     steady = [e["t_ns"] for e in published if e["bytes"] == SIZE]
-    elapsed_s = (max(steady) - min(steady)) / 1e9
-    assert 0.5 * RATE * elapsed_s <= len(steady) <= RATE * elapsed_s + 5, (len(steady), elapsed_s)
+    publishing_s = (max(steady) - min(steady)) / 1e9
+    paced_s = (max(steady) - connected[0]["t_ns"]) / 1e9
+    assert 0.5 * RATE * publishing_s <= len(steady), (len(steady), publishing_s)
+    assert len(steady) <= RATE * paced_s + 5, (len(steady), paced_s)
 
 
 @pytest.mark.parametrize("name", [n for n in DRIVERS if registry.get(n).family == "nats"])
