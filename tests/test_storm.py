@@ -212,12 +212,12 @@ def test_spread_and_peak_rate():
 
 def test_reached_server_leaves_out_what_the_proxy_could_not_open():
     ev = [
-        {"t_ns": 1, "kind": "conn_accepted", "link": "l", "client": "a"},
-        {"t_ns": 2, "kind": "upstream_failed", "link": "l", "client": "a"},
-        {"t_ns": 3, "kind": "conn_accepted", "link": "l", "client": "a"},  # the port again: reached
-        {"t_ns": 4, "kind": "conn_accepted", "link": "l", "client": "b"},
-        {"t_ns": 5, "kind": "conn_accepted", "link": "other", "client": "c"},
-        {"t_ns": 6, "kind": "conn_accepted", "link": "l", "client": "b"},  # b's first was not failed
+        {"source": "proxy", "t_ns": 1, "kind": "conn_accepted", "link": "l", "client": "a"},
+        {"source": "proxy", "t_ns": 2, "kind": "upstream_failed", "link": "l", "client": "a"},
+        {"source": "proxy", "t_ns": 3, "kind": "conn_accepted", "link": "l", "client": "a"},  # the port again: reached
+        {"source": "proxy", "t_ns": 4, "kind": "conn_accepted", "link": "l", "client": "b"},
+        {"source": "proxy", "t_ns": 5, "kind": "conn_accepted", "link": "other", "client": "c"},
+        {"source": "proxy", "t_ns": 6, "kind": "conn_accepted", "link": "l", "client": "b"},  # b's first was not failed
     ]
     tl = Timeline(ev, [], 0, 10)
     assert st.reached_server(tl, "l", 0) == [3, 4, 6]

@@ -31,7 +31,8 @@ def client_attempts(tl: Timeline, actor: str, after: int, before: int | None = N
 
 
 def wire_connections(tl: Timeline, links: list[str], after: int, before: int | None = None) -> list[dict]:
-    """Connections Toxiproxy accepted on `links`, each with when and how it ended."""
+    """Connections Toxiproxy accepted on `links`, each with when and how it ended, and
+    whether the proxy reached the server for it (not when its upstream dial failed)."""
     # Closes indexed once by (link, client address): a storm's wire log holds
     # thousands of connections, and a scan per accept would be quadratic.
     closes: dict[tuple[str, str], list[dict]] = {}
@@ -55,6 +56,7 @@ def wire_connections(tl: Timeline, links: list[str], after: int, before: int | N
                 "closed_ns": close["t_ns"] if close else None,
                 "duration_ms": ms(close["t_ns"] - acc["t_ns"]) if close else None,
                 "closed_first_by": close["closed_first_by"] if close else None,
+                "reached_server": close is None or close["kind"] != "upstream_failed",
             }
         )
     return out

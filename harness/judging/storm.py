@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from harness.judging.metrics import ms
+from harness.judging.metrics import ms, wire_connections
 from harness.judging.timeline import Timeline
 
 # Width of a histogram bin, and of the window the peak connection rate is counted in.
@@ -77,22 +77,9 @@ def accepted(tl: Timeline, link: str, after: int, before: int | None = None) -> 
 def reached_server(tl: Timeline, link: str, after: int) -> list[int]:
     """When Toxiproxy accepted each connection on `link` from `after` on that it also
     opened to the server: what the server saw. While a killed server starts again
-    the proxy still accepts every attempt and then fails to reach it
-    (`upstream_failed`, same client address), which no server saw."""
-    pending: dict[str, int] = {}  # client address -> its latest accept, not failed yet
-    reached: list[int] = []
-    for e in tl.events:
-        if e.get("link") != link or e["t_ns"] < after:
-            continue
-        client = e.get("client", "")
-        if e["kind"] == "conn_accepted":
-            # A port that comes round again: the earlier accept was not failed.
-            if client in pending:
-                reached.append(pending[client])
-            pending[client] = e["t_ns"]
-        elif e["kind"] == "upstream_failed":
-            pending.pop(client, None)
-    return sorted(reached + list(pending.values()))
+    the proxy still accepts every attempt and then fails to reach it, which no
+    server saw."""
+    return [c["t_ns"] for c in wire_connections(tl, [link], after) if c["reached_server"]]
 
 
 def event_counts(tl: Timeline, actor: str) -> tuple[int, int | None]:
