@@ -92,7 +92,7 @@ def test_a_compiled_or_java_client_at_a_version_runs_what_was_built_in_its_folde
 
 
 def test_every_kind_has_an_installer():
-    assert set(versions.INSTALLABLE) == set(versions.KINDS) == set(versions.INSTALLERS) == set(versions.REGISTRY)
+    assert set(versions.KINDS) == set(versions.INSTALLERS) == set(versions.REGISTRY)
 
 
 def test_maven_central_versions_are_read_from_its_metadata():

@@ -114,7 +114,7 @@ def get(name: str) -> DriverSpec:
         return spec
     if not version or not version.strip("v").replace(".", "").replace("-", "").isalnum():
         raise UsageError(f"--client {name}: {version!r} is not a version", f"e.g. {plain}@1.2.3")
-    versions.installable(spec.library, plain)  # refuses a driver whose library cannot be chosen
+    versions.package(spec.library, plain)  # refuses a driver whose library cannot be chosen
     return dataclasses.replace(spec, name=name, version=version, home=versions.folder(plain, version))
 
 

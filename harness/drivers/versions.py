@@ -45,9 +45,8 @@ from harness.install import tools
 from harness.install.common import CommandFailed, ScriptError
 
 SEP = "@"
-# Package kinds a driver.toml may name; INSTALLABLE: those another version can be installed of.
+# Package kinds a driver.toml may name; each has an installer (INSTALLERS, tested).
 KINDS = ("pypi", "npm", "go", "crate", "maven")
-INSTALLABLE = KINDS
 REGISTRY = {
     "pypi": "PyPI",
     "npm": "the npm registry",
@@ -82,17 +81,6 @@ def package(library: str | None, name: str) -> tuple[str, str]:
     kind, sep, pkg = (library or "").partition(":")
     if not sep or kind not in KINDS or not pkg:
         raise UsageError(f"{name} cannot run at another version: its driver.toml names no library package")
-    return kind, pkg
-
-
-def installable(library: str | None, name: str) -> tuple[str, str]:
-    """As package(), refusing a kind no installer here handles yet."""
-    kind, pkg = package(library, name)
-    if kind not in INSTALLABLE:
-        raise UsageError(
-            f"{name} cannot run at another version yet: its library is a {kind} package",
-            f"versions can be chosen for libraries from {', '.join(REGISTRY.values())}",
-        )
     return kind, pkg
 
 
@@ -211,7 +199,7 @@ def ensure(
 ) -> Path:
     """The folder holding `name`'s library at `version`, installed now if it is not yet.
     `binary`: the file name a compiled driver's command runs (`{bin}/NAME`)."""
-    kind, pkg = installable(library, name)
+    kind, pkg = package(library, name)
     home = folder(name, version)
     if installed(name, version):
         return home
