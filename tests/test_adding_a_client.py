@@ -44,19 +44,19 @@ def test_every_driver_is_installed_by_the_set_up(folder: Path):
         assert rel in [s["dir"] for s in tools.PINS["go-driver"].values()], "add it to harness/pins.toml [go-driver]"
     elif spec.language == "javascript":
         assert (folder / "package-lock.json").is_file(), "npm ci needs a committed package-lock.json"
-        assert {"dir": rel} in tools.npm_drivers().values()
+        assert {"dir": rel} in tools.drivers_by(*tools.NPM_DRIVER).values()
         pinned = json.loads((folder / "package.json").read_text())
         assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in pinned["dependencies"].values()), "pin exact versions"
     elif spec.language == "java":
         assert (folder / "pom.xml").is_file(), "the Maven step builds every folder with a pom.xml"
-        assert {"dir": rel} in tools.maven_drivers().values()
+        assert {"dir": rel} in tools.drivers_by(*tools.MAVEN_DRIVER).values()
         pom = (folder / "pom.xml").read_text()
         versions = re.findall(r"<version>([^<]*)</version>", pom)
         assert versions and all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in versions), "pin exact versions"
         assert "{tools}/drivers/" + folder.name + "/*" in spec.command, "run from the jars the set-up built"
     elif spec.language == "rust":
         assert (folder / "Cargo.lock").is_file(), "cargo build --locked needs a committed Cargo.lock"
-        assert {"dir": rel} in tools.cargo_drivers().values()
+        assert {"dir": rel} in tools.drivers_by(*tools.CARGO_DRIVER).values()
         assert spec.command[0] == f"{{bin}}/driver-{spec.name}", "the set-up puts the binary in {bin}/driver-NAME"
     else:  # the virtualenv's Python, with the libraries pyproject.toml lists
         assert spec.command[0] == "{python}"
@@ -150,7 +150,7 @@ def test_a_client_whose_toolchain_is_missing_is_left_out_and_the_others_run(monk
 
 def test_a_missing_cargo_is_one_line(monkeypatch):
     monkeypatch.setattr(tools.shutil, "which", lambda name: None)
-    for name, spec in tools.cargo_drivers().items():
+    for name, spec in tools.drivers_by(*tools.CARGO_DRIVER).items():
         with pytest.raises(tools.ScriptError, match=r"^Rust is not installed: install cargo") as e:
             tools.ensure_cargo_driver(name, spec, {})
         assert "\n" not in str(e.value)

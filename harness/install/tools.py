@@ -231,15 +231,19 @@ def ensure_dist(name: str, pin: dict, manifest: dict) -> dict:
     }
 
 
-def npm_drivers() -> dict[str, dict]:
-    """Every Node driver, found by its committed package-lock.json: NAME -> {"dir": ...},
+def drivers_by(*files: str) -> dict[str, dict]:
+    """Every driver folder holding all of `files` (a Node driver its package-lock.json,
+    a Java one its pom.xml, a Rust one Cargo.toml and Cargo.lock): NAME -> {"dir": ...},
     NAME being "driver-" and the name in its driver.toml (as the manifest calls it)."""
-    drivers = ROOT / "harness" / "drivers"
     out = {}
-    for lock in sorted(drivers.glob("*/package-lock.json")):
-        name = tomllib.loads((lock.parent / "driver.toml").read_text())["name"]
-        out[f"driver-{name}"] = {"dir": str(lock.parent.relative_to(ROOT))}
+    for folder in sorted((ROOT / "harness" / "drivers").iterdir()):
+        if all((folder / f).is_file() for f in files):
+            name = tomllib.loads((folder / "driver.toml").read_text())["name"]
+            out[f"driver-{name}"] = {"dir": str(folder.relative_to(ROOT))}
     return out
+
+
+NPM_DRIVER, MAVEN_DRIVER, CARGO_DRIVER = ("package-lock.json",), ("pom.xml",), ("Cargo.toml", "Cargo.lock")
 
 
 def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:
@@ -267,16 +271,6 @@ def ensure_npm_driver(name: str, spec: dict, manifest: dict) -> dict:
 class ToolchainMissing(ScriptError):
     """A client driver's language toolchain is missing: that client is left out (marked
     unavailable in the manifest, with this line), and the set-up goes on."""
-
-
-def maven_drivers() -> dict[str, dict]:
-    """Every Java driver, found by its committed pom.xml (as npm drivers are by their lock)."""
-    drivers = ROOT / "harness" / "drivers"
-    out = {}
-    for pom in sorted(drivers.glob("*/pom.xml")):
-        name = tomllib.loads((pom.parent / "driver.toml").read_text())["name"]
-        out[f"driver-{name}"] = {"dir": str(pom.parent.relative_to(ROOT))}
-    return out
 
 
 def maven_missing(who: str) -> str | None:
@@ -328,18 +322,6 @@ def ensure_maven_driver(name: str, spec: dict, manifest: dict) -> dict:
         shutil.move(str(out), dest)
     say(f"{name}: built in {time.monotonic() - t:.0f}s")
     return {"path": str(dest), "version": want, "source": "maven", "pin": want, "java": java_major()}
-
-
-def cargo_drivers() -> dict[str, dict]:
-    """Every Rust driver, found by its Cargo.toml and committed Cargo.lock: NAME -> {"dir": ...},
-    NAME being "driver-" and the name in its driver.toml (as the manifest calls it)."""
-    drivers = ROOT / "harness" / "drivers"
-    out = {}
-    for lock in sorted(drivers.glob("*/Cargo.lock")):
-        if (lock.parent / "Cargo.toml").is_file():
-            name = tomllib.loads((lock.parent / "driver.toml").read_text())["name"]
-            out[f"driver-{name}"] = {"dir": str(lock.parent.relative_to(ROOT))}
-    return out
 
 
 def cargo_missing() -> str | None:
@@ -454,9 +436,9 @@ def set_up(with_venv: bool = False, with_compose: bool = False, with_browser: bo
     steps = [(n, ensure_go_server, p) for n, p in PINS["go"].items()]
     steps += [(n, ensure_go_driver, s) for n, s in PINS["go-driver"].items()]
     steps += [(n, ensure_dist, p) for n, p in PINS["dist"].items()]
-    steps += [(n, ensure_npm_driver, s) for n, s in npm_drivers().items()]
-    steps += [(n, ensure_maven_driver, s) for n, s in maven_drivers().items()]
-    steps += [(n, ensure_cargo_driver, s) for n, s in cargo_drivers().items()]
+    steps += [(n, ensure_npm_driver, s) for n, s in drivers_by(*NPM_DRIVER).items()]
+    steps += [(n, ensure_maven_driver, s) for n, s in drivers_by(*MAVEN_DRIVER).items()]
+    steps += [(n, ensure_cargo_driver, s) for n, s in drivers_by(*CARGO_DRIVER).items()]
     if with_compose:
         steps += [(n, ensure_go_server, p) for n, p in PINS["go-compose"].items()]
     for name, step, spec in steps:
