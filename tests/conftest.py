@@ -48,3 +48,16 @@ def spawned(monkeypatch: pytest.MonkeyPatch) -> list[procs.Proc]:
 
     monkeypatch.setattr(procs, "spawn", spy)
     return seen
+
+
+@pytest.fixture
+def harness(tmp_path: Path):
+    """`harness` subprocesses of one test (test_cli.Harness), and after it `harness
+    down` of everything in its state folder, then what is left killed by pid."""
+    from test_cli import Harness  # a test module: imported once pytest has set the path up
+
+    h = Harness(tmp_path)
+    try:
+        yield h
+    finally:
+        h.cleanup()

@@ -187,15 +187,6 @@ def test_a_service_fault_covers_the_links_to_it_and_a_kept_connection_is_named()
 # -- on the command line -----------------------------------------------------------
 
 
-@pytest.fixture
-def harness(tmp_path: Path):
-    h = Harness(tmp_path)
-    try:
-        yield h
-    finally:
-        h.cleanup()
-
-
 @pytest.mark.parametrize(
     ("extra", "mentions"),
     [

@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
-import pytest
 from support import poll
 from test_cli import Harness, assert_one_line, claimed_ports, first_line_from, refuses
 
 from harness import paths
 from harness.standing_faults import FILENAME
-
-
-@pytest.fixture
-def harness(tmp_path: Path):
-    h = Harness(tmp_path)
-    try:
-        yield h
-    finally:
-        h.cleanup()  # `harness down` of everything in its state folder, then by pid
 
 
 def _ok(r) -> str:

@@ -201,15 +201,6 @@ class Harness:
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture
-def harness(tmp_path: Path):
-    h = Harness(tmp_path)
-    try:
-        yield h
-    finally:
-        h.cleanup()
-
-
 def assert_one_line(r: subprocess.CompletedProcess, code: int, *mentions: str) -> None:
     where = f"exit {r.returncode}\nstdout: {r.stdout!r}\nstderr: {r.stderr!r}"
     assert "Traceback" not in r.stdout + r.stderr, where
