@@ -35,7 +35,7 @@ from harness.clock import now_ns
 from harness.drivers.app import AppProcess, AppSpec
 from harness.drivers.process import DriverProcess
 from harness.drivers.registry import DriverSpec
-from harness.errors import HarnessError, Unavailable, UsageError
+from harness.errors import EnvironmentFault, HarnessError, Unavailable, UsageError
 from harness.faults import Fault, FaultLog
 from harness.judging import Judge, timeline, wire_only
 from harness.schedule import Schedule
@@ -297,13 +297,34 @@ class Run:
                 return None
             time.sleep(0.05)
 
-    def connect(self, actor: str, links: list[str], *, timeout: float, settle: float = 0.5, **start: Any) -> bool:
+    def connect(
+        self,
+        actor: str,
+        links: list[str],
+        *,
+        timeout: float,
+        settle: float = 0.5,
+        flowing: tuple[str, str] | None = None,
+        **start: Any,
+    ) -> bool:
         """The prelude of most scripts: start `actor` on `links` (`start` as for
         start()), wait until it is connected, let it settle before any fault. False
-        if it never connected: the judge finds that, the script just stops."""
+        if it never connected: the judge finds that, the script just stops.
+        `flowing` (actor, event kind), e.g. the witness's first `received`: the
+        publisher's messages must flow before the fault, else an environment error.
+        On a loaded machine a sender link may not be open a second after connecting,
+        and a fault then would judge a start-up the scenario is not about (seen: an
+        HA primary killed before it had settled any of rhea's first 90 messages)."""
         self.start(actor, links, **start)
         if self.wait(actor, "connected", timeout) is None:
             return False
+        if flowing is not None and not self.is_app(flowing[0]):
+            who, kind = flowing
+            if self.wait(who, kind, timeout) is None:
+                raise EnvironmentFault(
+                    f"messages did not flow within {timeout:g} s of {actor} connecting ({who} reported no {kind}): "
+                    "the machine or the server too slow to reach the steady state before the fault; nothing judged"
+                )
         self.sleep(settle)
         return True
 

@@ -110,7 +110,10 @@ def failover(run: Run, links: list[str]) -> None:
     subject = f"{run.tag}.m"
     if record_failover_list(run) is None:
         raise EnvironmentFault(f"{PRIMARY}, the primary, did not answer an AMQP open")
-    if not run.connect("client", links, timeout=CONNECT_S, settle=1.0, publish=PUBLISH, subject=subject):
+    # The witness drains the backup afterwards, so the broker's first settlement says messages flow.
+    if not run.connect(
+        "client", links, timeout=CONNECT_S, settle=1.0, flowing=("client", "settled"), publish=PUBLISH, subject=subject
+    ):
         return
     kill = run.fault("kill", PRIMARY, restart=False)
     wait_serving(run, BACKUP, kill.start_ns)
@@ -210,7 +213,13 @@ def failback(run: Run) -> None:
     if record_failover_list(run) is None:
         raise EnvironmentFault(f"{PRIMARY}, the primary, did not answer an AMQP open")
     if not run.connect(
-        "client", [f"{PRIMARY}-client"], timeout=CONNECT_S, settle=1.0, publish=PUBLISH, subject=subject
+        "client",
+        [f"{PRIMARY}-client"],
+        timeout=CONNECT_S,
+        settle=1.0,
+        flowing=("client", "settled"),
+        publish=PUBLISH,
+        subject=subject,
     ):
         return
     kill = run.fault("kill", PRIMARY)  # ended below: started again, a failback

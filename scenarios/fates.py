@@ -59,7 +59,14 @@ def fates(run: Run, family: str, kind: str, settlement: str | None = None) -> No
     options = FAST_PINGS if family == "nats" and kind == "blackhole" else None
     subject = run.actors["observer"]["workload"]["subject"]
     if not run.connect(
-        "client", [link], timeout=CONNECT_S, settle=1.0, publish=publish, subject=subject, options=options
+        "client",
+        [link],
+        timeout=CONNECT_S,
+        settle=1.0,
+        flowing=("observer", "received"),
+        publish=publish,
+        subject=subject,
+        options=options,
     ):
         return
     target = link if FAULTS[kind][0] == "link" else service
