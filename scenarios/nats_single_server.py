@@ -344,10 +344,10 @@ def judge_publish_while_cut(j: Judge) -> None:
     per_msg = protocol_bytes(subject, PUB_SIZE)
     # Accepted while reconnecting: after the library reported the loss, before its
     # first refusal. All of these must be delivered once it is back (flush). One
-    # accepted within INSTANT_MS of the cut may still have gone to the dead socket
+    # accepted at the cut's instant (Outage.instant_ns) may still have gone to the dead socket
     # (jnats reports the loss from its reader thread while its writer goes on): in
     # flight at the instant, counted and not judged, as the no-silent-loss invariant does.
-    instant_end = down + int(INSTANT_MS * 1e6)
+    instant_end = j.outage().instant_ns(lost["t_ns"] if lost else None)[1]
     while_reconnecting = j.tl.select(
         actor="client",
         kind="published",

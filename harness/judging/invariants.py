@@ -131,7 +131,8 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         "application being told"
         + (f" (first: {judged[:10]})" if judged else "")
         + (
-            f"; besides, {in_flight} accepted within {INSTANT_MS:g} ms of the fault's start were lost in flight "
+            f"; besides, {in_flight} accepted at the fault's instant (from {INSTANT_MS:g} ms before it was made to "
+            f"{INSTANT_MS:g} ms after it surely took effect) were lost in flight "
             "(counted in fates_by_phase, not judged: whether a message is in flight then is chance)"
             if in_flight
             else ""
@@ -181,12 +182,14 @@ PHASES = ("before", "at_the_instant", "during", "after")
 
 def phases(j: Judge, publisher: str) -> dict[int, str]:
     """The phase of each accepted message, by when it was accepted, around the run's
-    first fault: before it, within INSTANT_MS of its start (either side), during it,
-    after it healed. Empty without a fault."""
+    first fault: before it, at its instant (Outage.instant_ns: from INSTANT_MS before
+    its request to INSTANT_MS after it surely took effect), during it, after it healed.
+    Empty without a fault."""
     if not j.outages():
         return {}
     o = j.outage()
-    lo, hi = o.start_ns - int(INSTANT_MS * 1e6), o.start_ns + int(INSTANT_MS * 1e6)
+    noticed = j.tl.first(actor=publisher, kind="disconnected", after=o.start_ns)
+    lo, hi = o.instant_ns(noticed["t_ns"] if noticed else None)
     out = {}
     for e in j.tl.select(actor=publisher, kind="published"):
         t = e["t_ns"]

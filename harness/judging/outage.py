@@ -1,8 +1,9 @@
 """Outages: the faults of a run as judges read them, one definition.
 
-A fault's record holds when it was requested (`start_ns`) and, if it was healed
-within the run, when it ended (`end_ns`). A judge asks for the window in which
-the link or service was faulted; an outage never healed lasts until the run ended.
+A fault's record holds when it was requested (`start_ns`), when it was confirmed in
+force (`applied_ns`) and, if it was healed within the run, when it ended (`end_ns`).
+A judge asks for the window in which the link or service was faulted; an outage
+never healed lasts until the run ended.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from harness.judging.timeline import Timeline
 
-# A message accepted within this of a fault's start was in flight at its instant.
+# A message accepted within this of a fault's instant was in flight at it.
 INSTANT_MS = 100.0
 
 
@@ -24,6 +25,19 @@ class Outage:
     run_end_ns: int
     # When the revert was confirmed (a killed server running again), if it was.
     reverted_ns: int | None = None
+    # When the fault was confirmed in force. It took effect somewhere between the
+    # request and this: a container engine under load took 2.6 s to kill one.
+    applied_ns: int | None = None
+
+    def instant_ns(self, noticed_ns: int | None = None) -> tuple[int, int]:
+        """The fault's instant: from INSTANT_MS before its request to INSTANT_MS after
+        it surely took effect: when it was confirmed, or earlier when the client
+        already reported the loss (`noticed_ns`; it cannot notice a fault not yet in
+        force). A message accepted in it may have been on the wire as the fault
+        struck, or not: chance, not the library."""
+        pad = int(INSTANT_MS * 1e6)
+        known = [t for t in (self.applied_ns, noticed_ns) if t is not None]
+        return self.start_ns - pad, max(self.start_ns, min(known, default=self.start_ns)) + pad
 
     @property
     def healed(self) -> bool:
@@ -43,5 +57,6 @@ class Outage:
 def outages(tl: Timeline) -> list[Outage]:
     """Every fault of the run, in the order it was made."""
     return [
-        Outage(f["kind"], f["target"], f["start_ns"], f["end_ns"], tl.t1_ns, f.get("reverted_ns")) for f in tl.faults
+        Outage(f["kind"], f["target"], f["start_ns"], f["end_ns"], tl.t1_ns, f.get("reverted_ns"), f.get("applied_ns"))
+        for f in tl.faults
     ]
