@@ -74,3 +74,17 @@ def test_the_local_override_names_an_image_or_why_there_is_none():
     assert [n for n, b in local.items() if compose_file.UNAVAILABLE in b.get("labels", {})] == [
         compose_file.service_name(get("router"), s.name) for s in get("router").services if s.kind == "skupper-router"
     ]
+
+
+def test_a_service_fault_the_engine_refuses_is_an_environment_error():
+    """Seen on Podman under load: `runc pause` failed and the API answered 500; that is
+    the environment's error in one line, not a harness bug with a traceback."""
+    from docker.errors import APIError
+
+    from harness.backends.compose import ComposeTopology
+    from harness.errors import EnvironmentFault
+
+    live = ComposeTopology.__new__(ComposeTopology)
+    with pytest.raises(EnvironmentFault) as e, live._engine("pause", "n1"):
+        raise APIError('500 Server Error: Internal Server Error ("`/usr/bin/runc pause 0a3d` failed: exit status 1")')
+    assert e.value.line().startswith("the container engine could not pause n1: 500 Server Error")

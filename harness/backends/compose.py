@@ -262,34 +262,53 @@ class ComposeTopology:
     def _svc(self, service: str):
         return self._container(compose_file.service_name(self.topology, service))
 
+    @contextlib.contextmanager
+    def _engine(self, what: str, service: str):
+        """A service fault the container engine refused is the environment's error, in
+        one line (seen: Podman's `runc pause` failing under load, a 500 to the API)."""
+        from docker.errors import DockerException
+
+        try:
+            yield
+        except DockerException as e:
+            text = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise EnvironmentFault(f"the container engine could not {what} {service}: {text}") from None
+
     def kill(self, service: str) -> None:
         self._down.add(service)
-        self._svc(service).kill()
+        with self._engine("kill", service):
+            self._svc(service).kill()
 
     def pause(self, service: str) -> None:
-        self._svc(service).pause()
+        with self._engine("pause", service):
+            self._svc(service).pause()
 
     def resume(self, service: str) -> None:
-        self._svc(service).unpause()
+        with self._engine("unpause", service):
+            self._svc(service).unpause()
 
     def start(self, service: str) -> None:
-        self._svc(service).start()
+        with self._engine("start", service):
+            self._svc(service).start()
         self._wait_ready(compose_file.service_name(self.topology, service))
         self._down.discard(service)
 
     def stop(self, service: str) -> None:
         self._down.add(service)
-        self._svc(service).stop(timeout=5)
+        with self._engine("stop", service):
+            self._svc(service).stop(timeout=5)
 
     def disconnect(self, service: str) -> None:
         """A real partition: the service's container leaves its network."""
-        net = self.client.networks.get(f"{self.project}_{self.topology.name}")
-        net.disconnect(self._svc(service))
+        with self._engine("disconnect", service):
+            net = self.client.networks.get(f"{self.project}_{self.topology.name}")
+            net.disconnect(self._svc(service))
         self._cut.add(service)
 
     def reconnect(self, service: str) -> None:
-        net = self.client.networks.get(f"{self.project}_{self.topology.name}")
-        net.connect(self._svc(service), aliases=[compose_file.service_name(self.topology, service)])
+        with self._engine("reconnect", service):
+            net = self.client.networks.get(f"{self.project}_{self.topology.name}")
+            net.connect(self._svc(service), aliases=[compose_file.service_name(self.topology, service)])
         self._cut.discard(service)
 
     def service_state(self, service: str) -> str:
