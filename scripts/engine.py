@@ -437,12 +437,16 @@ def install_busybox(rootfs: Path) -> None:
     (rootfs / "tmp").chmod(0o1777)
 
 
+# The image's server is toxiproxy-harness (harness/proxy: Toxiproxy's own module, the
+# same version, its log lines stamped with CLOCK_MONOTONIC in the proxy). A container
+# shares the host's kernel and so its monotonic clock: the compose backend's wire
+# stamps are then the proxy's, not taken when the attach stream delivers the line.
 def toxiproxy_sources() -> list[Path | str]:
-    return [static_binary("toxiproxy-server"), static_binary("toxiproxy-cli")]
+    return [static_binary("toxiproxy-harness"), static_binary("toxiproxy-cli")]
 
 
 def fill_toxiproxy(ctx: Path) -> None:
-    shutil.copy2(static_binary("toxiproxy-server"), ctx / "toxiproxy")
+    shutil.copy2(static_binary("toxiproxy-harness"), ctx / "toxiproxy")
     shutil.copy2(static_binary("toxiproxy-cli"), ctx / "toxiproxy-cli")
 
 
