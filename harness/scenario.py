@@ -318,7 +318,8 @@ class Run:
         self.start(actor, links, **start)
         if self.wait(actor, "connected", timeout) is None:
             return False
-        if flowing is not None and not self.is_app(flowing[0]):
+        # A user's program (--app) is not told the subject, so its flow is not awaited.
+        if flowing is not None and not self.is_app(actor) and not self.is_app(flowing[0]):
             who, kind = flowing
             if self.wait(who, kind, timeout) is None:
                 raise EnvironmentFault(
