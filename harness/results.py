@@ -3,8 +3,9 @@
 The schema is harness/contracts/results.schema.json (versioned; described in
 docs/results-schema.md). Everything written is validated first; everything read
 is checked for its schema version before use. A run writes the file before its
-first entry and again after each (complete = false), always whole, by rename, so
-a run killed at any moment leaves a valid file holding what it finished.
+first entry and again after each (complete = false; a run of several jobs less
+often, see parallel._Jobs._checkpoint), always whole, by rename, so a run killed
+at any moment leaves a valid file holding what it finished.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import platform
 import shlex
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -71,8 +73,11 @@ def write(results: dict, out_dir: Path) -> Path:
         raise AssertionError(f"harness bug: results break their schema: {bad[0]}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / FILENAME
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1))
+    # No indent: with one, json encodes in pure Python, 4.5x slower (3.0 s for a
+    # 65 MB run), and a run rewrites this file after every entry. A temporary name
+    # of this writer's own, so two writers never rename each other's file away.
+    tmp = path.with_name(f".{FILENAME}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(results))
     tmp.replace(path)
     return path
 
