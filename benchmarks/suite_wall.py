@@ -12,6 +12,7 @@ harness error.
     .venv/bin/python benchmarks/suite_wall.py 'nats.single.no-*' --client nats-go --jobs 1,2,auto
     .venv/bin/python benchmarks/suite_wall.py 'nats.*' 'amqp.*' --jobs 1,4,8,16,auto --out /tmp/wall
     .venv/bin/python benchmarks/suite_wall.py --analyze /tmp/wall    # the table again, nothing run
+    .venv/bin/python benchmarks/suite_wall.py 'nats.*' 'amqp.*' --jobs 4,auto --reference /tmp/wall --out /tmp/wall2
 
 The whole suite takes hours this way (the serial run alone is the sum of its
 pairs); on a shared machine, try a few short scenarios first.
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 from harness import results, shards
+from harness.errors import UsageError
 from harness.judging import outcome
 
 SERIAL = "1"
@@ -141,6 +143,12 @@ def main(argv: list[str]) -> None:
     p.add_argument("--jobs", default="1,4,8,16,auto", help="jobs settings, comma-separated (default 1,4,8,16,auto)")
     p.add_argument("--out", type=Path, help="where the runs go (default: a new temporary folder)")
     p.add_argument("--analyze", type=Path, metavar="DIR", help="print the table of an earlier benchmark's runs")
+    p.add_argument(
+        "--reference",
+        type=Path,
+        metavar="DIR",
+        help="an earlier benchmark of the same selection whose serial run is the reference (none is run)",
+    )
     args = p.parse_args(argv)
     if args.analyze:
         print(table(analyze(args.analyze)))
@@ -150,6 +158,18 @@ def main(argv: list[str]) -> None:
     todo = settings(args.jobs)
     out = args.out or Path(tempfile.mkdtemp(prefix="suite-wall-"))
     walls: dict[str, float] = {}
+    if args.reference:  # its serial run stands for this one's: linked, with its wall time
+        try:
+            walls[SERIAL] = json.loads((args.reference / WALL_FILE).read_text())[SERIAL]
+            results.load(args.reference / f"jobs-{SERIAL}")
+        except (OSError, ValueError, KeyError, UsageError) as e:
+            raise SystemExit(f"suite_wall: {args.reference} holds no serial run ({e})") from None
+        out.mkdir(parents=True, exist_ok=True)
+        link = out / f"jobs-{SERIAL}"
+        if not link.exists():
+            link.symlink_to((args.reference / f"jobs-{SERIAL}").resolve())
+        (out / WALL_FILE).write_text(json.dumps(walls))
+        todo.remove(SERIAL)
     for jobs in todo:
         durations = out / f"jobs-{SERIAL}" if jobs != SERIAL else None
         walls[jobs] = run_setting(args.scenarios, args.client, jobs, out / f"jobs-{jobs}", durations)
