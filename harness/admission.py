@@ -1,34 +1,43 @@
-"""`--jobs auto`: how many jobs may run side by side, decided from the timing noise
-the latest entries measured (harness/noise.py).
+"""`--jobs auto`: how many jobs may run side by side, decided from the machine's
+timing noise (harness/noise.py) as it is now.
 
 More jobs finish the suite sooner, since it mostly waits on real reconnect
 schedules, but each job adds timer lateness to every other, and lateness the
 bands cannot absorb turns verdicts into not-measured. So a run starts with one job
-per core, admits one more while every entry that ran wholly at the current
-concurrency stayed well inside the fixed measurement slack, sheds one (the next
-job to finish a pair stops) when one went beyond it, and never runs more than
-two jobs per core. The figure is each entry's p99 lateness (noise.p99_ms): the
-sustained load more jobs add to. Its maximum is a single spike, which anything
-on the machine can cause and fewer jobs would not prevent; it still widens that
-entry's bands (noise.budget_ms), so a spike costs verdicts, never wrong ones.
+per core, admits one more while the machine stayed well inside the fixed
+measurement slack at the current concurrency, sheds one (the next job to finish a
+pair stops) when it went beyond the slack, and never runs more than two jobs per
+core.
+
+The evidence is a probe of its own beside the jobs (`python -m harness.noise`,
+one summary a second): its p99 lateness per second, the median over the last
+WINDOWS seconds at this concurrency. A run used to wait for finished entries
+instead, and the longest pairs, handed out first, kept it at one job per core for
+the first two minutes of the suite; an entry's own figure also counts what its own
+process does (a storm's harness is busy reading events), which more jobs do not
+add to. An entry's noise still widens its own bands (noise.budget_ms), so whatever
+this decides costs verdicts, never wrong ones.
 A pure function: the parent (parallel.run_auto) keeps the figures and asks it
-after every finished entry.
+whenever one arrives.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Sequence
 
 from harness.judging.bands import SLACK_MS
 
-# Another job is admitted while the recent entries' p99 lateness all stay within
-# half the fixed slack: their values land well inside every band. Beyond the whole
-# slack noise starts to decide checks, so one job is shed. In between, it holds.
+# Another job is admitted while the machine's p99 lateness stays within half the
+# fixed slack: values land well inside every band. Beyond the whole slack noise
+# starts to decide checks, so one job is shed. In between, it holds.
 ADMIT_MS = SLACK_MS / 2
 SHED_MS = SLACK_MS
-# Entries measured wholly at the current concurrency before it grows again.
-EVIDENCE = 2
+# Seconds of probe measured wholly at the current concurrency before it changes
+# again: a job admitted starts its servers (a JVM takes seconds), so a shorter
+# look would see a machine quieter than it is about to be.
+WINDOWS = 10
 JOBS_PER_CORE = 2
 
 
@@ -49,12 +58,15 @@ def initial(n_cores: int, pairs: int) -> int:
     return max(1, min(n_cores, pairs))
 
 
-def target(running: int, n_cores: int, recent_ms: Sequence[float]) -> int:
-    """How many jobs should run, given `running` now and the p99 lateness (ms) of the
-    entries that ran wholly at this concurrency (since it last changed)."""
-    if recent_ms and max(recent_ms) > SHED_MS:
+def target(running: int, n_cores: int, machine_p99_ms: Sequence[float]) -> int:
+    """How many jobs should run, given `running` now and the probe's per-second p99
+    lateness (ms) since the concurrency last changed."""
+    if len(machine_p99_ms) < WINDOWS:
+        return max(1, min(running, ceiling(n_cores)))
+    now = statistics.median(machine_p99_ms[-WINDOWS:])
+    if now > SHED_MS:
         want = running - 1
-    elif len(recent_ms) >= EVIDENCE and max(recent_ms) <= ADMIT_MS:
+    elif now <= ADMIT_MS:
         want = running + 1
     else:
         want = running

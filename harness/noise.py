@@ -82,3 +82,33 @@ def drivers(events: list[dict]) -> dict[str, float]:
         if e.get("source") == "client" and e["kind"] == "lateness":
             out[e["actor"]] = max(out.get(e["actor"], 0.0), float(e["max_ms"]))
     return out
+
+
+WINDOW_S = 1.0
+
+
+def watch(window_s: float = WINDOW_S, interval_ms: float = INTERVAL_MS) -> None:
+    """`python -m harness.noise`: the machine's timer lateness, one JSON summary per
+    window on stdout, until stdout closes. `--jobs auto` runs it beside the jobs, in
+    a process of its own: the parent's own work (reading and writing results of tens
+    of MB) would make its threads late, and that is not the machine."""
+    import json
+    import sys
+
+    while True:
+        late: list[float] = []
+        end = now_ns() + int(window_s * 1e9)
+        want = interval_ms / 1000
+        while now_ns() < end:
+            t = now_ns()
+            time.sleep(want)
+            late.append(max(0.0, (now_ns() - t) / 1e6 - interval_ms))
+        try:
+            sys.stdout.write(json.dumps(summary(late, interval_ms)) + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            return
+
+
+if __name__ == "__main__":
+    watch()

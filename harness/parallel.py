@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -48,7 +49,7 @@ def split(pairs: list[tuple[Scenario, DriverSpec]], jobs: int, cost: dict[tuple[
 
 class _Jobs:
     """Job processes of one run, their progress relayed and their results gathered
-    into `res` (rewriting OUT/results.json, incomplete, as each entry finishes)."""
+    into `res` (rewriting OUT/results.json, incomplete, as entries finish)."""
 
     def __init__(
         self, pairs: list[tuple[Scenario, DriverSpec]], out: Path, base_args: list[str], res: dict, progress: Progress
@@ -57,6 +58,9 @@ class _Jobs:
         self.children: list[tuple[procs.Proc, Path]] = []
         self.readers: list[threading.Thread] = []
         self.lock = threading.Lock()
+        self.parts: dict[Path, dict] = {}  # each job's results, as last read
+        self.closed = False  # after close(), the caller writes the final file
+        self.written_ns = self.write_cost_ns = 0
 
     def spawn(
         self, listed: list[int], on_done: Callable[[procs.Proc, str | None], None], fed: bool = False
@@ -80,19 +84,25 @@ class _Jobs:
             stdin=subprocess.PIPE if fed else subprocess.DEVNULL,
         )
         self.children.append((child, jdir))
-        t = threading.Thread(target=self._relay, args=(child, on_done), daemon=True)
+        t = threading.Thread(target=self._relay, args=(child, jdir, on_done), daemon=True)
         self.readers.append(t)
         t.start()
         return child
 
-    def gather(self) -> bool:
-        """res["entries"] from every job's results.json; True if every job says complete."""
+    def gather(self, only: Path | None = None) -> bool:
+        """res["entries"] from the jobs' results.json (re-reading only job folder `only`
+        when given: the others have not changed); True if every job says complete."""
+        for _, jdir in list(self.children):
+            if only is None or jdir == only:
+                try:
+                    self.parts[jdir] = results.load(jdir)
+                except Exception:
+                    self.parts.pop(jdir, None)
         by_pair: dict[tuple[str, str], dict] = {}
         complete = True
         for _, jdir in list(self.children):
-            try:
-                part = results.load(jdir)
-            except Exception:
+            part = self.parts.get(jdir)
+            if part is None:
                 complete = False
                 continue
             complete &= part["complete"]
@@ -101,7 +111,19 @@ class _Jobs:
         self.res["entries"] = [by_pair[(sc.name, sp.name)] for sc, sp in self.pairs if (sc.name, sp.name) in by_pair]
         return complete
 
-    def _relay(self, child: procs.Proc, on_done: Callable[[procs.Proc, str | None], None]) -> None:
+    def _checkpoint(self) -> None:
+        """Rewrite OUT/results.json, unless the last rewrite was so recent that
+        rewriting would take more than a tenth of the time: the file holds every
+        event and grows to tens of MB, and rewriting it after every entry of a
+        large run took a good share of a core. A killed run's jobs keep their own."""
+        now = now_ns()
+        if self.closed or now - self.written_ns < 10 * self.write_cost_ns:
+            return
+        results.write(self.res, self.out)
+        self.written_ns = now_ns()
+        self.write_cost_ns = self.written_ns - now
+
+    def _relay(self, child: procs.Proc, jdir: Path, on_done: Callable[[procs.Proc, str | None], None]) -> None:
         assert child.popen.stdout is not None
         try:
             for raw in iter(child.popen.stdout.readline, b""):
@@ -111,8 +133,8 @@ class _Jobs:
                 elif m := DONE.match(line):
                     self.progress.finished(m["key"], m["text"])
                     with self.lock:  # the job wrote its results.json before saying so
-                        self.gather()
-                        results.write(self.res, self.out)
+                        self.gather(only=jdir)
+                        self._checkpoint()
                     on_done(child, m["key"])
         finally:
             on_done(child, None)
@@ -145,7 +167,8 @@ class _Jobs:
             t.join(5)
         for c, _ in self.children:
             procs.forget(c)
-        with self.lock:
+        with self.lock:  # a reader still busy must not rewrite the file after the caller's final write
+            self.closed = True
             return self.gather()
 
 
@@ -159,7 +182,7 @@ def run(
     progress: Progress,
 ) -> bool:
     """Run the pairs in `jobs` processes; fill res["entries"] in the pairs' order,
-    rewriting OUT/results.json (incomplete) each time a job finishes an entry, so a
+    rewriting OUT/results.json (incomplete) as jobs finish entries (_checkpoint), so a
     killed run leaves what was done. True if every job finished its pairs."""
     pool = _Jobs(pairs, out, base_args, res, progress)
     try:
@@ -169,6 +192,28 @@ def run(
     finally:
         complete = pool.close()
     return complete and len(res["entries"]) == len(pairs)
+
+
+def _machine_probe(into: queue.Queue) -> procs.Proc:
+    """`python -m harness.noise` beside the jobs; each second's p99 lateness (ms) put
+    on `into` as (None, p99)."""
+    probe = procs.spawn(
+        "machine noise probe",
+        [sys.executable, "-m", "harness.noise"],
+        log=None,
+        stdout=subprocess.PIPE,
+    )
+
+    def read() -> None:
+        assert probe.popen.stdout is not None
+        for raw in iter(probe.popen.stdout.readline, b""):
+            try:
+                into.put((None, float(json.loads(raw)["p99_ms"])))
+            except (ValueError, KeyError, TypeError):
+                continue
+
+    threading.Thread(target=read, name="machine-probe", daemon=True).start()
+    return probe
 
 
 def run_auto(
@@ -181,19 +226,21 @@ def run_auto(
     n_cores: int | None = None,
 ) -> bool:
     """`--jobs auto`: the pairs handed out one at a time, longest first, to whichever
-    job is free; more jobs admitted, or one shed, after each finished entry as
-    admission.target() decides from the noise the entries measured. Each job keeps
-    its topologies up between pairs, as a job of --jobs N does."""
+    job is free; more jobs admitted, or one shed, as admission.target() decides from
+    the machine's noise, measured beside the jobs. Each job keeps its topologies up
+    between pairs, as a job of --jobs N does."""
     n_cores = n_cores or admission.cores()
     keys = [(sc.name, spec.name) for sc, spec in pairs]
     pending = deque(shards.longest_first(keys, cost))
     pool = _Jobs(pairs, out, base_args, res, progress)
-    events: queue.Queue[tuple[procs.Proc, str | None]] = queue.Queue()
+    # (a job, the entry it finished or None when its output ended), or (None, the
+    # machine's p99 lateness of the last second).
+    events: queue.Queue[tuple[procs.Proc | None, str | float | None]] = queue.Queue()
     # By pid (a Proc is not hashable): jobs whose output has not ended, and of
     # those, the ones still taking pairs.
     alive: dict[int, procs.Proc] = {}
     active: dict[int, procs.Proc] = {}
-    since_ns = now_ns()  # entries that started after the concurrency last changed count
+    machine: list[float] = []  # per-second p99 since the concurrency last changed
     want = admission.initial(n_cores, len(pairs))
 
     def give(child: procs.Proc) -> None:
@@ -216,22 +263,27 @@ def run_auto(
             alive[child.popen.pid] = active[child.popen.pid] = child
             give(child)
 
-    def recent() -> list[float]:
-        with pool.lock:
-            entries = list(res["entries"])
-        return [e["noise"]["p99_ms"] for e in entries if e.get("noise") and e["started_ns"] >= since_ns]
-
+    probe = _machine_probe(events)
     try:
         admit()
         while alive:
-            child, key = events.get()
-            if key is None:  # its output ended: the job has exited
+            child, what = events.get()
+            if child is None:
+                assert isinstance(what, float)
+                machine.append(what)
+                now = admission.target(len(active), n_cores, machine)
+                if now != want and pending:
+                    p99 = statistics.median(machine[-admission.WINDOWS :])
+                    progress.note(
+                        f"{'admitting' if now > want else 'shedding'} a job: {now} of at most "
+                        f"{admission.ceiling(n_cores)} (machine timer p99 {p99:.1f} ms over {admission.WINDOWS} s)"
+                    )
+                    want = now
+                    machine.clear()
+            elif what is None:  # its output ended: the job has exited
                 alive.pop(child.popen.pid, None)
                 active.pop(child.popen.pid, None)
             elif child.popen.pid in active:
-                now = admission.target(len(active), n_cores, recent())
-                if now != want:
-                    want, since_ns = now, now_ns()
                 give(child)
             admit()
         pool.wait()
@@ -239,5 +291,6 @@ def run_auto(
         pool.stop(e)
         raise
     finally:
+        probe.stop(grace=1)
         complete = pool.close()
     return complete and len(res["entries"]) == len(pairs)

@@ -65,6 +65,12 @@ class Progress:
             self._write(f"[{self.done:>2}/{self.total}] {key}: {text}")
             self._status()
 
+    def note(self, text: str) -> None:
+        """A line about the run itself (not an entry), e.g. what `--jobs auto` decided."""
+        with self._lock:
+            self._write(f"[{self.done:>2}/{self.total}] {text}")
+            self._status()
+
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
             with self._lock:
