@@ -609,3 +609,22 @@ def test_the_bound_follows_rheas_fixed_delay_and_not_a_function_of_its_own(recor
     assert liveness(copy.deepcopy(e))["observed"]["next_wait_ms"] == 250
     e["actors"]["client"]["options"] = {"reconnect_function": "doubling"}
     assert liveness(e)["verdict"] == "not-measured"
+
+
+def test_what_was_published_before_the_witness_first_received_is_not_a_loss(recorded_fates):
+    """Seen at 4 jobs on 2 cores: the witness's subscription on n2 reached n1, where
+    nats.go published, 880 ms after the SUB, and messages 1-880, sent before any
+    fault, read as the library's silent loss. A gap after the first received is one."""
+
+    def judged_lost(drop: range) -> tuple[int, dict]:
+        e = copy.deepcopy(recorded_fates[("nats.fates.blackhole", "nats-go")])
+        e["events"] = [x for x in e["events"] if not (x["kind"] == "received" and x["seq"] in drop)]
+        metrics, checks = judge(e, load_all()["nats.fates.blackhole"])
+        c = next(c for c in checks if c["id"] == "invariant.no-silent-loss")
+        return int(c["detail"].split(" lost without the application being told")[0].rsplit(" ", 1)[1]), metrics
+
+    base, _ = judged_lost(range(0))  # nats.go loses what it accepted while blackholed
+    lost, metrics = judged_lost(range(1, 881))
+    assert lost == base and metrics["accepted_before_witness_listened"] == 880
+    lost, metrics = judged_lost(range(2, 881))
+    assert lost == base + 879 and "accepted_before_witness_listened" not in metrics
