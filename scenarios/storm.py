@@ -275,7 +275,13 @@ def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], d
                 "; spread wider than the window and the allowance: the load of N connections on the "
                 "library's own reports cannot be told from its jitter"
             )
-            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+            if spread <= jitter + allowance + dispatch + j.noise_ms:
+                # As with jitter off: the storm's own loop or the probe was late by as
+                # much as the excess, so the excess may be noise.
+                why += f", and the excess is within the largest timer lateness of this run ({j.noise_ms:g} ms)"
+                j.too_noisy("ReconnectJitter.storm", None, figures + why, band=band)
+            else:
+                j.not_measured("ReconnectJitter.storm", figures + why, band=band)
         elif late:
             why = "; spread, but the median comes after the window beyond the noise"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
