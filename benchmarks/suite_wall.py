@@ -13,6 +13,7 @@ harness error.
     .venv/bin/python benchmarks/suite_wall.py 'nats.*' 'amqp.*' --jobs 1,4,8,16,auto --out /tmp/wall
     .venv/bin/python benchmarks/suite_wall.py --analyze /tmp/wall    # the table again, nothing run
     .venv/bin/python benchmarks/suite_wall.py 'nats.*' 'amqp.*' --jobs 4,auto --reference /tmp/wall --out /tmp/wall2
+    .venv/bin/python benchmarks/suite_wall.py 'nats.*' 'amqp.*' --jobs auto --cpu-hog --reference /tmp/wall --out /tmp/h
 
 The whole suite takes hours this way (the serial run alone is the sum of its
 pairs); on a shared machine, try a few short scenarios first.
@@ -27,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from hog import cpu_hog  # benchmarks/, this script's folder
 
 from harness import results, shards
 from harness.errors import UsageError
@@ -144,6 +147,11 @@ def main(argv: list[str]) -> None:
     p.add_argument("--out", type=Path, help="where the runs go (default: a new temporary folder)")
     p.add_argument("--analyze", type=Path, metavar="DIR", help="print the table of an earlier benchmark's runs")
     p.add_argument(
+        "--cpu-hog",
+        action="store_true",
+        help="a busy loop per core during every setting but the serial reference (rows labelled N+hog)",
+    )
+    p.add_argument(
         "--reference",
         type=Path,
         metavar="DIR",
@@ -172,9 +180,12 @@ def main(argv: list[str]) -> None:
         todo.remove(SERIAL)
     for jobs in todo:
         durations = out / f"jobs-{SERIAL}" if jobs != SERIAL else None
-        walls[jobs] = run_setting(args.scenarios, args.client, jobs, out / f"jobs-{jobs}", durations)
+        hog = args.cpu_hog and jobs != SERIAL  # the reference is always a quiet run
+        label = f"{jobs}+hog" if hog else jobs
+        with cpu_hog(hog):
+            walls[label] = run_setting(args.scenarios, args.client, jobs, out / f"jobs-{label}", durations)
         (out / WALL_FILE).write_text(json.dumps(walls))
-        print(f"jobs {jobs}: {walls[jobs]:.1f} s", flush=True)
+        print(f"jobs {label}: {walls[label]:.1f} s", flush=True)
     print(f"Runs in {out}")
     print(table(analyze(out)))
 

@@ -11,7 +11,7 @@ gives two stamps per connection: the proxy's own (mono_ns, written by
 toxiproxy-harness as it logs the accept; the new path) and the one taken when the
 harness read the line (the old path, and all there is for toxiproxy-server).
 
-Printed per path, for 1, 4 and 8 instances side by side, under three loads:
+Printed per path, for 1, 4, 8 and 16 instances side by side, under three loads:
 none; a busy thread in each instance's Python process (a harness job's own work,
 parsing driver output and judging, holds the GIL the WireLog thread needs); and
 that plus a busy-loop process per core. Figures: median, p99 and max of wire
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import socket
 import statistics
@@ -36,6 +35,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from hog import cpu_hog  # benchmarks/, this script's folder
+
 from harness import ports, procs
 from harness.clock import now_ns
 from harness.errors import HarnessError
@@ -44,7 +45,7 @@ from harness.toxiproxy import ToxiproxyClient
 from harness.wire import WireLog
 
 HOST = "127.0.0.1"
-INSTANCES = (1, 4, 8)
+INSTANCES = (1, 4, 8, 16)
 GAP_S = (0.01, 0.04)  # between one instance's connections, picked at random
 BUSY_S = 0.002  # the busy thread's work between two 1 ms sleeps
 LOADS = (("idle", False, False), ("busy harness", True, False), ("busy + cpu hog", True, True))
@@ -141,19 +142,6 @@ def accepts(raw: Path) -> dict[str, dict]:
             if rec.get("message") == "Accepted client":
                 out[rec["client"]] = {"read": int(read_ns), "proxy": rec.get("mono_ns")}
     return out
-
-
-@contextlib.contextmanager
-def cpu_hog(on: bool) -> Iterator[None]:
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 1) if on else 0)
-    ]
-    try:
-        yield
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
 
 
 def run(instances: int, count: int, busy: bool) -> list[dict]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness import paths, results
 
+sys.path.insert(0, str(paths.ROOT / "benchmarks"))  # as when it runs as a script: hog.py beside it
 _spec = importlib.util.spec_from_file_location("suite_wall", paths.ROOT / "benchmarks" / "suite_wall.py")
 assert _spec is not None and _spec.loader is not None
 suite_wall = importlib.util.module_from_spec(_spec)
