@@ -1,12 +1,14 @@
 # The two commands a new user needs:
 #   make demo   set everything up, run every scenario (NATS and AMQP) for every client
-#               on the local backend, in four jobs; write reports/latest/
+#               on the local backend, in as many jobs as the machine's noise allows
+#               (--jobs auto); write reports/latest/
 #   make test   the project's tests and the scenario suite, in parallel (.ci/run)
 
 PY      := .venv/bin/python
 HARNESS := .venv/bin/harness
 PYTEST  := .venv/bin/pytest
 WORKERS ?= 4
+JOBS    ?= auto
 
 .PHONY: setup setup-test demo test test-harness suite lint clean setup-compose engine engine-stop compose-local
 
@@ -18,7 +20,7 @@ setup-test:
 	python3 scripts/setup.py --with-browser
 
 demo: setup
-	$(HARNESS) run 'nats.*' 'amqp.*' --jobs $(WORKERS)
+	$(HARNESS) run 'nats.*' 'amqp.*' --jobs $(JOBS)
 
 # Tests of the harness itself, then the scenario suite gated on scenarios/baseline.toml.
 test: setup-test lint
