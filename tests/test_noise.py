@@ -142,3 +142,24 @@ def test_a_lateness_event_is_in_the_driver_contract_and_optional():
     ev = {"t_ns": 5, "kind": "lateness", "interval_ms": 50.0, "n": 88, "p50_ms": 1.9, "p99_ms": 38.8, "max_ms": 38.8}
     assert problems("driver-event", ev) == []
     assert problems("driver-event", {"t_ns": 5, "kind": "lateness", "n": 3})  # its figures are required
+
+
+def test_the_machine_probe_prints_one_summary_a_second_until_its_reader_goes():
+    """`python -m harness.noise`, what --jobs auto runs beside its jobs."""
+    import json
+    import subprocess
+    import sys
+
+    from harness import paths
+
+    probe = subprocess.Popen(
+        [sys.executable, "-m", "harness.noise"], stdout=subprocess.PIPE, cwd=paths.ROOT, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert probe.stdout is not None
+        line = json.loads(probe.stdout.readline())
+        assert line["n"] > 50 and 0 <= line["p50_ms"] <= line["p99_ms"] <= line["max_ms"]
+        probe.stdout.close()  # its reader is gone: the next write fails and it exits
+        assert probe.wait(timeout=5) == 0
+    finally:
+        probe.kill()
