@@ -347,7 +347,7 @@ def judge_publish_while_cut(j: Judge) -> None:
     # accepted at the cut's instant (Outage.instant_ns) may still have gone to the dead socket
     # (jnats reports the loss from its reader thread while its writer goes on): in
     # flight at the instant, counted and not judged, as the no-silent-loss invariant does.
-    instant_end = j.outage().instant_ns(lost["t_ns"] if lost else None)[1]
+    instant_end = j.outage().instant_ns(lost["t_ns"] if lost else None, j.noise_ms)[1]
     while_reconnecting = j.tl.select(
         actor="client",
         kind="published",

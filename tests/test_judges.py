@@ -624,10 +624,11 @@ def test_what_was_published_before_the_witness_first_received_is_not_a_loss(reco
         return int(c["detail"].split(" lost without the application being told")[0].rsplit(" ", 1)[1]), metrics
 
     base, _ = judged_lost(range(0))  # nats.go loses what it accepted while blackholed
-    lost, metrics = judged_lost(range(1, 881))
-    assert lost == base and metrics["accepted_before_witness_listened"] == 880
-    lost, metrics = judged_lost(range(2, 881))
-    assert lost == base + 879 and "accepted_before_witness_listened" not in metrics
+    # The first 500: accepted well before the fault's instant (this run's is wide, its noise large).
+    lost, metrics = judged_lost(range(1, 501))
+    assert lost == base and metrics["accepted_before_witness_listened"] == 500
+    lost, metrics = judged_lost(range(2, 501))
+    assert lost == base + 499 and "accepted_before_witness_listened" not in metrics
 
 
 def test_an_older_message_in_flight_at_the_instant_may_arrive_after_a_newer_one(recorded_fates):

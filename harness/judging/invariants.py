@@ -113,6 +113,7 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
     }
     j.metric("fates", fates)
     phase = phases(j, publisher)
+    pad = round(INSTANT_MS + j.noise_ms, 3)
     j.metric("fates_by_phase", by_phase(phase, times, told))
     # In flight at the instant of a fault is chance (one run loses the message that
     # was on the wire, the next has none there): counted, shown, not judged.
@@ -141,8 +142,8 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         "application being told"
         + (f" (first: {judged[:10]})" if judged else "")
         + (
-            f"; besides, {in_flight} accepted at the fault's instant (from {INSTANT_MS:g} ms before it was made to "
-            f"{INSTANT_MS:g} ms after it surely took effect) were lost in flight "
+            f"; besides, {in_flight} accepted at the fault's instant (from {pad:g} ms before it was made to "
+            f"{pad:g} ms after it surely took effect) were lost in flight "
             "(counted in fates_by_phase, not judged: whether a message is in flight then is chance)"
             if in_flight
             else ""
@@ -210,14 +211,15 @@ PHASES = ("before", "at_the_instant", "during", "after")
 
 def phases(j: Judge, publisher: str) -> dict[int, str]:
     """The phase of each accepted message, by when it was accepted, around the run's
-    first fault: before it, at its instant (Outage.instant_ns: from INSTANT_MS before
-    its request to INSTANT_MS after it surely took effect), during it, after it healed.
+    first fault: before it, at its instant (Outage.instant_ns: from INSTANT_MS plus the
+    run's timer noise before its request to as long after it surely took effect),
+    during it, after it healed.
     Empty without a fault."""
     if not j.outages():
         return {}
     o = j.outage()
     noticed = j.tl.first(actor=publisher, kind="disconnected", after=o.start_ns)
-    lo, hi = o.instant_ns(noticed["t_ns"] if noticed else None)
+    lo, hi = o.instant_ns(noticed["t_ns"] if noticed else None, j.noise_ms)
     out = {}
     for e in j.tl.select(actor=publisher, kind="published"):
         t = e["t_ns"]
