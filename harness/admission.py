@@ -58,12 +58,18 @@ def initial(n_cores: int, pairs: int) -> int:
     return max(1, min(n_cores, pairs))
 
 
+def machine_ms(machine_p99_ms: Sequence[float]) -> float | None:
+    """The figure decided on: the median second's p99 over the last WINDOWS seconds,
+    None before there are that many."""
+    return statistics.median(machine_p99_ms[-WINDOWS:]) if len(machine_p99_ms) >= WINDOWS else None
+
+
 def target(running: int, n_cores: int, machine_p99_ms: Sequence[float]) -> int:
     """How many jobs should run, given `running` now and the probe's per-second p99
     lateness (ms) since the concurrency last changed."""
-    if len(machine_p99_ms) < WINDOWS:
+    now = machine_ms(machine_p99_ms)
+    if now is None:
         return max(1, min(running, ceiling(n_cores)))
-    now = statistics.median(machine_p99_ms[-WINDOWS:])
     if now > SHED_MS:
         want = running - 1
     elif now <= ADMIT_MS:

@@ -20,6 +20,13 @@ INTERVAL_MS = 5.0
 MAX_SAMPLES = 200_000
 
 
+def wake_late_ms(interval_ms: float) -> float:
+    """Sleep `interval_ms`; how much later than asked the wake-up came."""
+    t = now_ns()
+    time.sleep(interval_ms / 1000)
+    return max(0.0, (now_ns() - t) / 1e6 - interval_ms)
+
+
 class NoiseProbe:
     """Start it when a scenario starts, stop it when the scenario ends."""
 
@@ -34,11 +41,8 @@ class NoiseProbe:
         return self
 
     def _run(self) -> None:
-        want = self.interval_ms / 1000
         while not self._stop.is_set() and len(self.late_ms) < MAX_SAMPLES:
-            t = now_ns()
-            time.sleep(want)
-            self.late_ms.append(max(0.0, (now_ns() - t) / 1e6 - self.interval_ms))
+            self.late_ms.append(wake_late_ms(self.interval_ms))
 
     def stop(self) -> dict | None:
         self._stop.set()
@@ -98,11 +102,8 @@ def watch(window_s: float = WINDOW_S, interval_ms: float = INTERVAL_MS) -> None:
     while True:
         late: list[float] = []
         end = now_ns() + int(window_s * 1e9)
-        want = interval_ms / 1000
         while now_ns() < end:
-            t = now_ns()
-            time.sleep(want)
-            late.append(max(0.0, (now_ns() - t) / 1e6 - interval_ms))
+            late.append(wake_late_ms(interval_ms))
         try:
             sys.stdout.write(json.dumps(summary(late, interval_ms)) + "\n")
             sys.stdout.flush()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -273,7 +272,7 @@ def run_auto(
                 machine.append(what)
                 now = admission.target(len(active), n_cores, machine)
                 if now != want and pending:
-                    p99 = statistics.median(machine[-admission.WINDOWS :])
+                    p99 = admission.machine_ms(machine)
                     progress.note(
                         f"{'admitting' if now > want else 'shedding'} a job: {now} of at most "
                         f"{admission.ceiling(n_cores)} (machine timer p99 {p99:.1f} ms over {admission.WINDOWS} s)"

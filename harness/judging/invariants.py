@@ -39,7 +39,7 @@ from itertools import pairwise
 from harness.judging import liveness
 from harness.judging.judge import Judge
 from harness.judging.liveness import CAUGHT_UP_MS
-from harness.judging.outage import INSTANT_MS
+from harness.judging.outage import instant_pad_ms
 
 STATEMENTS = {
     "no-silent-loss": "every accepted message is delivered, or the application is told",
@@ -113,7 +113,7 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
     }
     j.metric("fates", fates)
     phase = phases(j, publisher)
-    pad = round(INSTANT_MS + j.noise_ms, 3)
+    pad = round(instant_pad_ms(j.noise_ms), 3)
     j.metric("fates_by_phase", by_phase(phase, times, told))
     # In flight at the instant of a fault is chance (one run loses the message that
     # was on the wire, the next has none there): counted, shown, not judged.

@@ -16,6 +16,11 @@ from harness.judging.timeline import Timeline
 INSTANT_MS = 100.0
 
 
+def instant_pad_ms(late_ms: float = 0.0) -> float:
+    """How far a fault's instant reaches on either side (Outage.instant_ns)."""
+    return INSTANT_MS + late_ms
+
+
 @dataclass(frozen=True)
 class Outage:
     kind: str
@@ -39,7 +44,7 @@ class Outage:
         held, as the fault struck, what it had accepted that much earlier (under
         compose load async-nats lost 71 accepted 100-170 ms before a refusal, with
         its driver's loop 97 ms late)."""
-        pad = int((INSTANT_MS + late_ms) * 1e6)
+        pad = int(instant_pad_ms(late_ms) * 1e6)
         known = [t for t in (self.applied_ns, noticed_ns) if t is not None]
         return self.start_ns - pad, max(self.start_ns, min(known, default=self.start_ns)) + pad
 
