@@ -78,13 +78,17 @@ func errOrNil(err error) any {
 // How late this process's timers fire: what a busy machine (or Go's scheduler and
 // garbage collector) adds to every wait of the library, which the harness's own
 // probe, in another process, does not see. Measured all along on the clock of
-// t_ns, reported once before `stopped` (`lateness`, docs/driver-contract.md).
-const latenessInterval = 50 * time.Millisecond
+// t_ns, reported a window of about a second at a time, the last one before
+// `stopped` (`lateness`, docs/driver-contract.md).
+const (
+	latenessInterval = 50 * time.Millisecond
+	latenessWindow   = time.Second
+)
 
 type lateness struct {
 	stop   chan struct{}
 	done   chan struct{}
-	lateMs []float64 // written by watch only, read once done is closed
+	lateMs []float64 // this window's, written by watch only, read by report once done is closed
 }
 
 func watchLateness() *lateness {
@@ -93,8 +97,10 @@ func watchLateness() *lateness {
 	return l
 }
 
+// watch prints a window's figures at the first wake-up a window after it opened.
 func (l *lateness) watch() {
 	defer close(l.done)
+	opened := now()
 	due := now() + int64(latenessInterval)
 	t := time.NewTimer(latenessInterval)
 	defer t.Stop()
@@ -103,17 +109,28 @@ func (l *lateness) watch() {
 		case <-l.stop:
 			return
 		case <-t.C:
-			l.lateMs = append(l.lateMs, max(0, float64(now()-due)/1e6))
+			woke := now()
+			l.lateMs = append(l.lateMs, max(0, float64(woke-due)/1e6))
+			if woke-opened >= int64(latenessWindow) {
+				l.flush()
+				opened = woke
+			}
 			due = now() + int64(latenessInterval)
 			t.Reset(latenessInterval)
 		}
 	}
 }
 
-// report ends the watch and prints its figures, if the timer fired at all.
+// report ends the watch (so no wake-up prints after it) and prints the last
+// window's figures, if the timer fired in it.
 func (l *lateness) report() {
 	close(l.stop)
 	<-l.done
+	l.flush()
+}
+
+// flush prints the window's figures, if any, and empties it.
+func (l *lateness) flush() {
 	s := l.lateMs
 	if len(s) == 0 {
 		return
@@ -124,6 +141,7 @@ func (l *lateness) report() {
 		"interval_ms": float64(latenessInterval) / 1e6, "n": len(s), "p50_ms": ms(s[len(s)/2]),
 		"p99_ms": ms(s[min(len(s)-1, int(0.99*float64(len(s))))]), "max_ms": ms(s[len(s)-1]),
 	})
+	l.lateMs = s[:0]
 }
 
 // ---- config ----

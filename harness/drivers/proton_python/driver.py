@@ -252,14 +252,17 @@ class ReportingReconnect(ExampleReconnect):
 
 # How late the reactor's timers fire: what a busy machine adds to every delay of
 # proton's reconnect backoff, which the harness's own probe, in another process,
-# does not see. Measured all along, reported once before `stopped` (`lateness`).
+# does not see. Measured all along, reported a window of about a second at a time
+# (on the reactor thread), the last one before `stopped` (`lateness`).
 LATENESS_INTERVAL_S = 0.05
+LATENESS_WINDOW_NS = 1_000_000_000
 
 
 class Lateness:
     def __init__(self) -> None:
         self.late_ms: list[float] = []
         self.due_ns = 0
+        self.opened_ns = time.monotonic_ns()
 
     def armed(self) -> float:
         """The delay to schedule the next wake-up with, noting when it is due."""
@@ -267,12 +270,18 @@ class Lateness:
         return LATENESS_INTERVAL_S
 
     def woke(self) -> None:
-        self.late_ms.append(max(0.0, (time.monotonic_ns() - self.due_ns) / 1e6))
+        woke = time.monotonic_ns()
+        self.late_ms.append(max(0.0, (woke - self.due_ns) / 1e6))
+        if woke - self.opened_ns >= LATENESS_WINDOW_NS:
+            self.report()
+            self.opened_ns = woke
 
     def report(self) -> None:
+        """Prints this window's figures, if it had a wake-up, and empties it."""
         if not self.late_ms:
             return
         s = sorted(self.late_ms)
+        self.late_ms = []
         emit(
             "lateness",
             interval_ms=LATENESS_INTERVAL_S * 1000,

@@ -81,23 +81,18 @@ function errText(e) {
 
 // How late this process's event loop wakes from a timer: what a busy machine adds to
 // every wait of the library, which the harness's own probe, in another process, does
-// not see. Measured all along on the clock of t_ns, reported once before `stopped`
-// (`lateness`, docs/driver-contract.md). unref: it never keeps the process up.
+// not see. Measured all along on the clock of t_ns, reported a window of about a
+// second at a time, the last one before `stopped` (`lateness`,
+// docs/driver-contract.md). unref: it never keeps the process up.
 const LATENESS_INTERVAL_MS = 50;
+const LATENESS_WINDOW_NS = 1_000_000_000n;
 
 function watchLateness() {
-  const lateMs = [];
+  let lateMs = [];
+  let opened = now();
   let timer = null;
-  const arm = () => {
-    const due = now() + BigInt(LATENESS_INTERVAL_MS * 1e6);
-    timer = setTimeout(() => {
-      lateMs.push(Math.max(0, Number(now() - due) / 1e6));
-      arm();
-    }, LATENESS_INTERVAL_MS).unref();
-  };
-  arm();
-  return function report() {
-    clearTimeout(timer);
+  // Prints this window's figures, if it had a wake-up, and opens the next.
+  const flush = () => {
     if (!lateMs.length) return;
     const s = lateMs.sort((a, b) => a - b);
     const ms = (x) => Math.round(x * 1000) / 1000;
@@ -105,6 +100,24 @@ function watchLateness() {
       interval_ms: LATENESS_INTERVAL_MS, n: s.length, p50_ms: ms(s[Math.floor(s.length / 2)]),
       p99_ms: ms(s[Math.min(s.length - 1, Math.floor(0.99 * s.length))]), max_ms: ms(s[s.length - 1]),
     });
+    lateMs = [];
+  };
+  const arm = () => {
+    const due = now() + BigInt(LATENESS_INTERVAL_MS * 1e6);
+    timer = setTimeout(() => {
+      const woke = now();
+      lateMs.push(Math.max(0, Number(woke - due) / 1e6));
+      if (woke - opened >= LATENESS_WINDOW_NS) {
+        flush();
+        opened = woke;
+      }
+      arm();
+    }, LATENESS_INTERVAL_MS).unref();
+  };
+  arm();
+  return function report() {
+    clearTimeout(timer);
+    flush();
   };
 }
 

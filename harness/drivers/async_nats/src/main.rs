@@ -99,19 +99,31 @@ fn emit(t: i64, kind: &str, fields: Value) {
 /// How late this process's event loop (tokio's, on its one thread) wakes from a timer:
 /// what a busy machine adds to every wait of the library, which the harness's own probe,
 /// in another process, does not see. Measured all along on the clock of t_ns, reported
-/// once before `stopped` (`lateness`, docs/driver-contract.md).
+/// a window of about a second at a time, the last one before `stopped` (`lateness`,
+/// docs/driver-contract.md).
 /// tokio's timer wheel ticks in whole ms and rounds a sleep up, so about 1 ms is its
 /// floor here, as it is for the library's own delays.
 const LATENESS_INTERVAL: Duration = Duration::from_millis(50);
+const LATENESS_WINDOW_NS: i64 = 1_000_000_000;
 
-/// Wakes every interval until told to end, then hands back how late each wake-up was (ms).
+/// Wakes every interval until told to end, printing a window's figures at the first
+/// wake-up a window after it opened, then hands back how late each wake-up of the last
+/// window was (ms).
 async fn watch_lateness(mut end: oneshot::Receiver<()>) -> Vec<f64> {
     let mut late_ms = Vec::new();
+    let mut opened = now();
     loop {
         let due = now() + LATENESS_INTERVAL.as_nanos() as i64;
         tokio::select! {
             _ = &mut end => return late_ms,
-            _ = tokio::time::sleep(LATENESS_INTERVAL) => late_ms.push(((now() - due) as f64 / 1e6).max(0.0)),
+            _ = tokio::time::sleep(LATENESS_INTERVAL) => {
+                let woke = now();
+                late_ms.push(((woke - due) as f64 / 1e6).max(0.0));
+                if woke - opened >= LATENESS_WINDOW_NS {
+                    report_lateness(std::mem::take(&mut late_ms));
+                    opened = woke;
+                }
+            }
         }
     }
 }
