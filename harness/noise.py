@@ -6,12 +6,18 @@ run (the drivers' timers, the harness reading the wire log), so a timing band
 that ignores it can call noise a deviation, or noise that looks like jitter a
 conforming library. Judges read the figure (harness/judging/bands.py); it is
 stored with the entry as `noise`.
+
+Lateness comes in spikes, so it is kept a window (about a second) at a time too,
+by the probe and by every driver (`lateness` events): a check of intervals a few
+seconds long is judged with the lateness of those seconds (`Windows.near`), and
+the entry's worst wake-up (`budget_ms`) sizes the run as a whole.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 from harness.clock import now_ns
 
@@ -33,6 +39,8 @@ class NoiseProbe:
     def __init__(self, interval_ms: float = INTERVAL_MS) -> None:
         self.interval_ms = interval_ms
         self.late_ms: list[float] = []
+        # [end_ns, n, p99_ms, max_ms] of each window of about WINDOW_S.
+        self.windows: list[list] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="noise-probe", daemon=True)
 
@@ -41,13 +49,27 @@ class NoiseProbe:
         return self
 
     def _run(self) -> None:
+        opened, first = now_ns(), 0
         while not self._stop.is_set() and len(self.late_ms) < MAX_SAMPLES:
             self.late_ms.append(wake_late_ms(self.interval_ms))
+            if now_ns() - opened >= WINDOW_S * 1e9:
+                opened, first = self._close(first)
+        self._close(first)
+
+    def _close(self, first: int) -> tuple[int, int]:
+        """Closes the window of the wake-ups from index `first` on; the next opens now."""
+        t = now_ns()
+        if s := summary(self.late_ms[first:], self.interval_ms):
+            self.windows.append([t, s["n"], s["p99_ms"], s["max_ms"]])
+        return t, len(self.late_ms)
 
     def stop(self) -> dict | None:
         self._stop.set()
         self._thread.join(timeout=1)
-        return summary(self.late_ms, self.interval_ms)
+        out = summary(self.late_ms, self.interval_ms)
+        if out is not None:
+            out["windows"] = list(self.windows)
+        return out
 
 
 def summary(late_ms: list[float], interval_ms: float = INTERVAL_MS) -> dict | None:
@@ -86,6 +108,64 @@ def drivers(events: list[dict]) -> dict[str, float]:
         if e.get("source") == "client" and e["kind"] == "lateness":
             out[e["actor"]] = max(out.get(e["actor"], 0.0), float(e["max_ms"]))
     return out
+
+
+# A window's lateness also counts for checks in the window either side: its edge is
+# stamped by a wake-up, itself late by up to that much, and a stall can straddle it.
+PAD_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of measured lateness: (start_ns, end_ns], its worst wake-up, and its
+    p99 (the probe's windows only: a spread blind to its top percent is judged with
+    the harness probe's p99, as it always was)."""
+
+    start_ns: int
+    end_ns: int
+    max_ms: float
+    p99_ms: float | None = None
+
+
+class Windows:
+    """An entry's lateness windows: the probe's and every driver's."""
+
+    def __init__(self, noise: dict | None, events: list[dict], started_ns: int, ended_ns: int) -> None:
+        ws: list[Window] = []
+        if noise:
+            probe = noise.get("windows")
+            if probe is None:  # recorded before windows: one over the whole entry
+                ws.append(Window(started_ns, ended_ns, noise["max_ms"], noise["p99_ms"]))
+            opened = started_ns
+            for end, _n, p99, worst in probe or []:
+                ws.append(Window(opened, end, worst, p99))
+                opened = end
+        opened_by: dict[str, int] = {}
+        for e in events:
+            if e.get("source") == "client" and e["kind"] == "lateness":
+                # A driver's first window opens at the entry's start; a driver that
+                # reported once (before windows) has one over its whole run.
+                ws.append(Window(opened_by.get(e["actor"], started_ns), e["t_ns"], float(e["max_ms"])))
+                opened_by[e["actor"]] = e["t_ns"]
+        for actor, worst in ((noise or {}).get("drivers") or {}).items():
+            if actor not in opened_by:  # its events are not at hand: over the whole entry
+                ws.append(Window(started_ns, ended_ns, worst))
+        self.windows = ws
+
+    def _near(self, lo_ns: int, hi_ns: int) -> list[Window]:
+        return [w for w in self.windows if w.start_ns < hi_ns + PAD_NS and w.end_ns > lo_ns - PAD_NS]
+
+    def max_ms(self, lo_ns: int, hi_ns: int) -> float | None:
+        """The worst wake-up measured in [lo, hi] and the window either side, or None
+        when no window reaches it."""
+        near = self._near(lo_ns, hi_ns)
+        return max(w.max_ms for w in near) if near else None
+
+    def p99_ms(self, lo_ns: int, hi_ns: int) -> float | None:
+        """The largest p99 of the probe's windows in reach: no spread of the wake-ups in
+        reach exceeds it more than 1% of the time. None when none reaches it."""
+        near = [w.p99_ms for w in self._near(lo_ns, hi_ns) if w.p99_ms is not None]
+        return max(near) if near else None
 
 
 WINDOW_S = 1.0

@@ -217,17 +217,23 @@ def judge_storm(j: Judge) -> None:
         "as the wire saw them": [ms(t - down) for t in sorted(in_outage)[:n]] if len(in_outage) >= n else [],
     }
     dispatch = st.spread_ms(st.rel_ms(s.lost, down)) or 0.0
-    judge_jitter(j, delays, {k: v for k, v in views.items() if v}, dispatch)
+    span = (min(down, *s.lost.values()), max(s.first.values()))
+    judge_jitter(j, delays, {k: v for k, v in views.items() if v}, dispatch, span)
 
 
-def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], dispatch: float) -> None:
+def judge_jitter(
+    j: Judge, delays: list[float], views: dict[str, list[float]], dispatch: float, span: tuple[int, int]
+) -> None:
     """The spread of the first attempts (the narrowest of `views`) and the median
     delay from each connection's loss, against the jitter window; a verdict needs
     the spread to be told from the measurement allowance, the wait's slack plus the
     timer noise measured in this run. `dispatch` is the spread with which the
     driver reported one instant (the loss) on all N connections: one process serving
     N connections spreads N simultaneous attempts by about as much, jitter or not,
-    so a spread conforms only when it is wide enough beyond that."""
+    so a spread conforms only when it is wide enough beyond that. `span` (ns) runs
+    from the first loss to the last first attempt: the noise judged with is that
+    measured near it (Judge.noise_near), not the lateness of the storm's start."""
+    noise, p99 = j.noise_near(*span), j.noise_p99_near(*span)
     wait = j.option("storm", "ReconnectWait")
     jitter = j.option("storm", "ReconnectJitter")
     # Late loss reports widen the first view, a cut spread out in time the second,
@@ -239,23 +245,23 @@ def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], d
     mid = median(delays)
     # The spread is blind to the top and bottom 5% of the delays, so the noise it
     # is told from is the lateness only 1% of the probe's wake-ups exceeded.
-    allowance = slack_ms(wait) + j.noise_p99_ms
-    band = Band.around(wait, wait + jitter, j.noise_ms)
+    allowance = slack_ms(wait) + p99
+    band = Band.around(wait, wait + jitter, noise)
     figures = (
         f"{len(delays)} connections lost at once: first attempt after the loss {delays[0]:g} to {delays[-1]:g} ms, "
         f"median {mid:g}; spread (5th to 95th percentile) {spread:g} ms, the narrowest of "
         + ", ".join(f"{v:g} {k}" for k, v in spreads.items())
         + f"; documented window [{wait:g}, "
         f"{wait + jitter:g}] ms (ReconnectWait {wait:g} + ReconnectJitter up to {jitter:g}); measurement "
-        f"allowance {allowance:g} ms (slack {slack_ms(wait):g} + timer noise measured in this run, 99th "
-        f"percentile, {j.noise_p99_ms:g}); the driver reported the loss on all connections over {dispatch:g} ms"
+        f"allowance {allowance:g} ms (slack {slack_ms(wait):g} + timer noise measured near the storm, 99th "
+        f"percentile, {p99:g}); the driver reported the loss on all connections over {dispatch:g} ms"
     )
     # The median, not every delay, and only a late one deviates: each delay runs
     # from the library's report of the loss, which in a storm comes late by varying
     # amounts and so makes delays look short, and a spread look wide. A narrow
     # spread is the robust finding: noise only ever widens it.
-    late = mid > band.hi + j.noise_ms
-    early = mid < band.lo - j.noise_ms
+    late = mid > band.hi + noise
+    early = mid < band.lo - noise
     if jitter > 0:
         need = jitter / 2
         if need <= allowance:
@@ -275,10 +281,10 @@ def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], d
                 "; spread wider than the window and the allowance: the load of N connections on the "
                 "library's own reports cannot be told from its jitter"
             )
-            if spread <= jitter + allowance + dispatch + j.noise_ms:
+            if spread <= jitter + allowance + dispatch + noise:
                 # As with jitter off: the storm's own loop or the probe was late by as
                 # much as the excess, so the excess may be noise.
-                why += f", and the excess is within the largest timer lateness of this run ({j.noise_ms:g} ms)"
+                why += f", and the excess is within the largest timer lateness measured near the storm ({noise:g} ms)"
                 j.too_noisy("ReconnectJitter.storm", None, figures + why, band=band)
             else:
                 j.not_measured("ReconnectJitter.storm", figures + why, band=band)
@@ -300,10 +306,13 @@ def judge_jitter(j: Judge, delays: list[float], views: dict[str, list[float]], d
     elif spread <= allowance:
         why = "; with jitter off they attempt at the same time"
         j.conforms("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
-    elif spread <= allowance + j.noise_ms:
+    elif spread <= allowance + noise:
         # A loaded machine: the storm's own event loop (its driver's lateness) or
         # the probe was late by as much as the spread, so the spread may be noise.
-        why = f"; spread beyond the allowance, but within the largest timer lateness of this run ({j.noise_ms:g} ms)"
+        why = (
+            f"; spread beyond the allowance, but within the largest timer lateness measured near the storm "
+            f"({noise:g} ms)"
+        )
         j.too_noisy("ReconnectJitter.storm", None, figures + why, band=band)
     else:
         why = (

@@ -63,6 +63,55 @@ def test_a_driver_s_lateness_widens_the_budget_as_the_harness_probe_does(recorde
     assert c["band"]["noise_ms"] == 120.0
 
 
+def with_windows(entry: dict, spike_ms: float, spikes_at_s: set[int]) -> dict:
+    """The probe's windows a second apart over the entry, quiet (1 ms) but for those
+    of `spike_ms` that close at the seconds `spikes_at_s` after the entry's start."""
+    with_noise(entry, spike_ms)
+    start, end = entry["started_ns"], entry["ended_ns"]
+    ends = [*range(start + 10**9, end, 10**9), end]
+    entry["noise"]["windows"] = [
+        [t, 200, 1.0, spike_ms if round((t - start) / 1e9, 3) in spikes_at_s else 1.0] for t in ends
+    ]
+    return entry
+
+
+def test_a_spike_far_from_the_intervals_leaves_them_judged_and_one_near_them_does_not(recorded):
+    """nats.go's attempts of this entry run from 2.6 s to 10.7 s after its start: a
+    120 ms stall in its first second is more than a window away from every interval,
+    one in its seventh reaches two of them (the others still show the jitter), and
+    stalls all through them leave nothing to tell jitter from."""
+    entry = recorded("nats.single.refused", "nats-go")
+    c = check(with_windows(copy.deepcopy(entry), 120.0, {1}), "ReconnectJitter")
+    assert c["verdict"] == "conforms" and c["band"]["noise_ms"] == 1.0
+    c = check(with_windows(copy.deepcopy(entry), 120.0, {7}), "ReconnectJitter")
+    assert c["verdict"] == "conforms" and c["band"]["noise_ms"] == 120.0
+    c = check(with_windows(copy.deepcopy(entry), 120.0, set(range(3, 12))), "ReconnectJitter")
+    assert c["verdict"] == "not-measured" and c["why"] == "noise"
+    assert "near these intervals (at most 120 ms)" in c["detail"]
+
+
+def test_a_driver_s_lateness_counts_in_its_own_window(recorded):
+    """A driver's window opens at its previous `lateness` (its first at the entry's start)."""
+    e = with_noise(recorded("nats.single.refused", "nats-go"), 1.0, {"client": 120.0})
+    start = e["started_ns"]
+    late = {"source": "client", "actor": "client", "kind": "lateness", "interval_ms": 50.0, "n": 20}
+    spike = {**late, "t_ns": start + 10**9, "p50_ms": 1.0, "p99_ms": 120.0, "max_ms": 120.0}
+    quiet = {**late, "t_ns": e["ended_ns"], "p50_ms": 0.5, "p99_ms": 1.0, "max_ms": 1.0}
+    e["events"] = sorted([*e["events"], spike, quiet], key=lambda x: x["t_ns"])
+    w = noise.Windows(e["noise"], e["events"], start, e["ended_ns"])
+    assert w.max_ms(start, start + 10**8) == 120.0
+    assert w.max_ms(start + 3 * 10**9, start + 4 * 10**9) == 1.0
+    assert w.p99_ms(start, start + 10**8) == 1.0  # only the probe's p99 counts
+    assert check(e, "ReconnectJitter")["verdict"] == "conforms"
+    assert noise.budget_ms(e["noise"]) == 120.0  # the run as a whole is still sized by it
+
+
+def test_a_record_from_before_windows_is_judged_with_its_worst_wake_up_throughout():
+    w = noise.Windows({"max_ms": 30.0, "p99_ms": 2.0}, [], 0, 10**10)
+    assert (w.max_ms(5 * 10**9, 6 * 10**9), w.p99_ms(5 * 10**9, 6 * 10**9)) == (30.0, 2.0)
+    assert noise.Windows(None, [], 0, 10**10).max_ms(0, 1) is None
+
+
 def test_the_quiet_recorded_suite_is_not_too_loaded(recorded_results):
     s = outcome.run_noise(recorded_results["entries"])
     assert s == {"noise": 0, "timing": 35, "max_ms": None, "too_loaded": False, "line": None}

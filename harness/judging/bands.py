@@ -58,9 +58,12 @@ class Band:
     def outside(self, values: list[float]) -> list[float]:
         return [v for v in values if not self.holds(v)]
 
-    def beyond_noise(self, values: list[float]) -> list[float]:
-        """Values outside the band by more than the measured noise: sure deviations."""
-        return [v for v in values if not self.lo - self.noise_ms <= v <= self.hi + self.noise_ms]
+    def beyond_noise(self, values: list[float], noise_ms: list[float] | None = None) -> list[float]:
+        """Values outside the band by more than the measured noise: sure deviations.
+        `noise_ms`, one per value, is the noise measured near each (noise.Windows);
+        without it every value is judged with the band's."""
+        near = noise_ms or [self.noise_ms] * len(values)
+        return [v for v, n in zip(values, near, strict=True) if not self.lo - n <= v <= self.hi + n]
 
     def to_json(self) -> dict:
         """What a check stores (results schema: check.band)."""

@@ -10,7 +10,7 @@ from harness.drivers import versions
 from harness.judging import invariants, metrics, outcome, wire_only
 from harness.judging.judge import Judge
 from harness.judging.timeline import Timeline
-from harness.noise import budget_ms
+from harness.noise import Windows, budget_ms
 from harness.topology import get as get_topology
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
         budget_ms(entry.get("noise")),
         (entry.get("noise") or {}).get("p99_ms"),
         topology=entry.get("topology"),
+        noise_windows=Windows(entry.get("noise"), entry["events"], entry["started_ns"], entry["ended_ns"]),
     )
     unsupported = entry.get("unsupported")
     if unsupported:

@@ -18,6 +18,7 @@ from harness.expectations import Expectation
 from harness.judging.bands import Band
 from harness.judging.outage import Outage, outages
 from harness.judging.timeline import Timeline
+from harness.noise import Windows
 
 VERDICTS = ("conforms", "deviates", "not-measured")
 # An invariant's words (harness/judging/invariants.py).
@@ -45,6 +46,7 @@ class Judge:
         noise_ms: float = 0.0,
         noise_p99_ms: float | None = None,
         topology: str | None = None,
+        noise_windows: Windows | None = None,
     ) -> None:
         self.tl = tl
         self.links = links
@@ -60,10 +62,24 @@ class Judge:
         # The lateness 1% of wake-ups exceeded: the noise a statistic blind to its
         # top few percent (a 5th-95th percentile spread) is judged against.
         self.noise_p99_ms = noise_ms if noise_p99_ms is None else noise_p99_ms
+        # The same, a second at a time: what checks of times in a span are judged with.
+        self.noise_windows = noise_windows
         self.metrics: dict[str, Any] = {}
         self.checks: list[dict] = []
 
     # -- context --
+
+    def noise_near(self, lo_ns: int, hi_ns: int) -> float:
+        """The largest timer lateness measured near [lo, hi] (noise.Windows): what a
+        check of times in that span is judged with; the run's largest when no window
+        was measured there (runs recorded before windows)."""
+        near = self.noise_windows.max_ms(lo_ns, hi_ns) if self.noise_windows else None
+        return self.noise_ms if near is None else near
+
+    def noise_p99_near(self, lo_ns: int, hi_ns: int) -> float:
+        """The probe's p99 lateness near [lo, hi], as noise_near; the run's p99 when none."""
+        near = self.noise_windows.p99_ms(lo_ns, hi_ns) if self.noise_windows else None
+        return self.noise_p99_ms if near is None else near
 
     def applies(self, check_id: str) -> bool:
         return check_id in self.applicable
@@ -154,31 +170,44 @@ class Judge:
         what: str,
         unit: str = "ms",
         documented: Any = None,
+        spans: list[tuple[int, int]] | None = None,
     ) -> None:
-        """Conforms when every value is inside [low - slack, high + slack]."""
+        """Conforms when every value is inside [low - slack, high + slack]. `spans`,
+        one (start_ns, end_ns) per value, is what each measured: it is told from the
+        noise measured near it (noise_near), not from the run's worst moment."""
         if not values:
             self.not_measured(check_id, f"no {what} was observed", documented=documented, unit=unit)
             return
-        band = Band.around(low, high, self.noise_ms)
+        near = [self.noise_near(a, b) for a, b in spans] if spans else None
+        band = Band.around(low, high, max(near) if near else self.noise_ms)
         detail = (
             f"{len(values)} {what}, documented band [{low:g}, {high:g}] {unit} "
             f"(measured [{band.lo:g}, {band.hi:g}] with the measurement slack)"
         )
-        self.in_band(check_id, values, band, detail, documented=documented, unit=unit)
+        self.in_band(check_id, values, band, detail, documented=documented, unit=unit, near=near)
 
     def in_band(
-        self, check_id: str, values: list[float], band: Band, detail: str, observed: Any = None, **kw: Any
+        self,
+        check_id: str,
+        values: list[float],
+        band: Band,
+        detail: str,
+        observed: Any = None,
+        near: list[float] | None = None,
+        **kw: Any,
     ) -> None:
         """Conforms when every value is in the band; deviates when one is outside it
-        by more than the timing noise measured in this run; else not-measured, with
-        the figures: a busy machine must not turn into a finding about the library."""
+        by more than the timing noise measured in this run (`near`: near each value);
+        else not-measured, with the figures: a busy machine must not turn into a
+        finding about the library."""
         outside = band.outside(values)
         if outside:
             detail += f"; outside: {', '.join(f'{v:g}' for v in outside)}"
-        if outside and not band.beyond_noise(values):
+        if outside and not band.beyond_noise(values, near):
+            where = "near each" if near else "in this run"
             detail += (
-                f"; every value outside lies within the timer noise measured in this run "
-                f"({band.noise_ms:g} ms), so it cannot be told from noise"
+                f"; every value outside lies within the timer noise measured {where} "
+                f"(at most {band.noise_ms:g} ms), so it cannot be told from noise"
             )
             self.too_noisy(check_id, values if observed is None else observed, detail, band=band, **kw)
             return

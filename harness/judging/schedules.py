@@ -45,6 +45,7 @@ def nats_schedule(
     attempts = client_attempts(j.tl, "client", down, up)
     times = [a["t_ns"] for a in attempts]
     iv = intervals_ms(times)
+    spans = list(itertools.pairwise(times))  # what each interval measured: its noise is that near it
     wait = j.option("client", "ReconnectWait")
     bound = j.option("client", jitter_check)
     wire = wire_connections(j.tl, [link], down, up)
@@ -104,9 +105,9 @@ def nats_schedule(
     if j.applies("ReconnectWait"):
         low = wait + attempt_cost_ms
         what = f"intervals between attempts (ReconnectWait plus up to {jitter_check} {bound:g} ms{note})"
-        j.within("ReconnectWait", iv, low, low + bound, what, documented=wait)
+        j.within("ReconnectWait", iv, low, low + bound, what, documented=wait, spans=spans)
     if j.applies(jitter_check):
-        jitter(j, jitter_check, [v - wait - attempt_cost_ms for v in iv], bound, wait + attempt_cost_ms)
+        jitter(j, jitter_check, [v - wait - attempt_cost_ms for v in iv], bound, wait + attempt_cost_ms, spans)
 
 
 def configured_not_to_return(j: Judge, attempts: list[dict], down: int, up: int | None) -> str | None:
@@ -412,13 +413,22 @@ def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_aft
     )
 
 
-def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float, base_ms: float = 0.0) -> None:
+def jitter(
+    j: Judge,
+    check_id: str,
+    extra_ms: list[float],
+    jitter_ms: float,
+    base_ms: float = 0.0,
+    spans: list[tuple[int, int]] | None = None,
+) -> None:
     """Jitter = interval minus its fixed part. Documented: uniform in [0, jitter].
 
     Two things must hold: every extra delay is within [0, jitter] (plus slack), and
     the delays are random. Randomness is judged by the largest of n draws: under the
     documented uniform jitter, P(max < jitter * 0.001**(1/n)) = 0.001, so a maximum
     below that threshold is taken as "no jitter" with a 0.1% false alarm rate.
+    `spans`, one (start_ns, end_ns) per interval, lets each be judged with the
+    timer noise measured near it (Judge.noise_near) instead of the run's worst.
     """
     n = len(extra_ms)
     extra = [round(x, 3) for x in extra_ms]
@@ -427,9 +437,10 @@ def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float, bas
         j.not_measured(check_id, f"only {n} intervals observed; at least 3 are needed")
         return
     threshold = jitter_ms * 0.001 ** (1 / n)
+    near = [j.noise_near(a, b) for a, b in spans] if spans else [j.noise_ms] * n
     # The extra delay is measured on intervals of about base + jitter: their slack.
     tol = slack_ms(base_ms + jitter_ms)
-    band = Band(0, jitter_ms, tol, tol, j.noise_ms)
+    band = Band(0, jitter_ms, tol, tol, max(near))
     inside = not band.outside(extra_ms)
     random_enough = max(extra_ms) >= threshold
     detail = (
@@ -438,13 +449,15 @@ def jitter(j: Judge, check_id: str, extra_ms: list[float], jitter_ms: float, bas
         "(0.1% false alarm)"
     )
     # Timer lateness only adds to a delay: a largest extra below the threshold is
-    # surely no jitter, but one above it is jitter only if it stays above once the
-    # run's measured noise is taken off (lateness of 25-30 ms looks like jitter).
-    sure_random = max(extra_ms) - j.noise_ms >= threshold
-    surely_wrong = not random_enough or band.beyond_noise(extra_ms)
+    # surely no jitter, but one above it is jitter only if one interval stays above
+    # once the noise measured near it is taken off (lateness of 25-30 ms looks like
+    # jitter).
+    sure_random = max(x - e for x, e in zip(extra_ms, near, strict=True)) >= threshold
+    surely_wrong = not random_enough or band.beyond_noise(extra_ms, near)
     if not surely_wrong and not (inside and sure_random):
+        where = "near these intervals" if spans else "in this run"
         why = (
-            f"; the timer noise measured in this run ({j.noise_ms:g} ms) is too large to tell "
+            f"; the timer noise measured {where} (at most {band.noise_ms:g} ms) is too large to tell "
             f"jitter of this size from lateness"
         )
         j.too_noisy(check_id, extra, detail + why, documented=jitter_ms, band=band)
