@@ -254,11 +254,12 @@ def judge_custom_delay(j: Judge) -> None:
         )
         return
     # From each call to the next attempt the library made after it.
-    after: list[float] = []
+    spans: list[tuple[int, int]] = []  # each call and the next attempt: what its delay measured
     for r, cs in zip(recs, calls, strict=True):
         starts = [a["t_ns"] for a in r.attempts]
-        waits = [next((ms(t - c["t_ns"]) for t in starts if t > c["t_ns"]), None) for c in cs]
-        after += [w for w in waits if w is not None]
+        nexts = [(c["t_ns"], next((t for t in starts if t > c["t_ns"]), None)) for c in cs]
+        spans += [(c, t) for c, t in nexts if t is not None]
+    after = [ms(t - c) for c, t in spans]
     delay = j.actors["client"]["options"]["CustomReconnectDelay"]
     j.within(
         "CustomReconnectDelayCB.delay",
@@ -267,4 +268,5 @@ def judge_custom_delay(j: Judge) -> None:
         delay,
         f"delays from a callback returning {delay} ms to the next attempt, in both outages",
         documented=delay,
+        spans=spans,
     )

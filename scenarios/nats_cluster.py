@@ -264,8 +264,9 @@ def judge_custom_delay(j: Judge) -> None:
         tried_before.append(sorted(x for x in seen if x))
         seen, prev = set(), c["t_ns"]
     made = [sum(1 for a in attempts if a["t_ns"] < c["t_ns"]) for c in calls]
-    after = [next((ms(a["t_ns"] - c["t_ns"]) for a in attempts if a["t_ns"] > c["t_ns"]), None) for c in calls]
-    after = [x for x in after if x is not None]
+    # Each call and the next attempt after it: the span its delay measured.
+    spans = [(c["t_ns"], t) for c in calls if (t := next((a["t_ns"] for a in attempts if a["t_ns"] > c["t_ns"]), None))]
+    after = [ms(b - a) for a, b in spans]
     j.metric("servers_tried_before_each_call", tried_before)
     j.metric("attempts_made_before_each_call", made)
     j.metric("next_attempt_after_call_ms", after)
@@ -301,4 +302,5 @@ def judge_custom_delay(j: Judge) -> None:
         delay,
         f"delays from a callback returning {delay} ms to the next attempt",
         documented=delay,
+        spans=spans,
     )
