@@ -26,12 +26,8 @@ from __future__ import annotations
 import os
 import statistics
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from harness.judging.bands import SLACK_MS
-
-if TYPE_CHECKING:
-    from harness.scenario import Scenario
 
 # Another job is admitted while the machine's p99 lateness stays within half the
 # fixed slack: values land well inside every band. Beyond the whole slack noise
@@ -43,26 +39,6 @@ SHED_MS = SLACK_MS
 # look would see a machine quieter than it is about to be.
 WINDOWS = 10
 JOBS_PER_CORE = 2
-
-
-def alone(sc: Scenario) -> bool:
-    """Whether a pair runs with no other beside it: a storm. Its N connections in
-    one driver load the machine by themselves, and its spread is judged against the
-    lateness measured near it; beside other jobs, at 4 on 2 cores, that reached a
-    p99 of 25 to 56 ms, and 3 of the 4 nats.go storm checks went not-measured."""
-    return sc.storm
-
-
-def order(longest_first: Sequence[int], alone: set[int]) -> list[int]:
-    """The order pairs are handed out in: longest first, the ones that run alone
-    last (handed out earlier, every job would idle until the busy ones finished)."""
-    return sorted(longest_first, key=lambda i: i in alone)
-
-
-def held(next_pair: int, others: Sequence[int], alone: set[int]) -> bool:
-    """Whether `next_pair` must wait, with `others` the pairs other jobs are running:
-    a pair that runs alone is running, or it is one and another job is busy."""
-    return any(i in alone for i in others) or (next_pair in alone and bool(others))
 
 
 def cores() -> int:

@@ -230,11 +230,7 @@ def run_auto(
     between pairs, as a job of --jobs N does."""
     n_cores = n_cores or admission.cores()
     keys = [(sc.name, spec.name) for sc, spec in pairs]
-    # A storm runs with no other pair beside it (admission.alone), last: handed out
-    # earlier, every job would idle until the ones still busy finished. Jobs that
-    # come free before it, or while it runs, wait without a pair.
-    alone = {i for i, (sc, _) in enumerate(pairs) if admission.alone(sc)}
-    pending = deque(admission.order(shards.longest_first(keys, cost), alone))
+    pending = deque(shards.longest_first(keys, cost))
     pool = _Jobs(pairs, out, base_args, res, progress)
     # (a job, the entry it finished or None when its output ended), or (None, the
     # machine's p99 lateness of the last second).
@@ -245,40 +241,23 @@ def run_auto(
     active: dict[int, procs.Proc] = {}
     machine: list[float] = []  # per-second p99 since the concurrency last changed
     want = admission.initial(n_cores, len(pairs))
-    busy: dict[int, int] = {}  # pid -> the pair it runs
-    waiting: dict[int, procs.Proc] = {}
-
-    def held(pid: int) -> bool:
-        return admission.held(pending[0], [i for p, i in busy.items() if p != pid], alone)
 
     def give(child: procs.Proc) -> None:
         """The next pair to `child`, or, when none is left or it is shed, the end of its input."""
-        pid = child.popen.pid
         stdin = child.popen.stdin
         assert stdin is not None
-        busy.pop(pid, None)
         try:
             if pending and len(active) <= want:
-                if held(pid):
-                    waiting[pid] = child
-                    return
-                busy[pid] = pending.popleft()
-                stdin.write(f"{busy[pid]}\n".encode())
+                stdin.write(f"{pending.popleft()}\n".encode())
                 stdin.flush()
                 return
-            active.pop(pid, None)
+            active.pop(child.popen.pid, None)
             stdin.close()
         except OSError:  # the job is gone: its reader says so
-            active.pop(pid, None)
-
-    def release() -> None:
-        """Pairs to the jobs waiting, once what held them is done."""
-        for pid in list(waiting):
-            if pid in waiting and (not pending or not held(pid)):
-                give(waiting.pop(pid))
+            active.pop(child.popen.pid, None)
 
     def admit() -> None:
-        while len(active) < want and pending and not waiting:
+        while len(active) < want and pending:
             child = pool.spawn(list(range(len(pairs))), lambda c, k: events.put((c, k)), fed=True)
             alive[child.popen.pid] = active[child.popen.pid] = child
             give(child)
@@ -291,8 +270,7 @@ def run_auto(
             if child is None:
                 assert isinstance(what, float)
                 machine.append(what)
-                # From the concurrency decided: jobs waiting for a storm are not spawned.
-                now = admission.target(want, n_cores, machine)
+                now = admission.target(len(active), n_cores, machine)
                 if now != want and pending:
                     p99 = admission.machine_ms(machine)
                     progress.note(
@@ -304,11 +282,8 @@ def run_auto(
             elif what is None:  # its output ended: the job has exited
                 alive.pop(child.popen.pid, None)
                 active.pop(child.popen.pid, None)
-                busy.pop(child.popen.pid, None)
-                waiting.pop(child.popen.pid, None)
             elif child.popen.pid in active:
                 give(child)
-            release()
             admit()
         pool.wait()
     except KeyboardInterrupt as e:

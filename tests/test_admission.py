@@ -6,7 +6,6 @@ import pytest
 
 from harness import admission, shards
 from harness.admission import ADMIT_MS, SHED_MS, WINDOWS
-from harness.scenario import load_all
 
 
 def test_a_run_starts_with_one_job_per_core_and_never_more_than_its_pairs():
@@ -57,17 +56,3 @@ def test_pairs_are_handed_out_longest_first_ties_in_order():
     keys = [("a", "x"), ("b", "x"), ("c", "x"), ("d", "x")]
     cost = {("b", "x"): 186.0, ("d", "x"): 40.0}
     assert shards.longest_first(keys, cost) == [1, 3, 0, 2]  # a and c count DEFAULT_COST (15 s) each
-
-
-def test_a_storm_is_handed_out_last_and_runs_with_no_other_pair_beside_it():
-    alone = {1}  # pair 1 is a storm
-    assert admission.order([1, 3, 0, 2], alone) == [3, 0, 2, 1]
-    assert not admission.held(3, [0, 2], alone)  # ordinary pairs side by side
-    assert admission.held(1, [2], alone)  # the storm waits for the busy job
-    assert not admission.held(1, [], alone)  # and starts once none is
-    assert admission.held(2, [1], alone)  # nothing starts beside it
-
-
-def test_only_storms_run_alone():
-    by_name = load_all()
-    assert admission.alone(by_name["nats.storm.cut"]) and not admission.alone(by_name["nats.single.refused"])
