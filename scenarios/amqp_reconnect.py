@@ -76,7 +76,7 @@ def judge_refused(j: Judge) -> None:
     )
     if j.applies("reconnect.first_delay"):
         schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
-    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
+    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j), spans=o.spans)
     # Where a library documents its schedule term by term (qpid-jms: at once, 10 ms, x2).
     if j.applies("initial_reconnect_delay.default"):
         delay = o.delays[0] if o.delays else None
@@ -86,7 +86,9 @@ def judge_refused(j: Judge) -> None:
         schedules.fixed_delay(j, "reconnect_delay.default", delay, "delay from the first failed attempt to the next")
     if j.applies("reconnect_backoff_multiplier.default"):
         factor = j.exp("reconnect_backoff_multiplier.default").value
-        schedules.growth(j, "reconnect_backoff_multiplier.default", o.delays, schedules.amqp_cap(j), factor=factor)
+        schedules.growth(
+            j, "reconnect_backoff_multiplier.default", o.delays, schedules.amqp_cap(j), factor=factor, spans=o.spans
+        )
     relinked = j.tl.select(actor="client", kind="link_opened", after=o.back["t_ns"] if o.back else o.up)
     j.verdict(
         "reconnect.recovers",
@@ -112,7 +114,7 @@ def judge_default_cap(j: Judge) -> None:
         return
     o = schedules.recovery(j)
     record_schedule(j, o)
-    schedules.cap(j, "reconnect.max_delay", o.delays, j.exp("reconnect.max_delay").value)
+    schedules.cap(j, "reconnect.max_delay", o.delays, j.exp("reconnect.max_delay").value, spans=o.spans)
 
 
 @scenario("amqp.single.cap", family="amqp", topology="artemis-3", checks=["max_reconnect_delay", "reconnect.growth"])
@@ -127,9 +129,9 @@ def judge_capped(j: Judge) -> None:
         return
     o = schedules.recovery(j)
     record_schedule(j, o)
-    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
+    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j), spans=o.spans)
     if j.applies("max_reconnect_delay"):
-        schedules.cap(j, "max_reconnect_delay", o.delays, schedules.amqp_cap(j))
+        schedules.cap(j, "max_reconnect_delay", o.delays, schedules.amqp_cap(j), spans=o.spans)
 
 
 # -- a peer that accepts and then drops -------------------------------------------
@@ -150,7 +152,7 @@ def judge_reset(j: Judge) -> None:
     wire = wire_connections(j.tl, [LINK], o.down, o.up)
     j.metric("wire_connections_during_outage", len(wire))
     j.metric("wire_connection_ms", stats([w["duration_ms"] for w in wire if w["duration_ms"] is not None]))
-    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
+    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j), spans=o.spans)
     j.verdict(
         "reconnect.recovers",
         o.back is not None,
@@ -180,7 +182,7 @@ def judge_broker_down(j: Judge) -> None:
     o = schedules.recovery(j)
     record_schedule(j, o)
     j.metric("wire_connections_during_outage", len(wire_connections(j.tl, [LINK], o.down, o.up)))
-    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j))
+    schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j), spans=o.spans)
     j.verdict(
         "reconnect.recovers",
         o.back is not None,

@@ -165,7 +165,8 @@ def judge_amqp_tls_refused(j: Judge) -> None:
         down, up = f.start_ns, f.until_ns
         loss = j.tl.first(actor="client", kind="disconnected", after=down)
         attempts = schedules.attempt_marks(j.tl, "client", down, up)
-        delays = schedules.delays_ms(loss["t_ns"], attempts) if loss else []
+        spans = schedules.delay_spans(loss["t_ns"], attempts) if loss else []
+        delays = [ms(b - a) for a, b in spans]
         back = j.tl.first(actor="client", kind="reconnected", after=down)
     else:
         j.nothing_measured(
@@ -186,7 +187,7 @@ def judge_amqp_tls_refused(j: Judge) -> None:
     schedules.first_delay(j, "reconnect.first_delay", delays[0] if delays else None, "the connection was lost")
     opts = j.actors["client"]["options"]
     cap = opts.get("max_reconnect_delay", j.exp("reconnect.max_delay").value)
-    schedules.growth(j, "reconnect.growth", delays, cap)
+    schedules.growth(j, "reconnect.growth", delays, cap, spans=spans)
     relinked = j.tl.select(actor="client", kind="link_opened", after=back["t_ns"] if back else up)
     j.verdict(
         "reconnect.recovers",

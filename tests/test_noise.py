@@ -212,3 +212,19 @@ def test_the_machine_probe_prints_one_summary_a_second_until_its_reader_goes():
         assert probe.wait(timeout=5) == 0
     finally:
         probe.kill()
+
+
+def test_a_growth_step_off_by_a_stall_near_it_is_not_measured_and_one_far_from_any_deviates(recorded):
+    """proton's last delay of the schedule (3.2 s) made 200 ms longer: a stall of 250 ms
+    in the seconds it spans could explain that; one only before the fault cannot."""
+    entry = recorded("amqp.single.refused", "proton-python")
+    fault = entry["faults"][0]
+    attempts = [x for x in entry["events"] if x.get("actor") == "client" and x["kind"] == "attempt"]
+    last = [x for x in attempts if fault["start_ns"] < x["t_ns"] < fault["end_ns"]][-1]
+    last["t_ns"] += 200_000_000
+    entry["events"].sort(key=lambda x: x["t_ns"])
+    second = round((last["t_ns"] - entry["started_ns"]) / 1e9 + 0.5)
+    c = check(with_windows(copy.deepcopy(entry), 250.0, {second}), "reconnect.growth")
+    assert c["verdict"] == "not-measured" and c["why"] == "noise"
+    assert "near them (at most 250 ms)" in c["detail"]
+    assert check(with_windows(copy.deepcopy(entry), 250.0, {1}), "reconnect.growth")["verdict"] == "deviates"

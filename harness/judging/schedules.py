@@ -137,11 +137,12 @@ def attempt_marks(tl: Timeline, actor: str, after: int, before: int | None = Non
     return []
 
 
-def delays_ms(loss_ns: int, attempts: list[dict], failures: list[dict] | None = None) -> list[float]:
-    """Delay before each attempt: the first from the loss, the rest from the end of
-    the attempt before. That end is its reported failure, where `failures` holds one
-    between the two starts (the libraries wait from the failure: a refused connect
-    costs a JVM tens of ms under load), else the attempt's own mark."""
+def delay_spans(loss_ns: int, attempts: list[dict], failures: list[dict] | None = None) -> list[tuple[int, int]]:
+    """(from, to) of the delay before each attempt: the first from the loss, the rest
+    from the end of the attempt before. That end is its reported failure, where
+    `failures` holds one between the two starts (the libraries wait from the
+    failure: a refused connect costs a JVM tens of ms under load), else the
+    attempt's own mark."""
     starts = [a["t_ns"] for a in attempts]
     if not starts:
         return []
@@ -150,7 +151,12 @@ def delays_ms(loss_ns: int, attempts: list[dict], failures: list[dict] | None = 
     for prev, nxt in itertools.pairwise(starts):
         end = next((t for t in fails if prev <= t <= nxt), prev)
         ends.append(end)
-    return [ms(t - base) for t, base in zip(starts, [loss_ns, *ends], strict=True)]
+    return list(zip([loss_ns, *ends], starts, strict=True))
+
+
+def delays_ms(loss_ns: int, attempts: list[dict], failures: list[dict] | None = None) -> list[float]:
+    """The delay before each attempt, in ms (delay_spans)."""
+    return [ms(b - a) for a, b in delay_spans(loss_ns, attempts, failures)]
 
 
 @dataclass
@@ -164,6 +170,7 @@ class Recovery:
     attempts: list[dict]  # one event per attempt (see attempt_marks)
     delays: list[float]  # before each attempt: the first from the loss
     back: dict | None  # the client's reconnected event
+    spans: list[tuple[int, int]]  # what each delay measured (delay_spans)
 
 
 def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
@@ -174,8 +181,9 @@ def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
     attempts = attempt_marks(j.tl, actor, down, up)
     starts = bool(attempts) and attempts[0]["kind"] != "attempt_failed"
     failures = j.tl.select(actor=actor, kind="attempt_failed", after=down, before=up) if starts else []
-    delays = delays_ms(loss["t_ns"], attempts, failures) if loss else []
-    return Recovery(down, up, loss, attempts, delays, j.tl.first(actor=actor, kind="reconnected", after=down))
+    spans = delay_spans(loss["t_ns"], attempts, failures) if loss else []
+    delays = [ms(b - a) for a, b in spans]
+    return Recovery(down, up, loss, attempts, delays, j.tl.first(actor=actor, kind="reconnected", after=down), spans)
 
 
 def starts_afresh(first_ms: float | None, second_ms: float | None) -> bool | None:
@@ -330,14 +338,24 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None
     j.in_band(check_id, [delay], band, detail, observed=delay, unit="ms")
 
 
-def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None, factor: float | None = None) -> None:
+def growth(
+    j: Judge,
+    check_id: str,
+    delays: list[float],
+    cap_ms: float | None,
+    factor: float | None = None,
+    spans: list[tuple[int, int]] | None = None,
+) -> None:
     """Exponential growth: before the cap, each delay is a constant factor (> 1)
     times the one before, up to measurement slack. Leading zero delays (an
     immediate retry) carry no factor and are left out. With `factor` (a documented
-    multiplier), that factor is the one every delay is held to, not the median."""
-    grow = [d for d in delays if d > SLACK_MS]
+    multiplier), that factor is the one every delay is held to, not the median.
+    `spans`, what each delay measured, lets each be told from the noise near it."""
+    near = [j.noise_near(a, b) for a, b in spans] if spans else [j.noise_ms] * len(delays)
+    kept = [(d, n) for d, n in zip(delays, near, strict=True) if d > SLACK_MS]
     if cap_ms is not None:
-        grow = [d for d in grow if d < cap_ms - slack_ms(cap_ms)]
+        kept = [(d, n) for d, n in kept if d < cap_ms - slack_ms(cap_ms)]
+    grow = [d for d, _ in kept]
     if len(grow) < 3:
         j.not_measured(check_id, f"only {len(grow)} growing delays observed; 3 are needed", unit="ms")
         return
@@ -345,10 +363,10 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None, f
     r = median(ratios) if factor is None else factor
     # Both delays are measured, each within its slack; the earlier one is scaled by
     # the factor, and so is its slack.
-    pairs = list(itertools.pairwise(grow))
-    off = [b for a, b in pairs if abs(b - r * a) > slack_ms(b) + r * slack_ms(a)]
-    # The same with the run's measured timer noise on both delays: only these are sure.
-    sure = [b for a, b in pairs if abs(b - r * a) > slack_ms(b) + r * slack_ms(a) + (1 + r) * j.noise_ms]
+    pairs = list(itertools.pairwise(kept))
+    off = [b for (a, _), (b, _) in pairs if abs(b - r * a) > slack_ms(b) + r * slack_ms(a)]
+    # The same with the timer noise measured on both delays: only these are sure.
+    sure = [b for (a, na), (b, nb) in pairs if abs(b - r * a) > slack_ms(b) + r * slack_ms(a) + r * na + nb]
     if factor is None:
         reading = f"grow by a median factor of {r:.2f}; exponential growth means one factor > 1 for all"
     else:
@@ -358,10 +376,12 @@ def growth(j: Judge, check_id: str, delays: list[float], cap_ms: float | None, f
         "the delay before" + (f"; off: {off}" if off else "")
     )
     if r > 1.2 and off and not sure:
+        where = "near them" if spans else "in this run"
         j.too_noisy(
             check_id,
             grow,
-            detail + f"; each is off by less than the timer noise measured in this run ({j.noise_ms:g} ms)",
+            detail + f"; each is off by less than the timer noise measured {where} (at most "
+            f"{max(n for _, n in kept):g} ms)",
             unit="ms",
         )
         return
@@ -380,8 +400,16 @@ def fixed_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None
     j.within(check_id, [] if delay is None else [delay], value, value, what, documented=value)
 
 
-def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_after_ms: float | None = None) -> None:
-    """The delay stops growing at the cap: it reaches it and never exceeds it."""
+def cap(
+    j: Judge,
+    check_id: str,
+    delays: list[float],
+    cap_ms: float,
+    reached_after_ms: float | None = None,
+    spans: list[tuple[int, int]] | None = None,
+) -> None:
+    """The delay stops growing at the cap: it reaches it and never exceeds it;
+    each delay told from the noise near its span, where `spans` says what it measured."""
     if not delays:
         j.not_measured(check_id, "no delays observed", unit="ms")
         return
@@ -400,16 +428,18 @@ def cap(j: Judge, check_id: str, delays: list[float], cap_ms: float, reached_aft
             unit="ms",
         )
         return
+    near = [j.noise_near(a, b) for a, b in spans] if spans else None
     j.in_band(
         check_id,
         delays,
         # The low edge takes the measurement slack too: a loss the library reports a
         # moment after its first attempt starts (qpid-jms) reads as a delay just below 0.
-        Band(0, cap_ms, SLACK_MS, slack_ms(cap_ms), j.noise_ms),
+        Band(0, cap_ms, SLACK_MS, slack_ms(cap_ms), max(near) if near else j.noise_ms),
         f"{len(at_cap)} delays at the cap of {cap_ms:g} ms (± {slack_ms(cap_ms):g}), "
         + (f"{len(over)} above it" if over else "none above it"),
         documented=cap_ms,
         unit="ms",
+        near=near,
     )
 
 
