@@ -75,15 +75,21 @@ def judge_refused(j: Judge) -> None:
         "with no reconnect option, the client tried again and reconnected once healed",
     )
     if j.applies("reconnect.first_delay"):
-        schedules.first_delay(j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost")
+        schedules.first_delay(
+            j, "reconnect.first_delay", o.delays[0] if o.delays else None, "the connection was lost", o.span(0)
+        )
     schedules.growth(j, "reconnect.growth", o.delays, schedules.amqp_cap(j), spans=o.spans)
     # Where a library documents its schedule term by term (qpid-jms: at once, 10 ms, x2).
     if j.applies("initial_reconnect_delay.default"):
         delay = o.delays[0] if o.delays else None
-        schedules.fixed_delay(j, "initial_reconnect_delay.default", delay, "delay from the loss to the first attempt")
+        schedules.fixed_delay(
+            j, "initial_reconnect_delay.default", delay, "delay from the loss to the first attempt", o.span(0)
+        )
     if j.applies("reconnect_delay.default"):
         delay = o.delays[1] if len(o.delays) > 1 else None
-        schedules.fixed_delay(j, "reconnect_delay.default", delay, "delay from the first failed attempt to the next")
+        schedules.fixed_delay(
+            j, "reconnect_delay.default", delay, "delay from the first failed attempt to the next", o.span(1)
+        )
     if j.applies("reconnect_backoff_multiplier.default"):
         factor = j.exp("reconnect_backoff_multiplier.default").value
         schedules.growth(
@@ -229,12 +235,13 @@ def judge_twice(j: Judge) -> None:
         o = schedules.recovery(j, i)
         record_schedule(j, o, prefix=f"outage{i + 1}_")
         firsts.append(o.delays[0] if o.delays else None)
+    second = o.span(0)  # the second outage's first delay
     j.metric("second_outage_starts_afresh", schedules.starts_afresh(*firsts))
     if j.applies("reconnect.first_delay"):
-        schedules.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection")
+        schedules.first_delay(j, "reconnect.first_delay", firsts[1], "the second loss of the connection", second)
     if j.applies("initial_reconnect_delay.default"):
         what = "delay from the second loss to the first attempt"
-        schedules.fixed_delay(j, "initial_reconnect_delay.default", firsts[1], what)
+        schedules.fixed_delay(j, "initial_reconnect_delay.default", firsts[1], what, second)
 
 
 @scenario(

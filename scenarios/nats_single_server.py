@@ -220,10 +220,25 @@ def judge_stale(j: Judge) -> None:
     )
     # Both claims are judged by when the loss is noticed; documented states it in ms.
     expected = f"a ping every {pi:g} ms, stale at {pings} unanswered: noticed {low:g}..{high:g} ms after data stops"
+    spans = [(down, lost["t_ns"])] if lost else None  # from the blackhole to the loss noticed
     j.within(
-        "PingInterval", observed, low, high, f"stale detection with PingInterval {pi} ms" + note, documented=expected
+        "PingInterval",
+        observed,
+        low,
+        high,
+        f"stale detection with PingInterval {pi} ms" + note,
+        documented=expected,
+        spans=spans,
     )
-    j.within("MaxPingsOut", observed, low, high, f"stale detection after {pings} unanswered pings", documented=expected)
+    j.within(
+        "MaxPingsOut",
+        observed,
+        low,
+        high,
+        f"stale detection after {pings} unanswered pings",
+        documented=expected,
+        spans=spans,
+    )
 
 
 @scenario("nats.single.giveup", family="nats", topology="nats-single", checks=["MaxReconnect", "ClosedCB"])

@@ -184,7 +184,8 @@ def judge_amqp_tls_refused(j: Judge) -> None:
         {"attempts": len(attempts), "reconnected": back is not None},
         "with no reconnect option, the client tried again over amqps and reconnected once healed",
     )
-    schedules.first_delay(j, "reconnect.first_delay", delays[0] if delays else None, "the connection was lost")
+    first, first_span = (delays[0], spans[0]) if delays else (None, None)
+    schedules.first_delay(j, "reconnect.first_delay", first, "the connection was lost", first_span)
     opts = j.actors["client"]["options"]
     cap = opts.get("max_reconnect_delay", j.exp("reconnect.max_delay").value)
     schedules.growth(j, "reconnect.growth", delays, cap, spans=spans)

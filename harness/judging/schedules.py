@@ -172,6 +172,10 @@ class Recovery:
     back: dict | None  # the client's reconnected event
     spans: list[tuple[int, int]]  # what each delay measured (delay_spans)
 
+    def span(self, i: int) -> tuple[int, int] | None:
+        """What the i-th delay measured, if there was one."""
+        return self.spans[i] if i < len(self.spans) else None
+
 
 def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
     """The client's recovery from the run's `index`-th outage."""
@@ -321,13 +325,16 @@ def shape(pauses: list[float], links: list[str | None], servers: int, jitter_ms:
     return out
 
 
-def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None:
+def first_delay(j: Judge, check_id: str, delay: float | None, what: str, span: tuple[int, int] | None = None) -> None:
+    """'A brief delay' before the first attempt; `span`, what the delay measured,
+    lets it be told from the noise near it."""
     if delay is None:
         j.not_measured(check_id, f"no attempt followed {what}")
         return
     # Timer lateness only lengthens a delay: an immediate retry stays one, so only
     # the upper edge is widened by the measured noise.
-    band = Band(SLACK_MS, BRIEF_MAX_MS, 0.0, slack_ms(BRIEF_MAX_MS), j.noise_ms)
+    near = [j.noise_near(*span)] if span else None
+    band = Band(SLACK_MS, BRIEF_MAX_MS, 0.0, slack_ms(BRIEF_MAX_MS), near[0] if near else j.noise_ms)
     detail = (
         f"first attempt {delay:g} ms after {what}; 'a brief delay' read as more than the {SLACK_MS:g} ms "
         f"measurement slack (not an immediate retry) and at most {BRIEF_MAX_MS:g} ms"
@@ -335,7 +342,7 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None
     if delay <= SLACK_MS:
         j.deviates(check_id, delay, detail, unit="ms", band=band)
         return
-    j.in_band(check_id, [delay], band, detail, observed=delay, unit="ms")
+    j.in_band(check_id, [delay], band, detail, observed=delay, unit="ms", near=near)
 
 
 def growth(
@@ -390,14 +397,16 @@ def growth(
     )
 
 
-def fixed_delay(j: Judge, check_id: str, delay: float | None, what: str) -> None:
+def fixed_delay(j: Judge, check_id: str, delay: float | None, what: str, span: tuple[int, int] | None = None) -> None:
     """One documented default delay (the expectation's value, in ms), judged on the one
-    delay it governs. Only with untouched defaults: any option may change it."""
+    delay it governs (`span`: what it measured). Only with untouched defaults: any
+    option may change it."""
     if j.actors["client"]["options"]:
         j.not_measured(check_id, "the client ran with options of its own, not the library's defaults", unit="ms")
         return
     value = j.exp(check_id).value
-    j.within(check_id, [] if delay is None else [delay], value, value, what, documented=value)
+    spans = [span] if span and delay is not None else None
+    j.within(check_id, [] if delay is None else [delay], value, value, what, documented=value, spans=spans)
 
 
 def cap(
