@@ -127,7 +127,8 @@ def judge_all_cut(j: Judge) -> None:
     # end of one failed attempt to the start of the next: under load an attempt
     # itself can take tens of ms, which is not part of the documented wait.
     conns = [c for c in wire_connections(j.tl, CLIENT_LINKS, down, up) if c["closed_ns"] is not None]
-    pauses = [ms(b["t_ns"] - a["closed_ns"]) for a, b in pairwise(conns)]
+    spans = [(a["closed_ns"], b["t_ns"]) for a, b in pairwise(conns)]  # what each pause measured
+    pauses = [ms(b - a) for a, b in spans]
     groups: list[list[dict]] = [conns[:1]] if conns else []
     for gap, c in zip(pauses, conns[1:], strict=True):
         if gap > wait / 2:
@@ -150,7 +151,8 @@ def judge_all_cut(j: Judge) -> None:
     shaped = j.metric(
         "schedule_shape", schedules.shape(pauses, [c["link"] for c in conns[1:]], len(CLIENT_LINKS), jitter)
     )
-    band = Band.around(wait, wait + jitter, j.noise_ms)
+    near = [j.noise_near(a, b) for a, b in spans]
+    band = Band.around(wait, wait + jitter, max(near, default=j.noise_ms))
     # Read literally, as MaxReconnect is: "the time to backoff after attempting to
     # (and failing to) reconnect" is a wait after every failed attempt. Beside the
     # verdict: the reading under which the library conforms (a wait per pass).
@@ -167,7 +169,7 @@ def judge_all_cut(j: Judge) -> None:
             else "are not all in the band, or a server was retried sooner: it would still deviate"
         )
     )
-    j.in_band("ReconnectWait", pauses, band, detail, documented=wait)
+    j.in_band("ReconnectWait", pauses, band, detail, documented=wait, near=near)
 
 
 @scenario("nats.cluster.giveup", family="nats", topology="nats-3", checks=["MaxReconnect", "ClosedCB"])
