@@ -262,6 +262,7 @@ def judge_reconnect_object(j: Judge) -> None:
         return
     reset_ok = True
     pairs, resets_seen = [], []
+    near: list[float] = []  # the noise near each wait of `pairs`
     for i in range(2):
         o = schedules.recovery(j, i)
         opened = [e for e in j.tl.select(actor="client", kind=("connected", "reconnected")) if e["t_ns"] < o.down][-1]
@@ -278,17 +279,18 @@ def judge_reconnect_object(j: Judge) -> None:
             nexts = j.tl.select(actor="client", kind="backoff_next", after=prev, before=a["t_ns"])
             if nexts and nexts[-1]["delay_ms"] is not None:
                 pairs.append((nexts[-1]["delay_ms"], ms(a["t_ns"] - prev)))
+                near.append(j.noise_near(prev, a["t_ns"]))
             prev = a["t_ns"]
     off = [(want, got) for want, got in pairs if abs(got - want) > slack_ms(want)]
-    # Off by more than the timer noise measured in this run: only these are sure.
-    sure = [(want, got) for want, got in off if abs(got - want) > slack_ms(want) + j.noise_ms]
+    # Off by more than the timer noise measured near the wait: only these are sure.
+    sure = [(w, g) for (w, g), n in zip(pairs, near, strict=True) if abs(g - w) > slack_ms(w) + n]
     j.metric("next_returned_vs_waited_ms", pairs)
     j.metric("reset_calls", resets_seen)
     detail = "(delay next() returned, wait before the attempt) per attempt; each within the measurement slack" + (
         f"; off: {off}" if off else ""
     )
     if pairs and off and not sure:
-        detail += f"; each is off by less than the timer noise measured in this run ({j.noise_ms:g} ms)"
+        detail += f"; each is off by less than the timer noise measured near it (at most {max(near):g} ms)"
         j.too_noisy("reconnect_object.next", pairs, detail, unit="ms")
     else:
         j.verdict("reconnect_object.next", bool(pairs) and not off, pairs, detail, unit="ms")
