@@ -159,7 +159,10 @@ def judge_timeout(j: Judge, check_id: str, timeout: float, wait: float, jitter: 
         return
     # Each attempt has its own band: [Timeout, Timeout] where the library reported
     # the failure, [Timeout, Timeout + jitter] where it was inferred.
-    bands = [(g[0], Band.around(g[1], g[2], j.noise_ms)) for g in gave_up]
+    # Each told from the noise near its attempt: from its accept to its giving up.
+    near = [j.noise_near(w["t_ns"], g[3]) for w, g in zip(wire, gave_up, strict=False)]
+    near += [j.noise_ms] * (len(gave_up) - len(near))
+    bands = [(g[0], Band.around(g[1], g[2], n)) for g, n in zip(gave_up, near, strict=True)]
     outside = [v for v, b in bands if not b.holds(v)]
     sure = [v for v, b in bands if b.beyond_noise([v])]
     detail = (
@@ -173,9 +176,9 @@ def judge_timeout(j: Judge, check_id: str, timeout: float, wait: float, jitter: 
             else ""
         )
     )
-    band = Band.around(timeout, timeout + jitter, j.noise_ms)
+    band = Band.around(timeout, timeout + jitter, max(near))
     if outside and not sure:
-        detail += f"; each lies within the timer noise measured in this run ({j.noise_ms:g} ms) of its band"
+        detail += f"; each lies within the timer noise measured near it (at most {max(near):g} ms) of its band"
         j.too_noisy(check_id, [g[0] for g in gave_up], detail, documented=timeout, band=band)
         return
     j.verdict(check_id, not outside, [g[0] for g in gave_up], detail, documented=timeout, band=band)
