@@ -9,7 +9,7 @@ stored with the entry as `noise`.
 
 Lateness comes in spikes, so it is kept a window (about a second) at a time too,
 by the probe and by every driver (`lateness` events): a check of intervals a few
-seconds long is judged with the lateness of those seconds (`Windows.near`), and
+seconds long is judged with the lateness of those seconds (`Windows.max_ms`), and
 the entry's worst wake-up (`budget_ms`) sizes the run as a whole.
 """
 
