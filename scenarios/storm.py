@@ -38,6 +38,10 @@ PUBLISH = {"rate": 1, "size": 32}
 CONNECT_S_PER_CONNECTION = 0.2
 BACK_S = 60.0
 NO_JITTER = {"ReconnectJitter": 0}
+# Standard deviations above the simulated storms' tau at which the attempts'
+# order says "not jittered": a chance of about 3 in 100,000 of calling a
+# jittered library unjittered (docs/judging.md).
+ORDER_Z = 4.0
 
 
 @dataclass(frozen=True)
@@ -218,11 +222,18 @@ def judge_storm(j: Judge) -> None:
     }
     dispatch = st.spread_ms(st.rel_ms(s.lost, down)) or 0.0
     span = (min(down, *s.lost.values()), max(s.first.values()))
-    judge_jitter(j, delays, {k: v for k, v in views.items() if v}, dispatch, span)
+    jitter = j.option("storm", "ReconnectJitter")
+    order = st.order_with_jitter(s.lost, s.first, jitter) if jitter > 0 else None
+    judge_jitter(j, delays, {k: v for k, v in views.items() if v}, dispatch, span, order)
 
 
 def judge_jitter(
-    j: Judge, delays: list[float], views: dict[str, list[float]], dispatch: float, span: tuple[int, int]
+    j: Judge,
+    delays: list[float],
+    views: dict[str, list[float]],
+    dispatch: float,
+    span: tuple[int, int],
+    order: tuple[float, float, float] | None = None,
 ) -> None:
     """The spread of the first attempts (the narrowest of `views`) and the median
     delay from each connection's loss, against the jitter window; a verdict needs
@@ -232,7 +243,10 @@ def judge_jitter(
     N connections spreads N simultaneous attempts by about as much, jitter or not,
     so a spread conforms only when it is wide enough beyond that. `span` (ns) runs
     from the first loss to the last first attempt: the noise judged with is that
-    measured near it (Judge.noise_near), not the lateness of the storm's start."""
+    measured near it (Judge.noise_near), not the lateness of the storm's start.
+    `order` (with jitter on): Kendall's tau of the attempts' order against the
+    losses', and its mean and standard deviation in storms simulated with the
+    documented jitter (storm.order_with_jitter)."""
     noise, p99 = j.noise_near(*span), j.noise_p99_near(*span)
     wait = j.option("storm", "ReconnectWait")
     jitter = j.option("storm", "ReconnectJitter")
@@ -256,6 +270,11 @@ def judge_jitter(
         f"allowance {allowance:g} ms (slack {slack_ms(wait):g} + timer noise measured near the storm, 99th "
         f"percentile, {p99:g}); the driver reported the loss on all connections over {dispatch:g} ms"
     )
+    if order:
+        figures += (
+            f"; attempts against the order of the losses, Kendall's tau {order[0]:.2f} (storms simulated with "
+            f"the documented jitter: {order[1]:.2f} ± {order[2]:.2f})"
+        )
     # The median, not every delay, and only a late one deviates: each delay runs
     # from the library's report of the loss, which in a storm comes late by varying
     # amounts and so makes delays look short, and a spread look wide. A narrow
@@ -270,12 +289,6 @@ def judge_jitter(
         elif spread < need:
             why = f"; not spread: under half the jitter ({need:g} ms)"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
-        elif spread < need + dispatch:
-            why = (
-                f"; spread, but by less than half the jitter plus the spread of the loss reports ({need + dispatch:g} "
-                "ms): one process dispatching N connections spreads them that much without any jitter"
-            )
-            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
         elif spread > jitter + allowance + dispatch:
             why = (
                 "; spread wider than the window and the allowance: the load of N connections on the "
@@ -293,6 +306,24 @@ def judge_jitter(
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
         elif early:
             why = "; the median comes before the window: the loss reports came late, so the delays are short"
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        elif order and order[0] > order[1] + ORDER_Z * max(order[2], 1e-9):
+            # Spread as jitter would, and its median in the window, yet in the
+            # order the connections were lost: one process serving them one by one
+            # spreads them so, while jitter drawn for each connection scrambles
+            # that order however busy the process. Told from the order, not from
+            # any timing, so no noise can make it up.
+            why = (
+                f"; the attempts came in the order of their losses, over {ORDER_Z:g} standard deviations above "
+                f"{st.ORDER_SIMULATIONS} storms simulated with the documented jitter: whatever spread they have "
+                "is the process's serving them one by one, not jitter"
+            )
+            j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
+        elif spread < need + dispatch:
+            why = (
+                f"; spread, but by less than half the jitter plus the spread of the loss reports ({need + dispatch:g} "
+                "ms): one process dispatching N connections spreads them that much without any jitter"
+            )
             j.not_measured("ReconnectJitter.storm", figures + why, band=band)
         else:
             j.conforms("ReconnectJitter.storm", delays, figures + "; spread over the window", band=band, unit="ms")

@@ -6,7 +6,9 @@ one pass: a storm's timeline holds tens of thousands of events.
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
+from statistics import fmean, pstdev
 
 from harness.judging.metrics import ms, wire_connections
 from harness.judging.timeline import Timeline
@@ -107,3 +109,58 @@ def per_connection_counts(tl: Timeline, actor: str, kinds: tuple[str, ...]) -> d
 
 def rel_ms(times: dict[int, int], t0: int) -> list[float]:
     return sorted(ms(t - t0) for t in times.values())
+
+
+def kendall_tau(x: list[float], y: list[float]) -> float:
+    """Kendall's tau (without tie correction) of paired values: 1 when y rises
+    with x throughout, about 0 when their orders are unrelated. O(n log n): the
+    discordant pairs are the inversions of y taken in the order of x."""
+    n = len(x)
+    if n < 2:
+        return 0.0
+    ys = [b for _, b in sorted(zip(x, y, strict=True))]
+
+    def sort_count(v: list[float]) -> tuple[list[float], int]:
+        if len(v) < 2:
+            return v, 0
+        left, a = sort_count(v[: len(v) // 2])
+        right, b = sort_count(v[len(v) // 2 :])
+        merged: list[float] = []
+        i = k = 0
+        inv = a + b
+        while i < len(left) and k < len(right):
+            if right[k] < left[i]:
+                merged.append(right[k])
+                inv += len(left) - i
+                k += 1
+            else:
+                merged.append(left[i])
+                i += 1
+        return merged + left[i:] + right[k:], inv
+
+    _, discordant = sort_count(ys)
+    pairs = n * (n - 1) / 2
+    return 1 - 2 * discordant / pairs
+
+
+# Storms simulated with the documented jitter, to know how closely attempts may
+# follow the order of their losses by chance; seeded, so a re-judge agrees.
+ORDER_SIMULATIONS = 200
+ORDER_SEED = 0
+
+
+def order_with_jitter(lost: dict[int, int], first: dict[int, int], jitter_ms: float) -> tuple[float, float, float]:
+    """How closely each connection's first attempt follows the order of its loss
+    (Kendall's tau of loss times against attempt times), and the mean and
+    standard deviation of the same tau over storms simulated with the documented
+    jitter: each connection's attempt at its own loss plus a uniform draw from
+    [0, jitter]. Timer noise only scrambles an order, so leaving it out of the
+    simulation makes the simulated taus higher and the test stricter."""
+    conns = [c for c in first if c in lost]
+    losses_ms = [lost[c] / 1e6 for c in conns]
+    tau = kendall_tau(losses_ms, [first[c] / 1e6 for c in conns])
+    rng = random.Random(ORDER_SEED)
+    sims = [
+        kendall_tau(losses_ms, [t + rng.uniform(0, jitter_ms) for t in losses_ms]) for _ in range(ORDER_SIMULATIONS)
+    ]
+    return tau, fmean(sims), pstdev(sims)
