@@ -38,10 +38,6 @@ PUBLISH = {"rate": 1, "size": 32}
 CONNECT_S_PER_CONNECTION = 0.2
 BACK_S = 60.0
 NO_JITTER = {"ReconnectJitter": 0}
-# Standard deviations above the simulated storms' tau at which the attempts'
-# order says "not jittered": a chance of about 3 in 100,000 of calling a
-# jittered library unjittered (docs/judging.md).
-ORDER_Z = 4.0
 
 
 @dataclass(frozen=True)
@@ -233,7 +229,7 @@ def judge_jitter(
     views: dict[str, list[float]],
     dispatch: float,
     span: tuple[int, int],
-    order: tuple[float, float, float] | None = None,
+    order: st.Order | None,
 ) -> None:
     """The spread of the first attempts (the narrowest of `views`) and the median
     delay from each connection's loss, against the jitter window; a verdict needs
@@ -244,9 +240,8 @@ def judge_jitter(
     so a spread conforms only when it is wide enough beyond that. `span` (ns) runs
     from the first loss to the last first attempt: the noise judged with is that
     measured near it (Judge.noise_near), not the lateness of the storm's start.
-    `order` (with jitter on): Kendall's tau of the attempts' order against the
-    losses', and its mean and standard deviation in storms simulated with the
-    documented jitter (storm.order_with_jitter)."""
+    `order` (with jitter on): the attempts' order against the losses'
+    (storm.order_with_jitter)."""
     noise, p99 = j.noise_near(*span), j.noise_p99_near(*span)
     wait = j.option("storm", "ReconnectWait")
     jitter = j.option("storm", "ReconnectJitter")
@@ -272,8 +267,8 @@ def judge_jitter(
     )
     if order:
         figures += (
-            f"; attempts against the order of the losses, Kendall's tau {order[0]:.2f} (storms simulated with "
-            f"the documented jitter: {order[1]:.2f} ± {order[2]:.2f})"
+            f"; attempts against the order of the losses, Kendall's tau {order.tau:.2f} (storms simulated with "
+            f"the documented jitter: {order.jittered_mean:.2f} ± {order.jittered_sd:.2f})"
         )
     # The median, not every delay, and only a late one deviates: each delay runs
     # from the library's report of the loss, which in a storm comes late by varying
@@ -289,6 +284,12 @@ def judge_jitter(
         elif spread < need:
             why = f"; not spread: under half the jitter ({need:g} ms)"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
+        elif spread < need + dispatch:
+            why = (
+                f"; spread, but by less than half the jitter plus the spread of the loss reports ({need + dispatch:g} "
+                "ms): one process dispatching N connections spreads them that much without any jitter"
+            )
+            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
         elif spread > jitter + allowance + dispatch:
             why = (
                 "; spread wider than the window and the allowance: the load of N connections on the "
@@ -307,24 +308,18 @@ def judge_jitter(
         elif early:
             why = "; the median comes before the window: the loss reports came late, so the delays are short"
             j.not_measured("ReconnectJitter.storm", figures + why, band=band)
-        elif order and order[0] > order[1] + ORDER_Z * max(order[2], 1e-9):
+        elif order and order.follows_losses:
             # Spread as jitter would, and its median in the window, yet in the
             # order the connections were lost: one process serving them one by one
             # spreads them so, while jitter drawn for each connection scrambles
             # that order however busy the process. Told from the order, not from
             # any timing, so no noise can make it up.
             why = (
-                f"; the attempts came in the order of their losses, over {ORDER_Z:g} standard deviations above "
+                f"; the attempts came in the order of their losses, over {st.ORDER_Z:g} standard deviations above "
                 f"{st.ORDER_SIMULATIONS} storms simulated with the documented jitter: whatever spread they have "
                 "is the process's serving them one by one, not jitter"
             )
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
-        elif spread < need + dispatch:
-            why = (
-                f"; spread, but by less than half the jitter plus the spread of the loss reports ({need + dispatch:g} "
-                "ms): one process dispatching N connections spreads them that much without any jitter"
-            )
-            j.not_measured("ReconnectJitter.storm", figures + why, band=band)
         else:
             j.conforms("ReconnectJitter.storm", delays, figures + "; spread over the window", band=band, unit="ms")
         return

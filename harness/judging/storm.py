@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from statistics import fmean, pstdev
 
 from harness.judging.metrics import ms, wire_connections
@@ -147,15 +148,33 @@ def kendall_tau(x: list[float], y: list[float]) -> float:
 # follow the order of their losses by chance; seeded, so a re-judge agrees.
 ORDER_SIMULATIONS = 200
 ORDER_SEED = 0
+# Standard deviations above the simulated storms' mean tau at which the attempts'
+# order says "not jittered": by chance about 3 in 100,000 for a jittered library.
+ORDER_Z = 4.0
 
 
-def order_with_jitter(lost: dict[int, int], first: dict[int, int], jitter_ms: float) -> tuple[float, float, float]:
-    """How closely each connection's first attempt follows the order of its loss
-    (Kendall's tau of loss times against attempt times), and the mean and
-    standard deviation of the same tau over storms simulated with the documented
-    jitter: each connection's attempt at its own loss plus a uniform draw from
-    [0, jitter]. Timer noise only scrambles an order, so leaving it out of the
-    simulation makes the simulated taus higher and the test stricter."""
+@dataclass(frozen=True)
+class Order:
+    """Kendall's tau of each connection's loss time against its first attempt's,
+    and the mean and standard deviation of the same tau in storms simulated with
+    the documented jitter."""
+
+    tau: float
+    jittered_mean: float
+    jittered_sd: float
+
+    @property
+    def follows_losses(self) -> bool:
+        """The attempts keep the order of the losses beyond what jitter allows
+        (never said where the simulated storms do not vary: nothing to tell by)."""
+        return self.jittered_sd > 0 and self.tau > self.jittered_mean + ORDER_Z * self.jittered_sd
+
+
+def order_with_jitter(lost: dict[int, int], first: dict[int, int], jitter_ms: float) -> Order:
+    """How closely the first attempts follow the order of the losses, against
+    storms simulated with each connection's attempt at its own loss plus a uniform
+    draw from [0, jitter]. Timer noise only scrambles an order, so leaving it out
+    of the simulation makes the simulated taus higher and the test stricter."""
     conns = [c for c in first if c in lost]
     losses_ms = [lost[c] / 1e6 for c in conns]
     tau = kendall_tau(losses_ms, [first[c] / 1e6 for c in conns])
@@ -163,4 +182,4 @@ def order_with_jitter(lost: dict[int, int], first: dict[int, int], jitter_ms: fl
     sims = [
         kendall_tau(losses_ms, [t + rng.uniform(0, jitter_ms) for t in losses_ms]) for _ in range(ORDER_SIMULATIONS)
     ]
-    return tau, fmean(sims), pstdev(sims)
+    return Order(tau, fmean(sims), pstdev(sims))
