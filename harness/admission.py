@@ -64,12 +64,13 @@ def machine_ms(machine_p99_ms: Sequence[float]) -> float | None:
     return statistics.median(machine_p99_ms[-WINDOWS:]) if len(machine_p99_ms) >= WINDOWS else None
 
 
-def target(running: int, n_cores: int, machine_p99_ms: Sequence[float]) -> int:
+def target(running: int, n_cores: int, machine_p99_ms: Sequence[float]) -> int | None:
     """How many jobs should run, given `running` now and the probe's per-second p99
-    lateness (ms) since the concurrency last changed."""
+    lateness (ms) since the concurrency last changed; None (nothing decided) before
+    there is a figure: fewer running then is a job that ended, not one to shed."""
     now = machine_ms(machine_p99_ms)
     if now is None:
-        return max(1, min(running, ceiling(n_cores)))
+        return None
     if now > SHED_MS:
         want = running - 1
     elif now <= ADMIT_MS:

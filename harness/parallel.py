@@ -271,7 +271,7 @@ def run_auto(
                 assert isinstance(what, float)
                 machine.append(what)
                 now = admission.target(len(active), n_cores, machine)
-                if now != want and pending:
+                if now is not None and now != want and pending:
                     p99 = admission.machine_ms(machine)
                     progress.note(
                         f"{'admitting' if now > want else 'shedding'} a job: {now} of at most "
