@@ -247,6 +247,26 @@ def test_a_delay_100_ms_off_the_schedule_deviates(recorded):
     assert verdicts(e)["reconnect.growth"] == "deviates"
 
 
+def test_a_delay_runs_from_where_the_library_says_it_started_waiting(recorded):
+    """Seen under CI load: qpid-jms closed a failed transport for ~80 ms between
+    logging the failure and scheduling its next attempt. Measured from the failure
+    that step deviated; measured from the library's `retry_scheduled` it does not."""
+    e = recorded("amqp.single.refused", "proton-python")
+    down = e["faults"][0]["start_ns"]
+    failed = [x for x in e["events"] if x.get("actor") == "client" and x["kind"] == "attempt_failed"]
+    third = [x for x in failed if x["t_ns"] >= down][3]["t_ns"]
+    for x in e["events"]:
+        if x.get("actor") == "client" and x["t_ns"] > third:
+            x["t_ns"] += 100_000_000
+    e["events"].sort(key=lambda x: x["t_ns"])
+    assert verdicts(e)["reconnect.growth"] == "deviates"
+    e["events"].append(
+        {"t_ns": third + 100_000_000, "source": "client", "actor": "client", "kind": "retry_scheduled", "delay_ms": 80}
+    )
+    e["events"].sort(key=lambda x: x["t_ns"])
+    assert verdicts(e)["reconnect.growth"] == "conforms"
+
+
 def test_a_fixed_cost_on_every_attempt_does_not_bend_the_factor(recorded):
     """Seen under CI load: qpid-jms's doubling delays each carried a JVM's ~25 ms cost
     of a refused connect; the median of every ratio (1.94) made the exact late steps

@@ -137,26 +137,33 @@ def attempt_marks(tl: Timeline, actor: str, after: int, before: int | None = Non
     return []
 
 
-def delay_spans(loss_ns: int, attempts: list[dict], failures: list[dict] | None = None) -> list[tuple[int, int]]:
+def delay_spans(
+    loss_ns: int, attempts: list[dict], failures: list[dict] | None = None, waits: list[dict] | None = None
+) -> list[tuple[int, int]]:
     """(from, to) of the delay before each attempt: the first from the loss, the rest
-    from the end of the attempt before. That end is its reported failure, where
+    from the end of the attempt before. That end is where the library reports it
+    started waiting (`waits`, `retry_scheduled`: qpid-jms closes the failed transport
+    first, which takes up to ~100 ms under load), else its reported failure, where
     `failures` holds one between the two starts (the libraries wait from the
     failure: a refused connect costs a JVM tens of ms under load), else the
     attempt's own mark."""
     starts = [a["t_ns"] for a in attempts]
     if not starts:
         return []
-    fails = sorted(f["t_ns"] for f in failures or [])
+    # The first mark between the two starts, a reported wait in preference to a failure.
+    marks = [sorted(e["t_ns"] for e in events or []) for events in (waits, failures)]
     ends = []
     for prev, nxt in itertools.pairwise(starts):
-        end = next((t for t in fails if prev <= t <= nxt), prev)
+        end = next((t for ts in marks for t in ts if prev <= t <= nxt), prev)
         ends.append(end)
     return list(zip([loss_ns, *ends], starts, strict=True))
 
 
-def delays_ms(loss_ns: int, attempts: list[dict], failures: list[dict] | None = None) -> list[float]:
+def delays_ms(
+    loss_ns: int, attempts: list[dict], failures: list[dict] | None = None, waits: list[dict] | None = None
+) -> list[float]:
     """The delay before each attempt, in ms (delay_spans)."""
-    return [ms(b - a) for a, b in delay_spans(loss_ns, attempts, failures)]
+    return [ms(b - a) for a, b in delay_spans(loss_ns, attempts, failures, waits)]
 
 
 @dataclass
@@ -185,7 +192,8 @@ def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
     attempts = attempt_marks(j.tl, actor, down, up)
     starts = bool(attempts) and attempts[0]["kind"] != "attempt_failed"
     failures = j.tl.select(actor=actor, kind="attempt_failed", after=down, before=up) if starts else []
-    spans = delay_spans(loss["t_ns"], attempts, failures) if loss else []
+    waits = j.tl.select(actor=actor, kind="retry_scheduled", after=down, before=up) if starts else []
+    spans = delay_spans(loss["t_ns"], attempts, failures, waits) if loss else []
     delays = [ms(b - a) for a, b in spans]
     return Recovery(down, up, loss, attempts, delays, j.tl.first(actor=actor, kind="reconnected", after=down), spans)
 

@@ -1,8 +1,10 @@
 // The SLF4J provider of the driver (named by the slf4j.provider property): the
 // library's failover transport logs each connection attempt as it starts
-// ("Connection attempt:[N] to: URI in-progress", DEBUG) and as it fails (INFO), and
-// tells nothing else about attempts. Those two lines become the contract's
-// `attempt` and `attempt_failed`, stamped when the library logs them. Warnings and
+// ("Connection attempt:[N] to: URI in-progress", DEBUG), as it fails (INFO), and
+// as it schedules the next one once the failed transport is closed ("Next reconnect
+// attempt will be in N milliseconds", TRACE), and tells nothing else about attempts.
+// Those lines become the contract's `attempt`, `attempt_failed` and
+// `retry_scheduled`, stamped when the library logs them. Warnings and
 // errors of the library go to stderr; everything else is dropped.
 
 import org.slf4j.ILoggerFactory;
@@ -21,6 +23,7 @@ public final class AttemptLog implements SLF4JServiceProvider {
     static final String FAILOVER = "org.apache.qpid.jms.provider.failover.FailoverProvider";
     static final String STARTED = "Connection attempt:[{}] to: {} in-progress";
     static final String FAILED = "Connection attempt:[{}] to: {} failed";
+    static final String SCHEDULED = "Next reconnect attempt will be in {} milliseconds";
 
     private final IMarkerFactory markers = new BasicMarkerFactory();
     private final MDCAdapter mdc = new NOPMDCAdapter();
@@ -61,7 +64,7 @@ public final class AttemptLog implements SLF4JServiceProvider {
 
         @Override
         public boolean isTraceEnabled() {
-            return false;
+            return failover;
         }
 
         @Override
@@ -93,6 +96,10 @@ public final class AttemptLog implements SLF4JServiceProvider {
         protected void handleNormalizedLoggingCall(
                 Level level, Marker marker, String pattern, Object[] args, Throwable thrown) {
             long t = System.nanoTime();
+            if (failover && level == Level.TRACE && SCHEDULED.equals(pattern) && args != null && args.length == 1) {
+                Out.emit("retry_scheduled", t, Out.fields("delay_ms", args[0]));
+                return;
+            }
             if (failover && args != null && args.length == 2) {
                 if (level == Level.DEBUG && STARTED.equals(pattern)) {
                     Out.emit("attempt", t, Out.fields("url", String.valueOf(args[1])));

@@ -70,9 +70,10 @@ public final class Main {
     static final Set<String> SERVER_LIST_ACTIONS = Set.of("REPLACE", "ADD", "IGNORE");
 
     static final List<String> OBSERVES = List.of(
-            "driver_started", "connect_started", "attempt", "attempt_failed", "connected", "connect_failed",
-            "disconnected", "reconnected", "closed", "async_error", "subscribed", "published", "publish_failed",
-            "send_failed", "settled", "received", "link_opened", "link_closed", "driver_error", "lateness", "stopped");
+            "driver_started", "connect_started", "attempt", "attempt_failed", "retry_scheduled", "connected",
+            "connect_failed", "disconnected", "reconnected", "closed", "async_error", "subscribed", "published",
+            "publish_failed", "send_failed", "settled", "received", "link_opened", "link_closed", "driver_error",
+            "lateness", "stopped");
 
     // After our close(), how long to wait for it before stopping anyway.
     static final long CLOSE_GRACE_MS = 5000;
