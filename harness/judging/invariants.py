@@ -9,8 +9,10 @@ connected throughout and the run waited after the last publish.
   no-silent-loss  every message the library accepted was delivered, or the
                   application was told (a refused, released, modified outcome,
                   or a send the library reported failed after accepting it);
-                  one accepted within 100 ms of a fault's start, in flight at its
-                  instant, is counted but not judged: whether one is is chance;
+                  one accepted within 100 ms of a fault's start (or, where the
+                  library reports settlements, within the longest a message
+                  was seen to wait for its settlement just before), in flight
+                  at its instant, is counted but not judged: whether one is is chance;
                   nor one accepted once the fault that took the publisher's
                   last connection began, when it never had a connection again
                   before it was stopped, still trying (not closed) on a path
@@ -112,8 +114,12 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         "duplicated": sum(1 for s in accepted if times[s] > 1),
     }
     j.metric("fates", fates)
-    phase = phases(j, publisher)
+    settle = settlement_ms(j, publisher)
+    if settle is not None:
+        j.metric("settlement_before_fault_ms", settle)
+    phase = phases(j, publisher, settle or 0.0)
     pad = round(instant_pad_ms(j.noise_ms), 3)
+    reach = round(instant_pad_ms(j.noise_ms, settle or 0.0), 3)
     j.metric("fates_by_phase", by_phase(phase, times, told))
     # In flight at the instant of a fault is chance (one run loses the message that
     # was on the wire, the next has none there): counted, shown, not judged.
@@ -142,7 +148,7 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
         "application being told"
         + (f" (first: {judged[:10]})" if judged else "")
         + (
-            f"; besides, {in_flight} accepted at the fault's instant (from {pad:g} ms before it was made to "
+            f"; besides, {in_flight} accepted at the fault's instant (from {reach:g} ms before it was made to "
             f"{pad:g} ms after it surely took effect) were lost in flight "
             "(counted in fates_by_phase, not judged: whether a message is in flight then is chance)"
             if in_flight
@@ -209,17 +215,42 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
 PHASES = ("before", "at_the_instant", "during", "after")
 
 
-def phases(j: Judge, publisher: str) -> dict[int, str]:
+# The settlements a message's time in flight is measured on: of those sent this
+# long before the fault (the delay then, not at the connect's first send).
+SETTLEMENT_WINDOW_MS = 1000.0
+
+
+def settlement_ms(j: Judge, publisher: str) -> float | None:
+    """How long a message stayed in flight just before the run's first fault, where
+    the library reports settlements: the longest a message sent in the
+    SETTLEMENT_WINDOW_MS before the fault waited for its settlement, among those
+    settled before it. One sent within that of the fault may have been unsettled,
+    on its way or in the broker, when the fault struck (under CI load an Artemis
+    primary settled 250-330 ms after the send). None without a fault or a settlement."""
+    if not j.outages():
+        return None
+    start = j.outage().start_ns
+    since = start - int(SETTLEMENT_WINDOW_MS * 1e6)
+    sent = {e["seq"]: e["t_ns"] for e in j.tl.select(actor=publisher, kind="published", after=since)}
+    waits = [
+        e["t_ns"] - sent[e["seq"]]
+        for e in j.tl.select(actor=publisher, kind="settled", before=start)
+        if e["seq"] in sent
+    ]
+    return round(max(waits) / 1e6, 3) if waits else None
+
+
+def phases(j: Judge, publisher: str, in_flight_ms: float = 0.0) -> dict[int, str]:
     """The phase of each accepted message, by when it was accepted, around the run's
-    first fault: before it, at its instant (Outage.instant_ns: from INSTANT_MS plus the
-    run's timer noise before its request to as long after it surely took effect),
-    during it, after it healed.
+    first fault: before it, at its instant (Outage.instant_ns: from INSTANT_MS, or
+    `in_flight_ms` where longer, plus the run's timer noise before its request to
+    INSTANT_MS plus the noise after it surely took effect), during it, after it healed.
     Empty without a fault."""
     if not j.outages():
         return {}
     o = j.outage()
     noticed = j.tl.first(actor=publisher, kind="disconnected", after=o.start_ns)
-    lo, hi = o.instant_ns(noticed["t_ns"] if noticed else None, j.noise_ms)
+    lo, hi = o.instant_ns(noticed["t_ns"] if noticed else None, j.noise_ms, in_flight_ms)
     out = {}
     for e in j.tl.select(actor=publisher, kind="published"):
         t = e["t_ns"]

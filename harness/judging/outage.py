@@ -16,9 +16,11 @@ from harness.judging.timeline import Timeline
 INSTANT_MS = 100.0
 
 
-def instant_pad_ms(late_ms: float = 0.0) -> float:
-    """How far a fault's instant reaches on either side (Outage.instant_ns)."""
-    return INSTANT_MS + late_ms
+def instant_pad_ms(late_ms: float = 0.0, in_flight_ms: float = 0.0) -> float:
+    """How far a fault's instant reaches (Outage.instant_ns): after it, INSTANT_MS plus
+    the timer lateness; before it, the longer of INSTANT_MS and `in_flight_ms`, how
+    long a message was measured to stay in flight, plus the lateness."""
+    return max(INSTANT_MS, in_flight_ms) + late_ms
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,9 @@ class Outage:
     # request and this: a container engine under load took 2.6 s to kill one.
     applied_ns: int | None = None
 
-    def instant_ns(self, noticed_ns: int | None = None, late_ms: float = 0.0) -> tuple[int, int]:
+    def instant_ns(
+        self, noticed_ns: int | None = None, late_ms: float = 0.0, in_flight_ms: float = 0.0
+    ) -> tuple[int, int]:
         """The fault's instant: from INSTANT_MS before its request to INSTANT_MS after
         it surely took effect: when it was confirmed, or earlier when the client
         already reported the loss (`noticed_ns`; it cannot notice a fault not yet in
@@ -43,10 +47,13 @@ class Outage:
         lateness, widens it on both sides: a library's writer woken that late still
         held, as the fault struck, what it had accepted that much earlier (under
         compose load async-nats lost 71 accepted 100-170 ms before a refusal, with
-        its driver's loop 97 ms late)."""
-        pad = int(instant_pad_ms(late_ms) * 1e6)
+        its driver's loop 97 ms late). `in_flight_ms`, how long a message was seen to
+        stay unsettled before the fault (invariants.settlement_ms), reaches back
+        further: one sent that long before the fault may still have been in flight."""
+        before = int(instant_pad_ms(late_ms, in_flight_ms) * 1e6)
+        after = int(instant_pad_ms(late_ms) * 1e6)
         known = [t for t in (self.applied_ns, noticed_ns) if t is not None]
-        return self.start_ns - pad, max(self.start_ns, min(known, default=self.start_ns)) + pad
+        return self.start_ns - before, max(self.start_ns, min(known, default=self.start_ns)) + after
 
     @property
     def healed(self) -> bool:
