@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from harness.clock import now_ns
 
 INTERVAL_MS = 5.0
+# Lateness is kept a window of about this many seconds at a time (driver-contract.md).
+WINDOW_S = 1.0
 # Wake-ups kept at most (an hour at 5 ms is 720,000): enough for any scenario.
 MAX_SAMPLES = 200_000
 
@@ -112,7 +114,7 @@ def drivers(events: list[dict]) -> dict[str, float]:
 
 # A window's lateness also counts for checks in the window either side: its edge is
 # stamped by a wake-up, itself late by up to that much, and a stall can straddle it.
-PAD_NS = 1_000_000_000
+PAD_NS = int(WINDOW_S * 1e9)
 
 
 @dataclass(frozen=True)
@@ -166,9 +168,6 @@ class Windows:
         reach exceeds it more than 1% of the time. None when none reaches it."""
         near = [w.p99_ms for w in self._near(lo_ns, hi_ns) if w.p99_ms is not None]
         return max(near) if near else None
-
-
-WINDOW_S = 1.0
 
 
 def watch(window_s: float = WINDOW_S, interval_ms: float = INTERVAL_MS) -> None:

@@ -129,7 +129,7 @@ def judge_delays(j: Judge) -> None:
     # schedule's, from the first delay, doubling, to the cap.
     opts = j.actors["client"]["options"]
     got = [d for r in recs for d in r.delays]
-    near = [j.noise_near(a, b) for r in recs for a, b in r.spans]  # the noise near each delay
+    near = j.noise_near_each([span for r in recs for span in r.spans]) or [j.noise_ms] * len(got)
     want = [
         d
         for r in recs

@@ -151,8 +151,8 @@ def judge_all_cut(j: Judge) -> None:
     shaped = j.metric(
         "schedule_shape", schedules.shape(pauses, [c["link"] for c in conns[1:]], len(CLIENT_LINKS), jitter)
     )
-    near = [j.noise_near(a, b) for a, b in spans]
-    band = Band.around(wait, wait + jitter, max(near, default=j.noise_ms))
+    near = j.noise_near_each(spans)
+    band = Band.around(wait, wait + jitter, max(near) if near else j.noise_ms)
     # Read literally, as MaxReconnect is: "the time to backoff after attempting to
     # (and failing to) reconnect" is a wait after every failed attempt. Beside the
     # verdict: the reading under which the library conforms (a wait per pass).

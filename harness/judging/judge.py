@@ -76,6 +76,11 @@ class Judge:
         near = self.noise_windows.max_ms(lo_ns, hi_ns) if self.noise_windows else None
         return self.noise_ms if near is None else near
 
+    def noise_near_each(self, spans: list[tuple[int, int]] | None) -> list[float] | None:
+        """noise_near of each (start_ns, end_ns) span; None without spans (the caller
+        then has only the run's figure, self.noise_ms)."""
+        return [self.noise_near(a, b) for a, b in spans] if spans else None
+
     def noise_p99_near(self, lo_ns: int, hi_ns: int) -> float:
         """The probe's p99 lateness near [lo, hi], as noise_near; the run's p99 when none."""
         near = self.noise_windows.p99_ms(lo_ns, hi_ns) if self.noise_windows else None
@@ -178,7 +183,7 @@ class Judge:
         if not values:
             self.not_measured(check_id, f"no {what} was observed", documented=documented, unit=unit)
             return
-        near = [self.noise_near(a, b) for a, b in spans] if spans else None
+        near = self.noise_near_each(spans)
         band = Band.around(low, high, max(near) if near else self.noise_ms)
         detail = (
             f"{len(values)} {what}, documented band [{low:g}, {high:g}] {unit} "

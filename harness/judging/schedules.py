@@ -341,7 +341,7 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str, span: t
         return
     # Timer lateness only lengthens a delay: an immediate retry stays one, so only
     # the upper edge is widened by the measured noise.
-    near = [j.noise_near(*span)] if span else None
+    near = j.noise_near_each([span] if span else None)
     band = Band(SLACK_MS, BRIEF_MAX_MS, 0.0, slack_ms(BRIEF_MAX_MS), near[0] if near else j.noise_ms)
     detail = (
         f"first attempt {delay:g} ms after {what}; 'a brief delay' read as more than the {SLACK_MS:g} ms "
@@ -366,7 +366,7 @@ def growth(
     immediate retry) carry no factor and are left out. With `factor` (a documented
     multiplier), that factor is the one every delay is held to, not the median.
     `spans`, what each delay measured, lets each be told from the noise near it."""
-    near = [j.noise_near(a, b) for a, b in spans] if spans else [j.noise_ms] * len(delays)
+    near = j.noise_near_each(spans) or [j.noise_ms] * len(delays)
     kept = [(d, n) for d, n in zip(delays, near, strict=True) if d > SLACK_MS]
     if cap_ms is not None:
         kept = [(d, n) for d, n in kept if d < cap_ms - slack_ms(cap_ms)]
@@ -452,7 +452,7 @@ def cap(
             unit="ms",
         )
         return
-    near = [j.noise_near(a, b) for a, b in spans] if spans else None
+    near = j.noise_near_each(spans)
     j.in_band(
         check_id,
         delays,
@@ -491,7 +491,7 @@ def jitter(
         j.not_measured(check_id, f"only {n} intervals observed; at least 3 are needed")
         return
     threshold = jitter_ms * 0.001 ** (1 / n)
-    near = [j.noise_near(a, b) for a, b in spans] if spans else [j.noise_ms] * n
+    near = j.noise_near_each(spans) or [j.noise_ms] * n
     # The extra delay is measured on intervals of about base + jitter: their slack.
     tol = slack_ms(base_ms + jitter_ms)
     band = Band(0, jitter_ms, tol, tol, max(near))
