@@ -127,6 +127,7 @@ class Window:
     end_ns: int
     max_ms: float
     p99_ms: float | None = None
+    actor: str | None = None  # whose driver measured it; None: the harness's probe
 
 
 class Windows:
@@ -147,11 +148,12 @@ class Windows:
             if e.get("source") == "client" and e["kind"] == "lateness":
                 # A driver's first window opens at the entry's start; a driver that
                 # reported once (before windows) has one over its whole run.
-                ws.append(Window(opened_by.get(e["actor"], started_ns), e["t_ns"], float(e["max_ms"])))
+                since = opened_by.get(e["actor"], started_ns)
+                ws.append(Window(since, e["t_ns"], float(e["max_ms"]), actor=e["actor"]))
                 opened_by[e["actor"]] = e["t_ns"]
         for actor, worst in ((noise or {}).get("drivers") or {}).items():
             if actor not in opened_by:  # its events are not at hand: over the whole entry
-                ws.append(Window(started_ns, ended_ns, worst))
+                ws.append(Window(started_ns, ended_ns, worst, actor=actor))
         self.windows = ws
 
     def _near(self, lo_ns: int, hi_ns: int) -> list[Window]:
@@ -162,6 +164,11 @@ class Windows:
         when no window reaches it."""
         near = self._near(lo_ns, hi_ns)
         return max(w.max_ms for w in near) if near else None
+
+    def actor_max_ms(self, actor: str, lo_ns: int, hi_ns: int) -> float | None:
+        """max_ms of `actor`'s own driver's windows only: how late its loop woke."""
+        near = [w.max_ms for w in self._near(lo_ns, hi_ns) if w.actor == actor]
+        return max(near) if near else None
 
     def p99_ms(self, lo_ns: int, hi_ns: int) -> float | None:
         """The largest p99 of the probe's windows in reach: no spread of the wake-ups in

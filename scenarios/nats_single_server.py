@@ -9,7 +9,7 @@ scenario has one, goes through n1-observer, which is never faulted.
 from __future__ import annotations
 
 from harness.expectations import variants
-from harness.judging import Band, Judge, schedules, slack_ms
+from harness.judging import Band, Judge, invariants, schedules, slack_ms
 from harness.judging.metrics import client_attempts, ledger, ms, wire_connections
 from harness.judging.outage import INSTANT_MS
 from harness.scenario import Run, scenario
@@ -362,10 +362,10 @@ def judge_publish_while_cut(j: Judge) -> None:
     per_msg = protocol_bytes(subject, PUB_SIZE)
     # Accepted while reconnecting: after the library reported the loss, before its
     # first refusal. All of these must be delivered once it is back (flush). One
-    # accepted at the cut's instant (Outage.instant_ns) may still have gone to the dead socket
+    # accepted at the cut's instant (invariants.fault_instant_ns) may still have gone to the dead socket
     # (jnats reports the loss from its reader thread while its writer goes on): in
     # flight at the instant, counted and not judged, as the no-silent-loss invariant does.
-    instant_end = j.outage().instant_ns(lost["t_ns"] if lost else None, j.noise_ms)[1]
+    instant_end = invariants.fault_instant_ns(j, "client")[1]
     while_reconnecting = j.tl.select(
         actor="client",
         kind="published",

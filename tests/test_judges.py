@@ -545,8 +545,9 @@ def test_receipts_from_a_backlog_the_server_held_cannot_show_liveness(recorded):
 
 @pytest.fixture(scope="module")
 def recorded_fates() -> dict:
-    """Two *.fates.* entries of a real run on a loaded 2-core machine: proton-python
-    with its link refused for 3 s, nats.go with its link blackholed for 3 s."""
+    """*.fates.* entries of real runs on a loaded 2-core machine: proton-python with
+    its link refused for 3 s, nats.go with its link blackholed for 3 s; and from a
+    fresh-clone CI run (2026-12-03), nats.js refused and rhea refused, pre-settled."""
     with gzip.open(DATA / "recorded-fates.json.gz", "rt") as f:
         return {(e["scenario"], e["client"]): e for e in json.load(f)["entries"]}
 
@@ -581,6 +582,28 @@ def test_a_nats_client_that_stops_receiving_after_the_heal_violates_liveness(rec
     e["ended_ns"] += 1_000_000_000
     c = liveness(e)
     assert c["verdict"] == "violated" and "no message reached the witness" in c["detail"]
+
+
+def test_the_witness_lateness_does_not_widen_the_publishers_instant_as_recorded(recorded_fates):
+    """Under CI load the witness's loop once woke 948 ms late; an instant widened by
+    it took the 630 messages nats.js lost while it reconnected (20-806 ms after the
+    refusal, its own loop at most 62 ms late) for chance, and the loss read "holds"."""
+    e = copy.deepcopy(recorded_fates[("nats.fates.refuse", "nats-js")])
+    assert verdicts(e)["invariant.no-silent-loss"] == "violated"
+    # Were it the publisher's own loop that was that late, they could have been in flight.
+    t0 = e["faults"][0]["start_ns"]
+    late = {"source": "client", "actor": "client", "kind": "lateness", "interval_ms": 50.0, "n": 20}
+    e["events"].append({**late, "t_ns": t0 + 100_000_000, "p50_ms": 1.0, "p99_ms": 948.0, "max_ms": 948.0})
+    e["events"].sort(key=lambda x: x["t_ns"])
+    assert verdicts(e)["invariant.no-silent-loss"] == "holds"
+
+
+def test_an_attempt_refused_before_the_heal_took_effect_sets_the_wait_as_recorded(recorded_fates):
+    """rhea's attempt 72 ms after the heal was requested was refused, 118 ms before
+    the heal was confirmed; its next wait (3.2 s) is the one liveness holds it to."""
+    c = liveness(copy.deepcopy(recorded_fates[("amqp.fates.refuse.presettled", "rhea")]))
+    assert c["verdict"] == "holds", c["detail"]
+    assert c["observed"]["next_wait_ms"] > 3000
 
 
 def test_no_duplicates_is_judged_only_where_the_mode_promises_it(recorded):

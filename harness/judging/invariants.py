@@ -117,9 +117,10 @@ def judge(j: Judge, family: str, publisher: str = "client") -> None:
     settle = settlement_ms(j, publisher)
     if settle is not None:
         j.metric("settlement_before_fault_ms", settle)
+    late = writer_late_ms(j, publisher)
     phase = phases(j, publisher, settle or 0.0)
-    pad = round(instant_pad_ms(j.noise_ms), 3)
-    reach = round(instant_pad_ms(j.noise_ms, settle or 0.0), 3)
+    pad = round(instant_pad_ms(late), 3)
+    reach = round(instant_pad_ms(late, settle or 0.0), 3)
     j.metric("fates_by_phase", by_phase(phase, times, told))
     # In flight at the instant of a fault is chance (one run loses the message that
     # was on the wire, the next has none there): counted, shown, not judged.
@@ -240,17 +241,37 @@ def settlement_ms(j: Judge, publisher: str) -> float | None:
     return round(max(waits) / 1e6, 3) if waits else None
 
 
+def writer_late_ms(j: Judge, publisher: str) -> float:
+    """How late the publisher's own loop woke around the run's first fault, from its
+    request to its confirmation (Judge.lateness_of): what its library's writer may
+    still have held, accepted that much earlier, as the fault struck. The witness's
+    lateness or the harness's is no part of it: under CI load the witness's loop
+    woke 948 ms late once, and an instant that wide took nats.js's 630 messages
+    lost while it reconnected for chance. The run's figure without a fault."""
+    if not j.outages():
+        return j.noise_ms
+    o = j.outage()
+    return j.lateness_of(publisher, o.start_ns, max(o.start_ns, o.applied_ns or o.start_ns))
+
+
+def fault_instant_ns(j: Judge, publisher: str, in_flight_ms: float = 0.0) -> tuple[int, int]:
+    """The run's first fault's instant as `publisher` saw it (Outage.instant_ns): the
+    loss it reported, its own lateness and, where longer, `in_flight_ms` before."""
+    o = j.outage()
+    noticed = j.tl.first(actor=publisher, kind="disconnected", after=o.start_ns)
+    return o.instant_ns(noticed["t_ns"] if noticed else None, writer_late_ms(j, publisher), in_flight_ms)
+
+
 def phases(j: Judge, publisher: str, in_flight_ms: float = 0.0) -> dict[int, str]:
     """The phase of each accepted message, by when it was accepted, around the run's
-    first fault: before it, at its instant (Outage.instant_ns: from INSTANT_MS, or
-    `in_flight_ms` where longer, plus the run's timer noise before its request to
-    INSTANT_MS plus the noise after it surely took effect), during it, after it healed.
-    Empty without a fault."""
+    first fault: before it, at its instant (fault_instant_ns: from INSTANT_MS, or
+    `in_flight_ms` where longer, plus the publisher's lateness before its request to
+    INSTANT_MS plus that lateness after it surely took effect), during it, after it
+    healed. Empty without a fault."""
     if not j.outages():
         return {}
     o = j.outage()
-    noticed = j.tl.first(actor=publisher, kind="disconnected", after=o.start_ns)
-    lo, hi = o.instant_ns(noticed["t_ns"] if noticed else None, j.noise_ms, in_flight_ms)
+    lo, hi = fault_instant_ns(j, publisher, in_flight_ms)
     out = {}
     for e in j.tl.select(actor=publisher, kind="published"):
         t = e["t_ns"]

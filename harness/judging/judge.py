@@ -76,6 +76,13 @@ class Judge:
         near = self.noise_windows.max_ms(lo_ns, hi_ns) if self.noise_windows else None
         return self.noise_ms if near is None else near
 
+    def lateness_of(self, actor: str, lo_ns: int, hi_ns: int) -> float:
+        """How late `actor`'s own driver woke near [lo, hi] (its `lateness` windows):
+        how long its loop may have held what its library had accepted. noise_near
+        where its driver reported none there."""
+        own = self.noise_windows.actor_max_ms(actor, lo_ns, hi_ns) if self.noise_windows else None
+        return self.noise_near(lo_ns, hi_ns) if own is None else own
+
     def noise_near_each(self, spans: list[tuple[int, int]] | None) -> list[float] | None:
         """noise_near of each (start_ns, end_ns) span; None without spans (the caller
         then has only the run's figure, self.noise_ms)."""

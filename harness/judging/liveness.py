@@ -70,7 +70,10 @@ def outage(j: Judge, family: str, publisher: str, witnesses: list[str], index: i
     """One healed outage: verdict, what was observed, and why."""
     heal = o.healed_ns
     assert heal is not None
-    rec = schedules.recovery(j, index, publisher)
+    # Attempts until the heal was surely in force are the outage's: one refused
+    # between the heal's request and its confirmation (rhea, 190 ms apart under CI
+    # load) set the wait the client was in at the heal.
+    rec = schedules.recovery(j, index, publisher, until_ns=heal)
     label = f"{o.kind} {o.target}"
     if why := not_returning(j, family, publisher, o):
         return _r("not-measured", None, f"{label}: {why}")

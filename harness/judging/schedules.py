@@ -184,10 +184,11 @@ class Recovery:
         return self.spans[i] if i < len(self.spans) else None
 
 
-def recovery(j: Judge, index: int = 0, actor: str = "client") -> Recovery:
-    """The client's recovery from the run's `index`-th outage."""
+def recovery(j: Judge, index: int = 0, actor: str = "client", until_ns: int | None = None) -> Recovery:
+    """The client's recovery from the run's `index`-th outage; its attempts up to
+    `until_ns` where given (the heal surely in force), else up to the heal's request."""
     f = j.outage(index)
-    down, up = f.start_ns, f.until_ns
+    down, up = f.start_ns, f.until_ns if until_ns is None else until_ns
     loss = j.tl.first(actor=actor, kind="disconnected", after=down)
     attempts = attempt_marks(j.tl, actor, down, up)
     starts = bool(attempts) and attempts[0]["kind"] != "attempt_failed"
