@@ -43,13 +43,14 @@ class Outage:
         it surely took effect: when it was confirmed, or earlier when the client
         already reported the loss (`noticed_ns`; it cannot notice a fault not yet in
         force). A message accepted in it may have been on the wire as the fault
-        struck, or not: chance, not the library. `late_ms`, the run's largest timer
-        lateness, widens it on both sides: a library's writer woken that late still
-        held, as the fault struck, what it had accepted that much earlier (under
-        compose load async-nats lost 71 accepted 100-170 ms before a refusal, with
-        its driver's loop 97 ms late). `in_flight_ms`, how long a message was seen to
-        stay unsettled before the fault (invariants.settlement_ms), reaches back
-        further: one sent that long before the fault may still have been in flight."""
+        struck, or not: chance, not the library. `late_ms`, how late the publisher's
+        own loop woke near the fault (invariants.writer_late_ms), widens it on both
+        sides: a library's writer woken that late still held, as the fault struck,
+        what it had accepted that much earlier (under compose load async-nats lost 71
+        accepted 100-170 ms before a refusal, with its driver's loop 97 ms late).
+        `in_flight_ms`, how long a message was seen to stay unsettled before the
+        fault (invariants.settlement_ms), reaches back further: one sent that long
+        before the fault may still have been in flight."""
         before = int(instant_pad_ms(late_ms, in_flight_ms) * 1e6)
         after = int(instant_pad_ms(late_ms) * 1e6)
         known = [t for t in (self.applied_ns, noticed_ns) if t is not None]

@@ -159,11 +159,9 @@ def delay_spans(
     return list(zip([loss_ns, *ends], starts, strict=True))
 
 
-def delays_ms(
-    loss_ns: int, attempts: list[dict], failures: list[dict] | None = None, waits: list[dict] | None = None
-) -> list[float]:
+def delays_ms(loss_ns: int, attempts: list[dict], failures: list[dict] | None = None) -> list[float]:
     """The delay before each attempt, in ms (delay_spans)."""
-    return [ms(b - a) for a, b in delay_spans(loss_ns, attempts, failures, waits)]
+    return [ms(b - a) for a, b in delay_spans(loss_ns, attempts, failures)]
 
 
 @dataclass
@@ -342,7 +340,7 @@ def first_delay(j: Judge, check_id: str, delay: float | None, what: str, span: t
         return
     # Timer lateness only lengthens a delay: an immediate retry stays one, so only
     # the upper edge is widened by the measured noise.
-    near = j.noise_near_each([span] if span else None)
+    near = [j.noise_near(*span)] if span else None
     band = Band(SLACK_MS, BRIEF_MAX_MS, 0.0, slack_ms(BRIEF_MAX_MS), near[0] if near else j.noise_ms)
     detail = (
         f"first attempt {delay:g} ms after {what}; 'a brief delay' read as more than the {SLACK_MS:g} ms "
