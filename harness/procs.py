@@ -260,9 +260,66 @@ def reap_orphans(include_detached: bool = False) -> list[str]:
     return reaped
 
 
-def wait_until(predicate, timeout: float, what: str, proc: Proc | None = None, interval: float = 0.05):
-    """Poll `predicate` until it returns a truthy value; fail with one clear line."""
-    deadline = time.monotonic() + timeout
+def scheduled_ns(pid: int) -> tuple[int, int]:
+    """Nanoseconds the live threads of `pid` have spent on a CPU and runnable waiting
+    for one, summed (/proc/PID/task/*/schedstat); (0, 0) once it cannot be read."""
+    ran = waited = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = (task / "schedstat").read_text().split()
+                ran, waited = ran + int(fields[0]), waited + int(fields[1])
+    return ran, waited
+
+
+class ServedTime:
+    """Seconds that count toward a starting server's deadline: wall time, less the
+    share of it the server's threads spent runnable but kept off a CPU by other work.
+    A JVM booting beside a CPU hog and three other jobs gets a fraction of a core and
+    can take minutes; it is slow, not broken. A server that sleeps instead (hung, or
+    waiting on something) counts the whole wall time, so a real failure still times
+    out when it always did."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.t = self.t0 = time.monotonic()
+        self.ran, self.waited = scheduled_ns(pid)
+        self.counted = 0.0
+        self.waited_s = 0.0  # of the wall time, what the share kept off a CPU adds up to
+
+    def __call__(self) -> float:
+        t = time.monotonic()
+        ran, waited = scheduled_ns(self.pid)
+        # A thread that ended takes its figures with it: a fall is not negative time.
+        d_ran, d_waited = max(0, ran - self.ran), max(0, waited - self.waited)
+        served = d_ran / (d_ran + d_waited) if d_ran + d_waited else 1.0
+        self.counted += (t - self.t) * served
+        self.waited_s += (t - self.t) * (1.0 - served)
+        self.t, self.ran, self.waited = t, ran, waited
+        return self.counted
+
+    def wall(self) -> float:
+        return self.t - self.t0
+
+
+# However starved, a server is not waited for longer than this many times its timeout.
+STARVED_CAP = 5
+
+
+def wait_until(
+    predicate,
+    timeout: float,
+    what: str,
+    proc: Proc | None = None,
+    interval: float = 0.05,
+    *,
+    served: bool = False,
+):
+    """Poll `predicate` until it returns a truthy value; fail with one clear line.
+    With `served`, the timeout counts `proc`'s served time (ServedTime), not wall time,
+    up to STARVED_CAP times the timeout of wall time."""
+    clock = ServedTime(proc.pid) if served and proc is not None else None
+    deadline = time.monotonic() + timeout * (STARVED_CAP if clock else 1)
     while True:
         value = predicate()
         if value:
@@ -273,8 +330,17 @@ def wait_until(predicate, timeout: float, what: str, proc: Proc | None = None, i
                 f"{proc.name} exited with code {proc.popen.returncode} before {what}" + (f" ({tail})" if tail else ""),
                 f"see {proc.log}",
             )
-        if time.monotonic() > deadline:
+        late = time.monotonic() > deadline
+        if clock is not None:
+            late = late or clock() > timeout
+        if late:
+            starved = (
+                f" ({clock.wall():.0f} s of wall time, {clock.waited_s:.0f} s of it kept off a CPU)"
+                if clock is not None and clock.waited_s >= 1
+                else ""
+            )
             raise EnvironmentFault(
-                f"timed out after {timeout:.0f}s waiting for {what}", f"see {proc.log}" if proc and proc.log else None
+                f"timed out after {timeout:.0f}s waiting for {what}{starved}",
+                f"see {proc.log}" if proc and proc.log else None,
             )
         time.sleep(interval)
