@@ -21,6 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from harness import certs, paths
@@ -149,9 +150,11 @@ def acceptor_params(svc: Service, workdir: Path) -> str:
     params = ACCEPTOR_PARAMS
     if svc.tls:
         tls = certs.at(workdir)
-        params += (
-            f";sslEnabled=true;keyStoreType=PKCS12;keyStorePath={tls.keystore};keyStorePassword={tls.keystore_password}"
-        )
+        # The acceptor's parameters are a URI query, which the broker URL-decodes: a
+        # '+' in the path (an --out of "jobs-auto+hog") became a space, no store was
+        # found, and the broker ran without its acceptor until the ready timeout.
+        store = quote(str(tls.keystore), safe="/")
+        params += f";sslEnabled=true;keyStoreType=PKCS12;keyStorePath={store};keyStorePassword={tls.keystore_password}"
     return params
 
 
