@@ -184,16 +184,3 @@ def test_a_kill_without_restart_leaves_its_server_down_and_the_outage_unhealed(r
     assert (rec["end_ns"] is not None) is healed
     assert ("left_in_force_ns" in rec) is not healed
 
-
-def test_a_keystore_path_with_url_characters_reaches_the_broker_as_it_is(tmp_path):
-    # The broker URL-decodes the acceptor's parameters (a '+' reads as a space).
-    from urllib.parse import unquote_plus
-
-    from harness import certs
-    from harness.services import artemis
-
-    workdir = tmp_path / "jobs-auto+hog 100%"
-    certs.generate(workdir)
-    svc = get("artemis-1-tls").service("a1")
-    params = dict(p.split("=", 1) for p in artemis.acceptor_params(svc, workdir).split(";") if "=" in p)
-    assert unquote_plus(params["keyStorePath"]) == str(certs.at(workdir).keystore)

@@ -47,6 +47,10 @@ LIVE = "AMQ221007"  # "Server is now active"
 # "AMQ101000: Starting Apache Artemis Server version 2.56.0" comes first, then
 # "AMQ221001: Apache Artemis Message Broker version 2.56.0 [a1, nodeID=...]" after LIVE.
 STARTED = re.compile(r"AMQ(?:101000|221001): [^\n]*? version (\d\S*)")
+# "AMQ222080: Error creating acceptor: amqp", a stack trace, then "Caused by: ...":
+# the broker goes on to say it is active, with nothing listening.
+ACCEPTOR_FAILED = re.compile(r"AMQ222080: Error creating acceptor: (\S+)")
+CAUSE = re.compile(r"^Caused by: (?:[\w.$]+: )?(.*)$", re.MULTILINE)
 
 # amqpDuplicateDetection off: the broker must not hide a client's resends.
 ACCEPTOR_PARAMS = "protocols=AMQP;amqpCredits=1000;amqpLowCredits=300;amqpDuplicateDetection=false"
@@ -419,10 +423,24 @@ def probe(svc: Service, addrs: Addresses, workdir: Path, timeout: float = 1.0) -
     return handshake(addrs.service(svc.name, "amqp"), timeout, tls=tls, login=login)
 
 
+def acceptor_error(said: str) -> str | None:
+    """The broker's own words, in its console `said`, for an acceptor it could not
+    create (the deepest cause it logged); None when it logged none."""
+    m = ACCEPTOR_FAILED.search(said)
+    if not m:
+        return None
+    causes = CAUSE.findall(said, m.end())
+    return f"its {m[1]} acceptor could not be created" + (f": {causes[-1].strip()}" if causes else "")
+
+
 def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
     """The broker says it is active, and its AMQP acceptor completes a handshake. A
-    standby backup serves nothing: it is ready once its primary names it to clients."""
+    standby backup serves nothing: it is ready once its primary names it to clients.
+    A broker that could not create its acceptor runs on without one: that is said
+    (an EnvironmentFault) at once, not after the whole ready timeout."""
     said = console(svc, workdir)
+    if refused := acceptor_error(said):
+        raise EnvironmentFault(f"{svc.name} ({KIND}) did not start: {refused}", f"see {workdir}/{svc.name}.log")
     if svc.ha == "backup" and artemis_ha.BACKUP_ACTIVE not in said:
         primary = addrs.service(svc.cluster[0], "amqp")
         return artemis_ha.backup_announced(said, primary, artemis_ha.announced_address(instance_dir(svc, workdir)))
