@@ -27,14 +27,15 @@ def poll(predicate: Callable[[], object], timeout: float, what: str | None = Non
         time.sleep(interval)
 
 
-def topology_fixture(name: str):
+def topology_fixture(name: str, workdir: str | None = None):
     """A module-scoped fixture: topology `name` brought up once for the module (its
-    cold start in `.cold_start_s`) and torn down after it."""
+    cold start in `.cold_start_s`) and torn down after it, in a temporary folder
+    named `workdir` (default: `name`)."""
 
     @pytest.fixture(scope="module")
     def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTopology]:
         started = time.monotonic()
-        live = LocalTopology.up(topology.get(name), tmp_path_factory.mktemp(name))
+        live = LocalTopology.up(topology.get(name), tmp_path_factory.mktemp(workdir or name))
         live.cold_start_s = time.monotonic() - started  # type: ignore[attr-defined]
         try:
             yield live

@@ -183,4 +183,3 @@ def test_a_kill_without_restart_leaves_its_server_down_and_the_outage_unhealed(r
     assert live.calls == (["kill a1", "start a1"] if restart else ["kill a1"])
     assert (rec["end_ns"] is not None) is healed
     assert ("left_in_force_ns" in rec) is not healed
-

@@ -36,7 +36,9 @@ USER = topology.AUTH_USER[0]
 
 nats_tls = topology_fixture("nats-single-tls")
 nats_auth = topology_fixture("nats-single-auth")
-artemis_tls = topology_fixture("artemis-1-tls")
+# In a folder whose name a URI decodes differently (an --out of "jobs-auto+hog"):
+# the broker reads its keystore path from its acceptor's URI.
+artemis_tls = topology_fixture("artemis-1-tls", "artemis-1-tls jobs+hog%41")
 artemis_auth = topology_fixture("artemis-1-auth")
 
 

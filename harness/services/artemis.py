@@ -154,10 +154,11 @@ def acceptor_params(svc: Service, workdir: Path) -> str:
     params = ACCEPTOR_PARAMS
     if svc.tls:
         tls = certs.at(workdir)
-        # The acceptor's parameters are a URI query, which the broker URL-decodes: a
-        # '+' in the path (an --out of "jobs-auto+hog") became a space, no store was
-        # found, and the broker ran without its acceptor until the ready timeout.
-        store = quote(str(tls.keystore), safe="/")
+        # The acceptor's parameters are a URI query, and the broker URL-decodes each
+        # value twice (Artemis 2.56: encoded once, "%2B" still arrived as a space): a
+        # '+' in the path (an --out of "jobs-auto+hog") named no store, and the broker
+        # ran without its acceptor. tests/test_tls_auth_live.py runs in such a path.
+        store = quote(quote(str(tls.keystore), safe="/"), safe="/")
         params += f";sslEnabled=true;keyStoreType=PKCS12;keyStorePath={store};keyStorePassword={tls.keystore_password}"
     return params
 
