@@ -95,19 +95,20 @@ def summary(late_ms: list[float], interval_ms: float = INTERVAL_MS) -> dict | No
 
 def budget_ms(noise: dict | None) -> float:
     """An entry's error budget: the largest timer lateness measured in it, by the
-    harness's probe or by any driver (`drivers`: actor -> its largest lateness);
-    0 when nothing was measured (runs recorded before the probe)."""
+    harness's probe, by any driver (`drivers`: actor -> its largest lateness) or by
+    the proxy (`proxy_ms`); 0 when nothing was measured (runs recorded before the probe)."""
     if not noise:
         return 0.0
-    return max([noise.get("max_ms", 0.0), *(noise.get("drivers") or {}).values()])
+    return max([noise.get("max_ms", 0.0), noise.get("proxy_ms", 0.0), *(noise.get("drivers") or {}).values()])
 
 
-def drivers(events: list[dict]) -> dict[str, float]:
+def drivers(events: list[dict], source: str = "client") -> dict[str, float]:
     """The largest lateness each driver reported of its own event loop (its optional
-    `lateness` event, docs/driver-contract.md), by actor."""
+    `lateness` event, docs/driver-contract.md), by actor; with source "proxy", the
+    proxy's of its own timer (harness/wire.py)."""
     out: dict[str, float] = {}
     for e in events:
-        if e.get("source") == "client" and e["kind"] == "lateness":
+        if e.get("source") == source and e["kind"] == "lateness":
             out[e["actor"]] = max(out.get(e["actor"], 0.0), float(e["max_ms"]))
     return out
 
@@ -127,11 +128,11 @@ class Window:
     end_ns: int
     max_ms: float
     p99_ms: float | None = None
-    actor: str | None = None  # whose driver measured it; None: the harness's probe
+    actor: str | None = None  # whose driver measured it ("toxiproxy": the proxy); None: the harness's probe
 
 
 class Windows:
-    """An entry's lateness windows: the probe's and every driver's."""
+    """An entry's lateness windows: the probe's, every driver's and the proxy's."""
 
     def __init__(self, noise: dict | None, events: list[dict], started_ns: int, ended_ns: int) -> None:
         ws: list[Window] = []
@@ -145,7 +146,7 @@ class Windows:
                 opened = end
         opened_by: dict[str, int] = {}
         for e in events:
-            if e.get("source") == "client" and e["kind"] == "lateness":
+            if e.get("source") in ("client", "proxy") and e["kind"] == "lateness":
                 # A driver's first window opens at the entry's start; a driver that
                 # reported once (before windows) has one over its whole run.
                 since = opened_by.get(e["actor"], started_ns)

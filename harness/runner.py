@@ -183,9 +183,12 @@ def _record(entry: dict, run: Run) -> None:
     entry["actors"] = run.actors
     entry["link_roles"] = run.link_roles()
     entry["ended_ns"] = t1
-    # The drivers' own timer lateness joins the harness probe's: the budget is the larger.
+    # The drivers' and the proxy's own timer lateness join the harness probe's: the
+    # budget is the largest.
     if entry.get("noise") and (late := noise.drivers(entry["events"])):
         entry["noise"]["drivers"] = late
+    if entry.get("noise") and (proxy := noise.drivers(entry["events"], source="proxy")):
+        entry["noise"]["proxy_ms"] = max(proxy.values())
     # The environment first: a proxy or server that died on its own makes everything
     # the client did afterwards meaningless, whatever the drivers say.
     problems = run.live.health() + [p for d in run.drivers.values() for p in d.problems]

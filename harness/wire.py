@@ -5,7 +5,9 @@ coarse to compare with a client's nanoseconds. The harness's own build of it
 (harness/proxy, toxiproxy-harness) adds "mono_ns", the shared monotonic clock read
 in the proxy as it logs the event; a line without it (toxiproxy-server itself) is
 stamped the moment it is read from the server's stdout. The raw line is kept in
-the log file beside it, after its read stamp.
+the log file beside it, after its read stamp. toxiproxy-harness also says how late
+its own timer woke, once a second (`lateness`, actor "toxiproxy"): a proxy kept off
+a CPU stamps late, and the checks near that second are judged with it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from pathlib import Path
 from typing import IO
 
 from harness.clock import now_ns
+
+# The proxy's `lateness` lines carry a driver's `lateness` fields (driver-contract.md).
+LATENESS_FIELDS = ("interval_ms", "n", "p50_ms", "p99_ms", "max_ms")
+# The actor of the proxy's own events, which belong to no link.
+ACTOR = "toxiproxy"
 
 _REMOVE_LINK = re.compile(r"^Remove link (?P<client>\S+?)(?P<dir>upstream|downstream) from ToxicCollection$")
 
@@ -32,8 +39,14 @@ def parse(line: str, read_ns: int) -> dict | None:
     if not isinstance(rec, dict):
         return None
     stamp = rec.get("mono_ns")
-    t_ns = stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else read_ns
+    stamped = isinstance(stamp, int) and not isinstance(stamp, bool)
+    t_ns = stamp if stamped else read_ns
     msg = rec.get("message", "")
+    if msg == "lateness":
+        # toxiproxy-harness's own timer, a window at a time (harness/proxy/main.go).
+        figures = {k: rec.get(k) for k in LATENESS_FIELDS}
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in figures.values())
+        return {"t_ns": t_ns, "kind": "lateness", **figures} if stamped and numbers else None
     link = rec.get("name")
     if not link:
         return None

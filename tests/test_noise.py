@@ -228,3 +228,68 @@ def test_a_growth_step_off_by_a_stall_near_it_is_not_measured_and_one_far_from_a
     assert c["verdict"] == "not-measured" and c["why"] == "noise"
     assert "near them (at most 250 ms)" in c["detail"]
     assert check(with_windows(copy.deepcopy(entry), 250.0, {1}), "reconnect.growth")["verdict"] == "deviates"
+
+
+def compose_reset_nats_py() -> dict:
+    """nats.py's reset entry of a `make compose-local` run (4 jobs on 2 cores): the
+    proxy, in its container, accepted and reset the fourth attempt 135-190 ms late
+    while no timer of the harness or of the driver was late, so the third interval
+    read 2,251.6 ms against a band of [1978, 2122.1]."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "recorded-compose-reset-nats-py.json.gz"
+    with gzip.open(path, "rt") as f:
+        return json.load(f)
+
+
+def proxy_late(entry: dict, at_s: float, max_ms: float) -> dict:
+    """The entry with the proxy's own lateness windows, one a second, quiet but for
+    the one closing `at_s` seconds after its fault started."""
+    fault = next(e["t_ns"] for e in entry["events"] if e["kind"] == "fault_start")
+    late = {"source": "proxy", "actor": "toxiproxy", "kind": "lateness", "interval_ms": 50, "n": 20, "p50_ms": 0.2}
+    wins = [
+        {**late, "t_ns": t, "p99_ms": worst, "max_ms": worst}
+        for t in range(entry["started_ns"] + 10**9, entry["ended_ns"], 10**9)
+        for worst in [max_ms if abs(t - fault - at_s * 1e9) < 5e8 else 0.5]
+    ]
+    entry["events"] = sorted([*entry["events"], *wins], key=lambda e: e["t_ns"])
+    return entry
+
+
+def test_a_proxy_kept_off_a_cpu_is_measured_error_not_the_library_s_deviation():
+    recorded = compose_reset_nats_py()
+    # As recorded, before the proxy said how late it was: a wrong verdict.
+    assert check(copy.deepcopy(recorded), "ReconnectWait")["verdict"] == "deviates"
+    # The proxy's timer 190 ms late in the second of that attempt: that interval cannot
+    # be told from the proxy's delay.
+    c = check(proxy_late(copy.deepcopy(recorded), 8.3, 190.0), "ReconnectWait")
+    assert c["verdict"] == "not-measured" and c["why"] == "noise"
+    # Quiet all through, the proxy changes nothing.
+    assert check(proxy_late(copy.deepcopy(recorded), 8.3, 0.5), "ReconnectWait")["verdict"] == "deviates"
+
+
+def test_the_proxy_s_lateness_counts_in_the_run_s_budget_and_its_windows():
+    assert noise.budget_ms({"max_ms": 16.7, "proxy_ms": 190.0, "drivers": {"client": 37.7}}) == 190.0
+    events = [
+        {"t_ns": 2 * 10**9, "source": "proxy", "actor": "toxiproxy", "kind": "lateness", "max_ms": 190.0},
+        {"t_ns": 3 * 10**9, "source": "proxy", "actor": "n1-client", "kind": "conn_accepted"},
+    ]
+    assert noise.drivers(events, source="proxy") == {"toxiproxy": 190.0}
+    assert noise.drivers(events) == {}
+    w = noise.Windows(None, events, 0, 10 * 10**9)
+    assert w.max_ms(10**9, 2 * 10**9) == 190.0
+    assert w.max_ms(5 * 10**9, 6 * 10**9) is None
+
+
+def test_the_proxy_s_lateness_joins_the_timeline_as_the_proxy_s_own():
+    from harness.judging import timeline
+
+    late = {"t_ns": 5, "kind": "lateness", "interval_ms": 50, "n": 20, "p50_ms": 0.2, "p99_ms": 1.0, "max_ms": 1.0}
+    accepted = {"t_ns": 6, "kind": "conn_accepted", "link": "n1-client", "client": "c:1"}
+    merged = timeline.merge([], [late, accepted], [], [])
+    assert [(e["source"], e["actor"], e["kind"]) for e in merged] == [
+        ("proxy", "toxiproxy", "lateness"),
+        ("proxy", "n1-client", "conn_accepted"),
+    ]

@@ -8,6 +8,8 @@ import json
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from harness import paths
 from harness.wire import WireLog, open_connections, parse
 
@@ -112,3 +114,47 @@ def test_a_failed_upstream_dial_is_not_an_open_connection():
     later = {"t_ns": 3, "kind": "conn_accepted", "link": "route", "client": "127.0.0.1:5001"}
     assert open_connections([acc, failed]) == {}
     assert open_connections([acc, failed, later]) == {"route": 1}
+
+
+def test_the_proxy_s_own_timer_lateness_is_an_event_of_no_link():
+    # toxiproxy-harness logs it once a second (harness/proxy/main.go).
+    line = {"interval_ms": 50, "n": 20, "p50_ms": 0.2, "p99_ms": 116.5, "max_ms": 116.5, "message": "lateness"}
+    assert parse(json.dumps({**line, "mono_ns": 42}), 1000) == {
+        "t_ns": 42,
+        "kind": "lateness",
+        "interval_ms": 50,
+        "n": 20,
+        "p50_ms": 0.2,
+        "p99_ms": 116.5,
+        "max_ms": 116.5,
+    }
+    assert parse(json.dumps(line), 1000) is None  # stamped on read it would measure nothing
+    assert parse(json.dumps({**line, "mono_ns": 42, "max_ms": "116.5"}), 1000) is None
+
+
+def test_the_proxy_build_says_how_late_its_own_timer_woke(tmp_path):
+    import subprocess
+    import time
+
+    from harness import ports
+    from harness.services import toxiproxy_server
+
+    if "toxiproxy-harness" not in toxiproxy_server.binary():
+        pytest.skip("toxiproxy-harness is not built (run the set-up)")
+    port = ports.claim(1, "test-proxy-lateness")[0]
+    proc = subprocess.Popen(
+        toxiproxy_server.argv("127.0.0.1", port), stdout=subprocess.PIPE, env=toxiproxy_server.env()
+    )
+    try:
+        assert proc.stdout is not None
+        wire = WireLog(proc.stdout, tmp_path / "toxiproxy.log")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not [e for e in wire.events() if e["kind"] == "lateness"]:
+            time.sleep(0.1)
+        late = [e for e in wire.events() if e["kind"] == "lateness"]
+        assert late and late[0]["interval_ms"] == 50 and late[0]["n"] >= 1
+        assert 0 <= late[0]["p50_ms"] <= late[0]["p99_ms"] <= late[0]["max_ms"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        ports.release([port])

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from harness import wire as wire_log
+
 
 def merge(client: Iterable[dict], wire: Iterable[dict], faults: list[dict], marks: Iterable[dict]) -> list[dict]:
     events = list(client)
-    events += [{**e, "source": "proxy", "actor": e["link"]} for e in wire]
+    events += [{**e, "source": "proxy", "actor": e.get("link") or wire_log.ACTOR} for e in wire]
     for f in faults:
         base = {"source": "harness", "actor": "harness", "fault": f["kind"], "target": f["target"]}
         events.append({**base, "t_ns": f["start_ns"], "kind": "fault_start"})

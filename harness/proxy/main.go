@@ -4,7 +4,8 @@
 // logs the event. Toxiproxy logs "Accepted client" right after accept() returns and
 // "Remove link ..." right after a link's end, so the stamp is taken there, not when
 // the harness gets round to reading the line from the pipe (docs/decisions.md, "The
-// wire log").
+// wire log"). Once a second it also logs "lateness": how late its own 50 ms timer
+// woke, the error of those stamps when the proxy itself is kept off a CPU.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"syscall"
 	"time"
@@ -89,6 +91,7 @@ func main() {
 	if *config != "" {
 		server.PopulateConfig(*config)
 	}
+	go lateness(logger)
 	go func() {
 		if err := server.Listen(net.JoinHostPort(*host, *port)); err != nil {
 			server.Logger.Err(err).Msg("Server finished with error")
@@ -101,6 +104,31 @@ func main() {
 	server.Logger.Info().Msg("Shutdown started")
 	if err := server.Shutdown(); err != nil {
 		logger.Err(err).Msg("Shutdown finished with error")
+	}
+}
+
+// lateness logs, a window of about a second at a time, how late a 50 ms sleep of
+// the proxy's woke: the figures of a driver's `lateness` event (docs/driver-contract.md).
+// A proxy kept off a CPU (a container's share of a loaded machine) accepts, resets
+// and stamps late by as much, which no timer of the harness or of a driver sees.
+func lateness(logger zerolog.Logger) {
+	const interval = 50 * time.Millisecond
+	var late []float64
+	opened := time.Now()
+	for {
+		asked := time.Now()
+		time.Sleep(interval)
+		woke := time.Now()
+		late = append(late, float64(woke.Sub(asked)-interval)/1e6)
+		if woke.Sub(opened) < time.Second {
+			continue
+		}
+		sort.Float64s(late)
+		q := func(p float64) float64 { return late[min(len(late)-1, int(p*float64(len(late))))] }
+		logger.Info().Float64("interval_ms", 50).Int("n", len(late)).
+			Float64("p50_ms", q(0.5)).Float64("p99_ms", q(0.99)).Float64("max_ms", late[len(late)-1]).
+			Msg("lateness")
+		late, opened = late[:0], woke
 	}
 }
 

@@ -50,6 +50,7 @@ STYLES: dict[tuple[str, str], tuple[str, int, str, str]] = {
     ("client", "connect_started"): ("triangle-right-open", 6, "#8c959f", "connect started"),
     ("client", "stopped"): ("square-x-open", 7, "#8c959f", "stopped"),
     ("client", "lateness"): ("square-dot", 6, "#8c959f", "timer lateness"),
+    ("proxy", "lateness"): ("square-dot", 6, "#8c959f", "proxy timer lateness"),
     ("harness", "mark"): ("diamond-tall", 9, "#57606a", "harness mark"),
 }
 DEFAULT_STYLE = ("circle-open", 7, "#57606a", "")
