@@ -340,7 +340,11 @@ def publish_while_cut(run: Run) -> None:
     ):
         return
     cut = run.fault("refuse", "n1-client")
-    run.wait("client", "publish_failed", 20, after_ns=cut.start_ns)
+    # The refusal of a full buffer comes after the library noticed the loss; a write
+    # to the dead connection before that can fail too (nats.go under load: "broken
+    # pipe"), and healing 1 s after it left the buffer no time to fill.
+    lost = run.wait("client", "disconnected", 10, after_ns=cut.start_ns)
+    run.wait("client", "publish_failed", 20, after_ns=lost["t_ns"] if lost else cut.start_ns)
     run.sleep(1.0)
     cut.end()
     run.wait("client", "reconnected", 10, after_ns=cut.start_ns)
@@ -358,7 +362,12 @@ def judge_publish_while_cut(j: Judge) -> None:
     subject = j.actors["client"]["workload"]["subject"]
     lost = j.tl.first(actor="client", kind="disconnected", after=down)
     back = j.tl.first(actor="client", kind="reconnected", after=down)
-    first_refusal = j.tl.first(actor="client", kind="publish_failed", after=down)
+    # The buffer's limit is told by the first refusal after the library noticed the
+    # loss: one before it is a write to the dead connection (nats.go under load,
+    # "broken pipe"), before anything was buffered.
+    noticed = lost["t_ns"] if lost else down
+    first_refusal = j.tl.first(actor="client", kind="publish_failed", after=noticed)
+    refused_before = j.tl.select(actor="client", kind="publish_failed", after=down, before=noticed)
     per_msg = protocol_bytes(subject, PUB_SIZE)
     # Accepted while reconnecting: after the library reported the loss, before its
     # first refusal. All of these must be delivered once it is back (flush). One
@@ -391,6 +400,7 @@ def judge_publish_while_cut(j: Judge) -> None:
     j.metric("buffered_bytes", buffered_bytes)
     j.metric("first_refusal_after_loss_ms", ms(first_refusal["t_ns"] - down) if first_refusal else None)
     j.metric("refusal_error", first_refusal["error"] if first_refusal else None)
+    j.metric("refused_before_loss_noticed", len(refused_before))
     j.metric(
         "ledger",
         ledger(

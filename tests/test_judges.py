@@ -736,3 +736,18 @@ def test_a_message_unsettled_within_the_settlement_delay_was_in_flight(recorded)
             x["t_ns"] = sent[x["seq"]] + 350_000_000
     e["events"].sort(key=lambda x: x["t_ns"])
     assert verdicts(e)["invariant.no-silent-loss"] == "holds"
+
+
+def test_a_write_that_failed_before_the_library_noticed_the_loss_does_not_end_its_buffer():
+    """nats.go at 6 jobs on 2 cores: two publishes failed with "broken pipe" 23 ms
+    before it reported the loss, then it buffered 8 MiB and refused "outbound buffer
+    limit exceeded". Read from the broken pipe, the buffer held nothing: a deviation
+    charged to the library for a race with its own reader."""
+    with gzip.open(DATA / "recorded-publish-while-cut-write-failed.json.gz", "rt") as f:
+        e = json.load(f)
+    metrics, checks = judge(e, load_all()[e["scenario"]])
+    by_id = {c["id"]: c for c in checks}
+    assert by_id["ReconnectBufSize"]["verdict"] == "conforms"
+    assert "outbound buffer limit exceeded" in by_id["ReconnectBufSize"]["detail"]
+    assert by_id["ReconnectBufSize.flush"]["verdict"] == "conforms"
+    assert metrics["refused_before_loss_noticed"] == 2
