@@ -94,9 +94,9 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         metavar="N|auto",
         help="run the pairs in N harness processes side by side (1: one after another). Default auto: one job "
-        "per core to start, the longest pairs first; another job is admitted while the p99 timer lateness the "
-        "latest entries measured stays within half the measurement slack (10 ms), one is shed when it goes "
-        "beyond the slack (20 ms), and never more than two per core",
+        "per core to start, the longest pairs first; another job is admitted while the p99 timer lateness a "
+        "probe beside the jobs measures stays within half the measurement slack (10 ms), one is shed when it "
+        "goes beyond the slack (20 ms), and never more than three per core",
     )
     r.add_argument(
         "--connections",

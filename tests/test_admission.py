@@ -14,11 +14,11 @@ def test_a_run_starts_with_one_job_per_core_and_never_more_than_its_pairs():
     assert admission.initial(2, 1) == 1
 
 
-def test_a_quiet_machine_admits_one_more_job_up_to_two_per_core():
+def test_a_quiet_machine_admits_one_more_job_up_to_three_per_core():
     quiet = [ADMIT_MS / 2] * WINDOWS
     assert admission.target(2, 2, quiet) == 3
-    assert admission.target(3, 2, quiet) == 4
-    assert admission.target(4, 2, quiet) == 4  # the ceiling: 2 x cores
+    assert admission.target(5, 2, quiet) == 6
+    assert admission.target(6, 2, quiet) == 6  # the ceiling: 3 x cores
 
 
 def test_fewer_seconds_than_the_window_are_not_evidence_enough_to_change():
