@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from harness.clock import now_ns
+from harness.wire import ACTOR as PROXY
 
 INTERVAL_MS = 5.0
 # Lateness is kept a window of about this many seconds at a time (driver-contract.md).
@@ -165,6 +166,20 @@ class Windows:
         when no window reaches it."""
         near = self._near(lo_ns, hi_ns)
         return max(w.max_ms for w in near) if near else None
+
+    def error_ms(self, lo_ns: int, hi_ns: int) -> float | None:
+        """How late a time measured in [lo, hi] may be: twice the worst wake-up of the
+        harness's and the drivers' windows in reach, plus the proxy's worst. A reconnect
+        interval passes through the client's timer, the proxy acting on the connection
+        (its accept and reset) and the client reading the outcome, and each may be late
+        by its own lateness: one outlier of 100 ms read as nats.py's jitter on compose
+        with 53 ms in the proxy and 27 ms in the driver. None when no window reaches it."""
+        near = self._near(lo_ns, hi_ns)
+        if not near:
+            return None
+        client = max((w.max_ms for w in near if w.actor != PROXY), default=0.0)
+        proxy = max((w.max_ms for w in near if w.actor == PROXY), default=0.0)
+        return 2 * client + proxy
 
     def actor_max_ms(self, actor: str, lo_ns: int, hi_ns: int) -> float | None:
         """max_ms of `actor`'s own driver's windows only: how late its loop woke."""

@@ -60,7 +60,7 @@ def test_a_driver_s_lateness_widens_the_budget_as_the_harness_probe_does(recorde
     assert noise.budget_ms(None) == 0.0
     c = check(with_noise(recorded("nats.single.refused", "nats-go"), 1.0, {"client": 120.0}), "ReconnectJitter")
     assert c["verdict"] == "not-measured" and c["why"] == "noise"
-    assert c["band"]["noise_ms"] == 120.0
+    assert c["band"]["noise_ms"] == 240.0  # twice the client side's: its timer, then its read
 
 
 def with_windows(entry: dict, spike_ms: float, spikes_at_s: set[int]) -> dict:
@@ -82,12 +82,12 @@ def test_a_spike_far_from_the_intervals_leaves_them_judged_and_one_near_them_doe
     stalls all through them leave nothing to tell jitter from."""
     entry = recorded("nats.single.refused", "nats-go")
     c = check(with_windows(copy.deepcopy(entry), 120.0, {1}), "ReconnectJitter")
-    assert c["verdict"] == "conforms" and c["band"]["noise_ms"] == 1.0
+    assert c["verdict"] == "conforms" and c["band"]["noise_ms"] == 2.0
     c = check(with_windows(copy.deepcopy(entry), 120.0, {7}), "ReconnectJitter")
-    assert c["verdict"] == "conforms" and c["band"]["noise_ms"] == 120.0
+    assert c["verdict"] == "conforms" and c["band"]["noise_ms"] == 240.0
     c = check(with_windows(copy.deepcopy(entry), 120.0, set(range(3, 12))), "ReconnectJitter")
     assert c["verdict"] == "not-measured" and c["why"] == "noise"
-    assert "near these intervals (at most 120 ms)" in c["detail"]
+    assert "near these intervals allows (at most 240 ms)" in c["detail"]
 
 
 def test_a_driver_s_lateness_counts_in_its_own_window(recorded):
@@ -226,7 +226,7 @@ def test_a_growth_step_off_by_a_stall_near_it_is_not_measured_and_one_far_from_a
     second = round((last["t_ns"] - entry["started_ns"]) / 1e9 + 0.5)
     c = check(with_windows(copy.deepcopy(entry), 250.0, {second}), "reconnect.growth")
     assert c["verdict"] == "not-measured" and c["why"] == "noise"
-    assert "near them (at most 250 ms)" in c["detail"]
+    assert "near them allows (at most 500 ms)" in c["detail"]
     assert check(with_windows(copy.deepcopy(entry), 250.0, {1}), "reconnect.growth")["verdict"] == "deviates"
 
 
@@ -293,3 +293,28 @@ def test_the_proxy_s_lateness_joins_the_timeline_as_the_proxy_s_own():
         ("proxy", "toxiproxy", "lateness"),
         ("proxy", "n1-client", "conn_accepted"),
     ]
+
+
+def test_a_time_measured_through_the_client_and_the_proxy_may_be_late_by_both():
+    """nats.py's reset entry of a second `make compose-local` run: it has no jitter,
+    but one interval of five came 100 ms long, crossing the driver's timer (26.7 ms
+    late near it), the proxy's accept and reset (53.2 ms) and the driver's read of
+    the reset. Taken off the largest single lateness, 47 ms stayed above the 17.8 ms
+    that says "random": the known deviation read as conforming."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    with gzip.open(Path(__file__).parent / "data" / "recorded-compose-reset-nats-py-jitter.json.gz", "rt") as f:
+        e = json.load(f)
+    c = check(e, "ReconnectJitter")
+    assert c["verdict"] == "not-measured" and c["why"] == "noise"
+    w = noise.Windows(None, [], 0, 10)
+    assert w.error_ms(0, 10) is None
+    late = {"source": "client", "kind": "lateness"}
+    events = [
+        {**late, "t_ns": 10**9, "actor": "client", "max_ms": 26.7},
+        {**late, "t_ns": 10**9, "actor": "observer", "max_ms": 10.0},
+        {**late, "t_ns": 10**9, "actor": "toxiproxy", "source": "proxy", "max_ms": 53.2},
+    ]
+    assert noise.Windows(None, events, 0, 2 * 10**9).error_ms(0, 10**9) == 2 * 26.7 + 53.2

@@ -70,10 +70,11 @@ class Judge:
     # -- context --
 
     def noise_near(self, lo_ns: int, hi_ns: int) -> float:
-        """The largest timer lateness measured near [lo, hi] (noise.Windows): what a
-        check of times in that span is judged with; the run's largest when no window
-        was measured there (runs recorded before windows)."""
-        near = self.noise_windows.max_ms(lo_ns, hi_ns) if self.noise_windows else None
+        """How late a time measured near [lo, hi] may be, from the lateness measured
+        there (noise.Windows.error_ms): what a check of times in that span is judged
+        with; the run's largest when no window was measured there (runs recorded
+        before windows)."""
+        near = self.noise_windows.error_ms(lo_ns, hi_ns) if self.noise_windows else None
         return self.noise_ms if near is None else near
 
     def lateness_of(self, actor: str, lo_ns: int, hi_ns: int) -> float:
@@ -218,7 +219,7 @@ class Judge:
         if outside and not band.beyond_noise(values, near):
             where = "near each" if near else "in this run"
             detail += (
-                f"; every value outside lies within the timer noise measured {where} "
+                f"; every value outside lies within the error the timer noise measured {where} allows "
                 f"(at most {band.noise_ms:g} ms), so it cannot be told from noise"
             )
             self.too_noisy(check_id, values if observed is None else observed, detail, band=band, **kw)

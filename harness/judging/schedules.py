@@ -401,7 +401,7 @@ def growth(
         j.too_noisy(
             check_id,
             grow,
-            detail + f"; each is off by less than the timer noise measured {where} (at most "
+            detail + f"; each is off by less than the error the timer noise measured {where} allows (at most "
             f"{max(n for _, n in kept):g} ms)",
             unit="ms",
         )
@@ -510,7 +510,7 @@ def jitter(
     if not surely_wrong and not (inside and sure_random):
         where = "near these intervals" if spans else "in this run"
         why = (
-            f"; the timer noise measured {where} (at most {band.noise_ms:g} ms) is too large to tell "
+            f"; the error the timer noise measured {where} allows (at most {band.noise_ms:g} ms) is too large to tell "
             f"jitter of this size from lateness"
         )
         j.too_noisy(check_id, extra, detail + why, documented=jitter_ms, band=band)
