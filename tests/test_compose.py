@@ -88,3 +88,33 @@ def test_a_service_fault_the_engine_refuses_is_an_environment_error():
     with pytest.raises(EnvironmentFault) as e, live._engine("pause", "n1"):
         raise APIError('500 Server Error: Internal Server Error ("`/usr/bin/runc pause 0a3d` failed: exit status 1")')
     assert e.value.line().startswith("the container engine could not pause n1: 500 Server Error")
+
+
+@pytest.mark.parametrize(("refusals", "paused"), [(0, True), (2, True), (3, False)])
+def test_a_pause_the_engine_failed_to_make_is_asked_for_again(monkeypatch, refusals: int, paused: bool):
+    """runc gives up freezing a busy container under load and thaws it: asked again it
+    freezes; refused every time, it is the environment's error."""
+    from docker.errors import APIError
+
+    from harness.backends import compose
+    from harness.errors import EnvironmentFault
+
+    class Container:
+        status, asked = "running", 0
+
+        def pause(self) -> None:
+            self.asked += 1
+            if self.asked <= refusals:
+                raise APIError('500 Server Error ("`/usr/bin/runc pause 0a3d` failed: exit status 1")')
+            self.status = "paused"
+
+    c = Container()
+    live = compose.ComposeTopology.__new__(compose.ComposeTopology)
+    monkeypatch.setattr(live, "_svc", lambda _service: c, raising=False)
+    monkeypatch.setattr(compose, "PAUSE_RETRY_S", 0.0)
+    if paused:
+        live.pause("a1")
+    else:
+        with pytest.raises(EnvironmentFault, match="could not pause a1"):
+            live.pause("a1")
+    assert (c.status == "paused") is paused and c.asked == min(refusals + 1, compose.PAUSE_TRIES)

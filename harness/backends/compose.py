@@ -34,6 +34,10 @@ from harness.topology import Topology
 from harness.toxiproxy import ToxiproxyClient
 from harness.wire import WireLog
 
+# A pause the engine failed to make is asked for again this often, this far apart.
+PAUSE_TRIES = 3
+PAUSE_RETRY_S = 0.2
+
 READY_TIMEOUT_S = 120
 FILES_ENV = "HARNESS_COMPOSE_FILES"  # extra compose files, colon-separated (compose.local.yaml)
 PROJECTS = paths.RUNTIME_STATE / "compose"  # one record per project this host's runs made
@@ -280,8 +284,22 @@ class ComposeTopology:
             self._svc(service).kill()
 
     def pause(self, service: str) -> None:
-        with self._engine("pause", service):
-            self._svc(service).pause()
+        """Podman's `runc pause` gives up when the container's processes do not freeze
+        in time (an Artemis JVM on a loaded machine: "exit status 1", one entry in a
+        `make compose-local` run) and thaws them again; asked once more it freezes. A
+        pause refused PAUSE_TRIES times is the environment's error. The fault's instant
+        runs until the pause is confirmed, so the retry widens it, never hides it."""
+        for tries in range(1, PAUSE_TRIES + 1):
+            try:
+                with self._engine("pause", service):
+                    self._svc(service).pause()
+                return
+            except EnvironmentFault:
+                if self._svc(service).status == "paused":
+                    return
+                if tries == PAUSE_TRIES:
+                    raise
+                time.sleep(PAUSE_RETRY_S)
 
     def resume(self, service: str) -> None:
         with self._engine("unpause", service):
