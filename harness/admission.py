@@ -38,9 +38,9 @@ SHED_MS = SLACK_MS
 # again: a job admitted starts its servers (a JVM takes seconds), so a shorter
 # look would see a machine quieter than it is about to be.
 WINDOWS = 10
-# Measured on the 85-pair suite, 2 cores: three per core came within 1.12-1.15x of
-# the floor with 1-2 of 182 checks not-measured for noise and none wrong; two per
-# core took 1.49-1.53x.
+# Measured on the 85-pair suite, 2 cores, over three runs: three per core came
+# within 1.12-1.26x of the floor with 1-3 of 182 checks going to or from
+# not-measured and none wrong; two per core took 1.49-1.53x.
 JOBS_PER_CORE = 3
 
 

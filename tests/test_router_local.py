@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,17 @@ def test_a_refused_configuration_is_the_routers_line_and_nothing_is_left(only, t
         "r9 (skupper-router) did not start: Exception: Cannot load configuration file /x/r1.conf: role='edge'"
     ), e.value.line()
     assert "{'type'" not in e.value.line()
+    assert spawned and not [p.name for p in spawned if p.alive()]
+
+
+def test_a_server_that_says_it_will_not_serve_is_not_waited_for(only, tmp_path, spawned):
+    # A server can say why and run on (Artemis without its acceptor): the wait
+    # reads its line while it runs rather than timing out.
+    fake(only, "qdrouterd", "1.20.0", run=f'echo "{REFUSAL}" >&2; sleep 30')
+    started = time.monotonic()
+    with pytest.raises(EnvironmentFault, match=r"^r9 \(skupper-router\) did not start: Exception: Cannot load"):
+        LocalTopology.up(ONE_ROUTER, tmp_path / "work")
+    assert time.monotonic() - started < 10
     assert spawned and not [p.name for p in spawned if p.alive()]
 
 

@@ -211,21 +211,25 @@ class LocalTopology:
         svc = self.topology.service(name)
         mod = self._service_module(name)
         what = getattr(mod, "waiting_for", lambda _svc: None)(svc) or f"{name} ({svc.kind}) to be ready"
+        # A server that says why it will not serve (a configuration it refuses, an
+        # acceptor it could not create) is shown by its own line, as soon as it
+        # says it, rather than by the log's tail or a timeout.
+        said = getattr(mod, "startup_error", lambda _svc, _workdir: None)
+
+        def refused() -> None:
+            if line := said(svc, self.workdir):
+                raise EnvironmentFault(f"{name} ({svc.kind}) did not start: {line}", f"see {self.workdir}/{name}.log")
+
+        def ready() -> bool:
+            refused()
+            return mod.ready(svc, self.addrs, self.workdir)
+
         try:
-            wait_until(
-                lambda: mod.ready(svc, self.addrs, self.workdir),
-                READY_TIMEOUT_S,
-                what,
-                self.services[name],
-                served=True,
-            )
-        except EnvironmentFault as e:
-            # A server that says why it would not start (a configuration it
-            # refuses) is shown by its own line rather than by the log's tail.
-            said = getattr(mod, "startup_error", None)
-            line = said(svc, self.workdir) if said and not self.services[name].alive() else None
-            if line:
-                raise EnvironmentFault(f"{name} ({svc.kind}) did not start: {line}", e.todo) from None
+            wait_until(ready, READY_TIMEOUT_S, what, self.services[name], served=True)
+        except EnvironmentFault:
+            # It may have said so just before it exited, after the last poll.
+            if not self.services[name].alive():
+                refused()
             raise
 
     # -- what faults and scenarios use --

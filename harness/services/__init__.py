@@ -1,5 +1,9 @@
 """One small module per kind of server: how to configure it, start it, and tell
-that it is ready. The backends run them; the topology names them by kind."""
+that it is ready. The backends run them; the topology names them by kind.
+
+Optional hooks the local backend reads: `startup_error(svc, workdir)`, the
+server's own line for why it will not serve (polled while it is waited for), and
+`waiting_for(svc)`, what readiness means when it is more than being up."""
 
 from __future__ import annotations
 

@@ -434,14 +434,16 @@ def acceptor_error(said: str) -> str | None:
     return f"its {m[1]} acceptor could not be created" + (f": {causes[-1].strip()}" if causes else "")
 
 
+def startup_error(svc: Service, workdir: Path) -> str | None:
+    """Why the broker's current run will not serve, in its own words: one that could
+    not create its acceptor runs on without one, so waiting would only time out."""
+    return acceptor_error(console(svc, workdir))
+
+
 def ready(svc: Service, addrs: Addresses, workdir: Path) -> bool:
     """The broker says it is active, and its AMQP acceptor completes a handshake. A
-    standby backup serves nothing: it is ready once its primary names it to clients.
-    A broker that could not create its acceptor runs on without one: that is said
-    (an EnvironmentFault) at once, not after the whole ready timeout."""
+    standby backup serves nothing: it is ready once its primary names it to clients."""
     said = console(svc, workdir)
-    if refused := acceptor_error(said):
-        raise EnvironmentFault(f"{svc.name} ({KIND}) did not start: {refused}", f"see {workdir}/{svc.name}.log")
     if svc.ha == "backup" and artemis_ha.BACKUP_ACTIVE not in said:
         primary = addrs.service(svc.cluster[0], "amqp")
         return artemis_ha.backup_announced(said, primary, artemis_ha.announced_address(instance_dir(svc, workdir)))
