@@ -103,10 +103,10 @@ def budget_ms(noise: dict | None) -> float:
     return max([noise.get("max_ms", 0.0), noise.get("proxy_ms", 0.0), *(noise.get("drivers") or {}).values()])
 
 
-def drivers(events: list[dict], source: str = "client") -> dict[str, float]:
-    """The largest lateness each driver reported of its own event loop (its optional
-    `lateness` event, docs/driver-contract.md), by actor; with source "proxy", the
-    proxy's of its own timer (harness/wire.py)."""
+def lateness_by_actor(events: list[dict], source: str = "client") -> dict[str, float]:
+    """The largest lateness each actor reported of its own timer, by actor: with
+    source "client" the drivers' event loops (their optional `lateness` event,
+    docs/driver-contract.md), with "proxy" the proxy's (harness/wire.py)."""
     out: dict[str, float] = {}
     for e in events:
         if e.get("source") == source and e["kind"] == "lateness":

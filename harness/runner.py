@@ -185,9 +185,9 @@ def _record(entry: dict, run: Run) -> None:
     entry["ended_ns"] = t1
     # The drivers' and the proxy's own timer lateness join the harness probe's: the
     # budget is the largest.
-    if entry.get("noise") and (late := noise.drivers(entry["events"])):
+    if entry.get("noise") and (late := noise.lateness_by_actor(entry["events"])):
         entry["noise"]["drivers"] = late
-    if entry.get("noise") and (proxy := noise.drivers(entry["events"], source="proxy")):
+    if entry.get("noise") and (proxy := noise.lateness_by_actor(entry["events"], source="proxy")):
         entry["noise"]["proxy_ms"] = max(proxy.values())
     # The environment first: a proxy or server that died on its own makes everything
     # the client did afterwards meaningless, whatever the drivers say.

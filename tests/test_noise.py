@@ -181,8 +181,8 @@ def test_each_driver_s_largest_lateness_is_kept_by_actor():
         {"t_ns": 3, "source": "client", "actor": "client", "kind": "stopped"},
         {"t_ns": 4, "source": "proxy", "actor": "n1-client", "kind": "accept"},
     ]
-    assert noise.drivers(events) == {"client": 12.5, "observer": 37.7}
-    assert noise.drivers([]) == {}
+    assert noise.lateness_by_actor(events) == {"client": 12.5, "observer": 37.7}
+    assert noise.lateness_by_actor([]) == {}
 
 
 def test_a_lateness_event_is_in_the_driver_contract_and_optional():
@@ -276,8 +276,8 @@ def test_the_proxy_s_lateness_counts_in_the_run_s_budget_and_its_windows():
         {"t_ns": 2 * 10**9, "source": "proxy", "actor": "toxiproxy", "kind": "lateness", "max_ms": 190.0},
         {"t_ns": 3 * 10**9, "source": "proxy", "actor": "n1-client", "kind": "conn_accepted"},
     ]
-    assert noise.drivers(events, source="proxy") == {"toxiproxy": 190.0}
-    assert noise.drivers(events) == {}
+    assert noise.lateness_by_actor(events, source="proxy") == {"toxiproxy": 190.0}
+    assert noise.lateness_by_actor(events) == {}
     w = noise.Windows(None, events, 0, 10 * 10**9)
     assert w.max_ms(10**9, 2 * 10**9) == 190.0
     assert w.max_ms(5 * 10**9, 6 * 10**9) is None
