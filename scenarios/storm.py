@@ -284,6 +284,19 @@ def judge_jitter(
         elif spread < need:
             why = f"; not spread: under half the jitter ({need:g} ms)"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
+        elif order and order.follows_losses:
+            # Spread, yet in the order the connections were lost: one process
+            # serving them one by one spreads them so, while jitter drawn for each
+            # connection scrambles that order however busy the process. Told from
+            # the order, not from any timing, so no noise can make it up; and it
+            # decides what the spread cannot (a spread within the loss reports'
+            # own, or wider than the window).
+            why = (
+                f"; the attempts came in the order of their losses, over {st.ORDER_Z:g} standard deviations above "
+                f"{st.ORDER_SIMULATIONS} storms simulated with the documented jitter: whatever spread they have "
+                "is the process's serving them one by one, not jitter"
+            )
+            j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
         elif spread < need + dispatch:
             why = (
                 f"; spread, but by less than half the jitter plus the spread of the loss reports ({need + dispatch:g} "
@@ -308,18 +321,6 @@ def judge_jitter(
         elif early:
             why = "; the median comes before the window: the loss reports came late, so the delays are short"
             j.not_measured("ReconnectJitter.storm", figures + why, band=band)
-        elif order and order.follows_losses:
-            # Spread as jitter would, and its median in the window, yet in the
-            # order the connections were lost: one process serving them one by one
-            # spreads them so, while jitter drawn for each connection scrambles
-            # that order however busy the process. Told from the order, not from
-            # any timing, so no noise can make it up.
-            why = (
-                f"; the attempts came in the order of their losses, over {st.ORDER_Z:g} standard deviations above "
-                f"{st.ORDER_SIMULATIONS} storms simulated with the documented jitter: whatever spread they have "
-                "is the process's serving them one by one, not jitter"
-            )
-            j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
         else:
             j.conforms("ReconnectJitter.storm", delays, figures + "; spread over the window", band=band, unit="ms")
         return

@@ -38,11 +38,13 @@ def storm_entry(
     seed: int = 7,
     family: str = "nats",
     in_order: bool = False,
+    loss_spread_ms: float = 5.0,
 ) -> dict:
     """An entry of nats.storm.restart (or amqp.storm.restart) as a run records it: N
     connections lost at DOWN, each making its first attempt first_delay_ms + U(0,
     spread_ms) after its loss; `in_order`: first_delay_ms plus an even share of
-    spread_ms, in the order of the losses (one process serving them one by one)."""
+    spread_ms, in the order of the losses (one process serving them one by one),
+    the losses reported evenly over loss_spread_ms."""
     rng = random.Random(seed)
     server, client = ("n1", "nats-go") if family == "nats" else ("a1", "rhea")
     ev: list[dict] = [{"t_ns": 1, "kind": "driver_started", "source": "client", "actor": "storm"}]
@@ -50,7 +52,7 @@ def storm_entry(
         loss = DOWN + rng.randrange(0, 5 * MS)
         attempt = loss + int((first_delay_ms + rng.uniform(0, spread_ms)) * MS)
         if in_order:
-            loss = DOWN + c * MS // 10
+            loss = DOWN + int(loss_spread_ms * c / n * MS)
             attempt = loss + int((first_delay_ms + spread_ms * c / n) * MS)
         for t, kind in (
             (MS + c, "connected"),
@@ -114,6 +116,17 @@ def test_a_spread_in_the_order_of_the_losses_is_not_jitter():
     assert "Kendall's tau 1.00" in c["detail"]
     # Jittered, the order is scrambled: the same figures, no such finding.
     assert "Kendall's tau" in verdict(storm_entry())["detail"]
+
+
+def test_the_order_decides_a_spread_the_loss_reports_could_make():
+    # nats.py on compose (2026-12-07): 50 unjittered attempts spread 75 ms, the loss
+    # reported over 33 ms, in the order of the losses (tau 1.00): a spread under half
+    # the jitter plus the reports' own cannot say jitter, but the order says no jitter.
+    c = verdict(storm_entry(spread_ms=75, in_order=True, loss_spread_ms=33))
+    assert "plus the spread of the loss reports" not in c["detail"], c["detail"]
+    assert c["verdict"] == "deviates" and "in the order of their losses" in c["detail"], c["detail"]
+    # Jittered, the same spreads stay undecided: the order is scrambled.
+    assert verdict(storm_entry(spread_ms=75))["verdict"] != "deviates"
 
 
 def test_kendall_tau_counts_the_pairs_in_order():
