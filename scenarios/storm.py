@@ -276,6 +276,7 @@ def judge_jitter(
     # spread is the robust finding: noise only ever widens it.
     late = mid > band.hi + noise
     early = mid < band.lo - noise
+    ordered = bool(order and order.follows_losses) and not late and not early
     if jitter > 0:
         need = jitter / 2
         if need <= allowance:
@@ -284,13 +285,15 @@ def judge_jitter(
         elif spread < need:
             why = f"; not spread: under half the jitter ({need:g} ms)"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
-        elif order and order.follows_losses:
-            # Spread, yet in the order the connections were lost: one process
-            # serving them one by one spreads them so, while jitter drawn for each
-            # connection scrambles that order however busy the process. Told from
-            # the order, not from any timing, so no noise can make it up; and it
-            # decides what the spread cannot (a spread within the loss reports'
-            # own, or wider than the window).
+        elif ordered and spread <= jitter + allowance + dispatch:
+            # Spread, its median in the window, yet in the order the connections
+            # were lost: one process serving them one by one spreads them so, while
+            # jitter drawn for each connection scrambles that order however busy the
+            # process. Told from the order, not from any timing, so no noise can make
+            # it up; it also decides a spread within the loss reports' own, which the
+            # spread alone cannot. Only with the median in the window: a library that
+            # counts each wait from its own start (nats.js, from the connection's last
+            # connect) attempts early, in an order of its own.
             why = (
                 f"; the attempts came in the order of their losses, over {st.ORDER_Z:g} standard deviations above "
                 f"{st.ORDER_SIMULATIONS} storms simulated with the documented jitter: whatever spread they have "
