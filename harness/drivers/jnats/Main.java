@@ -32,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Pattern;
@@ -42,6 +43,8 @@ public final class Main {
     static final String LIBRARY = "io.nats:jnats";
     static final String VERSION = Nats.CLIENT_VERSION;
     static final String RUNTIME = "java" + System.getProperty("java.version");
+    // Within the harness's stop timeout (15 s) with the close's own waits.
+    static final Duration FLUSH_ON_STOP = Duration.ofSeconds(2);
 
     // The documented (nats.go) option names and the kind of value each takes. Every one maps
     // to an Options.Builder call (see build()); ReconnectBufSize is jnats's
@@ -557,6 +560,16 @@ public final class Main {
         }
         Connection c = nc;
         if (c != null) {
+            // jnats's close stops its writer and drops what is still queued (seen as the
+            // tail of a run never arriving); the other NATS libraries send it on close.
+            // A flush, a PING after everything queued, sends it first.
+            if (c.getStatus() == Connection.Status.CONNECTED) {
+                try {
+                    c.flush(FLUSH_ON_STOP);
+                } catch (TimeoutException e) {
+                    System.err.println("jnats driver: flush before close timed out after " + FLUSH_ON_STOP);
+                }
+            }
             c.close();
             if (!closed.await(5, TimeUnit.SECONDS)) {
                 System.err.println("jnats driver: no CLOSED event within 5 s");
