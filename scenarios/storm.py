@@ -279,14 +279,28 @@ def judge_jitter(
     ordered = bool(order and order.follows_losses) and not late and not early
     if jitter > 0:
         need = jitter / 2
+        # The widest spread jitter, the allowance and the loss reports' own could make.
+        widest = jitter + allowance + dispatch
         if need <= allowance:
             why = f"; a spread of half the jitter ({need:g} ms) cannot be told from the allowance"
             j.too_noisy("ReconnectJitter.storm", None, figures + why, band=band)
         elif spread < need:
             why = f"; not spread: under half the jitter ({need:g} ms)"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
-        elif ordered and spread <= jitter + allowance + dispatch:
-            # Spread, its median in the window, yet in the order the connections
+        elif spread > widest:
+            why = (
+                "; spread wider than the window and the allowance: the load of N connections on the "
+                "library's own reports cannot be told from its jitter"
+            )
+            if spread <= widest + noise:
+                # As with jitter off: the storm's own loop or the probe was late by as
+                # much as the excess, so the excess may be noise.
+                why += f", and the excess is within the largest timer lateness measured near the storm ({noise:g} ms)"
+                j.too_noisy("ReconnectJitter.storm", None, figures + why, band=band)
+            else:
+                j.not_measured("ReconnectJitter.storm", figures + why, band=band)
+        elif ordered:
+            # Spread within the window, its median in it, yet in the order the connections
             # were lost: one process serving them one by one spreads them so, while
             # jitter drawn for each connection scrambles that order however busy the
             # process. Told from the order, not from any timing, so no noise can make
@@ -306,18 +320,6 @@ def judge_jitter(
                 "ms): one process dispatching N connections spreads them that much without any jitter"
             )
             j.not_measured("ReconnectJitter.storm", figures + why, band=band)
-        elif spread > jitter + allowance + dispatch:
-            why = (
-                "; spread wider than the window and the allowance: the load of N connections on the "
-                "library's own reports cannot be told from its jitter"
-            )
-            if spread <= jitter + allowance + dispatch + noise:
-                # As with jitter off: the storm's own loop or the probe was late by as
-                # much as the excess, so the excess may be noise.
-                why += f", and the excess is within the largest timer lateness measured near the storm ({noise:g} ms)"
-                j.too_noisy("ReconnectJitter.storm", None, figures + why, band=band)
-            else:
-                j.not_measured("ReconnectJitter.storm", figures + why, band=band)
         elif late:
             why = "; spread, but the median comes after the window beyond the noise"
             j.deviates("ReconnectJitter.storm", delays, figures + why, band=band, unit="ms")
