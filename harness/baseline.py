@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import UsageError
-from harness.judging.judge import FINDINGS, NOISE
+from harness.judging.judge import FINDINGS, NOISE, STALLED, UNDECIDED
 
 DEFAULT = paths.SCENARIOS / "baseline.toml"
 
@@ -73,7 +73,7 @@ def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
     for (sc, cl, cid), k in known.items():
         if sc == entry["scenario"] and cl == entry["client"]:
             c = verdicts.get(cid)
-            if c is not None and c.get("why") == NOISE:
+            if c is not None and c.get("why") in UNDECIDED:
                 continue  # undecided, not refuted: said by unjudged()
             if k.intermittent:
                 continue  # seen in some runs only: its absence refutes nothing
@@ -85,26 +85,25 @@ def compare(entry: dict, known: dict[tuple[str, str, str], Known]) -> list[str]:
 
 def unjudged(entries: list[dict], known: dict[tuple[str, str, str], Known]) -> str | None:
     """A line saying which known deviations were not judged: their scenario was skipped
-    (no router on this machine, say), or the run's timing noise left the check
-    undecided (`why: noise`). Those are not passes. None if none."""
+    (no router on this machine, say), or the run's timing noise (`why: noise`) or a
+    stalled proxy (`why: proxy-stalled`) left the check undecided. Those are not
+    passes. None if none."""
     skipped = {
         (e["scenario"], e["client"]): e["outcome"]["reason"] for e in entries if e["outcome"]["result"] == "skipped"
     }
-    noisy = {
-        (e["scenario"], e["client"], c["id"]) for e in entries for c in e.get("checks") or [] if c.get("why") == NOISE
-    }
+    tags = {(e["scenario"], e["client"], c["id"]): c.get("why") for e in entries for c in e.get("checks") or []}
     missed = [k for (sc, cl, _), k in known.items() if (sc, cl) in skipped]
-    drowned = [k for key, k in known.items() if key in noisy]
     parts = []
     if missed:
         reasons = sorted({skipped[(k.scenario, k.client)] or "not run on this backend" for k in missed})
         parts.append((len(missed), f"their scenarios skipped ({'; '.join(reasons)})"))
-    if drowned:
-        names = ", ".join(f"{k.scenario} / {k.client} / {k.check}" for k in drowned)
-        parts.append((len(drowned), f"left undecided by the run's timing noise ({names})"))
+    for tag, by in ((NOISE, "the run's timing noise"), (STALLED, "a proxy that hung dialling a server gone")):
+        if undecided := [k for key, k in known.items() if tags.get(key) == tag]:
+            names = ", ".join(f"{k.scenario} / {k.client} / {k.check}" for k in undecided)
+            parts.append((len(undecided), f"left undecided by {by} ({names})"))
     if not parts:
         return None
-    n = len(missed) + len(drowned)
+    n = sum(k for k, _ in parts)
     why = parts[0][1] if len(parts) == 1 else "; ".join(f"{k} {text}" for k, text in parts)
     return f"baseline: {n} known deviation{'s' if n != 1 else ''} not judged, {why}; not counted as holding"
 

@@ -60,6 +60,10 @@ def parse(line: str, read_ns: int) -> dict | None:
             "client": rec.get("client", ""),
             "error": rec.get("error", ""),
         }
+    if msg == "Setup connection" and rec.get("direction") == "upstream":
+        # Logged once the upstream dial succeeded, before the proxy accepts again: it
+        # dials in its accept loop, so this closes the dial of the link's last accept.
+        return {"t_ns": t_ns, "kind": "upstream_connected", "link": link}
     m = _REMOVE_LINK.match(msg)
     if m:
         # The "upstream" half (client -> server) ends first when the client's side
@@ -131,3 +135,37 @@ def open_connections(events: list[dict]) -> dict[str, int]:
         elif e["kind"] in ("conn_closed", "upstream_failed"):
             count[e["link"]] = count.get(e["link"], 0) - 1
     return {link: n for link, n in count.items() if n > 0}
+
+
+# A dial that took this long lost a SYN (Linux sends the first again after 1 s): its
+# server was gone, not slow. A dial that answers takes milliseconds, refused or not.
+DIAL_STALL_MS = 1000.0
+
+
+def dial_stalls(events: list[dict], end_ns: int, min_ms: float = DIAL_STALL_MS) -> list[dict]:
+    """The upstream dials, in folded wire events, that took `min_ms` or more, each as
+    {link, from_ns, ms, outcome}: "connected", "failed: <error>" or "still dialling" at
+    `end_ns`.
+    Toxiproxy dials each accepted connection's server in its accept loop, so while a
+    dial hangs the link accepts nothing else: the client's attempts wait in the
+    kernel's backlog, unseen. The dial of the link's last accept ends at its next
+    `upstream_connected` or `upstream_failed`. A record without any
+    `upstream_connected` (made before the harness read them) says nothing."""
+    if not any(e["kind"] == "upstream_connected" for e in events):
+        return []
+    dialling: dict[str, int] = {}
+    out: list[dict] = []
+
+    def took(link: str, since: int, until: int, outcome: str) -> None:
+        if (until - since) / 1e6 >= min_ms:
+            out.append({"link": link, "from_ns": since, "ms": round((until - since) / 1e6, 1), "outcome": outcome})
+
+    for e in events:
+        if e["kind"] == "conn_accepted":
+            dialling[e["link"]] = e["t_ns"]
+        elif e["kind"] in ("upstream_connected", "upstream_failed") and e["link"] in dialling:
+            failed = e["kind"] == "upstream_failed"
+            took(e["link"], dialling.pop(e["link"]), e["t_ns"], f"failed: {e['error']}" if failed else "connected")
+    for link, since in dialling.items():
+        took(link, since, end_ns, "still dialling")
+    return out

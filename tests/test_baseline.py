@@ -238,6 +238,30 @@ def test_a_known_deviation_left_undecided_by_noise_is_said_not_failed():
     assert "disappeared" in baseline.compare(entry, known)[0]
 
 
+def test_a_known_deviation_left_undecided_by_a_stalled_proxy_is_said_not_failed():
+    """A proxy that hung dialling (compose: rhea's broker-down entry ran wholly inside
+    one) neither confirms nor refutes a known deviation, as noise does not; the two
+    reasons are said apart."""
+    stalled = ("amqp.single.broker-down", "rhea", "reconnect.growth")
+    noisy = ("nats.storm.restart", "nats-py", "ReconnectJitter.storm")
+    known = {k: baseline.Known(*k, "known") for k in (stalled, noisy)}
+    entries = [
+        {
+            "scenario": k[0],
+            "client": k[1],
+            "outcome": {"result": "not-measured"},
+            "checks": [{"id": k[2], "verdict": "not-measured", "why": why, "documented": 1, "observed": None}],
+        }
+        for k, why in ((stalled, "proxy-stalled"), (noisy, "noise"))
+    ]
+    assert [baseline.compare(e, known) for e in entries] == [[], []]
+    assert baseline.unjudged(entries, known) == (
+        "baseline: 2 known deviations not judged, 1 left undecided by the run's timing noise "
+        "(nats.storm.restart / nats-py / ReconnectJitter.storm); 1 left undecided by a proxy that hung dialling a "
+        "server gone (amqp.single.broker-down / rhea / reconnect.growth); not counted as holding"
+    )
+
+
 def test_an_intermittent_known_deviation_may_come_and_go():
     key = ("nats.fates.reset", "nats-go", "invariant.no-silent-loss")
     known = {key: baseline.Known(*key, "1 message lost in 1 of 3 runs", intermittent=True)}

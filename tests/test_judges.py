@@ -751,3 +751,21 @@ def test_a_write_that_failed_before_the_library_noticed_the_loss_does_not_end_it
     assert "outbound buffer limit exceeded" in by_id["ReconnectBufSize"]["detail"]
     assert by_id["ReconnectBufSize.flush"]["verdict"] == "conforms"
     assert metrics["refused_before_loss_noticed"] == 2
+
+
+def test_an_entry_whose_proxy_hung_dialling_carries_no_verdict():
+    """make compose-local, qpid-jms's amqp.single.broker-down: the broker's container was
+    killed just after the proxy resolved its name, and the proxy's dial hung to the end
+    of the entry (72 s in all): the link accepted none of qpid-jms's attempts, and
+    "did not reconnect" was charged to qpid-jms. Its `upstream_connected` events were
+    read from the proxy's raw log of that run, as the harness now records them."""
+    with gzip.open(Path(__file__).parent / "data" / "recorded-compose-broker-down-stalled-dial.json.gz", "rt") as f:
+        entry = json.load(f)
+    assert {c["id"]: c["verdict"] for c in entry["checks"]}["reconnect.recovers"] == "deviates"  # as recorded
+    judge_again(entry, load_all()[entry["scenario"]])
+    recovers = next(c for c in entry["checks"] if c["id"] == "reconnect.recovers")
+    assert recovers["verdict"] == "not-measured" and recovers["why"] == "proxy-stalled"
+    assert "a1-client 45.2 s from 4.8 s into the run (still dialling)" in recovers["detail"]
+    assert "it would have read deviates" in recovers["detail"]
+    assert entry["outcome"]["result"] == "not-measured"
+    assert entry["metrics"]["proxy_dial_stalls"][0]["ms"] == 45223.0

@@ -11,15 +11,18 @@ from pathlib import Path
 import pytest
 
 from harness import paths
-from harness.wire import WireLog, open_connections, parse
+from harness.wire import WireLog, dial_stalls, open_connections, parse
 
 LOG = Path(__file__).parent / "data" / "toxiproxy-trace.log"
 
 
-def test_recorded_log_gives_accept_and_half_closes():
+def test_recorded_log_gives_accept_dial_and_half_closes():
     events = [e for line in LOG.read_text().splitlines() if (e := parse(line, 1))]
-    assert [e["kind"] for e in events] == ["conn_accepted", "conn_half_closed", "conn_half_closed"]
+    kinds = ["conn_accepted", "upstream_connected", "conn_half_closed", "conn_half_closed"]
+    assert [e["kind"] for e in events] == kinds
     assert events[0] == {"t_ns": 1, "kind": "conn_accepted", "link": "p1", "client": "127.0.0.1:41594"}
+    assert events[1] == {"t_ns": 1, "kind": "upstream_connected", "link": "p1"}
+    events = [e for e in events if e["kind"] != "upstream_connected"]
     assert [e["direction"] for e in events[1:]] == ["upstream", "downstream"]
     assert all(e["client"] == "127.0.0.1:41594" for e in events)
 
@@ -158,3 +161,39 @@ def test_the_proxy_build_says_how_late_its_own_timer_woke(tmp_path):
         proc.terminate()
         proc.wait(10)
         ports.release([port])
+
+
+def proxy_line(message: str, **fields: object) -> str:
+    return json.dumps({"level": "debug", "name": "a1-client", "message": message, **fields})
+
+
+def test_a_successful_dial_is_its_upstream_link_set_up():
+    """Toxiproxy logs "Setup connection" once per direction after the dial succeeded."""
+    up = parse(proxy_line("Setup connection", direction="upstream", mono_ns=7), 9)
+    assert up == {"t_ns": 7, "kind": "upstream_connected", "link": "a1-client"}
+    assert parse(proxy_line("Setup connection", direction="downstream", mono_ns=8), 9) is None
+
+
+S = 10**9
+
+
+def accepted(t: float, client: str = "c:1") -> dict:
+    return {"t_ns": int(t * S), "kind": "conn_accepted", "link": "a1-client", "client": client}
+
+
+def test_a_dial_that_hung_is_found_and_quick_ones_are_not():
+    """As recorded on compose: the broker's container killed as its name was resolved,
+    one dial hung 72 s (its kernel gave up: no route to host); refused dials take ms."""
+    connected = {"t_ns": int(1.002 * S), "kind": "upstream_connected", "link": "a1-client"}
+    failed = {"kind": "upstream_failed", "link": "a1-client"}
+    refused = {**failed, "t_ns": int(4.693 * S), "client": "c:2", "error": "refused"}
+    gone = {**failed, "t_ns": int(76.8 * S), "client": "c:3", "error": "no route"}
+    events = [accepted(1.0), connected, accepted(4.69, "c:2"), refused, accepted(4.774, "c:3"), gone]
+    assert dial_stalls(events, 80 * S) == [
+        {"link": "a1-client", "from_ns": int(4.774 * S), "ms": 72026.0, "outcome": "failed: no route"}
+    ]
+    # Cut short by the end of the record: still dialling then.
+    assert dial_stalls(events[:5], 50 * S)[0]["outcome"] == "still dialling"
+    # A record made before the harness read successful dials says nothing.
+    assert dial_stalls([e for e in events if e is not connected], 80 * S) == []
+    assert dial_stalls(events[:4], 80 * S) == []

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 from harness import expectations
 from harness.drivers import versions
 from harness.judging import invariants, metrics, outcome, wire_only
-from harness.judging.judge import Judge
+from harness.judging.judge import STALLED, Judge
 from harness.judging.timeline import Timeline
 from harness.noise import Windows, budget_ms
 from harness.topology import get as get_topology
+from harness.wire import dial_stalls
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -59,7 +60,22 @@ def judge(entry: dict, sc: Scenario) -> tuple[dict, list[dict]]:
         if missing:
             raise AssertionError(f"judge gave no verdict for {', '.join(missing)}")
         invariants.judge(j, entry["family"])
+        if stalls := dial_stalls(tl.select(source="proxy"), tl.t1_ns):
+            j.metric("proxy_dial_stalls", stalls)
+            j.undecide_all(stalled(stalls, tl.t0_ns), STALLED)
     return {**j.metrics, "client_vs_wire_ms": client_vs_wire(tl, entry["links"])}, j.checks
+
+
+def stalled(stalls: list[dict], t0_ns: int) -> str:
+    """Why a run whose proxy hung dialling cannot carry a verdict, with the figures."""
+    said = "; ".join(
+        f"{s['link']} {s['ms'] / 1000:.1f} s from {(s['from_ns'] - t0_ns) / 1e9:.1f} s into the run ({s['outcome']})"
+        for s in stalls
+    )
+    return (
+        f"the proxy hung dialling a server that had gone ({said}): Toxiproxy dials in its accept loop, so meanwhile "
+        "its link accepted nothing and the client's attempts waited unseen"
+    )
 
 
 def judge_again(entry: dict, sc: Scenario) -> dict:

@@ -29,6 +29,11 @@ FINDINGS = ("deviates", "violated")
 # A check's `why`: it is not-measured because the run's timing noise was too large
 # to decide it (harness/noise.py); the run-level summary counts these (outcome.py).
 NOISE = "noise"
+# Or because the proxy, the harness's instrument, stood still: it hung dialling a
+# server that had gone, and saw nothing of its link meanwhile (wire.dial_stalls).
+STALLED = "proxy-stalled"
+# Undecided by the run, not refuted by it: the baseline holds neither against a library.
+UNDECIDED = (NOISE, STALLED)
 
 
 class Judge:
@@ -165,6 +170,14 @@ class Judge:
         it (`detail` gives the figure): marked `why: noise`, so a run of many such
         checks reads "too loaded to judge" (outcome.run_noise)."""
         self._add(check_id, "not-measured", observed, detail, why=NOISE, **kw)
+
+    def undecide_all(self, reason: str, why: str) -> None:
+        """Every decided check, claim or invariant, not-measured for `reason`: what the
+        run saw cannot carry a verdict. Its detail keeps what it would have read."""
+        for c in self.checks:
+            if c["verdict"] != "not-measured":
+                c["detail"] = f"{reason} (it would have read {c['verdict']}: {c['detail']})"
+                c["verdict"], c["why"] = "not-measured", why
 
     def nothing_measured(self, reason: str, *, unless: tuple[str, ...] = ()) -> None:
         """Every applicable check that has no verdict yet (and is not in `unless`)

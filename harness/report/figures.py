@@ -33,6 +33,7 @@ STYLES: dict[tuple[str, str], tuple[str, int, str, str]] = {
     ("client", "connection_details_cb"): (TICK, 13, "#8250df", "connection_details_cb (attempt)"),
     ("proxy", "conn_accepted"): (TICK, 18, "#e16f24", "conn accepted (wire)"),
     ("proxy", "conn_closed"): ("line-ew-open", 8, "#6e7781", "conn closed (wire)"),
+    ("proxy", "upstream_connected"): ("circle-open", 5, "#e16f24", "upstream dialled (wire)"),
     ("proxy", "upstream_failed"): ("x-thin-open", 7, "#a40e26", "upstream failed (wire)"),
     ("client", "connected"): ("circle", 11, "#1a7f37", "connected"),
     ("client", "reconnected"): ("star", 14, "#2da44e", "reconnected"),
