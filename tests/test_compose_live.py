@@ -50,6 +50,13 @@ def test_a_topology_comes_up_serves_takes_faults_and_leaves_nothing(engine, tmp_
     project, claimed = live.project, list(live._claimed)
     try:
         assert len(project_containers(engine, project)) == 2
+        # A dial of a server gone gives up after one SYN retry (docs/judging.md, "A proxy that hung").
+        # Read in its network namespace: Podman's inspect does not show a container's
+        # sysctls, and the image has no shell.
+        proxy = next(c for c in project_containers(engine, project) if c.name.endswith("toxiproxy-1"))
+        pid = str(proxy.attrs["State"]["Pid"])
+        read = ["nsenter", "-t", pid, "-n", "cat", "/proc/sys/net/ipv4/tcp_syn_retries"]
+        assert subprocess.run(read, capture_output=True, text=True, check=True).stdout.strip() == "1"
         address = live.url("n1-client").split("://")[1]
         assert answers(address)
         # The wire log sees the connection through the proxy.
