@@ -769,3 +769,7 @@ def test_an_entry_whose_proxy_hung_dialling_carries_no_verdict():
     assert "it would have read deviates" in recovers["detail"]
     assert entry["outcome"]["result"] == "not-measured"
     assert entry["metrics"]["proxy_dial_stalls"][0]["ms"] == 45223.0
+    # Not-measured already (too few delays to tell growth), it may owe that to the stall too.
+    growth = next(c for c in entry["checks"] if c["id"] == "reconnect.growth")
+    assert growth["why"] == "proxy-stalled"
+    assert growth["detail"].endswith("(only 1 growing delays observed; 3 are needed)")

@@ -172,12 +172,19 @@ class Judge:
         self._add(check_id, "not-measured", observed, detail, why=NOISE, **kw)
 
     def undecide_all(self, reason: str, why: str) -> None:
-        """Every decided check, claim or invariant, not-measured for `reason`: what the
-        run saw cannot carry a verdict. Its detail keeps what it would have read."""
+        """Every check, claim or invariant, not-measured for `reason` and marked `why`:
+        what the run saw cannot carry a verdict. A decided one's detail keeps what it
+        would have read; one already not-measured (the client never connected, say)
+        may owe that to the same cause. Those marked for noise stay so."""
         for c in self.checks:
             if c["verdict"] != "not-measured":
                 c["detail"] = f"{reason} (it would have read {c['verdict']}: {c['detail']})"
-                c["verdict"], c["why"] = "not-measured", why
+                c["verdict"] = "not-measured"
+            elif c.get("why") is None:
+                c["detail"] = f"{reason} ({c['detail']})"
+            else:
+                continue
+            c["why"] = why
 
     def nothing_measured(self, reason: str, *, unless: tuple[str, ...] = ()) -> None:
         """Every applicable check that has no verdict yet (and is not in `unless`)
