@@ -57,9 +57,10 @@ def test_it_serves_the_api_and_stamps_accepts_in_the_proxy(proxy, tmp_path):
         with socket.create_connection((HOST, listen)) as s:
             me = f"{HOST}:{s.getsockname()[1]}"
             upstream.accept()[0].close()
-            poll(lambda: len(wire.events()) >= 2, 10, "the accept and the close on the wire log")
-    accepted, closed = wire.events()[:2]
+            poll(lambda: len(wire.events()) >= 3, 10, "the accept, the dial and the close on the wire log")
+    accepted, dialled, closed = wire.events()[:3]
     assert accepted["kind"] == "conn_accepted" and accepted["client"] == me
+    assert dialled["kind"] == "upstream_connected" and accepted["t_ns"] <= dialled["t_ns"] <= closed["t_ns"]
     assert 0 <= accepted["t_ns"] - t0 < NEAR_NS
     # Not which side closed first: Toxiproxy logs both halves' ends microseconds apart,
     # in either order, whichever side closed (with toxiproxy-server too).
