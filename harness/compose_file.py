@@ -45,7 +45,11 @@ LOCAL_IMAGES: dict[str, str | None] = {
     "nats-server": "localhost/harness/nats:2.15.2-alpine",
     "artemis": "localhost/harness/artemis:2.56.0",
     "skupper-router": None,
+    "holder": "localhost/harness/nats:2.15.2-alpine",  # HOLDER_IMAGE's
 }
+# What holds each server's network namespace: any image with `sleep`; this one is pulled anyway.
+HOLDER_IMAGE = IMAGES["nats-server"]
+HOLDER_KIND = "holder"
 UNAVAILABLE = "harness.unavailable"  # label of an override service with no local image
 API_PORT = 8474
 LINK_PORT_BASE = 30000
@@ -61,6 +65,11 @@ HEALTH = {"interval": "2s", "timeout": "2s", "retries": 30}
 
 def service_name(topo: Topology, service: str) -> str:
     return f"{topo.name}-{service}"
+
+
+def holder_name(topo: Topology, service: str) -> str:
+    """The container that holds a server's network namespace (and its name in DNS)."""
+    return f"{service_name(topo, service)}-net"
 
 
 def port_variable(topo: Topology, what: str) -> str:
@@ -113,7 +122,9 @@ class ComposeAddresses:
         x = self.topology.link(link)
         if x.to is None or x.port is None:
             return "127.0.0.1:1"  # the route sink: nothing listens there
-        return f"{service_name(self.topology, x.to)}:{SERVICE_PORTS[self.topology.service(x.to).kind][x.port]}"
+        # The holder's name: it outlives the server, so it always resolves, to the same
+        # address, where a killed server's port is refused at once.
+        return f"{holder_name(self.topology, x.to)}:{SERVICE_PORTS[self.topology.service(x.to).kind][x.port]}"
 
 
 def _yaml(value: object, indent: int = 0) -> str:
@@ -243,10 +254,24 @@ def topology_services(topo: Topology) -> tuple[dict[str, dict], dict[str, str]]:
         name, text = _config(svc, topo, at)
         files[f"{folder}/{name}"] = text
         block = BLOCKS[svc.kind](svc, topo, at, f"{folder}/{name}")
+        holder = holder_name(topo, svc.name)
+        # Each server runs in the network namespace of a container that does nothing
+        # and is never faulted, as a killed server on the host leaves the host's: its
+        # port is refused at once, and its name and address stay. Killed with its
+        # own namespace, a server left its name to a 5 s DNS timeout and its address to
+        # a SYN nobody answers, and Toxiproxy, which dials in its accept loop, stood
+        # still meanwhile (docs/decisions.md, "A proxy that hung").
+        services[holder] = {
+            "image": HOLDER_IMAGE,
+            "entrypoint": ["sleep", "2147483647"],
+            "stop_signal": "SIGKILL",  # sleep as PID 1 ignores SIGTERM
+            **network,
+            "healthcheck": {"disable": True},
+        }
         services[service_name(topo, svc.name)] = {
             **block,
-            **network,
-            "depends_on": {at.toxiproxy: {"condition": "service_healthy"}},
+            "network_mode": f"service:{holder}",
+            "depends_on": {at.toxiproxy: {"condition": "service_healthy"}, holder: {"condition": "service_started"}},
         }
     return services, files
 
@@ -258,7 +283,9 @@ def local_override() -> dict[str, dict]:
     for name in TOPOLOGIES:
         topo = get_topology(name)
         kinds = {service_name(topo, "toxiproxy"): "toxiproxy"} | {
-            service_name(topo, s.name): s.kind for s in topo.services
+            name: kind
+            for s in topo.services
+            for name, kind in ((holder_name(topo, s.name), HOLDER_KIND), (service_name(topo, s.name), s.kind))
         }
         for svc_name, kind in kinds.items():
             image = LOCAL_IMAGES[kind]

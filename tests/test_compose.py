@@ -28,11 +28,18 @@ def test_every_link_is_a_proxy_of_its_own_toxiproxy(name):
     assert len({p["listen"] for p in proxies}) == len(proxies)
     toxiproxy = compose_file.service_name(topo, "toxiproxy")
     for svc in topo.services:
-        assert services[compose_file.service_name(topo, svc.name)]["depends_on"] == {
-            toxiproxy: {"condition": "service_healthy"}
+        # Each server in the network namespace of its holder, which nothing faults.
+        holder = compose_file.holder_name(topo, svc.name)
+        server = services[compose_file.service_name(topo, svc.name)]
+        assert server["network_mode"] == f"service:{holder}" and "networks" not in server
+        assert server["depends_on"] == {
+            toxiproxy: {"condition": "service_healthy"},
+            holder: {"condition": "service_started"},
         }
-    # Every upstream is a service of this topology (or the sink), on its fixed port.
-    own = {compose_file.service_name(topo, s.name) for s in topo.services}
+        assert services[holder]["networks"] == [name]
+    # Every upstream is a server's holder in this topology (or the sink), on its fixed port:
+    # the holder outlives the server, so its name resolves and its address stays.
+    own = {compose_file.holder_name(topo, s.name) for s in topo.services}
     for p in proxies:
         host = p["upstream"].rsplit(":", 1)[0]
         assert host in own or p["upstream"] == "127.0.0.1:1"

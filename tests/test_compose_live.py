@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_a_topology_comes_up_serves_takes_faults_and_leaves_nothing(engine, tmp_
     live = backend.ComposeTopology.up(get("nats-single"), tmp_path)
     project, claimed = live.project, list(live._claimed)
     try:
-        assert len(project_containers(engine, project)) == 2
+        assert len(project_containers(engine, project)) == 3  # the proxy, n1 and the holder of n1's namespace
         # A dial of a server gone gives up after one SYN retry (docs/judging.md, "A proxy that hung").
         # Read in its network namespace: Podman's inspect does not show a container's
         # sysctls, and the image has no shell.
@@ -75,6 +76,18 @@ def test_a_topology_comes_up_serves_takes_faults_and_leaves_nothing(engine, tmp_
         # Kill and start again; health stays clean because a fault did it.
         live.kill("n1")
         assert live.health() == []
+        # Its namespace stays with its holder: the proxy's dial is refused at once, as on
+        # the host, not left to a DNS timeout or a SYN nobody answers.
+        since = time.monotonic_ns()
+        assert not answers(address)
+        failed = poll(
+            lambda: [e for e in live.wire_events(since) if e["kind"] == "upstream_failed" and e["link"] == "n1-client"],
+            5,
+            "the proxy's failed dial",
+        )
+        assert "connection refused" in failed[0]["error"]
+        accepted = next(e for e in live.wire_events(since) if e["kind"] == "conn_accepted")
+        assert failed[0]["t_ns"] - accepted["t_ns"] < 100e6  # ms: a refusal, not a timeout
         live.start("n1")
         assert answers(address)
         assert live.versions()["nats-server"].endswith(":2.15.2-alpine")

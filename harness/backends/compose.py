@@ -152,7 +152,14 @@ class ComposeTopology:
         return live
 
     def _names(self) -> list[str]:
-        return [self.at.toxiproxy] + [compose_file.service_name(self.topology, s.name) for s in self.topology.services]
+        """Every container of the topology, each server's holder before it."""
+        t = self.topology
+        pairs = [(compose_file.holder_name(t, s.name), compose_file.service_name(t, s.name)) for s in t.services]
+        return [self.at.toxiproxy] + [name for pair in pairs for name in pair]
+
+    def _holder(self, service: str):
+        """The container whose network namespace the server runs in: what a partition cuts."""
+        return self._container(compose_file.holder_name(self.topology, service))
 
     def _compose(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
         argv = [*compose_argv(self.project), *args]
@@ -317,16 +324,16 @@ class ComposeTopology:
             self._svc(service).stop(timeout=5)
 
     def disconnect(self, service: str) -> None:
-        """A real partition: the service's container leaves its network."""
+        """A real partition: the service's network namespace (its holder) leaves its network."""
         with self._engine("disconnect", service):
             net = self.client.networks.get(f"{self.project}_{self.topology.name}")
-            net.disconnect(self._svc(service))
+            net.disconnect(self._holder(service))
         self._cut.add(service)
 
     def reconnect(self, service: str) -> None:
         with self._engine("reconnect", service):
             net = self.client.networks.get(f"{self.project}_{self.topology.name}")
-            net.connect(self._svc(service), aliases=[compose_file.service_name(self.topology, service)])
+            net.connect(self._holder(service), aliases=[compose_file.holder_name(self.topology, service)])
         self._cut.discard(service)
 
     def service_state(self, service: str) -> str:
@@ -335,7 +342,7 @@ class ComposeTopology:
         return c.status if c.status in ("running", "paused") else "stopped"
 
     def isolated(self, service: str) -> bool:
-        c = self._svc(service)
+        c = self._holder(service)
         c.reload()
         return f"{self.project}_{self.topology.name}" not in c.attrs["NetworkSettings"]["Networks"]
 
