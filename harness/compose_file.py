@@ -45,11 +45,11 @@ LOCAL_IMAGES: dict[str, str | None] = {
     "nats-server": "localhost/harness/nats:2.15.2-alpine",
     "artemis": "localhost/harness/artemis:2.56.0",
     "skupper-router": None,
-    "holder": "localhost/harness/nats:2.15.2-alpine",  # HOLDER_IMAGE's
 }
 # What holds each server's network namespace: any image with `sleep`; this one is pulled anyway.
 HOLDER_IMAGE = IMAGES["nats-server"]
 HOLDER_KIND = "holder"
+LOCAL_IMAGES[HOLDER_KIND] = LOCAL_IMAGES["nats-server"]
 UNAVAILABLE = "harness.unavailable"  # label of an override service with no local image
 API_PORT = 8474
 LINK_PORT_BASE = 30000
